@@ -1,0 +1,86 @@
+// Package ai defines the model-provider interfaces of the daemon — a tagger
+// (text → candidate tags) and an embedder (texts → vectors) — together with
+// the strict tagging prompt and the validator that keeps only tags that occur
+// in the post text (spec section 6). Providers live in sub-packages
+// (gigachat, openrouter, local); package provider builds them from config.
+package ai
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// TagRequest asks a tagger for tags of one post.
+type TagRequest struct {
+	// Text is the post text, already cut to the configured max input size.
+	Text string
+	// MaxTags is how many tags the caller keeps at most.
+	MaxTags int
+}
+
+// TagResponse is a tagger's unvalidated answer.
+type TagResponse struct {
+	// Raw is the answer as the model gave it: for LLMs the message content,
+	// for the local tagger a JSON array. ValidateTags turns it into tags.
+	Raw      string
+	Provider string
+	Model    string
+}
+
+// Tagger proposes tags for a text. Implementations are safe for concurrent use.
+type Tagger interface {
+	Tag(ctx context.Context, req TagRequest) (TagResponse, error)
+}
+
+// Embedder turns texts into vectors of a fixed dimension. Implementations are
+// safe for concurrent use.
+type Embedder interface {
+	// Embed returns one vector per text, in order.
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+	// Dimension is the vector size; read from the provider, never assumed.
+	Dimension() int
+	// Model names the embedding model (part of the index content hash).
+	Model() string
+}
+
+// APIError is a failed provider call, classified for retrying.
+type APIError struct {
+	Provider string
+	Status   int    // HTTP status, 0 when the request never got an answer
+	Message  string // what the provider said, or what went wrong
+	// Temporary is true for failures that may pass (429, 5xx, timeouts,
+	// network errors, an open circuit breaker).
+	Temporary bool
+	// RetryAfter is the wait the provider asked for (Retry-After), if any.
+	RetryAfter time.Duration
+	Err        error
+}
+
+func (e *APIError) Error() string {
+	s := e.Provider + ": "
+	if e.Status != 0 {
+		s += fmt.Sprintf("HTTP %d: ", e.Status)
+	}
+	s += e.Message
+	if e.Err != nil && e.Message == "" {
+		s += e.Err.Error()
+	}
+	return s
+}
+
+func (e *APIError) Unwrap() error { return e.Err }
+
+// RetryAfterOf returns the provider's requested wait carried by err, if any.
+func RetryAfterOf(err error) (time.Duration, bool) {
+	var ae *APIError
+	if errors.As(err, &ae) && ae.RetryAfter > 0 {
+		return ae.RetryAfter, true
+	}
+	return 0, false
+}
+
+// ErrCircuitOpen is returned without calling the API while a provider's
+// circuit breaker is open after repeated failures.
+var ErrCircuitOpen = errors.New("circuit breaker open")

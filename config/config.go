@@ -1,0 +1,275 @@
+// Package config is the typed configuration of the assistant daemon.
+//
+// Values come from three layers, later ones winning: the defaults in Default
+// (mirrored, with comments, in the repository's config.yaml), a YAML file, and
+// the environment. The seed's variable names (REDIS_URL, DATABASE_URL,
+// GIGACHAT_API_KEY, ...) are honoured as they are; every other key can be set
+// as ASSISTANT_<SECTION>_<KEY>, for example ASSISTANT_STAGES_TAG_WORKERS.
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole effective configuration of one daemon process.
+type Config struct {
+	Log      Log      `mapstructure:"log" yaml:"log"`
+	HTTP     HTTP     `mapstructure:"http" yaml:"http"`
+	Redis    Redis    `mapstructure:"redis" yaml:"redis"`
+	Database Database `mapstructure:"database" yaml:"database"`
+	Streams  Streams  `mapstructure:"streams" yaml:"streams"`
+	Runner   Runner   `mapstructure:"runner" yaml:"runner"`
+	Stages   Stages   `mapstructure:"stages" yaml:"stages"`
+	AI       AI       `mapstructure:"ai" yaml:"ai"`
+}
+
+// Log configures log/slog output.
+type Log struct {
+	Level  string `mapstructure:"level" yaml:"level"`   // debug | info | warn | error
+	Format string `mapstructure:"format" yaml:"format"` // json | text
+}
+
+// HTTP configures the operations endpoint (/metrics, /healthz, /readyz).
+type HTTP struct {
+	Addr string `mapstructure:"addr" yaml:"addr"`
+}
+
+// Redis locates the Redis server that carries the streams.
+type Redis struct {
+	URL string `mapstructure:"url" yaml:"url" secret:"url"`
+	// KeyPrefix is prepended to every key the daemon touches (streams, DLQs,
+	// dedup marks, leases). Empty in production; tests use it for isolation.
+	KeyPrefix string `mapstructure:"key_prefix" yaml:"key_prefix"`
+}
+
+// Database locates PostgreSQL.
+type Database struct {
+	URL         string `mapstructure:"url" yaml:"url" secret:"url"`
+	AutoMigrate bool   `mapstructure:"auto_migrate" yaml:"auto_migrate"`
+	MaxConns    int    `mapstructure:"max_conns" yaml:"max_conns"`
+}
+
+// Streams names the Redis streams between stages (spec section 2).
+type Streams struct {
+	Parsed    string `mapstructure:"parsed" yaml:"parsed"`
+	Tagged    string `mapstructure:"tagged" yaml:"tagged"`
+	Enriched  string `mapstructure:"enriched" yaml:"enriched"`
+	Indexed   string `mapstructure:"indexed" yaml:"indexed"`
+	Deleted   string `mapstructure:"deleted" yaml:"deleted"`
+	DLQSuffix string `mapstructure:"dlq_suffix" yaml:"dlq_suffix"`
+	// LegacyConsumerEnabled also consumes the old worker's stream:posts:*
+	// keys and their flat-field entries (LEGACY_REDIS_CONSUMER_ENABLED).
+	LegacyConsumerEnabled bool `mapstructure:"legacy_consumer_enabled" yaml:"legacy_consumer_enabled"`
+	// Legacy maps a stream role to the old worker's key.
+	LegacyParsed   string `mapstructure:"legacy_parsed" yaml:"legacy_parsed"`
+	LegacyTagged   string `mapstructure:"legacy_tagged" yaml:"legacy_tagged"`
+	LegacyEnriched string `mapstructure:"legacy_enriched" yaml:"legacy_enriched"`
+	LegacyDeleted  string `mapstructure:"legacy_deleted" yaml:"legacy_deleted"`
+}
+
+// Runner holds the delivery settings shared by every stage (spec section 4).
+type Runner struct {
+	Block               time.Duration `mapstructure:"block" yaml:"block"`
+	MaxAttempts         int           `mapstructure:"max_attempts" yaml:"max_attempts"`
+	RetryInitialBackoff time.Duration `mapstructure:"retry_initial_backoff" yaml:"retry_initial_backoff"`
+	RetryMaxBackoff     time.Duration `mapstructure:"retry_max_backoff" yaml:"retry_max_backoff"`
+	ClaimMinIdle        time.Duration `mapstructure:"claim_min_idle" yaml:"claim_min_idle"`
+	ClaimInterval       time.Duration `mapstructure:"claim_interval" yaml:"claim_interval"`
+	TrimInterval        time.Duration `mapstructure:"trim_interval" yaml:"trim_interval"`
+	ConsumerIdleTimeout time.Duration `mapstructure:"consumer_idle_timeout" yaml:"consumer_idle_timeout"`
+	MetricsInterval     time.Duration `mapstructure:"metrics_interval" yaml:"metrics_interval"`
+	ShutdownTimeout     time.Duration `mapstructure:"shutdown_timeout" yaml:"shutdown_timeout"`
+	// MaxEntryBytes bounds the size of one stream entry; a larger one is a
+	// permanent failure (DLQ) rather than a memory hazard.
+	MaxEntryBytes int `mapstructure:"max_entry_bytes" yaml:"max_entry_bytes"`
+}
+
+// Pool is the goroutine-pool shape of one stage.
+type Pool struct {
+	Enabled     bool `mapstructure:"enabled" yaml:"enabled"`
+	Workers     int  `mapstructure:"workers" yaml:"workers"`
+	BatchSize   int  `mapstructure:"batch_size" yaml:"batch_size"`
+	MaxInflight int  `mapstructure:"max_inflight" yaml:"max_inflight"`
+}
+
+// Stages holds the per-stage settings. A stage enabled here exists in the
+// deployment (its consumer group is created and respected when trimming);
+// `run --stages` picks which of them this replica runs.
+type Stages struct {
+	Tag     TagStage     `mapstructure:"tag" yaml:"tag"`
+	Persist PersistStage `mapstructure:"persist" yaml:"persist"`
+}
+
+// TagStage configures the tag stage (spec sections 5 and 6).
+type TagStage struct {
+	Pool          `mapstructure:",squash" yaml:",inline"`
+	MinChars      int           `mapstructure:"min_chars" yaml:"min_chars"`
+	MaxInputChars int           `mapstructure:"max_input_chars" yaml:"max_input_chars"`
+	MaxTags       int           `mapstructure:"max_tags" yaml:"max_tags"`
+	CacheSize     int           `mapstructure:"cache_size" yaml:"cache_size"`
+	CacheTTL      time.Duration `mapstructure:"cache_ttl" yaml:"cache_ttl"`
+	DedupTTL      time.Duration `mapstructure:"dedup_ttl" yaml:"dedup_ttl"`
+	CallTimeout   time.Duration `mapstructure:"call_timeout" yaml:"call_timeout"`
+}
+
+// PersistStage configures the persist stage.
+type PersistStage struct {
+	Pool `mapstructure:",squash" yaml:",inline"`
+	// Retention is how long a post lives after posted_at (posts.expires_at).
+	Retention time.Duration `mapstructure:"retention" yaml:"retention"`
+}
+
+// AI selects and configures the model providers.
+type AI struct {
+	// Tagger is "auto", one provider, or a comma-separated chain tried in
+	// order ("gigachat,openrouter"). auto = gigachat if its key is set, else
+	// openrouter if its key is set, else local.
+	Tagger     string     `mapstructure:"tagger" yaml:"tagger"`
+	Embedder   string     `mapstructure:"embedder" yaml:"embedder"`
+	GigaChat   GigaChat   `mapstructure:"gigachat" yaml:"gigachat"`
+	OpenRouter OpenRouter `mapstructure:"openrouter" yaml:"openrouter"`
+	Local      Local      `mapstructure:"local" yaml:"local"`
+}
+
+// GigaChat configures the Sber GigaChat REST client.
+type GigaChat struct {
+	APIKey             string        `mapstructure:"api_key" yaml:"api_key" secret:"true"`
+	Scope              string        `mapstructure:"scope" yaml:"scope"`
+	BaseURL            string        `mapstructure:"base_url" yaml:"base_url"`
+	AuthURL            string        `mapstructure:"auth_url" yaml:"auth_url"`
+	ChatModel          string        `mapstructure:"chat_model" yaml:"chat_model"`
+	EmbeddingModel     string        `mapstructure:"embedding_model" yaml:"embedding_model"`
+	EmbeddingDim       int           `mapstructure:"embedding_dim" yaml:"embedding_dim"`
+	CAFile             string        `mapstructure:"ca_file" yaml:"ca_file"`
+	InsecureSkipVerify bool          `mapstructure:"insecure_skip_verify" yaml:"insecure_skip_verify"`
+	MaxConcurrency     int           `mapstructure:"max_concurrency" yaml:"max_concurrency"`
+	Timeout            time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	BreakerFailures    int           `mapstructure:"breaker_failures" yaml:"breaker_failures"`
+	BreakerCooldown    time.Duration `mapstructure:"breaker_cooldown" yaml:"breaker_cooldown"`
+}
+
+// OpenRouter configures the OpenAI-compatible OpenRouter client.
+type OpenRouter struct {
+	APIKey          string        `mapstructure:"api_key" yaml:"api_key" secret:"true"`
+	BaseURL         string        `mapstructure:"base_url" yaml:"base_url"`
+	ChatModel       string        `mapstructure:"chat_model" yaml:"chat_model"`
+	EmbeddingModel  string        `mapstructure:"embedding_model" yaml:"embedding_model"`
+	EmbeddingDim    int           `mapstructure:"embedding_dim" yaml:"embedding_dim"`
+	MaxConcurrency  int           `mapstructure:"max_concurrency" yaml:"max_concurrency"`
+	Timeout         time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	BreakerFailures int           `mapstructure:"breaker_failures" yaml:"breaker_failures"`
+	BreakerCooldown time.Duration `mapstructure:"breaker_cooldown" yaml:"breaker_cooldown"`
+}
+
+// Local configures the offline providers.
+type Local struct {
+	EmbeddingDim int `mapstructure:"embedding_dim" yaml:"embedding_dim"`
+}
+
+// Default returns the built-in defaults. config.yaml repeats them with
+// comments; TestConfigYAMLMatchesDefaults keeps the two in step.
+func Default() Config {
+	return Config{
+		Log:  Log{Level: "info", Format: "json"},
+		HTTP: HTTP{Addr: ":8000"},
+		Redis: Redis{
+			URL: "redis://127.0.0.1:6379/0",
+		},
+		Database: Database{
+			URL:         "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+			AutoMigrate: true,
+			MaxConns:    10,
+		},
+		Streams: Streams{
+			Parsed:         "posts.parsed",
+			Tagged:         "posts.tagged",
+			Enriched:       "posts.enriched",
+			Indexed:        "posts.indexed",
+			Deleted:        "posts.deleted",
+			DLQSuffix:      ".dlq",
+			LegacyParsed:   "stream:posts:parsed",
+			LegacyTagged:   "stream:posts:tagged",
+			LegacyEnriched: "stream:posts:enriched",
+			LegacyDeleted:  "stream:posts:deleted",
+		},
+		Runner: Runner{
+			Block:               2 * time.Second,
+			MaxAttempts:         5,
+			RetryInitialBackoff: 500 * time.Millisecond,
+			RetryMaxBackoff:     20 * time.Second,
+			ClaimMinIdle:        60 * time.Second,
+			ClaimInterval:       10 * time.Second,
+			TrimInterval:        time.Minute,
+			ConsumerIdleTimeout: time.Hour,
+			MetricsInterval:     5 * time.Second,
+			ShutdownTimeout:     30 * time.Second,
+			MaxEntryBytes:       1 << 20,
+		},
+		Stages: Stages{
+			Tag: TagStage{
+				Pool:          Pool{Enabled: true, Workers: 4, BatchSize: 32, MaxInflight: 256},
+				MinChars:      80,
+				MaxInputChars: 1000,
+				MaxTags:       5,
+				CacheSize:     10000,
+				CacheTTL:      24 * time.Hour,
+				DedupTTL:      24 * time.Hour,
+				CallTimeout:   60 * time.Second,
+			},
+			Persist: PersistStage{
+				Pool:      Pool{Enabled: true, Workers: 2, BatchSize: 500, MaxInflight: 2000},
+				Retention: 90 * 24 * time.Hour,
+			},
+		},
+		AI: AI{
+			Tagger:   "auto",
+			Embedder: "auto",
+			GigaChat: GigaChat{
+				Scope:           "GIGACHAT_API_PERS",
+				BaseURL:         "https://gigachat.devices.sberbank.ru/api/v1",
+				AuthURL:         "https://ngw.devices.sberbank.ru:9443/api/v2/oauth",
+				ChatModel:       "GigaChat",
+				EmbeddingModel:  "Embeddings",
+				EmbeddingDim:    1024,
+				MaxConcurrency:  1,
+				Timeout:         30 * time.Second,
+				BreakerFailures: 5,
+				BreakerCooldown: 30 * time.Second,
+			},
+			OpenRouter: OpenRouter{
+				BaseURL:         "https://openrouter.ai/api/v1",
+				ChatModel:       "openai/gpt-4o-mini",
+				EmbeddingModel:  "openai/text-embedding-3-small",
+				EmbeddingDim:    1536,
+				MaxConcurrency:  4,
+				Timeout:         30 * time.Second,
+				BreakerFailures: 5,
+				BreakerCooldown: 30 * time.Second,
+			},
+			Local: Local{EmbeddingDim: 384},
+		},
+	}
+}
+
+// StagePools returns the pool settings of every stage the configuration knows,
+// by stage name. The runner uses it without knowing any stage type.
+func (c *Config) StagePools() map[string]Pool {
+	return map[string]Pool{
+		"tag":     c.Stages.Tag.Pool,
+		"persist": c.Stages.Persist.Pool,
+	}
+}
+
+// SetStageEnabled flips a stage's enabled flag by name; it reports false for
+// a name the configuration does not know.
+func (c *Config) SetStageEnabled(name string, enabled bool) bool {
+	switch name {
+	case "tag":
+		c.Stages.Tag.Enabled = enabled
+	case "persist":
+		c.Stages.Persist.Enabled = enabled
+	default:
+		return false
+	}
+	return true
+}

@@ -1,0 +1,59 @@
+package pipeline
+
+import (
+	"errors"
+	"time"
+)
+
+// Failure classes, as recorded in DLQ entries (error_class) and metrics.
+const (
+	ClassPermanent = "permanent"
+	ClassExhausted = "exhausted"
+)
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as a failure that retrying cannot fix (an undecodable
+// entry, a missing field, a 4xx that will not change): the entry goes to the
+// DLQ at once. Every unmarked error is transient.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e *retryAfterError) Error() string { return e.err.Error() }
+func (e *retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter marks a transient failure whose source said when to try again
+// (an HTTP 429 with Retry-After); the runner waits at least that long.
+func RetryAfter(err error, after time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return &retryAfterError{err: err, after: after}
+}
+
+// RetryAfterHint returns the wait requested by RetryAfter, if any.
+func RetryAfterHint(err error) (time.Duration, bool) {
+	var r *retryAfterError
+	if errors.As(err, &r) {
+		return r.after, true
+	}
+	return 0, false
+}

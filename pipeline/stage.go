@@ -1,0 +1,182 @@
+// Package pipeline is the stage runner of the assistant daemon: it moves
+// entries between Redis Streams through consumer groups, with at-least-once
+// delivery, retries, a dead-letter queue and trimming that never loses an
+// unacknowledged entry (spec sections 2–4). It also defines the event
+// envelope that every stage reads and writes.
+//
+// The runner knows nothing about stages. A stage is a small type implementing
+// Stage; it registers a Definition by name from its package's init, and the
+// daemon's main package imports the stage packages for that side effect, the
+// way database/sql drivers register themselves.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/config"
+)
+
+// Stage handles batches of entries read from its input stream.
+//
+// Handle decides the outcome of each message: it publishes outputs with
+// Message.Publish and marks failures with Message.Fail. Returning a non-nil
+// error fails every message of the batch that has no outcome of its own (a
+// store that is down fails the whole batch). A message with neither a failure
+// nor outputs is simply acknowledged. Handle must be safe to call from several
+// goroutines at once: the runner calls it from a pool of workers.
+type Stage interface {
+	Handle(ctx context.Context, batch []*Message) error
+}
+
+// Checker is implemented by stages whose dependencies can be probed; /readyz
+// reports the first failing check.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// Closer is implemented by stages that hold resources of their own.
+type Closer interface {
+	Close() error
+}
+
+// Definition describes a stage to the registry.
+type Definition struct {
+	// Name is the stage name, used in config (stages.<name>), in --stages,
+	// as the consumer-group name and as the metrics label.
+	Name string
+	// Input returns the (unprefixed) stream the stage consumes.
+	Input func(config.Streams) string
+	// LegacyInput returns the old worker's stream key read as well when
+	// streams.legacy_consumer_enabled is set; nil or "" for none.
+	LegacyInput func(config.Streams) string
+	// Batch asks for whole batches in one Handle call (persist uses one
+	// multi-row statement per batch). Otherwise the runner hands each worker
+	// one message per call, so slow calls do not hold others back.
+	Batch bool
+	// New builds the stage. It runs once per process, before any entry is read.
+	New func(ctx context.Context, deps Deps) (Stage, error)
+}
+
+// Deps is what a stage constructor may use.
+type Deps struct {
+	Config    *config.Config
+	Redis     redis.UniversalClient
+	Keys      Keys
+	Logger    *slog.Logger
+	Metrics   prometheus.Registerer
+	Resources *Resources
+}
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Definition{}
+)
+
+// Register adds a stage definition. It panics on a duplicate or incomplete
+// definition: both are programming errors found at start-up.
+func Register(def Definition) {
+	if def.Name == "" || def.Input == nil || def.New == nil {
+		panic(fmt.Sprintf("pipeline: incomplete stage definition %q", def.Name))
+	}
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[def.Name]; dup {
+		panic("pipeline: stage registered twice: " + def.Name)
+	}
+	registry[def.Name] = def
+}
+
+// Lookup returns the definition registered under name.
+func Lookup(name string) (Definition, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	def, ok := registry[name]
+	return def, ok
+}
+
+// Registered lists the registered stage names in sorted order.
+func Registered() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	names := make([]string, 0, len(registry))
+	for name := range registry {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Keys names every Redis key the daemon uses, applying the configured prefix.
+type Keys struct {
+	Prefix    string
+	DLQSuffix string
+}
+
+// NewKeys returns the key namer of a configuration.
+func NewKeys(cfg *config.Config) Keys {
+	return Keys{Prefix: cfg.Redis.KeyPrefix, DLQSuffix: cfg.Streams.DLQSuffix}
+}
+
+// Stream is the Redis key of a stream.
+func (k Keys) Stream(name string) string { return k.Prefix + name }
+
+// DLQ is the Redis key of a stream's dead-letter queue.
+func (k Keys) DLQ(name string) string { return k.Prefix + name + k.DLQSuffix }
+
+// Key is the Redis key of anything else (dedup marks, leases, caches).
+func (k Keys) Key(name string) string { return k.Prefix + name }
+
+// Resources holds process-wide handles (a Postgres pool, a vector-store
+// client) that several stages share. Each is opened once, on first use, and
+// closed when the process stops.
+type Resources struct {
+	mu      sync.Mutex
+	entries map[string]any
+	closers []func()
+}
+
+// NewResources returns an empty set.
+func NewResources() *Resources { return &Resources{entries: map[string]any{}} }
+
+// Resource returns the shared value named name, opening it with open on the
+// first call. open returns the value and the function that closes it.
+func Resource[T any](r *Resources, name string, open func() (T, func(), error)) (T, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if v, ok := r.entries[name]; ok {
+		t, ok := v.(T)
+		if !ok {
+			var zero T
+			return zero, fmt.Errorf("resource %s holds %T, not the requested type", name, v)
+		}
+		return t, nil
+	}
+	v, closeFn, err := open()
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("open %s: %w", name, err)
+	}
+	r.entries[name] = v
+	if closeFn != nil {
+		r.closers = append(r.closers, closeFn)
+	}
+	return v, nil
+}
+
+// Close closes every opened resource in reverse order of opening.
+func (r *Resources) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
+	}
+	r.closers = nil
+	r.entries = map[string]any{}
+}
