@@ -1,0 +1,176 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// createGroup creates a consumer group reading the stream from its start,
+// creating the stream if needed. An existing group is left as it is.
+func createGroup(ctx context.Context, rdb redis.UniversalClient, key, group string) error {
+	err := rdb.XGroupCreateMkStream(ctx, key, group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return err
+	}
+	return nil
+}
+
+// isNoGroup reports an error caused by a missing stream or consumer group
+// (Redis restarted without persistence, or the group was deleted).
+func isNoGroup(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "NOGROUP")
+}
+
+// groupState is what the runner needs to know about one consumer group.
+type groupState struct {
+	name          string
+	lastDelivered string
+	pending       int64
+	lag           int64
+	oldestPending string // id of the oldest pending entry, "" when none
+}
+
+// groupStates reads every group of a stream: XINFO GROUPS, then the pending
+// summary of each group that has pending entries.
+func groupStates(ctx context.Context, rdb redis.UniversalClient, key string) ([]groupState, error) {
+	groups, err := rdb.XInfoGroups(ctx, key).Result()
+	if err != nil {
+		if strings.Contains(err.Error(), "no such key") {
+			return nil, nil
+		}
+		return nil, err
+	}
+	out := make([]groupState, 0, len(groups))
+	for _, g := range groups {
+		st := groupState{name: g.Name, lastDelivered: g.LastDeliveredID, pending: g.Pending, lag: g.Lag}
+		if g.Pending > 0 {
+			sum, err := rdb.XPending(ctx, key, g.Name).Result()
+			if err != nil {
+				return nil, fmt.Errorf("pending summary of %s: %w", g.Name, err)
+			}
+			st.oldestPending = sum.Lower
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// streamID is a parsed entry id.
+type streamID struct{ ms, seq uint64 }
+
+func parseID(id string) (streamID, bool) {
+	msPart, seqPart, ok := strings.Cut(id, "-")
+	if !ok {
+		return streamID{}, false
+	}
+	ms, err1 := strconv.ParseUint(msPart, 10, 64)
+	seq, err2 := strconv.ParseUint(seqPart, 10, 64)
+	if err1 != nil || err2 != nil {
+		return streamID{}, false
+	}
+	return streamID{ms, seq}, true
+}
+
+func (a streamID) less(b streamID) bool {
+	return a.ms < b.ms || a.ms == b.ms && a.seq < b.seq
+}
+
+func (a streamID) next() streamID {
+	if a.seq == ^uint64(0) {
+		return streamID{a.ms + 1, 0}
+	}
+	return streamID{a.ms, a.seq + 1}
+}
+
+func (a streamID) String() string {
+	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
+}
+
+func idMillis(id string) (int64, bool) {
+	p, ok := parseID(id)
+	return int64(p.ms), ok
+}
+
+// trimFloor is the lowest entry id any group still needs: for each group the
+// oldest pending entry, or the entry after its last-delivered id. Entries
+// below it have been acknowledged by every group. ok is false when the stream
+// has no group (nothing is known about who needs what: never trim).
+func trimFloor(states []groupState) (streamID, bool) {
+	var floor streamID
+	found := false
+	for _, st := range states {
+		last, ok := parseID(st.lastDelivered)
+		if !ok {
+			return streamID{}, false
+		}
+		need := last.next()
+		if st.oldestPending != "" {
+			p, ok := parseID(st.oldestPending)
+			if !ok {
+				return streamID{}, false
+			}
+			if p.less(need) {
+				need = p
+			}
+		}
+		if !found || need.less(floor) {
+			floor, found = need, true
+		}
+	}
+	return floor, found
+}
+
+// trimStream removes the entries every group has acknowledged, with an exact
+// MINID below the oldest entry any group still needs (never a blind MAXLEN).
+func trimStream(ctx context.Context, rdb redis.UniversalClient, key string) error {
+	states, err := groupStates(ctx, rdb, key)
+	if err != nil {
+		return err
+	}
+	floor, ok := trimFloor(states)
+	if !ok {
+		return nil
+	}
+	return rdb.XTrimMinID(ctx, key, floor.String()).Err()
+}
+
+// pruneConsumers deletes consumers of a group that have no pending entries
+// and have been idle longer than idleTimeout, except this process's own.
+func pruneConsumers(ctx context.Context, rdb redis.UniversalClient, key, group string, idleTimeout time.Duration, own map[string]bool) (int, error) {
+	consumers, err := rdb.XInfoConsumers(ctx, key, group).Result()
+	if err != nil {
+		if isNoGroup(err) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	deleted := 0
+	for _, c := range consumers {
+		if own[c.Name] || c.Pending > 0 || c.Idle < idleTimeout {
+			continue
+		}
+		// DELCONSUMER drops the consumer's pending entries too; re-check that
+		// it has none in the same round trip is not possible, so rely on the
+		// Pending == 0 read above: a consumer idle this long is not reading.
+		if err := rdb.XGroupDelConsumer(ctx, key, group, c.Name).Err(); err != nil {
+			return deleted, err
+		}
+		deleted++
+	}
+	return deleted, nil
+}
+
+// pipeliner returns a MULTI/EXEC pipeline where every key lives on one node
+// (a single Redis), and a plain pipeline for a cluster client, whose keys may
+// hash to different slots.
+func pipeliner(rdb redis.UniversalClient) redis.Pipeliner {
+	if _, cluster := rdb.(*redis.ClusterClient); cluster {
+		return rdb.Pipeline()
+	}
+	return rdb.TxPipeline()
+}

@@ -1,0 +1,594 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/internal/testenv"
+	"github.com/assistant-dev/assistant/pipeline"
+)
+
+// testEvent is the event the test stages move: a number and instructions
+// for the stage.
+type testEvent struct {
+	pipeline.Envelope
+	N         int    `json:"n"`
+	FailTimes int    `json:"fail_times,omitempty"` // transient failures before success; -1 = always
+	Permanent bool   `json:"permanent,omitempty"`
+	Block     bool   `json:"block,omitempty"` // wait for the test to release it
+	Pad       string `json:"pad,omitempty"`
+}
+
+func (e *testEvent) Validate() error { return nil }
+
+// testStage publishes every input to posts.tagged, failing as each event
+// asks. One instance per runner; tests find theirs by key prefix.
+type testStage struct {
+	out      string
+	mu       sync.Mutex
+	calls    map[int]int
+	handled  []int
+	release  chan struct{}
+	started  chan int
+	attempts map[int][]int
+}
+
+var (
+	stagesMu sync.Mutex
+	stages   = map[string]*testStage{}
+)
+
+func stageFor(prefix string) *testStage {
+	stagesMu.Lock()
+	defer stagesMu.Unlock()
+	return stages[prefix]
+}
+
+func (s *testStage) Handle(ctx context.Context, batch []*pipeline.Message) error {
+	for _, m := range batch {
+		var ev testEvent
+		if err := m.Decode(&ev); err != nil {
+			m.Fail(err)
+			continue
+		}
+		s.mu.Lock()
+		s.calls[ev.N]++
+		calls := s.calls[ev.N]
+		s.attempts[ev.N] = append(s.attempts[ev.N], m.Attempt)
+		s.mu.Unlock()
+		if ev.Block {
+			select {
+			case s.started <- ev.N:
+			default:
+			}
+			select {
+			case <-s.release:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		switch {
+		case ev.Permanent:
+			m.Fail(pipeline.Permanent(fmt.Errorf("event %d is permanently bad", ev.N)))
+			continue
+		case ev.FailTimes < 0 || calls <= ev.FailTimes:
+			m.Fail(fmt.Errorf("event %d: transient failure %d", ev.N, calls))
+			continue
+		}
+		s.mu.Lock()
+		s.handled = append(s.handled, ev.N)
+		s.mu.Unlock()
+		if err := m.Publish(s.out, &ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func newTestStage(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+	s := &testStage{
+		out: deps.Config.Streams.Tagged, calls: map[int]int{}, attempts: map[int][]int{},
+		release: make(chan struct{}), started: make(chan int, 16),
+	}
+	stagesMu.Lock()
+	stages[deps.Keys.Prefix] = s
+	stagesMu.Unlock()
+	return s, nil
+}
+
+func init() {
+	pipeline.Register(pipeline.Definition{
+		Name:  "test-pass",
+		Input: func(s config.Streams) string { return s.Parsed },
+		New:   newTestStage,
+	})
+	pipeline.Register(pipeline.Definition{
+		Name:  "test-batch",
+		Input: func(s config.Streams) string { return s.Parsed },
+		Batch: true,
+		New:   newTestStage,
+	})
+}
+
+// harness is one runner on its own key prefix of the real Redis.
+type harness struct {
+	t      *testing.T
+	rdb    *redis.Client
+	prefix string
+	cfg    *config.Config
+	reg    *prometheus.Registry
+	runner *pipeline.Runner
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newHarness(t *testing.T, stage string, tweak func(*config.Config, *config.Pool)) *harness {
+	t.Helper()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testenv.Config(t, prefix, "")
+	pool := config.Pool{Enabled: true, Workers: 4, BatchSize: 100, MaxInflight: 1000}
+	if tweak != nil {
+		tweak(cfg, &pool)
+	}
+	h := &harness{t: t, rdb: rdb, prefix: prefix, cfg: cfg, reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
+		Config: cfg, Redis: rdb, Registry: h.reg, Stages: []string{stage},
+		Pools: map[string]config.Pool{stage: pool},
+	})
+	if err != nil {
+		t.Fatalf("new runner: %v", err)
+	}
+	h.runner = r
+	return h
+}
+
+func (h *harness) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- h.runner.Run(ctx) }()
+	h.t.Cleanup(func() {
+		cancel()
+		select {
+		case <-h.done:
+		case <-time.After(15 * time.Second):
+			h.t.Errorf("runner did not stop")
+		}
+	})
+}
+
+func (h *harness) key(name string) string { return h.prefix + name }
+
+func (h *harness) add(t *testing.T, events ...testEvent) []string {
+	t.Helper()
+	ctx := context.Background()
+	pipe := h.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(events))
+	for i := range events {
+		events[i].SchemaVersion = pipeline.SchemaV1
+		events[i].TraceID = "trace-" + strconv.Itoa(events[i].N)
+		values, err := pipeline.EncodeEvent(&events[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: h.key(h.cfg.Streams.Parsed), Values: values})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatalf("xadd: %v", err)
+	}
+	ids := make([]string, len(cmds))
+	for i, c := range cmds {
+		ids[i] = c.Val()
+	}
+	return ids
+}
+
+// waitFor polls cond until it holds or the deadline passes: waiting on a
+// condition, never a fixed sleep.
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (h *harness) outputs(t *testing.T) []testEvent {
+	t.Helper()
+	msgs, err := h.rdb.XRange(context.Background(), h.key(h.cfg.Streams.Tagged), "-", "+").Result()
+	if err != nil {
+		t.Fatalf("xrange: %v", err)
+	}
+	out := make([]testEvent, 0, len(msgs))
+	for _, m := range msgs {
+		var ev testEvent
+		if err := pipeline.DecodeEvent(m.Values, &ev); err != nil {
+			t.Fatalf("decode output: %v", err)
+		}
+		out = append(out, ev)
+	}
+	return out
+}
+
+func (h *harness) pending(t *testing.T, group string) int64 {
+	t.Helper()
+	p, err := h.rdb.XPending(context.Background(), h.key(h.cfg.Streams.Parsed), group).Result()
+	if err != nil {
+		t.Fatalf("xpending: %v", err)
+	}
+	return p.Count
+}
+
+func (h *harness) dlq(t *testing.T) []redis.XMessage {
+	t.Helper()
+	msgs, err := h.rdb.XRange(context.Background(), h.prefix+h.cfg.Streams.Parsed+h.cfg.Streams.DLQSuffix, "-", "+").Result()
+	if err != nil {
+		t.Fatalf("xrange dlq: %v", err)
+	}
+	return msgs
+}
+
+func TestRunnerDeliversEachEntryExactlyOnceWithoutCrash(t *testing.T) {
+	t.Parallel()
+	for _, stage := range []string{"test-pass", "test-batch"} {
+		t.Run(stage, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, stage, nil)
+			const n = 10000
+			events := make([]testEvent, n)
+			for i := range events {
+				events[i].N = i
+			}
+			h.add(t, events...)
+			h.start()
+			waitFor(t, "all outputs", 60*time.Second, func() bool {
+				l, _ := h.rdb.XLen(context.Background(), h.key(h.cfg.Streams.Tagged)).Result()
+				return l >= n && h.pending(t, stage) == 0
+			})
+			seen := make(map[int]int, n)
+			for _, ev := range h.outputs(t) {
+				seen[ev.N]++
+			}
+			for i := range n {
+				if seen[i] != 1 {
+					t.Fatalf("entry %d arrived %d times downstream", i, seen[i])
+				}
+			}
+			if got := len(h.outputs(t)); got != n {
+				t.Fatalf("%d outputs, want %d", got, n)
+			}
+			if got := metricValue(t, h.reg, "stage_messages_total", map[string]string{"stage": stage, "status": "success"}); got != n {
+				t.Errorf("stage_messages_total{success} = %v, want %d", got, n)
+			}
+		})
+	}
+}
+
+func TestRunnerRetriesTransientFailureWithoutHoldingOthersBack(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", func(c *config.Config, p *config.Pool) {
+		// A long backoff makes "not held back" observable: the others must
+		// be done while the flaky entry waits for its retries.
+		c.Runner.RetryInitialBackoff = 300 * time.Millisecond
+		c.Runner.RetryMaxBackoff = 600 * time.Millisecond
+		p.Workers = 2
+	})
+	events := []testEvent{{N: 0, FailTimes: 2}}
+	for i := 1; i <= 20; i++ {
+		events = append(events, testEvent{N: i})
+	}
+	h.add(t, events...)
+	h.start()
+	waitFor(t, "the 20 healthy entries", 10*time.Second, func() bool { return len(h.outputs(t)) >= 20 })
+	st := stageFor(h.prefix)
+	st.mu.Lock()
+	flakyDone := len(st.handled) > 0 && slices.Contains(st.handled, 0)
+	st.mu.Unlock()
+	if flakyDone {
+		t.Fatalf("the flaky entry finished before the healthy ones: they were held back")
+	}
+	waitFor(t, "the flaky entry", 10*time.Second, func() bool { return len(h.outputs(t)) == 21 && h.pending(t, "test-pass") == 0 })
+	if got := metricValue(t, h.reg, "stage_retries_total", map[string]string{"stage": "test-pass"}); got != 2 {
+		t.Errorf("stage_retries_total = %v, want 2", got)
+	}
+	if n := len(h.dlq(t)); n != 0 {
+		t.Errorf("%d entries in the DLQ, want 0", n)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if got := st.attempts[0]; fmt.Sprint(got) != "[1 2 3]" {
+		t.Errorf("attempts seen by the handler = %v, want [1 2 3]", got)
+	}
+}
+
+func TestRunnerDeadLettersPermanentAtOnceAndExhaustedAfterMaxAttempts(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", func(c *config.Config, _ *config.Pool) { c.Runner.MaxAttempts = 3 })
+	ids := h.add(t, testEvent{N: 1, Permanent: true}, testEvent{N: 2, FailTimes: -1}, testEvent{N: 3})
+	h.start()
+	waitFor(t, "two DLQ entries", 10*time.Second, func() bool { return len(h.dlq(t)) == 2 && h.pending(t, "test-pass") == 0 })
+	byEntry := map[string]map[string]any{}
+	for _, m := range h.dlq(t) {
+		byEntry[m.Values["entry_id"].(string)] = m.Values
+	}
+	perm, exh := byEntry[ids[0]], byEntry[ids[1]]
+	if perm == nil || exh == nil {
+		t.Fatalf("DLQ entries %v do not match ids %v", byEntry, ids)
+	}
+	tests := []struct {
+		name  string
+		entry map[string]any
+		field string
+		want  string
+	}{
+		{"permanent class", perm, "error_class", "permanent"},
+		{"permanent attempts", perm, "attempts", "1"},
+		{"permanent reason", perm, "error", "event 1 is permanently bad"},
+		{"exhausted class", exh, "error_class", "exhausted"},
+		{"exhausted attempts", exh, "attempts", "3"},
+		{"exhausted reason", exh, "error", "event 2: transient failure 3"},
+		{"stream", exh, "stream", "posts.parsed"},
+		{"stage", exh, "stage", "test-pass"},
+		{"trace id", exh, "trace_id", "trace-2"},
+	}
+	for _, tc := range tests {
+		if got := fmt.Sprint(tc.entry[tc.field]); got != tc.want {
+			t.Errorf("%s: %s = %q, want %q", tc.name, tc.field, got, tc.want)
+		}
+	}
+	if got := metricValue(t, h.reg, "stage_dlq_total", map[string]string{"stage": "test-pass", "reason": "exhausted"}); got != 1 {
+		t.Errorf("stage_dlq_total{exhausted} = %v, want 1", got)
+	}
+	st := stageFor(h.prefix)
+	st.mu.Lock()
+	if st.calls[1] != 1 {
+		t.Errorf("permanent failure handled %d times, want 1", st.calls[1])
+	}
+	if st.calls[2] != 3 {
+		t.Errorf("always-failing entry handled %d times, want max_attempts=3", st.calls[2])
+	}
+	st.mu.Unlock()
+	if outs := h.outputs(t); len(outs) != 1 || outs[0].N != 3 {
+		t.Errorf("outputs = %+v, want only event 3", outs)
+	}
+}
+
+func TestRunnerTrimKeepsEntriesALaggingGroupNeeds(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", nil)
+	ctx := context.Background()
+	in := h.key(h.cfg.Streams.Parsed)
+	// A second consumer group that reads nothing yet: its entries must stay.
+	if err := h.rdb.XGroupCreateMkStream(ctx, in, "lagging", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 500
+	events := make([]testEvent, n)
+	for i := range events {
+		events[i].N = i
+	}
+	h.add(t, events...)
+	h.start()
+	waitFor(t, "stage done", 20*time.Second, func() bool { return len(h.outputs(t)) == n && h.pending(t, "test-pass") == 0 })
+	// Several trim intervals pass; the lagging group still needs everything.
+	time.Sleep(3 * h.cfg.Runner.TrimInterval) // let trim passes run; the assertion is that nothing changes
+	if l := h.rdb.XLen(ctx, in).Val(); l != n {
+		t.Fatalf("stream length %d after trimming, want %d (the lagging group has read nothing)", l, n)
+	}
+	// The lagging group reads half and acknowledges only some of them.
+	res, err := h.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "lagging", Consumer: "c", Streams: []string{in, ">"}, Count: 250}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := res[0].Messages
+	ackIDs := make([]string, 0, 200)
+	for _, m := range msgs[:200] {
+		ackIDs = append(ackIDs, m.ID)
+	}
+	h.rdb.XAck(ctx, in, "lagging", ackIDs...)
+	waitFor(t, "the stream to shrink to what the lagging group still needs", 5*time.Second, func() bool {
+		return h.rdb.XLen(ctx, in).Val() == n-200
+	})
+	// Entry 200 (pending in the lagging group) and all later ones are there.
+	first, err := h.rdb.XRangeN(ctx, in, "-", "+", 1).Result()
+	if err != nil || len(first) != 1 || first[0].ID != msgs[200].ID {
+		t.Fatalf("oldest entry after trim = %v, want the oldest pending %s", first, msgs[200].ID)
+	}
+	// Once everything is acknowledged by all groups, the stream empties.
+	rest, _ := h.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "lagging", Consumer: "c", Streams: []string{in, ">"}, Count: 1000}).Result()
+	for _, m := range msgs[200:] {
+		h.rdb.XAck(ctx, in, "lagging", m.ID)
+	}
+	for _, m := range rest[0].Messages {
+		h.rdb.XAck(ctx, in, "lagging", m.ID)
+	}
+	waitFor(t, "the stream to empty", 5*time.Second, func() bool { return h.rdb.XLen(ctx, in).Val() == 0 })
+}
+
+func TestRunnerGracefulShutdownFinishesInFlight(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", func(c *config.Config, p *config.Pool) {
+		c.Runner.ShutdownTimeout = 10 * time.Second
+		p.Workers = 3
+	})
+	h.add(t, testEvent{N: 1, Block: true}, testEvent{N: 2, Block: true}, testEvent{N: 3, Block: true})
+	h.start()
+	st := stageFor(h.prefix)
+	for range 3 {
+		select {
+		case <-st.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("entries did not reach the stage")
+		}
+	}
+	h.cancel() // SIGTERM equivalent: the run context ends with three entries in flight
+	time.AfterFunc(100*time.Millisecond, func() { close(st.release) })
+	select {
+	case err := <-h.done:
+		h.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("Run returned %v after a graceful stop, want nil", err)
+		}
+	case <-time.After(h.cfg.Runner.ShutdownTimeout + 5*time.Second):
+		t.Fatal("Run did not return within the shutdown timeout")
+	}
+	if got := len(h.outputs(t)); got != 3 {
+		t.Fatalf("%d outputs after shutdown, want 3", got)
+	}
+	if p := h.pending(t, "test-pass"); p != 0 {
+		t.Fatalf("%d entries pending after a graceful stop, want 0", p)
+	}
+}
+
+func TestRunnerShutdownTimeoutLeavesEntriesPending(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", func(c *config.Config, _ *config.Pool) {
+		c.Runner.ShutdownTimeout = 300 * time.Millisecond
+	})
+	h.add(t, testEvent{N: 1, Block: true})
+	h.start()
+	<-stageFor(h.prefix).started
+	h.cancel()
+	var err error
+	select {
+	case err = <-h.done:
+		h.done <- err
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after the shutdown timeout")
+	}
+	if err == nil {
+		t.Fatal("Run returned nil although an entry could not finish")
+	}
+	if p := h.pending(t, "test-pass"); p != 1 {
+		t.Fatalf("%d pending, want the unfinished entry left pending (1)", p)
+	}
+	if n := len(h.dlq(t)); n != 0 {
+		t.Fatalf("an entry cut off by shutdown went to the DLQ")
+	}
+}
+
+func TestRunnerRecreatesDeletedGroup(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", nil)
+	ctx := context.Background()
+	h.add(t, testEvent{N: 1})
+	h.start()
+	waitFor(t, "first output", 5*time.Second, func() bool { return len(h.outputs(t)) == 1 })
+	if err := h.rdb.XGroupDestroy(ctx, h.key(h.cfg.Streams.Parsed), "test-pass").Err(); err != nil {
+		t.Fatal(err)
+	}
+	h.add(t, testEvent{N: 2})
+	// The recreated group starts at 0: entry 1 is delivered again (at least
+	// once), entry 2 is processed.
+	waitFor(t, "entry 2 after the group was deleted", 10*time.Second, func() bool {
+		for _, ev := range h.outputs(t) {
+			if ev.N == 2 {
+				return true
+			}
+		}
+		return false
+	})
+	if err := h.runner.Ready(ctx); err != nil {
+		t.Fatalf("not ready after the group was recreated: %v", err)
+	}
+}
+
+func TestRunnerDeadLettersOversizedEntry(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", nil)
+	big := make([]byte, h.cfg.Runner.MaxEntryBytes+1)
+	for i := range big {
+		big[i] = 'x'
+	}
+	h.add(t, testEvent{N: 1, Pad: string(big)}, testEvent{N: 2})
+	h.start()
+	waitFor(t, "DLQ entry and output", 10*time.Second, func() bool { return len(h.dlq(t)) == 1 && len(h.outputs(t)) == 1 })
+	if reason := h.dlq(t)[0].Values["error"].(string); !strings.Contains(reason, "entry too large") {
+		t.Fatalf("reason %q does not name the size problem", reason)
+	}
+	if calls := stageFor(h.prefix).calls[1]; calls != 0 {
+		t.Fatalf("oversized entry reached the stage %d times", calls)
+	}
+}
+
+func TestRunnerClaimsEntriesOfADeadConsumer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", nil)
+	ctx := context.Background()
+	in := h.key(h.cfg.Streams.Parsed)
+	h.add(t, testEvent{N: 1}, testEvent{N: 2})
+	// A consumer of a dead replica read both entries and never acknowledged.
+	if err := h.rdb.XGroupCreateMkStream(ctx, in, "test-pass", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "test-pass", Consumer: "dead-1-test-pass-0", Streams: []string{in, ">"}}).Result(); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	waitFor(t, "claimed entries processed", 15*time.Second, func() bool {
+		return len(h.outputs(t)) == 2 && h.pending(t, "test-pass") == 0
+	})
+	if got := metricValue(t, h.reg, "stage_claimed_total", map[string]string{"stage": "test-pass"}); got != 2 {
+		t.Errorf("stage_claimed_total = %v, want 2", got)
+	}
+	st := stageFor(h.prefix)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if a := st.attempts[1]; len(a) != 1 || a[0] != 2 {
+		t.Errorf("claimed entry seen with attempts %v, want [2] (the delivery count)", a)
+	}
+}
+
+func TestNewRunnerRejectsUnknownStage(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	_, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
+		Config: testenv.Config(t, prefix, ""), Redis: rdb, Stages: []string{"nope"},
+	})
+	if err == nil || !strings.Contains(err.Error(), `unknown stage "nope"`) {
+		t.Fatalf("err = %v, want unknown stage", err)
+	}
+}
+
+// metricValue reads one sample from the registry: the counter or gauge
+// named name whose labels are exactly labels.
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if labels[l.GetName()] != l.GetValue() {
+					continue next
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
