@@ -332,7 +332,7 @@ func decodeEvent(values map[string]any, ev Event) error {
 			return &DecodeError{Reason: "data is not JSON"}
 		}
 		if err := json.Unmarshal([]byte(trimmed), ev); err != nil {
-			return &DecodeError{Reason: "data: " + describeJSONError(err)}
+			return &DecodeError{Reason: "data: " + describeJSONError(err, []byte(trimmed), ev)}
 		}
 		env := ev.Env()
 		if env.SchemaVersion != "" && env.SchemaVersion != SchemaV1 {
@@ -347,10 +347,23 @@ func decodeEvent(values map[string]any, ev Event) error {
 	return nil
 }
 
-func describeJSONError(err error) string {
+// describeJSONError names the field a decoding error is about. Errors such
+// as a bad time carry no field name, so on that (rare, failing) path each
+// field is decoded alone to find the culprit.
+func describeJSONError(err error, data []byte, ev Event) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return fmt.Sprintf("field %s has the wrong type (%s, want %s)", te.Field, te.Value, te.Type)
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(data, &fields) == nil {
+		probe := reflect.New(reflect.TypeOf(ev).Elem()).Interface()
+		for name, raw := range fields {
+			one, _ := json.Marshal(map[string]json.RawMessage{name: raw})
+			if ferr := json.Unmarshal(one, probe); ferr != nil {
+				return fmt.Sprintf("field %s: %v", name, ferr)
+			}
+		}
 	}
 	return err.Error()
 }
@@ -389,7 +402,7 @@ func decodeFlat(values map[string]any, ev Event) error {
 		return &DecodeError{Reason: err.Error()}
 	}
 	if err := json.Unmarshal(buf, ev); err != nil {
-		return &DecodeError{Reason: describeJSONError(err)}
+		return &DecodeError{Reason: describeJSONError(err, buf, ev)}
 	}
 	env := ev.Env()
 	if env.SchemaVersion != "" && env.SchemaVersion != SchemaV1 {

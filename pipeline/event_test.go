@@ -1,0 +1,157 @@
+package pipeline_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/assistant-dev/assistant/pipeline"
+)
+
+func TestTagsHashMatchesSpecVectors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		tags []string
+		want string
+	}{
+		{[]string{}, "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"},
+		{nil, "4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"},
+		{[]string{"Python", "релиз", "производительность"}, "cb69c9ed575b8a569dbd5d9f8ee3200ee4aac0268b7b23f4cfe190bb86108a6e"},
+		{[]string{"производительность", "Python", "релиз", "Python"}, "cb69c9ed575b8a569dbd5d9f8ee3200ee4aac0268b7b23f4cfe190bb86108a6e"},
+		{[]string{"ИИ", "Сбер", "GigaChat 2"}, "0cf9b561544d3299fbf16786409f542a3d0f603ae99fab6255fe8a3d2f38d140"},
+		{[]string{"", "ИИ", "Сбер", "GigaChat 2", ""}, "0cf9b561544d3299fbf16786409f542a3d0f603ae99fab6255fe8a3d2f38d140"},
+	}
+	for _, tc := range tests {
+		if got := pipeline.TagsHash(tc.tags); got != tc.want {
+			t.Errorf("TagsHash(%q) = %s, want %s", tc.tags, got, tc.want)
+		}
+	}
+}
+
+func TestContentHashNormalisesCaseAndWhitespace(t *testing.T) {
+	t.Parallel()
+	a := pipeline.ContentHash("  Привет,\n\n  МИР  ")
+	b := pipeline.ContentHash("привет, мир")
+	if a != b {
+		t.Fatalf("content hashes differ: %s vs %s", a, b)
+	}
+	if a == pipeline.ContentHash("привет мир") {
+		t.Fatal("different texts share a content hash")
+	}
+}
+
+func TestEncodeEventKeepsNonASCIIUnescaped(t *testing.T) {
+	t.Parallel()
+	values, err := pipeline.EncodeEvent(&pipeline.PostTagged{PostID: "p", Tags: []string{"Сбер <ИИ>"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := values["data"].(string)
+	if !strings.Contains(data, `"Сбер <ИИ>"`) {
+		t.Fatalf("data %s escapes non-ASCII or HTML characters", data)
+	}
+}
+
+func TestLegacyFlatEntryDecodesLikeDataForm(t *testing.T) {
+	t.Parallel()
+	posted := time.Date(2024, 12, 4, 9, 0, 28, 0, time.UTC)
+	want := pipeline.PostParsed{
+		PostID: "11111111-2222-3333-4444-555555555555", ChannelID: "-1001000724666",
+		Text: "В Китае нашли ударный кратер https://naked-science.ru/a", PostedAt: posted,
+		TenantID: "t1", TGChannelID: -1001000724666, TGMessageID: 11877,
+		URLs: []string{"https://naked-science.ru/a"}, HasMedia: true,
+		MediaSHA256List: []string{"abc"}, ViewsCount: 10, ChannelTitle: "Naked Science",
+	}
+	data, err := pipeline.EncodeEvent(&want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old telethon-ingest wrote one field per key, lists as JSON strings,
+	// booleans as True/False, numbers stringified, no envelope.
+	flat := map[string]any{
+		"post_id": want.PostID, "channel_id": "-1001000724666", "text": want.Text,
+		"posted_at": "2024-12-04T09:00:28Z", "tenant_id": "t1",
+		"tg_channel_id": "-1001000724666", "tg_message_id": "11877",
+		"urls": `["https://naked-science.ru/a"]`, "has_media": "True",
+		"media_sha256_list": `["abc"]`, "views_count": "10", "channel_title": "Naked Science",
+		"forwards_count": "None", "unknown_extra": "ignored",
+	}
+	var fromData, fromFlat pipeline.PostParsed
+	if err := pipeline.DecodeEvent(data, &fromData); err != nil {
+		t.Fatalf("data form: %v", err)
+	}
+	if err := pipeline.DecodeEvent(flat, &fromFlat); err != nil {
+		t.Fatalf("flat form: %v", err)
+	}
+	if !reflect.DeepEqual(fromData, fromFlat) {
+		t.Fatalf("flat form decoded differently:\n data %+v\n flat %+v", fromData, fromFlat)
+	}
+	if !reflect.DeepEqual(fromFlat, want) {
+		t.Fatalf("decoded %+v, want %+v", fromFlat, want)
+	}
+}
+
+func TestDecodeEventRejectsMalformedEntriesWithAReason(t *testing.T) {
+	t.Parallel()
+	good := map[string]any{
+		"schema_version": "v1", "post_id": "p1", "channel_id": "c1",
+		"text": "hello", "posted_at": "2024-12-04T09:00:28Z",
+	}
+	with := func(k string, v any) map[string]any {
+		m := map[string]any{}
+		for kk, vv := range good {
+			m[kk] = vv
+		}
+		if v == nil {
+			delete(m, k)
+		} else {
+			m[k] = v
+		}
+		b, _ := json.Marshal(m)
+		return map[string]any{"data": string(b)}
+	}
+	tests := []struct {
+		name   string
+		values map[string]any
+		reason string
+	}{
+		{"not JSON", map[string]any{"data": "{not json"}, "data:"},
+		{"plain text", map[string]any{"data": "hello"}, "not JSON"},
+		{"JSON but not an object", map[string]any{"data": `[1,2]`}, "not an object"},
+		{"missing post_id", with("post_id", nil), "missing required field post_id"},
+		{"missing text", with("text", nil), "missing required field text"},
+		{"missing posted_at", with("posted_at", nil), "posted_at"},
+		{"wrong type", with("text", 42), "wrong type"},
+		{"bad time", with("posted_at", "yesterday"), "posted_at"},
+		{"unknown schema", with("schema_version", "v9"), `unknown schema_version "v9"`},
+		{"invalid UTF-8", map[string]any{"data": "{\"post_id\":\"\xff\xfe\"}"}, "not valid UTF-8"},
+		{"empty entry", map[string]any{}, "neither a data field"},
+		{"flat wrong number", map[string]any{"post_id": "p", "channel_id": "c", "text": "t", "posted_at": "2024-12-04T09:00:28Z", "tg_message_id": "abc"}, "not a number"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev pipeline.PostParsed
+			err := pipeline.DecodeEvent(tc.values, &ev)
+			if err == nil {
+				t.Fatal("decoded without error")
+			}
+			if !pipeline.IsPermanent(err) {
+				t.Errorf("error %v is not permanent", err)
+			}
+			if !strings.Contains(err.Error(), tc.reason) {
+				t.Errorf("error %q does not name the problem (%q)", err, tc.reason)
+			}
+		})
+	}
+}
+
+func TestPostDeletedRoundTrip(t *testing.T) {
+	t.Parallel()
+	values, _ := pipeline.EncodeEvent(&pipeline.PostDeleted{PostID: "p", Reason: "ttl"})
+	var ev pipeline.PostDeleted
+	if err := pipeline.DecodeEvent(values, &ev); err != nil || ev.Reason != "ttl" {
+		t.Fatalf("round trip: %v %+v", err, ev)
+	}
+}
