@@ -115,3 +115,9 @@ func valueOr(values map[string]any, key string) any {
 	}
 	return ""
 }
+
+// Forward queues the entry's own values, unchanged, for the (unprefixed)
+// stream: for stages that route entries without re-encoding them.
+func (m *Message) Forward(stream string) {
+	m.outputs = append(m.outputs, output{stream: stream, values: m.Values})
+}

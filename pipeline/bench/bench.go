@@ -1,0 +1,229 @@
+// Package bench measures the runner's own overhead: a no-op stage moving N
+// entries between two streams, next to a hand-written go-redis loop doing the
+// same pipelined XREADGROUP + XADD + XACK, in the same process and run, so
+// that the ratio between the two is meaningful on a shared, noisy machine.
+//
+// Importing this package registers the "bench-noop" stage; only the
+// `assistant bench` command does.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/pipeline"
+)
+
+const stageName = "bench-noop"
+
+// noop forwards each entry's values unchanged to the output stream.
+type noop struct{ out string }
+
+func (n noop) Handle(_ context.Context, batch []*pipeline.Message) error {
+	for _, m := range batch {
+		m.Forward(n.out)
+	}
+	return nil
+}
+
+func init() {
+	pipeline.Register(pipeline.Definition{
+		Name:  stageName,
+		Input: func(s config.Streams) string { return s.Parsed },
+		New: func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+			return noop{out: deps.Config.Streams.Tagged}, nil
+		},
+	})
+}
+
+// Result is one measured run.
+type Result struct {
+	Name       string
+	Entries    int
+	Elapsed    time.Duration
+	PeakRSSKiB int64 // peak resident set size during the run (VmHWM), 0 if unknown
+}
+
+// PerSecond is the throughput of the run.
+func (r Result) PerSecond() float64 { return float64(r.Entries) / r.Elapsed.Seconds() }
+
+// Options configures a runner benchmark.
+type Options struct {
+	RedisURL  string
+	Sizes     []int // entry counts, e.g. 50k and 200k, to show memory staying flat
+	Workers   int
+	BatchSize int
+	Payload   int // bytes of text per entry
+	Out       io.Writer
+}
+
+// Run measures the runner against the raw loop for each size and prints a
+// table: entries/s of both, their ratio, and peak RSS.
+func Run(ctx context.Context, opts Options) error {
+	ropts, err := redis.ParseURL(opts.RedisURL)
+	if err != nil {
+		return fmt.Errorf("parse redis url: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis at %s: %w", opts.RedisURL, err)
+	}
+	fmt.Fprintf(opts.Out, "runner benchmark: no-op stage vs raw go-redis loop (XREADGROUP + pipelined XADD + XACK), %d workers, batch %d, %d-byte entries, GOMAXPROCS %d\n",
+		opts.Workers, opts.BatchSize, opts.Payload, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(opts.Out, "%10s  %14s  %14s  %6s  %14s  %14s\n", "entries", "runner/s", "raw/s", "ratio", "runner RSS MiB", "raw RSS MiB")
+	for _, n := range opts.Sizes {
+		prefix := fmt.Sprintf("bench:%d:%d:", os.Getpid(), time.Now().UnixNano())
+		raw, err := runRaw(ctx, rdb, prefix+"raw:", n, opts)
+		cleanup(ctx, rdb, prefix)
+		if err != nil {
+			return err
+		}
+		run, err := runRunner(ctx, rdb, prefix+"runner:", n, opts)
+		cleanup(ctx, rdb, prefix)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.Out, "%10d  %14.0f  %14.0f  %6.2f  %14.1f  %14.1f\n",
+			n, run.PerSecond(), raw.PerSecond(), run.PerSecond()/raw.PerSecond(),
+			float64(run.PeakRSSKiB)/1024, float64(raw.PeakRSSKiB)/1024)
+	}
+	return nil
+}
+
+func fill(ctx context.Context, rdb *redis.Client, stream string, n, payload int) error {
+	text := strings.Repeat("ж", payload/2)
+	const chunk = 1000
+	for done := 0; done < n; done += chunk {
+		pipe := rdb.Pipeline()
+		for i := done; i < min(n, done+chunk); i++ {
+			values, err := pipeline.EncodeEvent(&pipeline.PostDeleted{PostID: strconv.Itoa(i), ChannelID: text, Reason: "admin"})
+			if err != nil {
+				return err
+			}
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values})
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("fill %s: %w", stream, err)
+		}
+	}
+	return nil
+}
+
+func cleanup(ctx context.Context, rdb *redis.Client, prefix string) {
+	iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
+	for iter.Next(ctx) {
+		rdb.Del(ctx, iter.Val())
+	}
+}
+
+// runRaw is the baseline: one goroutine, the same Redis work, no runner.
+func runRaw(ctx context.Context, rdb *redis.Client, prefix string, n int, opts Options) (Result, error) {
+	in, out := prefix+"in", prefix+"out"
+	if err := fill(ctx, rdb, in, n, opts.Payload); err != nil {
+		return Result{}, err
+	}
+	if err := rdb.XGroupCreateMkStream(ctx, in, "raw", "0").Err(); err != nil {
+		return Result{}, err
+	}
+	resetPeakRSS()
+	start := time.Now()
+	for moved := 0; moved < n; {
+		res, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: "raw", Consumer: "raw-0", Streams: []string{in, ">"}, Count: int64(opts.BatchSize), Block: time.Second,
+		}).Result()
+		if err != nil {
+			return Result{}, fmt.Errorf("raw loop read: %w", err)
+		}
+		msgs := res[0].Messages
+		ids := make([]string, len(msgs))
+		pipe := rdb.TxPipeline()
+		for i, m := range msgs {
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: out, Values: m.Values})
+			ids[i] = m.ID
+		}
+		pipe.XAck(ctx, in, "raw", ids...)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return Result{}, fmt.Errorf("raw loop write: %w", err)
+		}
+		moved += len(msgs)
+	}
+	return Result{Name: "raw", Entries: n, Elapsed: time.Since(start), PeakRSSKiB: peakRSS()}, nil
+}
+
+func runRunner(ctx context.Context, rdb *redis.Client, prefix string, n int, opts Options) (Result, error) {
+	cfg := config.Default()
+	cfg.Redis.URL = opts.RedisURL
+	cfg.Redis.KeyPrefix = prefix
+	cfg.Runner.Block = 100 * time.Millisecond
+	in, out := prefix+cfg.Streams.Parsed, prefix+cfg.Streams.Tagged
+	if err := fill(ctx, rdb, in, n, opts.Payload); err != nil {
+		return Result{}, err
+	}
+	r, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
+		Config: &cfg, Redis: rdb, Registry: prometheus.NewRegistry(), Stages: []string{stageName},
+		Pools: map[string]config.Pool{stageName: {Enabled: true, Workers: opts.Workers, BatchSize: opts.BatchSize, MaxInflight: 4 * opts.BatchSize}},
+		Logger: discardLogger(),
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	resetPeakRSS()
+	start := time.Now()
+	go func() { done <- r.Run(runCtx) }()
+	for {
+		l, err := rdb.XLen(ctx, out).Result()
+		if err != nil {
+			cancel()
+			return Result{}, err
+		}
+		if l >= int64(n) {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	rss := peakRSS()
+	cancel()
+	if err := <-done; err != nil {
+		return Result{}, fmt.Errorf("runner: %w", err)
+	}
+	return Result{Name: "runner", Entries: n, Elapsed: elapsed, PeakRSSKiB: rss}, nil
+}
+
+// resetPeakRSS resets the kernel's high-water mark of this process's RSS
+// (writing 5 to clear_refs), so each run reports its own peak.
+func resetPeakRSS() {
+	runtime.GC()
+	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
+}
+
+// peakRSS reads VmHWM from /proc/self/status, in KiB.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kib, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			return kib
+		}
+	}
+	return 0
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,28 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/assistant-dev/assistant/internal/testenv"
+)
+
+// TestRunPrintsAComparison runs the benchmark on a small size so that it
+// stays working; the figures themselves come from `make bench`.
+func TestRunPrintsAComparison(t *testing.T) {
+	testenv.Redis(t) // fails clearly when Redis is not there
+	var out bytes.Buffer
+	err := Run(context.Background(), Options{
+		RedisURL: testenv.RedisURL(), Sizes: []int{2000}, Workers: 2, BatchSize: 200, Payload: 100, Out: &out,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(strings.TrimSpace(lines[2]), "2000") {
+		t.Fatalf("unexpected report:\n%s", out.String())
+	}
+	t.Log(out.String())
+}
