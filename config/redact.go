@@ -1,9 +1,12 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"net/url"
 	"reflect"
+	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -71,11 +74,89 @@ func RedactURL(raw string) string {
 	return u.String()
 }
 
-// YAML renders the configuration with secrets redacted.
+// YAML renders the configuration with secrets redacted, in the layout of
+// config.yaml: keys in struct order, durations written the way a person
+// writes them ("2s", "2160h") rather than as yaml.v3's nanosecond integers,
+// so that the output can be fed back to Load.
 func (c Config) YAML() ([]byte, error) {
-	out, err := yaml.Marshal(c.Redacted())
+	node, err := yamlNode(reflect.ValueOf(c.Redacted()))
 	if err != nil {
 		return nil, fmt.Errorf("render config: %w", err)
 	}
-	return out, nil
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(node); err != nil {
+		return nil, fmt.Errorf("render config: %w", err)
+	}
+	if err := enc.Close(); err != nil {
+		return nil, fmt.Errorf("render config: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// yamlNode builds the YAML tree of a value, rendering time.Duration fields
+// with FormatDuration and honouring `yaml:",inline"`.
+func yamlNode(rv reflect.Value) (*yaml.Node, error) {
+	if rv.Type() == durationType {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: FormatDuration(time.Duration(rv.Int()))}, nil
+	}
+	if rv.Kind() != reflect.Struct {
+		var n yaml.Node
+		if err := n.Encode(rv.Interface()); err != nil {
+			return nil, err
+		}
+		return &n, nil
+	}
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	if err := appendFields(m, rv); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func appendFields(m *yaml.Node, rv reflect.Value) error {
+	rt := rv.Type()
+	for i := range rt.NumField() {
+		f := rt.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := strings.Split(f.Tag.Get("yaml"), ",")
+		if tag[0] == "-" {
+			continue
+		}
+		if len(tag) > 1 && tag[1] == "inline" {
+			if err := appendFields(m, rv.Field(i)); err != nil {
+				return err
+			}
+			continue
+		}
+		name := tag[0]
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		val, err := yamlNode(rv.Field(i))
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: name}, val)
+	}
+	return nil
+}
+
+// FormatDuration writes d as time.Duration.String does, minus the zero
+// trailing units that make "2160h0m0s" out of 90 days: "1m", "2160h", "1h30m",
+// "500ms". time.ParseDuration reads every result back to the same value.
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

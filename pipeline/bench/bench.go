@@ -173,7 +173,7 @@ func runRunner(ctx context.Context, rdb *redis.Client, prefix string, n int, opt
 	}
 	r, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
 		Config: &cfg, Redis: rdb, Registry: prometheus.NewRegistry(), Stages: []string{stageName},
-		Pools: map[string]config.Pool{stageName: {Enabled: true, Workers: opts.Workers, BatchSize: opts.BatchSize, MaxInflight: 4 * opts.BatchSize}},
+		Pools:  map[string]config.Pool{stageName: {Enabled: true, Workers: opts.Workers, BatchSize: opts.BatchSize, MaxInflight: 4 * opts.BatchSize}},
 		Logger: discardLogger(),
 	})
 	if err != nil {
