@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -280,11 +281,32 @@ func writePythonJSONString(b *strings.Builder, s string) {
 }
 
 // ContentHash is the SHA-256 hex of the text lower-cased, trimmed and with
-// whitespace collapsed (spec section 3).
+// whitespace collapsed (spec section 3). It streams the normalised text
+// into the hash instead of building it, since it runs for every post.
 func ContentHash(text string) string {
-	norm := strings.Join(strings.Fields(strings.ToLower(text)), " ")
-	sum := sha256.Sum256([]byte(norm))
-	return hex.EncodeToString(sum[:])
+	h := sha256.New()
+	var buf [512]byte
+	out := buf[:0]
+	started, pendingSpace := false, false
+	for _, r := range text {
+		if unicode.IsSpace(r) {
+			pendingSpace = started // leading whitespace is trimmed
+			continue
+		}
+		if pendingSpace {
+			out = append(out, ' ')
+			pendingSpace = false
+		}
+		started = true
+		out = utf8.AppendRune(out, unicode.ToLower(r))
+		if len(out) > len(buf)-2*utf8.UTFMax {
+			h.Write(out)
+			out = buf[:0]
+		}
+	}
+	h.Write(out)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
 }
 
 // EncodeEvent renders an event as the values of one stream entry: a single

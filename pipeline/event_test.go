@@ -1,6 +1,8 @@
 package pipeline_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -153,5 +155,28 @@ func TestPostDeletedRoundTrip(t *testing.T) {
 	var ev pipeline.PostDeleted
 	if err := pipeline.DecodeEvent(values, &ev); err != nil || ev.Reason != "ttl" {
 		t.Fatalf("round trip: %v %+v", err, ev)
+	}
+}
+
+func TestContentHashEqualsTheSpecDefinition(t *testing.T) {
+	t.Parallel()
+	reference := func(text string) string {
+		norm := strings.Join(strings.Fields(strings.ToLower(text)), " ")
+		sum := sha256.Sum256([]byte(norm))
+		return hex.EncodeToString(sum[:])
+	}
+	long := strings.Repeat("Длинный  ТЕКСТ\tс пробелами ", 200)
+	for _, text := range []string{"", "  ", "a", " A  b\n\nC ", "Привет,\u00a0МИР", long, "ÀÉ\u2003ǅ x"} {
+		if got, want := pipeline.ContentHash(text), reference(text); got != want {
+			t.Errorf("ContentHash(%.40q…) = %s, want %s", text, got, want)
+		}
+	}
+}
+
+func BenchmarkContentHash(b *testing.B) {
+	text := strings.Repeat("В Китае нашли ударный кратер необычной формы https://naked-science.ru ", 10)
+	b.ReportAllocs()
+	for b.Loop() {
+		pipeline.ContentHash(text)
 	}
 }
