@@ -1,0 +1,291 @@
+// Package persist is the persist stage: it stores every posts.tagged event
+// in PostgreSQL — the post's columns in posts and its tags in
+// post_enrichment (kind='tags') — with one transaction of two multi-row
+// statements per batch (spec sections 5 and 7). It is a sink: it publishes
+// nothing.
+//
+// The tags row changes only when tags_hash differs, and an event older than
+// the stored one (by occurred_at) never overwrites it, so redeliveries and
+// reordering leave the table as a clean run would.
+package persist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/store/postgres"
+)
+
+// Name is the stage's name (config key, --stages value, consumer group).
+const Name = "persist"
+
+func init() {
+	pipeline.Register(pipeline.Definition{
+		Name:        Name,
+		Input:       func(s config.Streams) string { return s.Tagged },
+		LegacyInput: func(s config.Streams) string { return s.LegacyTagged },
+		Batch:       true,
+		New:         New,
+	})
+}
+
+// Stage is the persist stage. It is safe for concurrent use.
+type Stage struct {
+	repo      *postgres.Repository
+	retention time.Duration
+	logger    *slog.Logger
+	metrics   metrics
+	scratch   sync.Pool // *batchScratch
+}
+
+var (
+	_ pipeline.Stage   = (*Stage)(nil)
+	_ pipeline.Checker = (*Stage)(nil)
+)
+
+// New builds the stage on the process's shared Postgres pool. The daemon
+// migrates before building stages, so New only opens the pool.
+func New(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+	if deps.Config == nil || deps.Resources == nil {
+		return nil, errors.New("persist: deps need a config and resources")
+	}
+	pool, err := postgres.Shared(ctx, deps.Resources, deps.Config.Database)
+	if err != nil {
+		return nil, fmt.Errorf("persist: %w", err)
+	}
+	return newStage(postgres.NewRepository(pool), deps.Config.Stages.Persist.Retention, deps.Logger, deps.Metrics)
+}
+
+func newStage(repo *postgres.Repository, retention time.Duration, logger *slog.Logger, reg prometheus.Registerer) (*Stage, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("persist: register metrics: %w", err)
+	}
+	return &Stage{
+		repo:      repo,
+		retention: retention,
+		logger:    logger.With(slog.String("stage", Name)),
+		metrics:   m,
+	}, nil
+}
+
+// Check reports whether Postgres answers (for /readyz).
+func (s *Stage) Check(ctx context.Context) error { return s.repo.Ping(ctx) }
+
+// batchScratch is the per-batch working memory, reused between batches.
+type batchScratch struct {
+	// decoded are the messages that decoded, with their post ids.
+	decoded []decodedMessage
+	// events holds the newest event of each post of the batch.
+	events []*pipeline.PostTagged
+	// index maps a post id to its position in events.
+	index map[string]int
+}
+
+type decodedMessage struct {
+	msg    *pipeline.Message
+	postID string
+}
+
+func (s *Stage) getScratch() *batchScratch {
+	if sc, ok := s.scratch.Get().(*batchScratch); ok {
+		return sc
+	}
+	return &batchScratch{index: make(map[string]int)}
+}
+
+func (s *Stage) putScratch(sc *batchScratch) {
+	clear(sc.decoded) // drop references so messages and events can be collected
+	clear(sc.events)
+	sc.decoded, sc.events = sc.decoded[:0], sc.events[:0]
+	clear(sc.index)
+	s.scratch.Put(sc)
+}
+
+// Handle stores a batch. An entry that does not decode fails alone
+// (permanently); a Postgres failure fails the batch (transiently: the runner
+// retries it and the writes are idempotent).
+func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
+	sc := s.getScratch()
+	defer s.putScratch(sc)
+
+	for _, m := range batch {
+		ev := new(pipeline.PostTagged)
+		if err := m.Decode(ev); err != nil {
+			m.Fail(err) // Decode's errors are already Permanent: DLQ at once
+			s.metrics.errors.Inc()
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "undecodable posts.tagged entry",
+				append(m.LogAttrs(), slog.String("error", err.Error()))...)
+			continue
+		}
+		if ev.OccurredAt.IsZero() {
+			// Legacy flat entries carry no envelope; the time the entry
+			// entered the stream is the best ordering we have.
+			ev.OccurredAt = entryTime(m.ID)
+		}
+		sc.decoded = append(sc.decoded, decodedMessage{msg: m, postID: ev.PostID})
+		// Two rows for one key in one statement is an error in Postgres, and
+		// only the newest event of a post matters; stream order breaks ties.
+		if i, dup := sc.index[ev.PostID]; dup {
+			if !ev.OccurredAt.Before(sc.events[i].OccurredAt) {
+				sc.events[i] = ev
+			}
+			continue
+		}
+		sc.index[ev.PostID] = len(sc.events)
+		sc.events = append(sc.events, ev)
+	}
+	if len(sc.events) == 0 {
+		return nil
+	}
+
+	start := time.Now()
+	res, err := s.repo.UpsertTagged(ctx, sc.events, s.retention)
+	s.metrics.latency.Observe(time.Since(start).Seconds())
+	if err != nil {
+		if postgres.IsDataError(err) && len(sc.events) > 1 {
+			return s.isolate(ctx, sc, err)
+		}
+		if postgres.IsDataError(err) {
+			s.failPost(ctx, sc, sc.events[0].PostID, err)
+			return nil
+		}
+		s.metrics.errors.Add(float64(len(sc.decoded)))
+		return fmt.Errorf("persist %d tagged posts: %w", len(sc.events), err)
+	}
+	s.metrics.success.Add(float64(len(sc.decoded)))
+	s.metrics.conflicts.Add(float64(res.Replaced))
+	s.logger.LogAttrs(ctx, slog.LevelDebug, "tags persisted",
+		slog.Int("entries", len(batch)), slog.Int("posts", len(sc.events)),
+		slog.Int("inserted", res.Inserted), slog.Int("replaced", res.Replaced),
+		slog.Int("refreshed", res.Refreshed), slog.Int("stale", res.Stale),
+		slog.Int("unchanged", res.Unchanged), slog.Duration("took", time.Since(start)))
+	return nil
+}
+
+// isolate handles a batch that Postgres refused for its data (a value no
+// column accepts). Retrying the batch cannot help, so each post is written
+// on its own, the offending ones fail permanently and the rest go in. This
+// costs a round trip per post but only happens for a poisoned batch.
+func (s *Stage) isolate(ctx context.Context, sc *batchScratch, batchErr error) error {
+	s.logger.LogAttrs(ctx, slog.LevelWarn, "batch refused by postgres, writing its posts one by one",
+		slog.Int("posts", len(sc.events)), slog.String("error", batchErr.Error()))
+	failed := 0
+	for i := range sc.events {
+		start := time.Now()
+		res, err := s.repo.UpsertTagged(ctx, sc.events[i:i+1], s.retention)
+		s.metrics.latency.Observe(time.Since(start).Seconds())
+		switch {
+		case err == nil:
+			s.metrics.conflicts.Add(float64(res.Replaced))
+		case postgres.IsDataError(err):
+			failed += s.failPost(ctx, sc, sc.events[i].PostID, err)
+		default:
+			// Transient after all: retry the whole batch; what was written
+			// so far is idempotent.
+			s.metrics.errors.Add(float64(len(sc.decoded)))
+			return fmt.Errorf("persist tagged post %s: %w", sc.events[i].PostID, err)
+		}
+	}
+	s.metrics.success.Add(float64(len(sc.decoded) - failed))
+	return nil
+}
+
+// failPost fails every message of the batch about postID permanently and
+// returns how many there were.
+func (s *Stage) failPost(ctx context.Context, sc *batchScratch, postID string, err error) int {
+	n := 0
+	for _, d := range sc.decoded {
+		if d.postID != postID {
+			continue
+		}
+		d.msg.Fail(pipeline.Permanent(fmt.Errorf("postgres refused tagged post %s: %w", postID, err)))
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "tagged post refused by postgres",
+			append(d.msg.LogAttrs(), slog.String("error", err.Error()))...)
+		n++
+	}
+	s.metrics.errors.Add(float64(n))
+	return n
+}
+
+// entryTime is the time encoded in a stream entry id (<ms>-<seq>); zero
+// when the id is not of that form.
+func entryTime(id string) time.Time {
+	msPart, _, _ := strings.Cut(id, "-")
+	ms, err := strconv.ParseInt(msPart, 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// metrics are the stage's own series (spec section 5, persist).
+type metrics struct {
+	success, errors prometheus.Counter
+	conflicts       prometheus.Counter
+	latency         prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) (metrics, error) {
+	persisted := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tags_persisted_total",
+		Help: "posts.tagged entries handled by persist, by status: success (the tags row reflects the event, written or already up to date) or error.",
+	}, []string{"status"})
+	latency := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "tags_persist_latency_seconds",
+		Help:    "Time to write one batch of tagged posts to Postgres.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+	conflicts := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tags_persist_conflicts_total",
+		Help: "Stored tags rows that held different tags and were replaced.",
+	})
+	if reg != nil {
+		var err error
+		if persisted, err = register(reg, persisted); err != nil {
+			return metrics{}, err
+		}
+		if latency, err = register(reg, latency); err != nil {
+			return metrics{}, err
+		}
+		if conflicts, err = register(reg, conflicts); err != nil {
+			return metrics{}, err
+		}
+	}
+	// Both statuses exist from the start: the TaggingPipelineBroken alert
+	// compares a rate of success that must be 0, not absent.
+	return metrics{
+		success:   persisted.WithLabelValues("success"),
+		errors:    persisted.WithLabelValues("error"),
+		conflicts: conflicts,
+		latency:   latency,
+	}, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same description (a second stage instance in one process shares it).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}
