@@ -1,0 +1,465 @@
+// Package httpx is the HTTP plumbing shared by the model-provider clients
+// (gigachat, openrouter): a concurrency limit, a circuit breaker, Retry-After
+// handling, TLS trust set-up and the classification of failures into
+// *ai.APIError, so both clients retry and back off the same way.
+package httpx
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/assistant-dev/assistant/ai"
+)
+
+// maxBodyBytes bounds a response body read into memory.
+const maxBodyBytes = 32 << 20
+
+// Limiter is a counting semaphore: at most n calls in flight. A provider's
+// chat and embedding calls share one (GigaChat PERS allows one stream).
+type Limiter struct {
+	slots chan struct{}
+}
+
+// NewLimiter allows n concurrent calls (1 when n <= 0).
+func NewLimiter(n int) *Limiter {
+	if n <= 0 {
+		n = 1
+	}
+	return &Limiter{slots: make(chan struct{}, n)}
+}
+
+// Acquire waits for a slot or for ctx to end.
+func (l *Limiter) Acquire(ctx context.Context) error {
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Release returns a slot taken by Acquire.
+func (l *Limiter) Release() { <-l.slots }
+
+type breakerState int
+
+const (
+	breakerClosed breakerState = iota
+	breakerOpen
+	breakerHalfOpen
+)
+
+// Breaker is a consecutive-failure circuit breaker. After `failures`
+// temporary failures in a row it opens for `cooldown`; then one probe call
+// is let through (half-open): its success closes the breaker, its failure
+// opens it again. Permanent failures (a 400) say the service is up and count
+// as successes.
+type Breaker struct {
+	failures int
+	cooldown time.Duration
+	now      func() time.Time
+
+	mu       sync.Mutex
+	state    breakerState
+	count    int
+	openedAt time.Time
+	probing  bool
+}
+
+// NewBreaker returns a closed breaker; failures <= 0 disables it.
+func NewBreaker(failures int, cooldown time.Duration, now func() time.Time) *Breaker {
+	if now == nil {
+		now = time.Now
+	}
+	return &Breaker{failures: failures, cooldown: cooldown, now: now}
+}
+
+// Allow reports whether a call may go out now. When it returns true the
+// caller must report the outcome with Record or Forget.
+func (b *Breaker) Allow() bool {
+	if b.failures <= 0 {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch b.state {
+	case breakerOpen:
+		if b.now().Sub(b.openedAt) < b.cooldown {
+			return false
+		}
+		b.state = breakerHalfOpen
+		b.probing = true
+		return true
+	case breakerHalfOpen:
+		if b.probing {
+			return false
+		}
+		b.probing = true
+		return true
+	default:
+		return true
+	}
+}
+
+// Record reports a call's outcome: failed is true for a temporary failure.
+func (b *Breaker) Record(failed bool) {
+	if b.failures <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !failed {
+		b.state, b.count, b.probing = breakerClosed, 0, false
+		return
+	}
+	b.count++
+	if b.state == breakerHalfOpen || b.count >= b.failures {
+		b.state, b.openedAt, b.probing = breakerOpen, b.now(), false
+	}
+}
+
+// Forget reports a call that says nothing about the provider (the caller
+// cancelled it); a half-open breaker may probe again.
+func (b *Breaker) Forget() {
+	if b.failures <= 0 {
+		return
+	}
+	b.mu.Lock()
+	b.probing = false
+	b.mu.Unlock()
+}
+
+// IsOpen reports whether calls are being refused now (for health output).
+func (b *Breaker) IsOpen() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.state == breakerOpen && b.now().Sub(b.openedAt) < b.cooldown
+}
+
+// ParseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
+// It returns 0 when the header is absent, malformed or in the past.
+func ParseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs <= 0 || secs > 86400 {
+			return 0
+		}
+		return time.Duration(secs * float64(time.Second))
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+	}
+	return 0
+}
+
+// TLSConfig builds the trust settings: the system pool plus the PEM
+// certificates of caFile (the Russian Trusted Root CA for GigaChat), or no
+// verification at all when insecure is set.
+func TLSConfig(caFile string, insecure bool) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if insecure {
+		cfg.InsecureSkipVerify = true //nolint:gosec // explicit, loudly logged opt-in
+		return cfg, nil
+	}
+	if caFile == "" {
+		return cfg, nil // nil RootCAs: the system pool
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("read ca_file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca_file %s: no PEM certificate found", caFile)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
+}
+
+// NewHTTPClient returns an http.Client with the given TLS settings. Timeouts
+// are set per call from the context, not here.
+func NewHTTPClient(tlsCfg *tls.Config) *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tlsCfg
+	tr.MaxIdleConnsPerHost = 16
+	return &http.Client{Transport: tr}
+}
+
+// Caller sends JSON requests to one provider: under its Limiter, guarded by
+// its Breaker, each attempt bounded by Timeout, failures classified.
+type Caller struct {
+	Provider string
+	HTTP     *http.Client
+	Limiter  *Limiter
+	Breaker  *Breaker
+	Timeout  time.Duration
+	// MaxInlineWait is the longest Retry-After a call waits out itself
+	// (once) before answering; a longer one is returned in the error.
+	MaxInlineWait time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
+	// BodyError, when set, finds an error reported inside a 2xx body
+	// (OpenRouter does that); it returns the status the error carries (0
+	// when none).
+	BodyError func(body []byte) (status int, message string, found bool)
+}
+
+// Request is one API call. Header is called for every attempt, so a token
+// refreshed between attempts is picked up.
+type Request struct {
+	Method string
+	URL    string
+	Body   any
+	Header func(h http.Header) error
+}
+
+// Do performs req and returns the body of a successful answer. A 429 whose
+// Retry-After is short (≤ MaxInlineWait and within the context deadline) is
+// waited out and retried once; any other failure is returned as
+// *ai.APIError.
+func (c *Caller) Do(ctx context.Context, req Request) ([]byte, error) {
+	var payload []byte
+	if req.Body != nil {
+		var err error
+		if payload, err = json.Marshal(req.Body); err != nil {
+			return nil, &ai.APIError{Provider: c.Provider, Message: "encode request: " + err.Error(), Err: err}
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		body, err := c.once(ctx, req, payload)
+		if err == nil {
+			return body, nil
+		}
+		var ae *ai.APIError
+		if attempt > 0 || !errors.As(err, &ae) || ae.Status != http.StatusTooManyRequests || ae.RetryAfter <= 0 || ae.RetryAfter > c.MaxInlineWait {
+			return nil, err
+		}
+		if dl, ok := ctx.Deadline(); ok && c.now().Add(ae.RetryAfter).After(dl) {
+			return nil, err
+		}
+		c.logger().Debug("rate limited, waiting", "provider", c.Provider, "retry_after", ae.RetryAfter)
+		t := time.NewTimer(ae.RetryAfter)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+func (c *Caller) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Caller) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (c *Caller) once(ctx context.Context, req Request, payload []byte) ([]byte, error) {
+	if c.Breaker != nil && !c.Breaker.Allow() {
+		return nil, &ai.APIError{Provider: c.Provider, Message: "circuit breaker open", Temporary: true, Err: ai.ErrCircuitOpen}
+	}
+	body, err := c.send(ctx, req, payload)
+	if c.Breaker != nil {
+		var ae *ai.APIError
+		switch {
+		case err == nil:
+			c.Breaker.Record(false)
+		case ctx.Err() != nil && errors.Is(err, context.Canceled):
+			c.Breaker.Forget()
+		case errors.As(err, &ae):
+			c.Breaker.Record(ae.Temporary)
+		default:
+			c.Breaker.Record(true)
+		}
+	}
+	return body, err
+}
+
+func (c *Caller) send(ctx context.Context, req Request, payload []byte) ([]byte, error) {
+	if c.Limiter != nil {
+		if err := c.Limiter.Acquire(ctx); err != nil {
+			return nil, &ai.APIError{Provider: c.Provider, Message: "waiting for a concurrency slot: " + err.Error(), Temporary: true, Err: err}
+		}
+		defer c.Limiter.Release()
+	}
+	if c.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.Timeout)
+		defer cancel()
+	}
+	var rd io.Reader
+	if payload != nil {
+		rd = bytes.NewReader(payload)
+	}
+	httpReq, err := http.NewRequestWithContext(ctx, req.Method, req.URL, rd)
+	if err != nil {
+		return nil, &ai.APIError{Provider: c.Provider, Message: "build request: " + err.Error(), Err: err}
+	}
+	httpReq.Header.Set("Accept", "application/json")
+	if payload != nil {
+		httpReq.Header.Set("Content-Type", "application/json")
+	}
+	if req.Header != nil {
+		if err := req.Header(httpReq.Header); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := c.HTTP.Do(httpReq)
+	if err != nil {
+		return nil, NetworkError(c.Provider, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+	if err != nil {
+		return nil, NetworkError(c.Provider, fmt.Errorf("read response: %w", err))
+	}
+	if resp.StatusCode/100 == 2 {
+		if c.BodyError != nil {
+			if status, msg, found := c.BodyError(body); found {
+				ae := StatusError(c.Provider, status, msg, resp.Header, c.now())
+				if status == 0 {
+					ae.Temporary = true // an error with no code: the model failed mid-answer
+				}
+				return nil, ae
+			}
+		}
+		return body, nil
+	}
+	return nil, StatusError(c.Provider, resp.StatusCode, ErrorMessage(body), resp.Header, c.now())
+}
+
+// NetworkError classifies a failure to get an answer: always temporary
+// (timeouts, refused connections, resets), except a bad TLS certificate,
+// which will not fix itself.
+func NetworkError(provider string, err error) *ai.APIError {
+	ae := &ai.APIError{Provider: provider, Message: err.Error(), Temporary: true, Err: err}
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	if errors.As(err, &certErr) || errors.As(err, &unknownAuth) || errors.As(err, &hostErr) {
+		ae.Temporary = false
+		ae.Message = "TLS certificate not trusted (set ca_file): " + err.Error()
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) && netErr.Timeout() {
+		ae.Message = "timeout: " + err.Error()
+	}
+	return ae
+}
+
+// StatusError classifies an HTTP error status: 429, 408 and 5xx are
+// temporary (429 carries Retry-After), other 4xx are not.
+func StatusError(provider string, status int, message string, h http.Header, now time.Time) *ai.APIError {
+	if message == "" {
+		message = http.StatusText(status)
+	}
+	ae := &ai.APIError{
+		Provider:  provider,
+		Status:    status,
+		Message:   message,
+		Temporary: status == http.StatusTooManyRequests || status == http.StatusRequestTimeout || status >= 500 || status == 0,
+	}
+	if h != nil {
+		ae.RetryAfter = ParseRetryAfter(h.Get("Retry-After"), now)
+	}
+	return ae
+}
+
+// ErrorMessage extracts a readable message from an error body: GigaChat's
+// {"status","message"}, OAuth's {"code","message"}, OpenAI's
+// {"error":{"message"}} or {"error":"..."}; else the body itself, cut short.
+func ErrorMessage(body []byte) string {
+	var v struct {
+		Message string          `json:"message"`
+		Error   json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(body, &v) == nil {
+		if v.Message != "" {
+			return v.Message
+		}
+		var nested struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(v.Error, &nested) == nil && nested.Message != "" {
+			return nested.Message
+		}
+		var s string
+		if json.Unmarshal(v.Error, &s) == nil && s != "" {
+			return s
+		}
+	}
+	s := strings.TrimSpace(string(body))
+	if len(s) > 300 {
+		s = strings.ToValidUTF8(s[:300], "") + "…"
+	}
+	return s
+}
+
+// DecodeEmbeddings reads an OpenAI-shaped embeddings answer
+// ({"data":[{"embedding":[...],"index":i}]}) for n inputs and returns the
+// vectors ordered by index, as providers may answer out of order.
+func DecodeEmbeddings(provider string, body []byte, n int) ([][]float32, error) {
+	var resp struct {
+		Data []struct {
+			Embedding []float32 `json:"embedding"`
+			Index     int       `json:"index"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, &ai.APIError{Provider: provider, Message: "decode embeddings response: " + err.Error(), Temporary: true, Err: err}
+	}
+	if len(resp.Data) != n {
+		return nil, &ai.APIError{Provider: provider, Message: fmt.Sprintf("%d vectors for %d inputs", len(resp.Data), n), Temporary: true}
+	}
+	vecs := make([][]float32, n)
+	for _, d := range resp.Data {
+		if d.Index < 0 || d.Index >= n || vecs[d.Index] != nil {
+			return nil, &ai.APIError{Provider: provider, Message: fmt.Sprintf("bad or repeated index %d in embeddings response", d.Index), Temporary: true}
+		}
+		vecs[d.Index] = d.Embedding
+	}
+	return vecs, nil
+}
+
+// CheckDimension reports vectors whose size differs from the configured
+// one: storing them would corrupt the vector collection, so it is a
+// permanent error naming the setting to fix.
+func CheckDimension(provider, model, setting string, want int, vecs [][]float32) error {
+	for _, v := range vecs {
+		if len(v) != want {
+			return &ai.APIError{Provider: provider, Message: fmt.Sprintf(
+				"embedding dimension mismatch: model %s returned %d-dimensional vectors but %s is %d", model, len(v), setting, want)}
+		}
+	}
+	return nil
+}

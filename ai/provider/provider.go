@@ -1,0 +1,179 @@
+// Package provider builds the model providers named in the configuration
+// (ai.tagger, ai.embedder: "auto", one name, or a comma-separated chain) and
+// hands them to the stages. Each provider's client is created once per Set
+// and shared, so GigaChat's chat and embedding calls share one concurrency
+// limit and one circuit breaker.
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/ai/gigachat"
+	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/ai/openrouter"
+	"github.com/assistant-dev/assistant/config"
+)
+
+// Provider names accepted in ai.tagger and ai.embedder.
+const (
+	GigaChat   = "gigachat"
+	OpenRouter = "openrouter"
+	Local      = "local"
+)
+
+// Set holds the providers of one configuration. Safe for concurrent use.
+type Set struct {
+	logger        *slog.Logger
+	taggerNames   []string
+	embedderNames []string
+	taggers       map[string]ai.Tagger
+	embedders     map[string]ai.Embedder
+}
+
+// Option adjusts how a Set builds its clients (for tests).
+type Option func(*options)
+
+type options struct {
+	gigachat   []gigachat.Option
+	openrouter []openrouter.Option
+}
+
+// WithGigaChatOptions passes options to the GigaChat client.
+func WithGigaChatOptions(opts ...gigachat.Option) Option {
+	return func(o *options) { o.gigachat = append(o.gigachat, opts...) }
+}
+
+// WithOpenRouterOptions passes options to the OpenRouter client.
+func WithOpenRouterOptions(opts ...openrouter.Option) Option {
+	return func(o *options) { o.openrouter = append(o.openrouter, opts...) }
+}
+
+// New resolves cfg.AI.Tagger and cfg.AI.Embedder (spec section 8) and builds
+// the clients they name, each once. An unknown name or a client that cannot
+// be built (no key, unreadable ca_file) is an error.
+func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Set, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	s := &Set{
+		logger:        logger,
+		taggerNames:   cfg.ResolveProviders(cfg.AI.Tagger),
+		embedderNames: cfg.ResolveProviders(cfg.AI.Embedder),
+		taggers:       map[string]ai.Tagger{},
+		embedders:     map[string]ai.Embedder{},
+	}
+	if len(s.taggerNames) == 0 {
+		return nil, errors.New("ai.tagger names no provider")
+	}
+	if len(s.embedderNames) == 0 {
+		return nil, errors.New("ai.embedder names no provider")
+	}
+	// The embedder is the first of its list; the rest are not built.
+	s.embedderNames = s.embedderNames[:1]
+	needed := map[string]bool{}
+	for _, n := range append(append([]string(nil), s.taggerNames...), s.embedderNames...) {
+		switch n {
+		case GigaChat, OpenRouter, Local:
+			needed[n] = true
+		default:
+			return nil, fmt.Errorf("unknown AI provider %q (want %s, %s or %s)", n, GigaChat, OpenRouter, Local)
+		}
+	}
+	if needed[GigaChat] {
+		c, err := gigachat.New(cfg.AI.GigaChat, logger, o.gigachat...)
+		if err != nil {
+			return nil, fmt.Errorf("build gigachat provider: %w", err)
+		}
+		s.taggers[GigaChat], s.embedders[GigaChat] = c.Tagger(), c.Embedder()
+	}
+	if needed[OpenRouter] {
+		c, err := openrouter.New(cfg.AI.OpenRouter, logger, o.openrouter...)
+		if err != nil {
+			return nil, fmt.Errorf("build openrouter provider: %w", err)
+		}
+		s.taggers[OpenRouter], s.embedders[OpenRouter] = c.Tagger(), c.Embedder()
+	}
+	if needed[Local] {
+		s.taggers[Local] = local.NewTagger()
+		s.embedders[Local] = local.NewEmbedder(cfg.AI.Local.EmbeddingDim)
+	}
+	emb := s.embedders[s.embedderNames[0]]
+	logger.Info("tagger chain", "names", s.taggerNames, "setting", cfg.AI.Tagger)
+	logger.Info("embedder", "name", s.embedderNames[0], "model", emb.Model(), "dim", emb.Dimension(), "setting", cfg.AI.Embedder)
+	return s, nil
+}
+
+// TaggerNames returns the tagger chain, in the order tried.
+func (s *Set) TaggerNames() []string { return append([]string(nil), s.taggerNames...) }
+
+// EmbedderName returns the embedding provider's name.
+func (s *Set) EmbedderName() string { return s.embedderNames[0] }
+
+// Tagger returns the configured tagger: the provider itself when the chain
+// has one name, else a Chain.
+func (s *Set) Tagger() (ai.Tagger, error) {
+	if len(s.taggerNames) == 1 {
+		return s.taggers[s.taggerNames[0]], nil
+	}
+	ch := &Chain{logger: s.logger}
+	for _, n := range s.taggerNames {
+		ch.names = append(ch.names, n)
+		ch.taggers = append(ch.taggers, s.taggers[n])
+	}
+	return ch, nil
+}
+
+// Embedder returns the configured embedder (the first name of its list).
+func (s *Set) Embedder() (ai.Embedder, error) {
+	e, ok := s.embedders[s.embedderNames[0]]
+	if !ok {
+		return nil, fmt.Errorf("embedder %q was not built", s.embedderNames[0])
+	}
+	return e, nil
+}
+
+// Chain tries taggers in order: when one fails (with any error) the next
+// is asked; when all fail the last error is returned. It stops early when
+// the context ends.
+type Chain struct {
+	names   []string
+	taggers []ai.Tagger
+	logger  *slog.Logger
+}
+
+// NewChain builds a chain from names and taggers of equal length.
+func NewChain(logger *slog.Logger, names []string, taggers []ai.Tagger) *Chain {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Chain{names: names, taggers: taggers, logger: logger}
+}
+
+// Tag implements ai.Tagger.
+func (c *Chain) Tag(ctx context.Context, req ai.TagRequest) (ai.TagResponse, error) {
+	var lastErr error
+	for i, t := range c.taggers {
+		resp, err := t.Tag(ctx, req)
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+		if i+1 < len(c.taggers) {
+			c.logger.WarnContext(ctx, "tagger failed, trying the next one",
+				"provider", c.names[i], "next", c.names[i+1], "error", err)
+		}
+	}
+	return ai.TagResponse{}, fmt.Errorf("tagger chain %s: %w", strings.Join(c.names, ","), lastErr)
+}
