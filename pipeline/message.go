@@ -23,9 +23,18 @@ type Message struct {
 	// FirstSeen is when this process first read the entry.
 	FirstSeen time.Time
 
-	outputs []output
-	err     error
-	ids     *entryIDs
+	outputs   []output
+	marks     []mark
+	committed []func()
+	err       error
+	ids       *entryIDs
+}
+
+// mark is a Redis key set in the transaction that publishes the outputs.
+type mark struct {
+	key   string
+	value string
+	ttl   time.Duration
 }
 
 type output struct {
@@ -72,9 +81,26 @@ func (m *Message) Fail(err error) {
 // Err returns the failure recorded by Fail, if any.
 func (m *Message) Err() error { return m.err }
 
+// SetKey queues SET key value EX ttl into the MULTI/EXEC that publishes the
+// outputs and acknowledges the entry, so the key exists exactly when the
+// outputs do (a "done" mark that is never set for unpublished work). The key
+// is unprefixed; the runner applies the key prefix.
+func (m *Message) SetKey(key, value string, ttl time.Duration) {
+	m.marks = append(m.marks, mark{key: key, value: value, ttl: ttl})
+}
+
+// OnCommitted registers fn to run once the outputs, marks and the
+// acknowledgement are committed (for in-process caches that must not run
+// ahead of Redis).
+func (m *Message) OnCommitted(fn func()) {
+	m.committed = append(m.committed, fn)
+}
+
 // reset clears the outcome before a retry.
 func (m *Message) reset() {
 	m.outputs = m.outputs[:0]
+	m.marks = m.marks[:0]
+	m.committed = m.committed[:0]
 	m.err = nil
 }
 

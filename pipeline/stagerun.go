@@ -476,6 +476,9 @@ func (s *stageRunner) flush(ctx context.Context, batch []completion) {
 					s.r.metrics.dlq.WithLabelValues(s.def.Name, c.dlq["error_class"].(string)).Inc()
 				} else {
 					s.r.metrics.messages.WithLabelValues(s.def.Name, StatusSuccess).Inc()
+					for _, fn := range c.msg.committed {
+						fn()
+					}
 				}
 			}
 			s.release(len(batch), msgs...)
@@ -503,6 +506,9 @@ func (s *stageRunner) commit(ctx context.Context, batch []completion) error {
 		} else {
 			for _, o := range m.outputs {
 				pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Stream(o.stream), Values: o.values})
+			}
+			for _, mk := range m.marks {
+				pipe.Set(ctx, keys.Key(mk.key), mk.value, mk.ttl)
 			}
 		}
 		k := keys.Stream(m.Stream)

@@ -1,0 +1,251 @@
+// Package tag is the tag stage: it reads posts.parsed, asks the configured
+// tagger chain for tags with the strict prompt, keeps only the tags that
+// occur in the post text, and publishes posts.tagged (spec sections 5, 6).
+//
+// A provider failure is never published as "no tags" and never marks the
+// post as done: the entry is retried and, if the provider stays down,
+// dead-lettered, to be replayed once it is back.
+package tag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/ai/provider"
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/pipeline"
+)
+
+// Name is the stage name.
+const Name = "tag"
+
+// Statuses of tagging_processed_total.
+const (
+	statusSuccess      = "success"
+	statusSkippedShort = "skipped_short"
+	statusDedup        = "dedup"
+	statusError        = "error"
+)
+
+func init() {
+	pipeline.Register(pipeline.Definition{
+		Name:        Name,
+		Input:       func(s config.Streams) string { return s.Parsed },
+		LegacyInput: func(s config.Streams) string { return s.LegacyParsed },
+		New:         New,
+	})
+}
+
+// Stage tags posts.
+type Stage struct {
+	cfg     config.TagStage
+	out     string
+	tagger  ai.Tagger
+	rdb     redis.UniversalClient
+	keys    pipeline.Keys
+	cache   *Cache
+	log     *slog.Logger
+	metrics *metrics
+	now     func() time.Time
+}
+
+// New builds the stage from the process's dependencies; the tagger chain is
+// shared with other stages through the "ai" resource.
+func New(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+	set, err := pipeline.Resource(deps.Resources, "ai", func() (*provider.Set, func(), error) {
+		s, err := provider.New(deps.Config, deps.Logger)
+		return s, nil, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	tagger, err := set.Tagger()
+	if err != nil {
+		return nil, fmt.Errorf("tag: build tagger: %w", err)
+	}
+	return NewWithTagger(deps, tagger)
+}
+
+// NewWithTagger builds the stage around a given tagger (tests use it to put
+// an HTTP emulation of a provider behind the stage).
+func NewWithTagger(deps pipeline.Deps, tagger ai.Tagger) (*Stage, error) {
+	m, err := newMetrics(deps.Metrics)
+	if err != nil {
+		return nil, fmt.Errorf("tag: register metrics: %w", err)
+	}
+	cfg := deps.Config.Stages.Tag
+	return &Stage{
+		cfg:     cfg,
+		out:     deps.Config.Streams.Tagged,
+		tagger:  tagger,
+		rdb:     deps.Redis,
+		keys:    deps.Keys,
+		cache:   NewCache(cfg.CacheSize, cfg.CacheTTL, m.cacheSize),
+		log:     deps.Logger,
+		metrics: m,
+		now:     time.Now,
+	}, nil
+}
+
+// Handle tags each post of the batch (the runner hands it one at a time).
+func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
+	for _, m := range batch {
+		if err := s.handle(ctx, m); err != nil {
+			m.Fail(err)
+		}
+	}
+	return nil
+}
+
+func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
+	var post pipeline.PostParsed
+	if err := m.Decode(&post); err != nil {
+		s.metrics.processed.WithLabelValues(statusError).Inc()
+		return err
+	}
+	if post.ContentHash == "" {
+		post.ContentHash = pipeline.ContentHash(post.Text)
+	}
+	dedupKey := post.PostID + ":" + post.ContentHash
+
+	if s.cache.Contains(dedupKey) {
+		s.metrics.processed.WithLabelValues(statusDedup).Inc()
+		return nil
+	}
+	markKey := "tagging:processed:" + dedupKey
+	n, err := s.rdb.Exists(ctx, s.keys.Key(markKey)).Result()
+	if err != nil {
+		return fmt.Errorf("tag: read dedup mark of %s: %w", post.PostID, err)
+	}
+	if n > 0 {
+		s.metrics.redisDedupHits.Inc()
+		s.metrics.processed.WithLabelValues(statusDedup).Inc()
+		s.cache.Add(dedupKey)
+		return nil
+	}
+
+	out := pipeline.PostTagged{
+		Envelope: pipeline.Envelope{
+			SchemaVersion: pipeline.SchemaV1,
+			TraceID:       post.TraceID,
+			OccurredAt:    s.now().UTC(),
+		},
+		PostID:        post.PostID,
+		ChannelID:     post.ChannelID,
+		TenantID:      post.TenantID,
+		Text:          post.Text,
+		URLs:          post.URLs,
+		PostedAt:      post.PostedAt,
+		ContentHash:   post.ContentHash,
+		Tags:          []string{},
+		PromptVersion: ai.PromptVersion,
+		Trigger:       pipeline.TriggerInitial,
+	}
+	if out.URLs == nil {
+		out.URLs = []string{}
+	}
+	status := statusSuccess
+	if utf8.RuneCountInString(post.Text) < s.cfg.MinChars && !post.HasMedia {
+		// Too short to say anything about: empty tags, no model call.
+		status = statusSkippedShort
+		out.Provider = "rule"
+		out.Model = "min_chars"
+	} else {
+		tags, resp, latency, err := s.tag(ctx, post.Text)
+		if err != nil {
+			s.metrics.processed.WithLabelValues(statusError).Inc()
+			s.log.LogAttrs(ctx, slog.LevelWarn, "tagger failed",
+				slog.String("post_id", post.PostID), slog.String("trace_id", post.TraceID), slog.String("err", err.Error()))
+			if wait, ok := ai.RetryAfterOf(err); ok {
+				return pipeline.RetryAfter(err, wait)
+			}
+			return err // transient: retried, then dead-lettered; never "no tags"
+		}
+		out.Tags, out.Provider, out.Model, out.LatencyMS = tags, resp.Provider, resp.Model, latency.Milliseconds()
+	}
+	out.TagsHash = pipeline.TagsHash(out.Tags)
+	out.IdempotencyKey = pipeline.TaggedIdempotencyKey(out.PostID, out.TagsHash)
+	if err := m.Publish(s.out, &out); err != nil {
+		return pipeline.Permanent(fmt.Errorf("tag: encode posts.tagged for %s: %w", post.PostID, err))
+	}
+	// Marked done only together with the published output (same MULTI/EXEC).
+	m.SetKey(markKey, out.TagsHash, s.cfg.DedupTTL)
+	m.OnCommitted(func() { s.cache.Add(dedupKey) })
+	s.metrics.processed.WithLabelValues(status).Inc()
+	return nil
+}
+
+// tag calls the tagger chain and validates its answer against the text.
+func (s *Stage) tag(ctx context.Context, text string) ([]string, ai.TagResponse, time.Duration, error) {
+	callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	defer cancel()
+	start := s.now()
+	resp, err := s.tagger.Tag(callCtx, ai.TagRequest{Text: ai.CutInput(text, s.cfg.MaxInputChars), MaxTags: s.cfg.MaxTags})
+	latency := s.now().Sub(start)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("tagger call timed out after %s: %w", s.cfg.CallTimeout, err)
+		}
+		return nil, resp, latency, err
+	}
+	s.metrics.latency.WithLabelValues(resp.Provider, resp.Model).Observe(latency.Seconds())
+	// Validate against the full text: a tag the model found in the cut
+	// input is in the full text too.
+	res := ai.ValidateTags(resp.Raw, text, s.cfg.MaxTags)
+	for reason, n := range res.Rejected {
+		s.metrics.rejected.WithLabelValues(reason).Add(float64(n))
+	}
+	tags := res.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return tags, resp, latency, nil
+}
+
+type metrics struct {
+	processed      *prometheus.CounterVec
+	cacheSize      prometheus.Gauge
+	redisDedupHits prometheus.Counter
+	latency        *prometheus.HistogramVec
+	rejected       *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tagging_processed_total",
+			Help: "Posts handled by the tag stage: success, skipped_short (empty tags, no model call), dedup (already tagged), error (a failed attempt).",
+		}, []string{"status"}),
+		cacheSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tagging_cache_size",
+			Help: "Entries held by the in-process TTL-LRU dedup cache.",
+		}),
+		redisDedupHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tagging_redis_dedup_hits_total",
+			Help: "Posts found already tagged by the Redis dedup mark (missed by the in-process cache).",
+		}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tagging_latency_seconds",
+			Help:    "Duration of successful tagger calls.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 12),
+		}, []string{"provider", "model"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tagging_rejected_tags_total",
+			Help: "Tags the validator dropped, by reason (not_in_text, too_long, duplicate, over_limit, ...).",
+		}, []string{"reason"}),
+	}
+	for _, c := range []prometheus.Collector{m.processed, m.cacheSize, m.redisDedupHits, m.latency, m.rejected} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,378 @@
+package tag_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+	"unicode"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/ai/aitest"
+	"github.com/assistant-dev/assistant/ai/gigachat"
+	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/internal/testenv"
+	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/stages/tag"
+)
+
+// countingTagger counts calls to the tagger behind the stage.
+type countingTagger struct {
+	ai.Tagger
+	calls atomic.Int64
+}
+
+func (c *countingTagger) Tag(ctx context.Context, req ai.TagRequest) (ai.TagResponse, error) {
+	c.calls.Add(1)
+	return c.Tagger.Tag(ctx, req)
+}
+
+// Taggers injected per test, found by the key prefix of the runner's deps.
+var (
+	taggersMu sync.Mutex
+	taggers   = map[string]ai.Tagger{}
+)
+
+func useTagger(prefix string, t ai.Tagger) {
+	taggersMu.Lock()
+	defer taggersMu.Unlock()
+	taggers[prefix] = t
+}
+
+func init() {
+	// The real tag stage, with the tagger chosen by the test instead of by
+	// configuration.
+	pipeline.Register(pipeline.Definition{
+		Name:  "tag-under-test",
+		Input: func(s config.Streams) string { return s.Parsed },
+		New: func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+			taggersMu.Lock()
+			t := taggers[deps.Keys.Prefix]
+			taggersMu.Unlock()
+			return tag.NewWithTagger(deps, t)
+		},
+	})
+}
+
+type env struct {
+	rdb    *redis.Client
+	prefix string
+	cfg    *config.Config
+	reg    *prometheus.Registry
+	done   chan error
+	cancel context.CancelFunc
+}
+
+func startStage(t *testing.T, tagger ai.Tagger, tweak func(*config.Config)) *env {
+	t.Helper()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testenv.Config(t, prefix, "")
+	// Only the stage under test exists in this deployment.
+	cfg.Stages.Tag.Enabled, cfg.Stages.Persist.Enabled = false, false
+	if tweak != nil {
+		tweak(cfg)
+	}
+	e := &env{rdb: rdb, prefix: prefix, cfg: cfg, reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+	e.start(t, tagger)
+	return e
+}
+
+// start runs a runner (with a fresh stage instance and cache) on the env.
+func (e *env) start(t *testing.T, tagger ai.Tagger) {
+	t.Helper()
+	useTagger(e.prefix, tagger)
+	e.reg = prometheus.NewRegistry()
+	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
+		Config: e.cfg, Redis: e.rdb, Registry: e.reg, Stages: []string{"tag-under-test"},
+		Pools: map[string]config.Pool{"tag-under-test": e.cfg.Stages.Tag.Pool},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	done := make(chan error, 1)
+	e.done = done
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func (e *env) stop(t *testing.T) {
+	t.Helper()
+	e.cancel()
+	if err := <-e.done; err != nil {
+		t.Fatalf("runner: %v", err)
+	}
+	e.done <- nil
+}
+
+func parsedEvent(p testenv.CorpusPost, i int) *pipeline.PostParsed {
+	posted, _ := time.Parse(time.RFC3339, p.Date)
+	return &pipeline.PostParsed{
+		Envelope:  pipeline.Envelope{SchemaVersion: pipeline.SchemaV1, TraceID: fmt.Sprintf("trace-%d", i), OccurredAt: time.Now()},
+		PostID:    fmt.Sprintf("%d:%d", p.ChannelID, p.MessageID),
+		ChannelID: fmt.Sprint(p.ChannelID), Text: p.Text, PostedAt: posted,
+		TGChannelID: p.ChannelID, TGMessageID: p.MessageID,
+	}
+}
+
+func (e *env) publish(t *testing.T, events ...*pipeline.PostParsed) {
+	t.Helper()
+	ctx := context.Background()
+	pipe := e.rdb.Pipeline()
+	for _, ev := range events {
+		values, err := pipeline.EncodeEvent(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: e.prefix + e.cfg.Streams.Parsed, Values: values})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *env) tagged(t *testing.T) []pipeline.PostTagged {
+	t.Helper()
+	msgs, err := e.rdb.XRange(context.Background(), e.prefix+e.cfg.Streams.Tagged, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]pipeline.PostTagged, len(msgs))
+	for i, m := range msgs {
+		if err := pipeline.DecodeEvent(m.Values, &out[i]); err != nil {
+			t.Fatalf("decode posts.tagged: %v", err)
+		}
+	}
+	return out
+}
+
+func (e *env) drained(t *testing.T) bool {
+	t.Helper()
+	p, err := e.rdb.XPending(context.Background(), e.prefix+e.cfg.Streams.Parsed, "tag-under-test").Result()
+	if err != nil {
+		return false
+	}
+	groups, err := e.rdb.XInfoGroups(context.Background(), e.prefix+e.cfg.Streams.Parsed).Result()
+	if err != nil || p.Count != 0 {
+		return false
+	}
+	for _, g := range groups {
+		if g.Name == "tag-under-test" {
+			return g.Lag == 0
+		}
+	}
+	return false
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if labels[l.GetName()] != l.GetValue() {
+					continue next
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}
+
+// grounded reports whether tag occurs in text, case- and ё-insensitively,
+// with whitespace collapsed (the validator's rule).
+func grounded(text, tag string) bool {
+	norm := func(s string) string { return ai.FoldTag(strings.Join(strings.Fields(s), " ")) }
+	return tag != "" && strings.Contains(norm(text), norm(tag))
+}
+
+func TestTagStageTagsRealPostsWithTheLocalTagger(t *testing.T) {
+	t.Parallel()
+	counting := &countingTagger{Tagger: local.NewTagger()}
+	e := startStage(t, counting, nil)
+	posts := testenv.SamplePosts(t, 300)
+	events := make([]*pipeline.PostParsed, len(posts))
+	long := 0
+	for i, p := range posts {
+		events[i] = parsedEvent(p, i)
+		if len([]rune(p.Text)) >= e.cfg.Stages.Tag.MinChars {
+			long++
+		}
+	}
+	e.publish(t, events...)
+	waitFor(t, "300 posts tagged", 60*time.Second, func() bool { return len(e.tagged(t)) == len(events) && e.drained(t) })
+
+	// The same post delivered again: acknowledged, nothing published.
+	e.publish(t, events[0])
+	waitFor(t, "the duplicate handled", 10*time.Second, func() bool { return e.drained(t) })
+
+	out := e.tagged(t)
+	if len(out) != len(events) {
+		t.Fatalf("%d posts.tagged for %d posts (a duplicate produced output)", len(out), len(events))
+	}
+	byID := map[string]pipeline.PostTagged{}
+	for _, ev := range out {
+		byID[ev.PostID] = ev
+	}
+	withThree := 0
+	for i, in := range events {
+		got, ok := byID[in.PostID]
+		if !ok {
+			t.Fatalf("post %s has no posts.tagged", in.PostID)
+		}
+		if got.TraceID != in.TraceID || got.Text != in.Text || got.ChannelID != in.ChannelID || !got.PostedAt.Equal(in.PostedAt) {
+			t.Fatalf("post %d: envelope or payload not carried over: %+v", i, got)
+		}
+		if got.TagsHash != pipeline.TagsHash(got.Tags) || got.IdempotencyKey != in.PostID+":tagged:"+got.TagsHash {
+			t.Fatalf("post %d: tags_hash/idempotency_key wrong: %+v", i, got)
+		}
+		for _, tg := range got.Tags {
+			if !grounded(in.Text, tg) {
+				t.Errorf("post %d: tag %q is not in the text", i, tg)
+			}
+		}
+		short := len([]rune(in.Text)) < e.cfg.Stages.Tag.MinChars
+		if short && (len(got.Tags) != 0 || got.Provider != "rule") {
+			t.Errorf("short post %d got tags %v from %s, want empty tags by rule", i, got.Tags, got.Provider)
+		}
+		if !short && len(got.Tags) >= 3 {
+			withThree++
+		}
+	}
+	if int(counting.calls.Load()) != long {
+		t.Errorf("tagger called %d times, want once per long post (%d): short posts must not reach it", counting.calls.Load(), long)
+	}
+	if share := float64(withThree) / float64(long); share < 0.9 {
+		t.Errorf("only %.0f%% of long posts got >= 3 tags", 100*share)
+	}
+	if got := metricValue(t, e.reg, "tagging_processed_total", map[string]string{"status": "dedup"}); got != 1 {
+		t.Errorf("tagging_processed_total{dedup} = %v, want 1", got)
+	}
+	if got := metricValue(t, e.reg, "tagging_cache_size", nil); int(got) != len(events) {
+		t.Errorf("tagging_cache_size = %v, want %d", got, len(events))
+	}
+
+	// A fresh process (empty cache) finds the Redis mark instead.
+	e.stop(t)
+	e.start(t, counting)
+	e.publish(t, events[1])
+	waitFor(t, "the duplicate seen by a fresh process", 10*time.Second, func() bool {
+		return metricValue(t, e.reg, "tagging_redis_dedup_hits_total", nil) == 1 && e.drained(t)
+	})
+	if len(e.tagged(t)) != len(events) {
+		t.Fatal("a post already tagged was tagged again after a restart")
+	}
+}
+
+func TestTagStageDeadLettersDuringAnOutageAndReplayTagsThem(t *testing.T) {
+	t.Parallel()
+	var outage atomic.Bool
+	outage.Store(true)
+	emu := aitest.NewGigaChat(t, aitest.Config{
+		Script: func(kind string, _ int) *aitest.Failure {
+			if kind == aitest.KindChat && outage.Load() {
+				return &aitest.Failure{Status: 503}
+			}
+			return nil
+		},
+		Chat: firstWordsTagger,
+	})
+	gcfg := config.Default().AI.GigaChat
+	gcfg.APIKey, gcfg.BaseURL, gcfg.AuthURL = "test-key", emu.BaseURL(), emu.AuthURL()
+	gcfg.BreakerFailures = 1000 // this test is about the stage, not the breaker
+	client, err := gigachat.New(gcfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startStage(t, client.Tagger(), func(c *config.Config) { c.Runner.MaxAttempts = 3 })
+	posts := testenv.SamplePosts(t, 40)
+	var events []*pipeline.PostParsed
+	for i, p := range posts {
+		if len([]rune(p.Text)) >= 80 && len(events) < 5 {
+			events = append(events, parsedEvent(p, i))
+		}
+	}
+	e.publish(t, events...)
+	dlq := e.prefix + e.cfg.Streams.Parsed + e.cfg.Streams.DLQSuffix
+	waitFor(t, "every post dead-lettered", 20*time.Second, func() bool {
+		return e.rdb.XLen(context.Background(), dlq).Val() == int64(len(events)) && e.drained(t)
+	})
+	if out := e.tagged(t); len(out) != 0 {
+		t.Fatalf("%d posts.tagged published during the outage (empty tags for failures?)", len(out))
+	}
+	if got := metricValue(t, e.reg, "tagging_processed_total", map[string]string{"status": "error"}); got != float64(3*len(events)) {
+		t.Errorf("tagging_processed_total{error} = %v, want %d", got, 3*len(events))
+	}
+	// No dedup mark was set for a failed post.
+	for _, ev := range events {
+		if n := e.rdb.Exists(context.Background(), e.prefix+"tagging:processed:"+ev.PostID+":"+pipeline.ContentHash(ev.Text)).Val(); n != 0 {
+			t.Fatalf("post %s marked as tagged although tagging failed", ev.PostID)
+		}
+	}
+
+	outage.Store(false)
+	res, err := pipeline.DLQReplay(context.Background(), e.rdb, pipeline.NewKeys(e.cfg), e.cfg.Streams.Parsed, nil, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("replay: %+v", res)
+	waitFor(t, "replayed posts tagged", 20*time.Second, func() bool { return len(e.tagged(t)) == len(events) && e.drained(t) })
+	for _, got := range e.tagged(t) {
+		if len(got.Tags) == 0 || got.Provider != gigachat.ProviderName {
+			t.Errorf("post %s: tags %v from %q after recovery", got.PostID, got.Tags, got.Provider)
+		}
+	}
+	if n := e.rdb.XLen(context.Background(), dlq).Val(); n != 0 {
+		t.Errorf("%d entries left in the DLQ after replay", n)
+	}
+}
+
+// firstWordsTagger answers like a model that follows the prompt: up to three
+// plain words of the post, as a JSON array.
+func firstWordsTagger(_ string, messages []aitest.Message) string {
+	var tags []string
+	for _, w := range strings.Fields(messages[len(messages)-1].Content) {
+		if len([]rune(w)) >= 5 && strings.IndexFunc(w, func(r rune) bool { return !unicode.IsLetter(r) }) < 0 {
+			tags = append(tags, w)
+		}
+		if len(tags) == 3 {
+			break
+		}
+	}
+	b, _ := json.Marshal(tags)
+	return string(b)
+}
