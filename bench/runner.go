@@ -1,4 +1,6 @@
-// Package bench measures the runner's own overhead: a no-op stage moving N
+// Package bench holds the throughput benchmarks behind `assistant bench`.
+//
+// runner.go measures the runner's own overhead: a no-op stage moving N
 // entries between two streams, next to a hand-written go-redis loop doing the
 // same pipelined XREADGROUP + XADD + XACK, in the same process and run, so
 // that the ratio between the two is meaningful on a shared, noisy machine.
@@ -58,8 +60,8 @@ type Result struct {
 // PerSecond is the throughput of the run.
 func (r Result) PerSecond() float64 { return float64(r.Entries) / r.Elapsed.Seconds() }
 
-// Options configures a runner benchmark.
-type Options struct {
+// RunnerOptions configures the runner benchmark.
+type RunnerOptions struct {
 	RedisURL  string
 	Sizes     []int // entry counts, e.g. 50k and 200k, to show memory staying flat
 	Workers   int
@@ -68,9 +70,9 @@ type Options struct {
 	Out       io.Writer
 }
 
-// Run measures the runner against the raw loop for each size and prints a
-// table: entries/s of both, their ratio, and peak RSS.
-func Run(ctx context.Context, opts Options) error {
+// Runner measures the runner against the raw loop for each size and prints
+// a table: entries/s of both, their ratio, and peak RSS.
+func Runner(ctx context.Context, opts RunnerOptions) error {
 	ropts, err := redis.ParseURL(opts.RedisURL)
 	if err != nil {
 		return fmt.Errorf("parse redis url: %w", err)
@@ -129,7 +131,7 @@ func cleanup(ctx context.Context, rdb *redis.Client, prefix string) {
 }
 
 // runRaw is the baseline: one goroutine, the same Redis work, no runner.
-func runRaw(ctx context.Context, rdb *redis.Client, prefix string, n int, opts Options) (Result, error) {
+func runRaw(ctx context.Context, rdb *redis.Client, prefix string, n int, opts RunnerOptions) (Result, error) {
 	in, out := prefix+"in", prefix+"out"
 	if err := fill(ctx, rdb, in, n, opts.Payload); err != nil {
 		return Result{}, err
@@ -162,7 +164,7 @@ func runRaw(ctx context.Context, rdb *redis.Client, prefix string, n int, opts O
 	return Result{Name: "raw", Entries: n, Elapsed: time.Since(start), PeakRSSKiB: peakRSS()}, nil
 }
 
-func runRunner(ctx context.Context, rdb *redis.Client, prefix string, n int, opts Options) (Result, error) {
+func runRunner(ctx context.Context, rdb *redis.Client, prefix string, n int, opts RunnerOptions) (Result, error) {
 	cfg := config.Default()
 	cfg.Redis.URL = opts.RedisURL
 	cfg.Redis.KeyPrefix = prefix

@@ -9,12 +9,12 @@ import (
 	"github.com/assistant-dev/assistant/internal/testenv"
 )
 
-// TestRunPrintsAComparison runs the benchmark on a small size so that it
+// TestRunnerPrintsAComparison runs the benchmark on a small size so that it
 // stays working; the figures themselves come from `make bench`.
-func TestRunPrintsAComparison(t *testing.T) {
+func TestRunnerPrintsAComparison(t *testing.T) {
 	testenv.Redis(t) // fails clearly when Redis is not there
 	var out bytes.Buffer
-	err := Run(context.Background(), Options{
+	err := Runner(context.Background(), RunnerOptions{
 		RedisURL: testenv.RedisURL(), Sizes: []int{2000}, Workers: 2, BatchSize: 200, Payload: 100, Out: &out,
 	})
 	if err != nil {

@@ -1,0 +1,233 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"runtime"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/ingest"
+	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/store/postgres"
+
+	// The stages the pipeline benchmark runs.
+	_ "github.com/assistant-dev/assistant/stages/persist"
+	_ "github.com/assistant-dev/assistant/stages/tag"
+)
+
+// PipelineOptions configures the end-to-end benchmark.
+type PipelineOptions struct {
+	RedisURL    string
+	DatabaseURL string
+	// Corpus is a JSONL file in the corpus format; posts are repeated (with
+	// distinct message ids) until N are published.
+	Corpus string
+	N      int
+	Out    io.Writer
+}
+
+// PipelineResult is one end-to-end measurement.
+type PipelineResult struct {
+	Posts      int
+	Elapsed    time.Duration // first publish to the last tags row written
+	P50, P99   time.Duration // per post: publish to its tags row written
+	PeakRSSKiB int64
+}
+
+// Pipeline publishes N posts to posts.parsed while the tag (local tagger)
+// and persist stages run in this process, waits until every post has its
+// tags row, and prints posts/s, end-to-end latency percentiles and peak RSS.
+// It works in a fresh key prefix and a temporary schema, both removed after.
+func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error) {
+	posts, err := loadCorpus(ctx, opts.Corpus, opts.N)
+	if err != nil {
+		return PipelineResult{}, err
+	}
+	ropts, err := redis.ParseURL(opts.RedisURL)
+	if err != nil {
+		return PipelineResult{}, fmt.Errorf("parse redis url: %w", err)
+	}
+	rdb := redis.NewClient(ropts)
+	defer rdb.Close()
+	prefix := fmt.Sprintf("bench:pipeline:%d:%d:", os.Getpid(), time.Now().UnixNano())
+	defer cleanup(context.WithoutCancel(ctx), rdb, prefix)
+
+	dbURL, dropSchema, err := tempSchema(ctx, opts.DatabaseURL)
+	if err != nil {
+		return PipelineResult{}, err
+	}
+	defer dropSchema()
+	if err := postgres.MigrateUp(ctx, dbURL); err != nil {
+		return PipelineResult{}, err
+	}
+
+	cfg := config.Default()
+	cfg.Redis.URL, cfg.Redis.KeyPrefix, cfg.Database.URL = opts.RedisURL, prefix, dbURL
+	cfg.AI.Tagger, cfg.AI.Embedder = "local", "local"
+	cfg.Runner.Block = 50 * time.Millisecond
+	res := pipeline.NewResources()
+	defer res.Close()
+	runner, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
+		Config: &cfg, Redis: rdb, Registry: prometheus.NewRegistry(), Resources: res,
+		Stages: []string{"tag", "persist"}, Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		return PipelineResult{}, err
+	}
+	pool, err := postgres.Shared(ctx, res, cfg.Database)
+	if err != nil {
+		return PipelineResult{}, err
+	}
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	resetPeakRSS()
+	go func() { done <- runner.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+
+	// Publish in batches while the stages run, remembering when each post
+	// went in.
+	published := make(map[string]time.Time, len(posts))
+	start := time.Now()
+	keys := pipeline.NewKeys(&cfg)
+	for i := 0; i < len(posts); i += 500 {
+		batch := posts[i:min(len(posts), i+500)]
+		pipe := rdb.Pipeline()
+		for _, ev := range batch {
+			values, err := pipeline.EncodeEvent(ev)
+			if err != nil {
+				return PipelineResult{}, err
+			}
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Stream(cfg.Streams.Parsed), Values: values})
+		}
+		now := time.Now()
+		if _, err := pipe.Exec(ctx); err != nil {
+			return PipelineResult{}, fmt.Errorf("publish: %w", err)
+		}
+		for _, ev := range batch {
+			published[ev.PostID] = now
+		}
+	}
+
+	// Drained: every post has its tags row.
+	for {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM post_enrichment WHERE kind = 'tags'`).Scan(&n); err != nil {
+			return PipelineResult{}, fmt.Errorf("count tags rows: %w", err)
+		}
+		if n >= len(posts) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return PipelineResult{}, ctx.Err()
+		case err := <-done:
+			return PipelineResult{}, fmt.Errorf("runner stopped early: %v", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	result := PipelineResult{Posts: len(posts), PeakRSSKiB: peakRSS()}
+
+	rows, err := pool.Query(ctx, `SELECT post_id, created_at FROM post_enrichment WHERE kind = 'tags'`)
+	if err != nil {
+		return PipelineResult{}, fmt.Errorf("read tags rows: %w", err)
+	}
+	var last time.Time
+	latencies := make([]time.Duration, 0, len(posts))
+	for rows.Next() {
+		var id string
+		var written time.Time
+		if err := rows.Scan(&id, &written); err != nil {
+			return PipelineResult{}, err
+		}
+		if t, ok := published[id]; ok {
+			latencies = append(latencies, max(0, written.Sub(t)))
+		}
+		if written.After(last) {
+			last = written
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return PipelineResult{}, err
+	}
+	slices.Sort(latencies)
+	result.Elapsed = last.Sub(start)
+	result.P50 = latencies[len(latencies)/2]
+	result.P99 = latencies[len(latencies)*99/100]
+	fmt.Fprintf(opts.Out, "pipeline benchmark: ingest -> tag (local) -> persist, in one process, GOMAXPROCS %d\n", runtime.GOMAXPROCS(0))
+	fmt.Fprintf(opts.Out, "posts %d  elapsed %s  posts/s %.0f  latency p50 %s  p99 %s  peak RSS %.1f MiB\n",
+		result.Posts, result.Elapsed.Round(time.Millisecond), float64(result.Posts)/result.Elapsed.Seconds(),
+		result.P50.Round(time.Millisecond), result.P99.Round(time.Millisecond), float64(result.PeakRSSKiB)/1024)
+	return result, nil
+}
+
+// loadCorpus reads the corpus and repeats it with distinct message ids (so
+// distinct post ids) until n posts are there.
+func loadCorpus(ctx context.Context, path string, n int) ([]*pipeline.PostParsed, error) {
+	var base []*pipeline.PostParsed
+	_, err := ingest.ReadFile(ctx, path, ingest.FormatJSONL, func(ev *pipeline.PostParsed) error {
+		base = append(base, ev)
+		return nil
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read corpus %s: %w", path, err)
+	}
+	if len(base) == 0 {
+		return nil, errors.New("corpus has no posts")
+	}
+	out := make([]*pipeline.PostParsed, 0, n)
+	for round := int64(0); len(out) < n; round++ {
+		for _, p := range base {
+			if len(out) == n {
+				break
+			}
+			cp := *p
+			cp.TGMessageID = p.TGMessageID + round*10_000_000
+			cp.PostID = ingest.PostID(cp.ChannelID, cp.TGMessageID)
+			cp.IdempotencyKey = cp.ParsedIdempotencyKey()
+			out = append(out, &cp)
+		}
+	}
+	return out, nil
+}
+
+// tempSchema creates a schema for the benchmark and returns a URL whose
+// connections use it, and a function dropping it.
+func tempSchema(ctx context.Context, dbURL string) (string, func(), error) {
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect %s: %w", config.RedactURL(dbURL), err)
+	}
+	defer conn.Close(ctx)
+	schema := fmt.Sprintf("assistant_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		return "", nil, fmt.Errorf("create schema: %w", err)
+	}
+	drop := func() {
+		ctx := context.WithoutCancel(ctx)
+		if c, err := pgx.Connect(ctx, dbURL); err == nil {
+			_, _ = c.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+			_ = c.Close(ctx)
+		}
+	}
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String(), drop, nil
+}
