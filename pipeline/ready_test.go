@@ -1,0 +1,113 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/internal/testenv"
+	"github.com/assistant-dev/assistant/pipeline"
+)
+
+// privateRedis runs a redis-server of its own on a free port, so the test
+// can stop and restart it without disturbing the shared one.
+type privateRedis struct {
+	t    *testing.T
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func (p *privateRedis) start() {
+	p.t.Helper()
+	p.cmd = exec.Command("redis-server", "--port", fmt.Sprint(p.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", p.dir)
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("start redis-server (is it installed? .ci/run installs it): %v", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", p.port)})
+	defer c.Close()
+	waitFor(p.t, "private redis to answer", 10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil })
+}
+
+func (p *privateRedis) stop() {
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+}
+
+// TestReadyzFollowsRedis proves that /readyz answers 503 naming Redis while
+// Redis is down and 200 again once it is back (with the consumer group the
+// empty new server lacks recreated by the runner).
+func TestReadyzFollowsRedis(t *testing.T) {
+	t.Parallel()
+	srv := &privateRedis{t: t, port: freePort(t), dir: t.TempDir()}
+	srv.start()
+	t.Cleanup(srv.stop)
+
+	cfg := testenv.Config(t, "ready:", "")
+	cfg.Redis.URL = fmt.Sprintf("redis://127.0.0.1:%d/0", srv.port)
+	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", srv.port), MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	reg := prometheus.NewRegistry()
+	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
+		Config: cfg, Redis: rdb, Registry: reg, Stages: []string{"test-pass"},
+		Pools: map[string]config.Pool{"test-pass": {Enabled: true, Workers: 1, BatchSize: 10, MaxInflight: 10}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	ops := httptest.NewServer(pipeline.NewOpsHandler(reg, r.Ready))
+	t.Cleanup(ops.Close)
+	readyz := func() (int, string) {
+		resp, err := http.Get(ops.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+
+	waitFor(t, "ready", 10*time.Second, func() bool { code, _ := readyz(); return code == 200 })
+	srv.stop()
+	var body string
+	waitFor(t, "503 while redis is down", 10*time.Second, func() bool {
+		var code int
+		code, body = readyz()
+		return code == 503
+	})
+	if !strings.Contains(strings.ToLower(body), "redis") {
+		t.Errorf("503 body %q does not say that Redis is the problem", body)
+	}
+	srv.start()
+	waitFor(t, "200 once redis is back", 20*time.Second, func() bool { code, _ := readyz(); return code == 200 })
+	if resp, err := http.Get(ops.URL + "/healthz"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", resp, err)
+	}
+}
