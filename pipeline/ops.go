@@ -1,0 +1,62 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// ReadyTimeout bounds one /readyz check, so a hung dependency makes the probe
+// fail instead of hanging the orchestrator's request.
+const ReadyTimeout = 2 * time.Second
+
+// NewOpsHandler serves the operations endpoints of spec section 9:
+//
+//   - /metrics: the gatherer's metrics in the Prometheus exposition format;
+//   - /healthz: 200 "ok" while the process can answer at all (liveness);
+//   - /readyz:  200 "ready" when ready reports nil within ReadyTimeout, else
+//     503 with the reason as the body (readiness).
+func NewOpsHandler(gatherer prometheus.Gatherer, ready func(context.Context) error) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeText(w, http.StatusOK, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+		defer cancel()
+		if err := checkReady(ctx, ready); err != nil {
+			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
+		writeText(w, http.StatusOK, "ready")
+	})
+	return mux
+}
+
+// checkReady runs ready but returns when ctx expires even if ready ignores
+// its context, so the probe always answers within the timeout.
+func checkReady(ctx context.Context, ready func(context.Context) error) error {
+	if ready == nil {
+		return nil
+	}
+	done := make(chan error, 1) // buffered: a late answer must not block the check's goroutine
+	go func() { done <- ready(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("readiness check did not answer within %s: %w", ReadyTimeout, ctx.Err())
+	}
+}
+
+func writeText(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body + "\n"))
+}
