@@ -1,0 +1,226 @@
+// Package cli is the command line of the assistant daemon (spec section 10):
+// `assistant run` starts stages, the other commands are operator tools
+// (streams, dlq, config, migrate, ingest, version). Commands parse flags,
+// load the configuration and format output; the work itself lives in the
+// pipeline, store and ingest packages, so it is tested there.
+//
+// Every failure is reported once, on one line, as "assistant: <what went
+// wrong>", with a non-zero exit status.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
+
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/pipeline"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitError = 1
+)
+
+// app is what every command shares: the global flags and where output goes.
+type app struct {
+	configPath string
+	stdout     io.Writer
+	stderr     io.Writer
+	// setDefaultLogger makes `run` install its logger as slog's default, so
+	// libraries that log through slog.Default (migrations) follow the
+	// configured format. Only the real process does; tests run commands
+	// side by side and must not touch process-wide state.
+	setDefaultLogger bool
+}
+
+// Execute runs the command line of the process and returns its exit status.
+// SIGINT and SIGTERM cancel the command's context; a second signal after
+// that kills the process the default way.
+func Execute() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // restore default handling: a second signal ends a stuck shutdown
+	}()
+	a := &app{stdout: os.Stdout, stderr: os.Stderr, setDefaultLogger: true}
+	return a.execute(ctx, os.Args[1:])
+}
+
+// execute runs one command line; tests call it with their own writers.
+func (a *app) execute(ctx context.Context, args []string) int {
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(a.stderr, "assistant: %s\n", oneLine(err.Error()))
+		return exitError
+	}
+	return exitOK
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "assistant",
+		Short: "Turn Telegram channel posts into tagged, enriched, searchable knowledge",
+		Long: `assistant is one daemon with pluggable stages connected by Redis Streams:
+ingest -> posts.parsed -> tag -> posts.tagged -> persist (and, planned, enrich,
+index, cleanup). "assistant run" starts the stages; the other commands inspect
+and repair the pipeline.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
+		Version:           versionString(),
+	}
+	root.SetVersionTemplate("{{.Version}}\n")
+	root.PersistentFlags().StringVar(&a.configPath, "config", "",
+		"configuration file (default ./config.yaml when present, else built-in defaults)")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		if name := commandName(cmd); name != "" {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		return err
+	})
+	root.AddCommand(
+		a.runCommand(),
+		a.streamsCommand(),
+		a.dlqCommand(),
+		a.configCommand(),
+		a.migrateCommand(),
+		a.ingestCommand(),
+		a.versionCommand(),
+	)
+	return root
+}
+
+// loadConfig loads the effective configuration (defaults, file, env).
+func (a *app) loadConfig() (*config.Config, error) {
+	cfg, err := config.Load(a.configPath)
+	if err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// newLogger builds the slog logger the configuration asks for, on stderr.
+func (a *app) newLogger(cfg *config.Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated by config.Load
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(a.stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(a.stderr, opts))
+}
+
+// toolLogger is the logger of the operator commands: text on stderr, warnings
+// and errors only unless the configuration asks for debug, so command output
+// stays readable.
+func (a *app) toolLogger(cfg *config.Config) *slog.Logger {
+	level := slog.LevelWarn
+	if cfg.Log.Level == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// connectRedis opens a client on the configured URL and checks that the
+// server answers.
+func connectRedis(ctx context.Context, cfg *config.Config) (*redis.Client, error) {
+	opts, err := redis.ParseURL(cfg.Redis.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis.url %s: %w", config.RedactURL(cfg.Redis.URL), err)
+	}
+	rdb := redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pingCtx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("connect to redis at %s: %w", config.RedactURL(cfg.Redis.URL), err)
+	}
+	return rdb, nil
+}
+
+// streamRole is one configured stream, by its config key.
+type streamRole struct {
+	role string // config key under streams:, e.g. "parsed" or "legacy_parsed"
+	name string // the stream's (unprefixed) name
+}
+
+// configuredStreams lists the pipeline's streams in pipeline order; the old
+// worker's keys come last, and only when the legacy consumer is enabled
+// unless withLegacy asks for them anyway (searching DLQs).
+func configuredStreams(cfg *config.Config, withLegacy bool) []streamRole {
+	s := cfg.Streams
+	roles := []streamRole{
+		{"parsed", s.Parsed}, {"tagged", s.Tagged}, {"enriched", s.Enriched},
+		{"indexed", s.Indexed}, {"deleted", s.Deleted},
+	}
+	if withLegacy || s.LegacyConsumerEnabled {
+		roles = append(roles,
+			streamRole{"legacy_parsed", s.LegacyParsed}, streamRole{"legacy_tagged", s.LegacyTagged},
+			streamRole{"legacy_enriched", s.LegacyEnriched}, streamRole{"legacy_deleted", s.LegacyDeleted})
+	}
+	var out []streamRole
+	for _, r := range roles {
+		if r.name != "" && !slices.ContainsFunc(out, func(o streamRole) bool { return o.name == r.name }) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func streamNames(roles []streamRole) []string {
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = r.name
+	}
+	return names
+}
+
+// resolveStream accepts a configured stream's name ("posts.parsed") or its
+// role ("parsed"); anything else is an error listing the known streams, so a
+// typo never reads or deletes the wrong key.
+func resolveStream(cfg *config.Config, arg string) (string, error) {
+	known := configuredStreams(cfg, true)
+	for _, r := range known {
+		if arg == r.name || arg == r.role {
+			return r.name, nil
+		}
+	}
+	return "", fmt.Errorf("unknown stream %q (known: %s)", arg, strings.Join(streamNames(known), ", "))
+}
+
+// keysOf is the key namer of a configuration.
+func keysOf(cfg *config.Config) pipeline.Keys { return pipeline.NewKeys(cfg) }
+
+// oneLine folds an error message onto one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// errUsage reports a command used the wrong way, naming the command.
+func errUsage(cmd *cobra.Command, format string, args ...any) error {
+	return errors.New(commandName(cmd) + ": " + fmt.Sprintf(format, args...))
+}
+
+// commandName is the command's path below the root ("dlq list"), since every
+// error line already starts with "assistant: ".
+func commandName(cmd *cobra.Command) string {
+	root := cmd.Root().Name()
+	return strings.TrimPrefix(strings.TrimPrefix(cmd.CommandPath(), root), " ")
+}

@@ -1,0 +1,230 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/store/postgres"
+)
+
+// stagesUsingPostgres are the stages whose stores live in PostgreSQL, so
+// that `run` applies migrations first when database.auto_migrate is set.
+var stagesUsingPostgres = []string{"persist"}
+
+// opsShutdownTimeout bounds the HTTP server's drain after the runner stopped.
+const opsShutdownTimeout = 5 * time.Second
+
+func (a *app) runCommand() *cobra.Command {
+	var stagesFlag string
+	cmd := &cobra.Command{
+		Use:   "run [--stages=tag,persist]",
+		Short: "Run the pipeline stages until SIGTERM or SIGINT",
+		Long: `Run starts the stages of this replica: those named by --stages, or else
+every stage enabled in the configuration. Replicas started with different
+--stages share the work through Redis consumer groups. The operations server
+(/metrics, /healthz, /readyz) listens on http.addr.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			stages, err := selectStages(cfg, stagesFlag, cmd.Flags().Changed("stages"))
+			if err != nil {
+				return err
+			}
+			return a.runDaemon(cmd.Context(), cfg, stages)
+		},
+	}
+	cmd.Flags().StringVar(&stagesFlag, "stages", "",
+		"comma-separated stages to run in this replica (default: every stage enabled in the config); registered: "+
+			strings.Join(pipeline.Registered(), ", "))
+	return cmd
+}
+
+// selectStages resolves --stages, or without it the enabled stages. A named
+// stage must be built into the binary (registered) and known to the
+// configuration (stages.<name>); it runs even when the configuration
+// disables it, and is then marked enabled so trimming respects its group.
+func selectStages(cfg *config.Config, flag string, given bool) ([]string, error) {
+	pools := cfg.StagePools()
+	if !given {
+		var names []string
+		for _, name := range sortedKeys(pools) {
+			if !pools[name].Enabled {
+				continue
+			}
+			if _, ok := pipeline.Lookup(name); !ok {
+				return nil, fmt.Errorf("stage %s is enabled in the config (stages.%s.enabled) but not built into this binary (built: %s); disable it or pick stages with --stages",
+					name, name, strings.Join(pipeline.Registered(), ", "))
+			}
+			names = append(names, name)
+		}
+		if len(names) == 0 {
+			return nil, errors.New("no stage is enabled in the config (stages.<name>.enabled) and --stages names none")
+		}
+		return names, nil
+	}
+	var names []string
+	for _, name := range strings.Split(flag, ",") {
+		name = strings.TrimSpace(name)
+		if name == "" || slices.Contains(names, name) {
+			continue
+		}
+		if _, ok := pipeline.Lookup(name); !ok {
+			return nil, fmt.Errorf("unknown stage %q in --stages (available: %s)", name, strings.Join(pipeline.Registered(), ", "))
+		}
+		if _, ok := pools[name]; !ok {
+			return nil, fmt.Errorf("stage %q in --stages has no settings in the config (stages.%s)", name, name)
+		}
+		cfg.SetStageEnabled(name, true)
+		names = append(names, name)
+	}
+	if len(names) == 0 {
+		return nil, errors.New("--stages names no stage")
+	}
+	return names, nil
+}
+
+// runDaemon is `assistant run` once the configuration and the stages are
+// known: Redis, migrations, the operations server, then the runner until ctx
+// is cancelled.
+func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string) (err error) {
+	logger := a.newLogger(cfg)
+	if a.setDefaultLogger {
+		slog.SetDefault(logger)
+	}
+	bi := readBuildInfo()
+	logger.Info("starting", "version", bi.Version, "revision", bi.Revision, "stages", stages,
+		"redis", config.RedactURL(cfg.Redis.URL), "config", a.configPathOrDefault())
+	if slices.Contains(stages, "tag") {
+		logger.Info("tagger providers", "setting", cfg.AI.Tagger, "chain", cfg.ResolveProviders(cfg.AI.Tagger))
+	}
+
+	rdb, err := connectRedis(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+
+	if cfg.Database.AutoMigrate && slices.ContainsFunc(stages, func(s string) bool { return slices.Contains(stagesUsingPostgres, s) }) {
+		logger.Info("applying database migrations", "database", config.RedactURL(cfg.Database.URL))
+		if err := postgres.MigrateUp(ctx, cfg.Database.URL); err != nil {
+			return fmt.Errorf("migrate database %s: %w", config.RedactURL(cfg.Database.URL), err)
+		}
+	}
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoGauge(bi),
+	)
+
+	// The operations server starts before the stages are built, so liveness
+	// answers during a slow start; readiness waits for the runner.
+	var current atomic.Pointer[pipeline.Runner]
+	ready := func(ctx context.Context) error {
+		r := current.Load()
+		if r == nil {
+			return errors.New("starting: stages not built yet")
+		}
+		return r.Ready(ctx)
+	}
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on http.addr %s: %w", cfg.HTTP.Addr, err)
+	}
+	srv := &http.Server{
+		Handler:           pipeline.NewOpsHandler(registry, ready),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	serveDone := make(chan struct{})
+	go func() {
+		defer close(serveDone)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			cancel(fmt.Errorf("ops server on %s: %w", ln.Addr(), err))
+		}
+	}()
+	defer func() {
+		shutCtx, shutCancel := context.WithTimeout(context.WithoutCancel(ctx), opsShutdownTimeout)
+		defer shutCancel()
+		if serr := srv.Shutdown(shutCtx); serr != nil {
+			logger.Warn("ops server shutdown", "err", serr)
+		}
+		<-serveDone
+	}()
+	logger.Info("ops server listening", "addr", ln.Addr().String())
+
+	resources := pipeline.NewResources()
+	defer resources.Close()
+	runner, err := pipeline.NewRunner(runCtx, pipeline.RunnerOptions{
+		Config:    cfg,
+		Redis:     rdb,
+		Logger:    logger,
+		Registry:  registry,
+		Resources: resources,
+		Stages:    stages,
+	})
+	if err != nil {
+		return err
+	}
+	current.Store(runner)
+
+	runErr := runner.Run(runCtx)
+	if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause // the ops server failed and stopped the runner
+	}
+	if runErr != nil && !errors.Is(runErr, context.Canceled) {
+		return fmt.Errorf("runner: %w", runErr)
+	}
+	logger.Info("stopped cleanly")
+	return nil
+}
+
+func (a *app) configPathOrDefault() string {
+	if a.configPath == "" {
+		return "(./config.yaml if present, else defaults)"
+	}
+	return a.configPath
+}
+
+// buildInfoGauge is assistant_build_info: constant 1, labelled with the
+// build, so dashboards can show which version each replica runs.
+func buildInfoGauge(bi buildInfo) prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "assistant_build_info",
+		Help: "Build of the running binary (always 1).",
+		ConstLabels: prometheus.Labels{
+			"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

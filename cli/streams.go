@@ -1,0 +1,117 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/assistant-dev/assistant/pipeline"
+)
+
+func (a *app) streamsCommand() *cobra.Command {
+	var asJSON, showConsumers bool
+	cmd := &cobra.Command{
+		Use:   "streams",
+		Short: "Show each stream: length, groups with lag, pending and oldest pending age, and DLQ size",
+		Long: `Streams reports the configured streams (and the old worker's keys when
+streams.legacy_consumer_enabled is set). For every consumer group: LAG is the
+number of entries not yet delivered ("?" when Redis cannot tell), PENDING the
+entries delivered but not acknowledged, OLDEST PENDING the age of the oldest
+pending entry (now minus the time in its id: how long that post has been in
+the stream) and IDLE how long ago it was last delivered.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			rdb, err := connectRedis(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			defer rdb.Close()
+			reports, err := pipeline.StreamsReport(cmd.Context(), rdb, keysOf(cfg),
+				streamNames(configuredStreams(cfg, false)))
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(reports)
+			}
+			return writeStreamsTable(a.stdout, reports, showConsumers)
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	cmd.Flags().BoolVar(&showConsumers, "consumers", false, "list each group's consumers")
+	return cmd
+}
+
+func writeStreamsTable(w io.Writer, reports []pipeline.StreamReport, showConsumers bool) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tLENGTH\tDLQ\tGROUP\tLAG\tPENDING\tOLDEST PENDING\tIDLE\tCONSUMERS")
+	for _, r := range reports {
+		length := strconv.FormatInt(r.Length, 10)
+		if !r.Exists {
+			length = "-"
+		}
+		dlq := strconv.FormatInt(r.DLQLength, 10)
+		if len(r.Groups) == 0 {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t-\t\t\t\t\t\n", r.Stream, length, dlq)
+			continue
+		}
+		for i, g := range r.Groups {
+			stream, l, d := r.Stream, length, dlq
+			if i > 0 {
+				stream, l, d = "", "", ""
+			}
+			lag := strconv.FormatInt(g.Lag, 10)
+			if g.Lag < 0 {
+				lag = "?"
+			}
+			oldest, idle := "-", "-"
+			if g.OldestPendingID != "" {
+				oldest, idle = shortDuration(g.OldestPendingAge), shortDuration(g.OldestPendingIdle)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%d\n",
+				stream, l, d, g.Name, lag, g.Pending, oldest, idle, len(g.Consumers))
+			if showConsumers {
+				for _, c := range g.Consumers {
+					fmt.Fprintf(tw, "\t\t\t  %s\t\t%d\t\t%s\t\n", c.Name, c.Pending, shortDuration(c.Idle))
+				}
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+// shortDuration rounds a duration for a table: 1.2s, 3m4s, 5h6m, 7d8h.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	case d < 48*time.Hour:
+		return trimZeroUnits(d.Round(time.Minute).String())
+	default:
+		days := int(d / (24 * time.Hour))
+		hours := int((d % (24 * time.Hour)) / time.Hour)
+		return fmt.Sprintf("%dd%dh", days, hours)
+	}
+}
+
+func trimZeroUnits(s string) string {
+	if len(s) > 2 && s[len(s)-2:] == "0s" {
+		s = s[:len(s)-2]
+	}
+	return s
+}

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// version is stamped at build time:
+//
+//	go build -ldflags "-X github.com/assistant-dev/assistant/cli.version=v1.2.3"
+//
+// Without it, the module version and VCS data that the Go toolchain records
+// in the binary are used.
+var version = ""
+
+// buildInfo is what `assistant version` and the assistant_build_info metric
+// report.
+type buildInfo struct {
+	Version   string
+	Revision  string
+	Time      string
+	Modified  bool
+	GoVersion string
+}
+
+func readBuildInfo() buildInfo {
+	bi := buildInfo{Version: version, GoVersion: runtime.Version()}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		if bi.Version == "" {
+			bi.Version = "unknown"
+		}
+		return bi
+	}
+	if bi.Version == "" {
+		bi.Version = info.Main.Version // "(devel)" for a build from a work tree
+	}
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			bi.Revision = s.Value
+		case "vcs.time":
+			bi.Time = s.Value
+		case "vcs.modified":
+			bi.Modified = s.Value == "true"
+		}
+	}
+	if bi.Version == "" {
+		bi.Version = "unknown"
+	}
+	return bi
+}
+
+// versionString is one line: version, revision (short, "+dirty" when built
+// from modified sources), commit time and Go version.
+func versionString() string {
+	bi := readBuildInfo()
+	s := "assistant " + bi.Version
+	if bi.Revision != "" {
+		rev := bi.Revision
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		if bi.Modified {
+			rev += "+dirty"
+		}
+		s += " (" + rev
+		if bi.Time != "" {
+			s += ", " + bi.Time
+		}
+		s += ")"
+	}
+	return fmt.Sprintf("%s %s %s/%s", s, bi.GoVersion, runtime.GOOS, runtime.GOARCH)
+}
+
+func (a *app) versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version of this binary",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, err := fmt.Fprintln(a.stdout, versionString())
+			return err
+		},
+	}
+}

@@ -1,0 +1,394 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clearEnv removes every variable Load reads, so the developer's or CI's
+// environment cannot leak into a test. t.Setenv first, so the test framework
+// restores the original values afterwards.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	names := map[string]bool{}
+	for _, list := range seedEnv {
+		for _, n := range list {
+			names[n] = true
+		}
+	}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix+"_") {
+			names[name] = true
+		}
+	}
+	for name := range names {
+		t.Setenv(name, "")
+		if err := os.Unsetenv(name); err != nil {
+			t.Fatalf("unset %s: %v", name, err)
+		}
+	}
+}
+
+// writeConfig writes a YAML file into a temporary directory.
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatalf("write config: %v", err)
+	}
+	return path
+}
+
+// TestConfigYAMLMatchesDefaults keeps the commented config.yaml at the
+// repository root true: it must decode to exactly Default().
+func TestConfigYAMLMatchesDefaults(t *testing.T) {
+	clearEnv(t)
+	got, err := Load(filepath.Join("..", "config.yaml"))
+	if err != nil {
+		t.Fatalf("load ../config.yaml: %v", err)
+	}
+	if want := Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("config.yaml differs from Default():\n got: %+v\nwant: %+v", got, want)
+	}
+}
+
+func TestLoadWithoutFileGivesDefaults(t *testing.T) {
+	clearEnv(t)
+	t.Chdir(t.TempDir()) // no ./config.yaml to pick up
+	got, err := Load("")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if want := Default(); !reflect.DeepEqual(got, want) {
+		t.Errorf("defaults differ:\n got: %+v\nwant: %+v", got, want)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	clearEnv(t)
+	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
+	if err == nil || !strings.Contains(err.Error(), "nope.yaml") {
+		t.Fatalf("want an error naming the file, got %v", err)
+	}
+}
+
+func TestEnvOverridesFile(t *testing.T) {
+	const file = `
+redis:
+  url: redis://file:6379/1
+database:
+  url: postgres://file@db:5432/file
+streams:
+  legacy_consumer_enabled: false
+runner:
+  max_attempts: 7
+  block: 3s
+stages:
+  tag:
+    workers: 3
+ai:
+  gigachat:
+    api_key: from-file
+    scope: GIGACHAT_API_B2B
+`
+	tests := []struct {
+		name string
+		env  map[string]string
+		got  func(Config) any
+		want any
+	}{
+		{"file value without env", nil, func(c Config) any { return c.Redis.URL }, "redis://file:6379/1"},
+		{"REDIS_URL", map[string]string{"REDIS_URL": "redis://env:6380/2"},
+			func(c Config) any { return c.Redis.URL }, "redis://env:6380/2"},
+		{"DATABASE_URL", map[string]string{"DATABASE_URL": "postgres://env@db:5432/env"},
+			func(c Config) any { return c.Database.URL }, "postgres://env@db:5432/env"},
+		{"LEGACY_REDIS_CONSUMER_ENABLED", map[string]string{"LEGACY_REDIS_CONSUMER_ENABLED": "true"},
+			func(c Config) any { return c.Streams.LegacyConsumerEnabled }, true},
+		{"GIGACHAT_API_KEY", map[string]string{"GIGACHAT_API_KEY": "k1"},
+			func(c Config) any { return c.AI.GigaChat.APIKey }, "k1"},
+		{"GIGACHAT_CREDENTIALS", map[string]string{"GIGACHAT_CREDENTIALS": "k2"},
+			func(c Config) any { return c.AI.GigaChat.APIKey }, "k2"},
+		{"GIGACHAT_API_KEY wins over GIGACHAT_CREDENTIALS",
+			map[string]string{"GIGACHAT_API_KEY": "k1", "GIGACHAT_CREDENTIALS": "k2"},
+			func(c Config) any { return c.AI.GigaChat.APIKey }, "k1"},
+		{"GIGACHAT_SCOPE", map[string]string{"GIGACHAT_SCOPE": "GIGACHAT_API_CORP"},
+			func(c Config) any { return c.AI.GigaChat.Scope }, "GIGACHAT_API_CORP"},
+		{"OPENROUTER_API_KEY", map[string]string{"OPENROUTER_API_KEY": "or"},
+			func(c Config) any { return c.AI.OpenRouter.APIKey }, "or"},
+		{"ASSISTANT_STAGES_TAG_WORKERS", map[string]string{"ASSISTANT_STAGES_TAG_WORKERS": "8"},
+			func(c Config) any { return c.Stages.Tag.Workers }, 8},
+		{"ASSISTANT_STAGES_PERSIST_BATCH_SIZE (key absent from the file)",
+			map[string]string{"ASSISTANT_STAGES_PERSIST_BATCH_SIZE": "100"},
+			func(c Config) any { return c.Stages.Persist.BatchSize }, 100},
+		{"ASSISTANT_RUNNER_MAX_ATTEMPTS", map[string]string{"ASSISTANT_RUNNER_MAX_ATTEMPTS": "3"},
+			func(c Config) any { return c.Runner.MaxAttempts }, 3},
+		{"ASSISTANT_RUNNER_BLOCK", map[string]string{"ASSISTANT_RUNNER_BLOCK": "750ms"},
+			func(c Config) any { return c.Runner.Block }, 750 * time.Millisecond},
+		{"ASSISTANT_REDIS_KEY_PREFIX", map[string]string{"ASSISTANT_REDIS_KEY_PREFIX": "dev:"},
+			func(c Config) any { return c.Redis.KeyPrefix }, "dev:"},
+		{"ASSISTANT_LOG_FORMAT", map[string]string{"ASSISTANT_LOG_FORMAT": "text"},
+			func(c Config) any { return c.Log.Format }, "text"},
+		{"ASSISTANT_AI_TAGGER", map[string]string{"ASSISTANT_AI_TAGGER": "gigachat,openrouter"},
+			func(c Config) any { return c.AI.Tagger }, "gigachat,openrouter"},
+		{"empty variable does not override", map[string]string{"REDIS_URL": ""},
+			func(c Config) any { return c.Redis.URL }, "redis://file:6379/1"},
+	}
+	path := writeConfig(t, file)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			cfg, err := Load(path)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got := tt.got(cfg); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v (%T), want %v (%T)", got, got, tt.want, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidationErrorNamesKey(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+		key  string
+	}{
+		{"log level", "log:\n  level: loud\n", nil, "log.level"},
+		{"log format", "log:\n  format: xml\n", nil, "log.format"},
+		{"http addr", "http:\n  addr: \"\"\n", nil, "http.addr"},
+		{"redis scheme", "redis:\n  url: http://x\n", nil, "redis.url"},
+		{"redis from env", "", map[string]string{"REDIS_URL": "mysql://x"}, "redis.url"},
+		{"database scheme", "database:\n  url: mysql://x/db\n", nil, "database.url"},
+		{"database max conns", "database:\n  max_conns: 0\n", nil, "database.max_conns"},
+		{"empty stream", "streams:\n  tagged: \" \"\n", nil, "streams.tagged"},
+		{"empty dlq suffix", "streams:\n  dlq_suffix: \"\"\n", nil, "streams.dlq_suffix"},
+		{"max attempts", "runner:\n  max_attempts: 0\n", nil, "runner.max_attempts"},
+		{"negative block", "runner:\n  block: -1s\n", nil, "runner.block"},
+		{"backoff order", "runner:\n  retry_initial_backoff: 10s\n  retry_max_backoff: 1s\n", nil, "runner.retry_max_backoff"},
+		{"shutdown timeout", "runner:\n  shutdown_timeout: 0s\n", nil, "runner.shutdown_timeout"},
+		{"max entry bytes", "runner:\n  max_entry_bytes: 10\n", nil, "runner.max_entry_bytes"},
+		{"tag workers", "stages:\n  tag:\n    workers: 0\n", nil, "stages.tag.workers"},
+		{"tag workers from env", "", map[string]string{"ASSISTANT_STAGES_TAG_WORKERS": "0"}, "stages.tag.workers"},
+		{"persist batch", "stages:\n  persist:\n    batch_size: 0\n", nil, "stages.persist.batch_size"},
+		{"persist retention", "stages:\n  persist:\n    retention: 0s\n", nil, "stages.persist.retention"},
+		{"tag max tags", "stages:\n  tag:\n    max_tags: 0\n", nil, "stages.tag.max_tags"},
+		{"tagger provider", "ai:\n  tagger: gigachat,magic\n", nil, "ai.tagger"},
+		{"embedder provider", "ai:\n  embedder: nope\n", nil, "ai.embedder"},
+		{"gigachat scope", "ai:\n  gigachat:\n    scope: ALL\n", nil, "ai.gigachat.scope"},
+		{"gigachat ca file", "ai:\n  gigachat:\n    ca_file: /does/not/exist.pem\n", nil, "ai.gigachat.ca_file"},
+		{"openrouter base url", "ai:\n  openrouter:\n    base_url: ftp://x\n", nil, "ai.openrouter.base_url"},
+		{"local dim", "ai:\n  local:\n    embedding_dim: 2\n", nil, "ai.local.embedding_dim"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			_, err := Load(writeConfig(t, tt.file))
+			var verr *ValidationError
+			if !errors.As(err, &verr) {
+				t.Fatalf("want a *ValidationError, got %v", err)
+			}
+			found := false
+			for _, p := range verr.Problems {
+				if strings.HasPrefix(p, tt.key+": ") {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("no problem names %s: %v", tt.key, verr.Problems)
+			}
+		})
+	}
+}
+
+func TestUndecodableValueIsRejected(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		env  map[string]string
+	}{
+		{"duration in file", "runner:\n  block: soon\n", nil},
+		{"integer from env", "", map[string]string{"ASSISTANT_RUNNER_MAX_ATTEMPTS": "many"}},
+		{"boolean from env", "", map[string]string{"LEGACY_REDIS_CONSUMER_ENABLED": "perhaps"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			if _, err := Load(writeConfig(t, tt.file)); err == nil {
+				t.Fatal("want an error")
+			}
+		})
+	}
+}
+
+func TestUnknownKeyRejected(t *testing.T) {
+	tests := []struct {
+		name string
+		file string
+		key  string
+	}{
+		{"typo in a section", "runner:\n  max_atempts: 3\n", "runner.max_atempts"},
+		{"unknown section", "enrich:\n  enabled: true\n", "enrich.enabled"},
+		{"unknown stage key", "stages:\n  tag:\n    worker: 3\n", "stages.tag.worker"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clearEnv(t)
+			_, err := Load(writeConfig(t, tt.file))
+			if err == nil || !strings.Contains(err.Error(), tt.key) {
+				t.Fatalf("want an error naming %s, got %v", tt.key, err)
+			}
+		})
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	cfg := Default()
+	cfg.AI.GigaChat.APIKey = "giga-secret"
+	cfg.AI.OpenRouter.APIKey = "or-secret"
+	cfg.Redis.URL = "redis://:redis-secret@cache:6379/0"
+	cfg.Database.URL = "postgres://app:db-secret@db:5432/app?sslmode=disable"
+
+	red := cfg.Redacted()
+	if red.AI.GigaChat.APIKey != redactedMark || red.AI.OpenRouter.APIKey != redactedMark {
+		t.Errorf("api keys not redacted: %q %q", red.AI.GigaChat.APIKey, red.AI.OpenRouter.APIKey)
+	}
+	if !strings.Contains(red.Database.URL, "app:xxxxx@db:5432") {
+		t.Errorf("database url: %s", red.Database.URL)
+	}
+	if cfg.AI.GigaChat.APIKey != "giga-secret" {
+		t.Error("Redacted changed the original")
+	}
+
+	out, err := cfg.YAML()
+	if err != nil {
+		t.Fatalf("YAML: %v", err)
+	}
+	for _, secret := range []string{"giga-secret", "or-secret", "redis-secret", "db-secret"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("YAML output leaks %s:\n%s", secret, out)
+		}
+	}
+
+	empty := Default().Redacted()
+	if empty.AI.GigaChat.APIKey != "" {
+		t.Error("an unset key must stay empty, not look set")
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"redis://127.0.0.1:6379/0", "redis://127.0.0.1:6379/0"},
+		{"redis://:pw@h:6379/0", "redis://:xxxxx@h:6379/0"},
+		{"postgres://u:pw@h/db?sslmode=disable", "postgres://u:xxxxx@h/db?sslmode=disable"},
+		{"postgres://u@h/db?password=pw", "postgres://u@h/db?password=xxxxx"},
+		{"postgres://u@h/db", "postgres://u@h/db"},
+	}
+	for _, tt := range tests {
+		if got := RedactURL(tt.in); got != tt.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestYAMLRoundTrip checks that `config print` output renders durations as
+// people write them and loads back to the same configuration.
+func TestYAMLRoundTrip(t *testing.T) {
+	clearEnv(t)
+	cfg := Default()
+	cfg.Runner.Block = 1500 * time.Millisecond
+	cfg.Stages.Tag.Workers = 9
+	out, err := cfg.YAML()
+	if err != nil {
+		t.Fatalf("YAML: %v", err)
+	}
+	for _, want := range []string{"block: 1.5s", "shutdown_timeout: 30s", "retention: 2160h", "claim_min_idle: 1m", "workers: 9", "addr: :8000"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	back, err := Load(writeConfig(t, string(out)))
+	if err != nil {
+		t.Fatalf("load rendered YAML: %v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(back, cfg) {
+		t.Errorf("round trip differs:\n got: %+v\nwant: %+v", back, cfg)
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	tests := []struct {
+		in   time.Duration
+		want string
+	}{
+		{2 * time.Second, "2s"},
+		{500 * time.Millisecond, "500ms"},
+		{time.Minute, "1m"},
+		{90 * time.Minute, "1h30m"},
+		{time.Hour + time.Second, "1h0m1s"},
+		{90 * 24 * time.Hour, "2160h"},
+		{0, "0s"},
+	}
+	for _, tt := range tests {
+		got := FormatDuration(tt.in)
+		if got != tt.want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", tt.in, got, tt.want)
+		}
+		if back, err := time.ParseDuration(got); err != nil || back != tt.in {
+			t.Errorf("ParseDuration(%q) = %v, %v", got, back, err)
+		}
+	}
+}
+
+func TestResolveProviders(t *testing.T) {
+	tests := []struct {
+		name       string
+		setting    string
+		gigachat   string
+		openrouter string
+		want       []string
+	}{
+		{"auto without keys is local", "auto", "", "", []string{"local"}},
+		{"auto with gigachat key", "auto", "g", "", []string{"gigachat"}},
+		{"auto with openrouter key", "auto", "", "o", []string{"openrouter"}},
+		{"auto with both keys prefers gigachat", "auto", "g", "o", []string{"gigachat"}},
+		{"explicit provider ignores keys", "local", "g", "o", []string{"local"}},
+		{"chain", "gigachat, openrouter", "", "", []string{"gigachat", "openrouter"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := Default()
+			cfg.AI.GigaChat.APIKey = tt.gigachat
+			cfg.AI.OpenRouter.APIKey = tt.openrouter
+			if got := cfg.ResolveProviders(tt.setting); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStageHelpers(t *testing.T) {
+	cfg := Default()
+	if !cfg.SetStageEnabled("persist", false) || cfg.StagePools()["persist"].Enabled {
+		t.Error("persist not disabled")
+	}
+	if cfg.SetStageEnabled("enrich", true) {
+		t.Error("an unknown stage must report false")
+	}
+}
