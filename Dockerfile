@@ -1,0 +1,26 @@
+# One image for every role: `assistant run --stages=...` picks what a
+# container does. Build: docker build --build-arg VERSION=$(git describe --always) -t assistant .
+
+FROM golang:1.26 AS build
+WORKDIR /src
+# Modules first, so source edits do not invalidate the download layer.
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+ARG VERSION=dev
+RUN CGO_ENABLED=0 go build -trimpath \
+      -ldflags "-s -w -X github.com/assistant-dev/assistant/cli.version=${VERSION}" \
+      -o /out/assistant . \
+ && /out/assistant version
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/assistant /usr/local/bin/assistant
+# config.yaml holds every default; override with environment variables or
+# mount another file over it. Load reads ./config.yaml from the working dir.
+COPY config.yaml /etc/assistant/config.yaml
+WORKDIR /etc/assistant
+USER nonroot:nonroot
+ENV ASSISTANT_LOG_FORMAT=json
+EXPOSE 8000
+ENTRYPOINT ["assistant"]
+CMD ["run"]
