@@ -592,3 +592,22 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 	}
 	return 0
 }
+
+func TestStageInflightCountsHeldEntriesOnly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", func(_ *config.Config, p *config.Pool) { p.Workers = 1 })
+	h.start()
+	inflight := func() float64 {
+		return metricValue(t, h.reg, "stage_inflight", map[string]string{"stage": "test-pass"})
+	}
+	// Idle: the fetcher is blocked in XREADGROUP with slots reserved, and
+	// none of them is an entry.
+	h.add(t, testEvent{N: 1})
+	waitFor(t, "one output", 5*time.Second, func() bool { return len(h.outputs(t)) == 1 })
+	waitFor(t, "gauge back to 0", 5*time.Second, func() bool { return inflight() == 0 })
+	h.add(t, testEvent{N: 2, Block: true}, testEvent{N: 3, Block: true})
+	<-stageFor(h.prefix).started
+	waitFor(t, "two entries held", 5*time.Second, func() bool { return inflight() == 2 })
+	close(stageFor(h.prefix).release)
+	waitFor(t, "gauge back to 0", 5*time.Second, func() bool { return inflight() == 0 && len(h.outputs(t)) == 3 })
+}

@@ -127,7 +127,6 @@ func (s *stageRunner) acquire(ctx context.Context, n int) int {
 	}
 	n = min(n, s.pool.MaxInflight-s.inflight)
 	s.inflight += n
-	s.r.metrics.inflight.WithLabelValues(s.def.Name).Set(float64(s.inflight))
 	return n
 }
 
@@ -148,7 +147,8 @@ func (s *stageRunner) release(n int, msgs ...*Message) {
 		delete(s.tracked, s.trackKey(m))
 	}
 	s.inflight -= n
-	s.r.metrics.inflight.WithLabelValues(s.def.Name).Set(float64(s.inflight))
+	// The gauge counts entries held, not slots reserved for a read.
+	s.r.metrics.inflight.WithLabelValues(s.def.Name).Set(float64(len(s.tracked)))
 	s.cond.Broadcast()
 }
 
@@ -234,6 +234,7 @@ func (s *stageRunner) admit(msgs []*Message) {
 	for _, m := range msgs {
 		s.tracked[s.trackKey(m)] = &tracked{key: s.r.keys.Stream(m.Stream), id: m.ID, lastTouch: now}
 	}
+	s.r.metrics.inflight.WithLabelValues(s.def.Name).Set(float64(len(s.tracked)))
 	s.mu.Unlock()
 	for _, m := range msgs {
 		switch size := entrySize(m.Values); {
