@@ -5,7 +5,7 @@ BIN     := bin/assistant
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/assistant-dev/assistant/cli.version=$(VERSION)
 
-.PHONY: build run services test bench lint
+.PHONY: build run services test bench demo lint
 
 ## build: compile bin/assistant with the version stamped in
 build:
@@ -23,9 +23,18 @@ run: build services
 test:
 	bash .ci/run
 
-## bench: run every benchmark once (a smoke test of the benchmarks)
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime=1x ./...
+CORPUS ?= testdata/telegram-news-ru/sample.jsonl
+N       ?= 50000
+
+## bench: runner vs raw go-redis loop, persist vs raw UPSERT, the whole pipeline (CORPUS=..., N=...)
+bench: build services
+	./$(BIN) bench runner
+	./$(BIN) bench persist
+	./$(BIN) bench pipeline --corpus $(CORPUS) --n $(N)
+
+## demo: start services, migrate, ingest the sample, run until stored, print a summary
+demo:
+	bash scripts/demo.sh
 
 ## lint: gofmt and go vet
 lint:

@@ -103,8 +103,37 @@ and repair the pipeline.`,
 		a.migrateCommand(),
 		a.ingestCommand(),
 		a.versionCommand(),
+		a.benchCommand(),
 	)
+	for _, c := range root.Commands() {
+		requireSubcommand(c)
+	}
 	return root
+}
+
+// requireSubcommand makes a command group (dlq, migrate, bench, ...) reject
+// an unknown subcommand with an error instead of printing its help and
+// exiting 0; without arguments it still shows the help.
+func requireSubcommand(cmd *cobra.Command) {
+	if !cmd.HasSubCommands() || cmd.Run != nil || cmd.RunE != nil {
+		return
+	}
+	cmd.Args = cobra.ArbitraryArgs
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		return fmt.Errorf("unknown command %q for %q (want one of: %s)", args[0], cmd.CommandPath(), strings.Join(names, ", "))
+	}
+	for _, sub := range cmd.Commands() {
+		requireSubcommand(sub)
+	}
 }
 
 // loadConfig loads the effective configuration (defaults, file, env).

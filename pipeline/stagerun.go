@@ -96,6 +96,7 @@ func (s *stageRunner) run(ctx context.Context) error {
 	go func() { defer helpers.Done(); s.scheduleRetries(ctx) }()
 	go func() { defer helpers.Done(); s.claimLoop(ctx) }()
 
+	s.initMetrics()
 	s.running.Store(true)
 	s.fetch(ctx)
 	s.running.Store(false)
@@ -113,6 +114,21 @@ func (s *stageRunner) run(ctx context.Context) error {
 		return fmt.Errorf("stage %s: shutdown timeout after %s: %d entries left pending for redelivery", s.def.Name, cfg.ShutdownTimeout, n)
 	}
 	return nil
+}
+
+// initMetrics creates the stage's series at zero, so dashboards and alert
+// rules (rates, absent()) see them before the first entry.
+func (s *stageRunner) initMetrics() {
+	m, name := s.r.metrics, s.def.Name
+	m.inflight.WithLabelValues(name).Set(0)
+	for _, status := range []string{StatusSuccess, StatusRetry, StatusDLQ} {
+		m.messages.WithLabelValues(name, status)
+	}
+	for _, reason := range []string{ClassPermanent, ClassExhausted} {
+		m.dlq.WithLabelValues(name, reason)
+	}
+	m.retries.WithLabelValues(name)
+	m.claimed.WithLabelValues(name)
 }
 
 // acquire reserves up to n in-flight slots, waiting while the stage is full.

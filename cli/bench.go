@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/assistant-dev/assistant/bench"
+	"github.com/assistant-dev/assistant/stages/persist"
+)
+
+// benchCommand groups the throughput benchmarks. Each works in its own key
+// prefix and temporary schema on the configured Redis and PostgreSQL and
+// removes them afterwards.
+func (a *app) benchCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure throughput: the runner, the persist stage, the whole pipeline",
+	}
+
+	var sizes []int
+	var workers, batch, payload int
+	runner := &cobra.Command{
+		Use:   "runner",
+		Short: "A no-op stage next to a raw go-redis loop: entries/s, ratio, peak RSS",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			return bench.Runner(cmd.Context(), bench.RunnerOptions{
+				RedisURL: cfg.Redis.URL, Sizes: sizes, Workers: workers,
+				BatchSize: batch, Payload: payload, Out: a.stdout,
+			})
+		},
+	}
+	runner.Flags().IntSliceVar(&sizes, "n", []int{50_000, 200_000}, "entry counts to move (several show whether memory stays flat)")
+	runner.Flags().IntVar(&workers, "workers", 4, "workers of the no-op stage")
+	runner.Flags().IntVar(&batch, "batch", 500, "XREADGROUP COUNT for both the runner and the raw loop")
+	runner.Flags().IntVar(&payload, "payload", 300, "bytes of text per entry")
+
+	var persistSizes []int
+	var persistN int
+	persistCmd := &cobra.Command{
+		Use:   "persist",
+		Short: "The persist stage next to a raw unnest UPSERT of the same rows, per batch size",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			return persist.Bench(cmd.Context(), cfg.Database.URL, persistSizes, persistN, a.stdout)
+		},
+	}
+	persistCmd.Flags().IntSliceVar(&persistSizes, "batch", []int{1, 100, 1000}, "batch sizes")
+	persistCmd.Flags().IntVar(&persistN, "n", 20_000, "events per batch size")
+
+	var corpus string
+	var posts int
+	pipelineCmd := &cobra.Command{
+		Use:   "pipeline",
+		Short: "ingest -> tag (local) -> persist in one process: posts/s, latency p50/p99, peak RSS",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			_, err = bench.Pipeline(cmd.Context(), bench.PipelineOptions{
+				RedisURL: cfg.Redis.URL, DatabaseURL: cfg.Database.URL,
+				Corpus: corpus, N: posts, Out: a.stdout,
+			})
+			return err
+		},
+	}
+	pipelineCmd.Flags().StringVar(&corpus, "corpus", "testdata/telegram-news-ru/sample.jsonl", "JSONL corpus; posts repeat with distinct ids until --n")
+	pipelineCmd.Flags().IntVar(&posts, "n", 50_000, "posts to push through")
+
+	cmd.AddCommand(runner, persistCmd, pipelineCmd)
+	return cmd
+}
