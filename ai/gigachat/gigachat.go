@@ -142,87 +142,32 @@ func (e embedder) Embed(ctx context.Context, texts []string) ([][]float32, error
 func (e embedder) Dimension() int { return e.c.cfg.EmbeddingDim }
 func (e embedder) Model() string  { return e.c.cfg.EmbeddingModel }
 
-type chatMessage struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
-}
-
-type chatRequest struct {
-	Model       string        `json:"model"`
-	Messages    []chatMessage `json:"messages"`
-	Temperature float64       `json:"temperature"`
-	MaxTokens   int           `json:"max_tokens,omitempty"`
-	Stream      bool          `json:"stream"`
-}
-
-type chatResponse struct {
-	Choices []struct {
-		Message struct {
-			Content string `json:"content"`
-		} `json:"message"`
-		FinishReason string `json:"finish_reason"`
-	} `json:"choices"`
-	Model string `json:"model"`
-}
-
 // Tag asks the chat model for tags with the strict prompt. The answer is
 // returned unvalidated (ai.ValidateTags does that).
 func (c *Client) Tag(ctx context.Context, req ai.TagRequest) (ai.TagResponse, error) {
-	system, user := ai.BuildTagPrompt(req.Text, req.MaxTags)
-	body, err := c.call(ctx, "/chat/completions", chatRequest{
-		Model:       c.cfg.ChatModel,
-		Messages:    []chatMessage{{Role: "system", Content: system}, {Role: "user", Content: user}},
-		Temperature: chatTemperature,
-		MaxTokens:   200,
-	})
-	if err != nil {
-		return ai.TagResponse{}, fmt.Errorf("gigachat chat: %w", err)
-	}
-	var resp chatResponse
-	if err := json.Unmarshal(body, &resp); err != nil {
-		return ai.TagResponse{}, fmt.Errorf("gigachat chat: %w", &ai.APIError{Provider: ProviderName, Message: "decode response: " + err.Error(), Temporary: true, Err: err})
-	}
-	if len(resp.Choices) == 0 {
-		return ai.TagResponse{}, fmt.Errorf("gigachat chat: %w", &ai.APIError{Provider: ProviderName, Message: "response has no choices", Temporary: true})
-	}
-	model := resp.Model
-	if model == "" {
-		model = c.cfg.ChatModel
-	}
 	// finish_reason "blacklist" is a topic refusal: the content is a canned
 	// text, which the validator turns into no tags.
-	return ai.TagResponse{Raw: resp.Choices[0].Message.Content, Provider: ProviderName, Model: model}, nil
-}
-
-type embedRequest struct {
-	Model string   `json:"model"`
-	Input []string `json:"input"`
+	return httpx.ChatTag(ctx, c.call, httpx.Chat{
+		Provider:    ProviderName,
+		Model:       c.cfg.ChatModel,
+		Temperature: chatTemperature,
+		StreamFalse: true,
+	}, req)
 }
 
 // Embed returns one vector per text, in batches of embedBatch texts. Every
 // answer's dimension is checked against the configured embedding_dim (the
 // first one is logged): a mismatch would corrupt the vector collection.
 func (c *Client) Embed(ctx context.Context, texts []string) ([][]float32, error) {
-	out := make([][]float32, 0, len(texts))
-	for start := 0; start < len(texts); start += embedBatch {
-		batch := texts[start:min(start+embedBatch, len(texts))]
-		body, err := c.call(ctx, "/embeddings", embedRequest{Model: c.cfg.EmbeddingModel, Input: batch})
-		if err != nil {
-			return nil, fmt.Errorf("gigachat embeddings: %w", err)
-		}
-		vecs, err := httpx.DecodeEmbeddings(ProviderName, body, len(batch))
-		if err != nil {
-			return nil, fmt.Errorf("gigachat embeddings: %w", err)
-		}
-		if err := httpx.CheckDimension(ProviderName, c.cfg.EmbeddingModel, "gigachat.embedding_dim", c.cfg.EmbeddingDim, vecs); err != nil {
-			return nil, fmt.Errorf("gigachat embeddings: %w", err)
-		}
-		if c.dimChecked.CompareAndSwap(false, true) {
-			c.logger.Info("gigachat embedding dimension confirmed", "model", c.cfg.EmbeddingModel, "dim", c.cfg.EmbeddingDim)
-		}
-		out = append(out, vecs...)
-	}
-	return out, nil
+	return httpx.EmbedBatches(ctx, c.call, httpx.Embeddings{
+		Provider:  ProviderName,
+		Model:     c.cfg.EmbeddingModel,
+		Setting:   "gigachat.embedding_dim",
+		Dim:       c.cfg.EmbeddingDim,
+		Batch:     embedBatch,
+		Logger:    c.logger,
+		Confirmed: &c.dimChecked,
+	}, texts)
 }
 
 // call POSTs body to path with a valid token; after a 401 it drops the

@@ -1,55 +1,19 @@
 package local
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/internal/testenv"
 )
 
 var corpusPath = flag.String("corpus", "", "JSONL corpus for TestCorpusQuality (default: the committed sample)")
-
-type corpusPost struct {
-	Channel string `json:"channel"`
-	Text    string `json:"text"`
-}
-
-func samplePath() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "telegram-news-ru", "sample.jsonl")
-}
-
-func readCorpus(t testing.TB, path string) []corpusPost {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatalf("open corpus: %v", err)
-	}
-	defer f.Close()
-	var posts []corpusPost
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var p corpusPost
-		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
-			t.Fatalf("corpus line %d: %v", len(posts)+1, err)
-		}
-		posts = append(posts, p)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("read corpus: %v", err)
-	}
-	return posts
-}
 
 // TestCorpusQuality measures the tagger the way the tag stage uses it: text
 // cut to 1,000 characters, tags validated with max 5. Run it over the full
@@ -57,9 +21,9 @@ func readCorpus(t testing.TB, path string) []corpusPost {
 func TestCorpusQuality(t *testing.T) {
 	path := *corpusPath
 	if path == "" {
-		path = samplePath()
+		path = testenv.SamplePath()
 	}
-	posts := readCorpus(t, path)
+	posts := testenv.ReadPosts(t, path, 0)
 	tagger := NewTagger()
 	ctx := context.Background()
 	var long, longWith3, tagsTotal, tagsProposed, grounded int
@@ -126,7 +90,7 @@ func firstRunes(s string, n int) string {
 }
 
 func TestTaggerDeterministicAndGrounded(t *testing.T) {
-	posts := readCorpus(t, samplePath())
+	posts := testenv.SamplePosts(t, 0)
 	a, b := NewTagger(), NewTagger()
 	for _, p := range posts[:100] {
 		ra, _ := a.Tag(context.Background(), ai.TagRequest{Text: p.Text, MaxTags: 5})
@@ -225,7 +189,7 @@ func TestTaggerEdgeCases(t *testing.T) {
 }
 
 func BenchmarkLocalTagger(b *testing.B) {
-	posts := readCorpus(b, samplePath())
+	posts := testenv.SamplePosts(b, 0)
 	tagger := NewTagger()
 	ctx := context.Background()
 	tags := 0
