@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/assistant-dev/assistant/pipeline"
@@ -36,20 +38,12 @@ func (a *app) dlqListCommand() *cobra.Command {
 		Short: "List the DLQ of a stream, oldest first, one entry per line",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			stream, err := resolveStream(cfg, args[0])
-			if err != nil {
-				return err
-			}
-			rdb, err := connectRedis(cmd.Context(), cfg)
+			rdb, keys, stream, err := a.openDLQ(cmd, args[0])
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
-			page, err := pipeline.DLQList(cmd.Context(), rdb, keysOf(cfg), stream, limit)
+			page, err := pipeline.DLQList(cmd.Context(), rdb, keys, stream, limit)
 			if err != nil {
 				return err
 			}
@@ -166,31 +160,62 @@ func prettyDLQData(e pipeline.DLQEntry) string {
 }
 
 func (a *app) dlqReplayCommand() *cobra.Command {
+	return a.dlqChangeCommand(dlqChange{
+		use:     "replay STREAM (--id ID... | --all)",
+		short:   "Put dead-lettered entries back on their stream (XADD + XDEL in one MULTI/EXEC each)",
+		idHelp:  "DLQ entry id to replay (repeatable, or comma-separated)",
+		allHelp: "replay every entry in the DLQ",
+		done:    "replayed",
+		run:     pipeline.DLQReplay,
+		// A replay that fails partway has already moved the entries before
+		// the failure: say how many.
+		countOnError: true,
+	})
+}
+
+func (a *app) dlqPurgeCommand() *cobra.Command {
+	return a.dlqChangeCommand(dlqChange{
+		use:     "purge STREAM (--id ID... | --all)",
+		short:   "Delete dead-lettered entries for good",
+		idHelp:  "DLQ entry id to delete (repeatable, or comma-separated)",
+		allHelp: "delete every entry in the DLQ",
+		done:    "purged",
+		run:     pipeline.DLQPurge,
+	})
+}
+
+// dlqChange describes a dlq subcommand that changes a stream's DLQ: it takes
+// STREAM and --id ID... or --all, and reports how many entries it handled.
+type dlqChange struct {
+	use, short      string
+	idHelp, allHelp string
+	done            string // past participle in the report: "replayed 3 entries from ..."
+	run             func(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, ids []string, all bool) (pipeline.DLQResult, error)
+	// countOnError prints the count even when run fails.
+	countOnError bool
+}
+
+func (a *app) dlqChangeCommand(op dlqChange) *cobra.Command {
 	var ids []string
 	var all bool
 	cmd := &cobra.Command{
-		Use:   "replay STREAM (--id ID... | --all)",
-		Short: "Put dead-lettered entries back on their stream (XADD + XDEL in one MULTI/EXEC each)",
+		Use:   op.use,
+		Short: op.short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := oneOfIDsOrAll(cmd, ids, all); err != nil {
 				return err
 			}
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			stream, err := resolveStream(cfg, args[0])
-			if err != nil {
-				return err
-			}
-			rdb, err := connectRedis(cmd.Context(), cfg)
+			rdb, keys, stream, err := a.openDLQ(cmd, args[0])
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
-			res, err := pipeline.DLQReplay(cmd.Context(), rdb, keysOf(cfg), stream, ids, all)
-			fmt.Fprintf(a.stdout, "replayed %d entries from %s\n", res.Done, keysOf(cfg).DLQ(stream))
+			res, err := op.run(cmd.Context(), rdb, keys, stream, ids, all)
+			if err != nil && !op.countOnError {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s %d entries from %s\n", op.done, res.Done, keys.DLQ(stream))
 			if err != nil {
 				return err
 			}
@@ -198,51 +223,32 @@ func (a *app) dlqReplayCommand() *cobra.Command {
 				fmt.Fprintf(a.stderr, "skipped %s\n", s)
 			}
 			if len(res.Skipped) > 0 {
-				return fmt.Errorf("%d entries could not be replayed and stay in the DLQ (see \"dlq show\")", len(res.Skipped))
+				return fmt.Errorf("%d entries could not be %s and stay in the DLQ (see \"dlq show\")", len(res.Skipped), op.done)
 			}
 			return nil
 		},
 	}
-	cmd.Flags().StringSliceVar(&ids, "id", nil, "DLQ entry id to replay (repeatable, or comma-separated)")
-	cmd.Flags().BoolVar(&all, "all", false, "replay every entry in the DLQ")
+	cmd.Flags().StringSliceVar(&ids, "id", nil, op.idHelp)
+	cmd.Flags().BoolVar(&all, "all", false, op.allHelp)
 	return cmd
 }
 
-func (a *app) dlqPurgeCommand() *cobra.Command {
-	var ids []string
-	var all bool
-	cmd := &cobra.Command{
-		Use:   "purge STREAM (--id ID... | --all)",
-		Short: "Delete dead-lettered entries for good",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := oneOfIDsOrAll(cmd, ids, all); err != nil {
-				return err
-			}
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			stream, err := resolveStream(cfg, args[0])
-			if err != nil {
-				return err
-			}
-			rdb, err := connectRedis(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			defer rdb.Close()
-			res, err := pipeline.DLQPurge(cmd.Context(), rdb, keysOf(cfg), stream, ids, all)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(a.stdout, "purged %d entries from %s\n", res.Done, keysOf(cfg).DLQ(stream))
-			return nil
-		},
+// openDLQ loads the configuration, resolves the STREAM argument (a stream's
+// name or role) and connects to Redis; the caller closes rdb.
+func (a *app) openDLQ(cmd *cobra.Command, streamArg string) (rdb *redis.Client, keys pipeline.Keys, stream string, err error) {
+	cfg, err := a.loadConfig()
+	if err != nil {
+		return nil, pipeline.Keys{}, "", err
 	}
-	cmd.Flags().StringSliceVar(&ids, "id", nil, "DLQ entry id to delete (repeatable, or comma-separated)")
-	cmd.Flags().BoolVar(&all, "all", false, "delete every entry in the DLQ")
-	return cmd
+	stream, err = resolveStream(cfg, streamArg)
+	if err != nil {
+		return nil, pipeline.Keys{}, "", err
+	}
+	rdb, err = connectRedis(cmd.Context(), cfg)
+	if err != nil {
+		return nil, pipeline.Keys{}, "", err
+	}
+	return rdb, keysOf(cfg), stream, nil
 }
 
 func oneOfIDsOrAll(cmd *cobra.Command, ids []string, all bool) error {
