@@ -115,7 +115,7 @@ func TestRunnerSurvivesSIGKILLWithoutLosingEntries(t *testing.T) {
 	}
 
 	first := startDaemon(t, prefix)
-	waitFor(t, "the first daemon to be mid-run", 30*time.Second, func() bool {
+	testenv.WaitFor(t, "the first daemon to be mid-run", 30*time.Second, func() bool {
 		return rdb.XLen(ctx, out).Val() >= n/4
 	})
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
@@ -137,7 +137,7 @@ func TestRunnerSurvivesSIGKILLWithoutLosingEntries(t *testing.T) {
 		_ = second.Process.Signal(syscall.SIGTERM)
 		_ = second.Wait()
 	})
-	waitFor(t, "every entry processed after the restart", 60*time.Second, func() bool {
+	testenv.WaitFor(t, "every entry processed after the restart", 60*time.Second, func() bool {
 		p, err := rdb.XPending(ctx, in, "test-slow").Result()
 		return err == nil && p.Count == 0 && rdb.XLen(ctx, out).Val() >= n
 	})

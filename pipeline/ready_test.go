@@ -48,7 +48,7 @@ func (p *privateRedis) start() {
 	}
 	c := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", p.port)})
 	defer c.Close()
-	waitFor(p.t, "private redis to answer", 10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil })
+	testenv.WaitFor(p.t, "private redis to answer", 10*time.Second, func() bool { return c.Ping(context.Background()).Err() == nil })
 }
 
 func (p *privateRedis) stop() {
@@ -94,10 +94,10 @@ func TestReadyzFollowsRedis(t *testing.T) {
 		return resp.StatusCode, string(body)
 	}
 
-	waitFor(t, "ready", 10*time.Second, func() bool { code, _ := readyz(); return code == 200 })
+	testenv.WaitFor(t, "ready", 10*time.Second, func() bool { code, _ := readyz(); return code == 200 })
 	srv.stop()
 	var body string
-	waitFor(t, "503 while redis is down", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "503 while redis is down", 10*time.Second, func() bool {
 		var code int
 		code, body = readyz()
 		return code == 503
@@ -106,7 +106,7 @@ func TestReadyzFollowsRedis(t *testing.T) {
 		t.Errorf("503 body %q does not say that Redis is the problem", body)
 	}
 	srv.start()
-	waitFor(t, "200 once redis is back", 20*time.Second, func() bool { code, _ := readyz(); return code == 200 })
+	testenv.WaitFor(t, "200 once redis is back", 20*time.Second, func() bool { code, _ := readyz(); return code == 200 })
 	if resp, err := http.Get(ops.URL + "/healthz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}

@@ -192,19 +192,6 @@ func (h *harness) add(t *testing.T, events ...testEvent) []string {
 	return ids
 }
 
-// waitFor polls cond until it holds or the deadline passes: waiting on a
-// condition, never a fixed sleep.
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func (h *harness) outputs(t *testing.T) []testEvent {
 	t.Helper()
 	msgs, err := h.rdb.XRange(context.Background(), h.key(h.cfg.Streams.Tagged), "-", "+").Result()
@@ -253,7 +240,7 @@ func TestRunnerDeliversEachEntryExactlyOnceWithoutCrash(t *testing.T) {
 			}
 			h.add(t, events...)
 			h.start()
-			waitFor(t, "all outputs", 60*time.Second, func() bool {
+			testenv.WaitFor(t, "all outputs", 60*time.Second, func() bool {
 				l, _ := h.rdb.XLen(context.Background(), h.key(h.cfg.Streams.Tagged)).Result()
 				return l >= n && h.pending(t, stage) == 0
 			})
@@ -269,7 +256,7 @@ func TestRunnerDeliversEachEntryExactlyOnceWithoutCrash(t *testing.T) {
 			if got := len(h.outputs(t)); got != n {
 				t.Fatalf("%d outputs, want %d", got, n)
 			}
-			if got := metricValue(t, h.reg, "stage_messages_total", map[string]string{"stage": stage, "status": "success"}); got != n {
+			if got := testenv.MetricValue(t, h.reg, "stage_messages_total", map[string]string{"stage": stage, "status": "success"}); got != n {
 				t.Errorf("stage_messages_total{success} = %v, want %d", got, n)
 			}
 		})
@@ -291,7 +278,7 @@ func TestRunnerRetriesTransientFailureWithoutHoldingOthersBack(t *testing.T) {
 	}
 	h.add(t, events...)
 	h.start()
-	waitFor(t, "the 20 healthy entries", 10*time.Second, func() bool { return len(h.outputs(t)) >= 20 })
+	testenv.WaitFor(t, "the 20 healthy entries", 10*time.Second, func() bool { return len(h.outputs(t)) >= 20 })
 	st := stageFor(h.prefix)
 	st.mu.Lock()
 	flakyDone := len(st.handled) > 0 && slices.Contains(st.handled, 0)
@@ -299,8 +286,8 @@ func TestRunnerRetriesTransientFailureWithoutHoldingOthersBack(t *testing.T) {
 	if flakyDone {
 		t.Fatalf("the flaky entry finished before the healthy ones: they were held back")
 	}
-	waitFor(t, "the flaky entry", 10*time.Second, func() bool { return len(h.outputs(t)) == 21 && h.pending(t, "test-pass") == 0 })
-	if got := metricValue(t, h.reg, "stage_retries_total", map[string]string{"stage": "test-pass"}); got != 2 {
+	testenv.WaitFor(t, "the flaky entry", 10*time.Second, func() bool { return len(h.outputs(t)) == 21 && h.pending(t, "test-pass") == 0 })
+	if got := testenv.MetricValue(t, h.reg, "stage_retries_total", map[string]string{"stage": "test-pass"}); got != 2 {
 		t.Errorf("stage_retries_total = %v, want 2", got)
 	}
 	if n := len(h.dlq(t)); n != 0 {
@@ -318,7 +305,7 @@ func TestRunnerDeadLettersPermanentAtOnceAndExhaustedAfterMaxAttempts(t *testing
 	h := newHarness(t, "test-pass", func(c *config.Config, _ *config.Pool) { c.Runner.MaxAttempts = 3 })
 	ids := h.add(t, testEvent{N: 1, Permanent: true}, testEvent{N: 2, FailTimes: -1}, testEvent{N: 3})
 	h.start()
-	waitFor(t, "two DLQ entries", 10*time.Second, func() bool { return len(h.dlq(t)) == 2 && h.pending(t, "test-pass") == 0 })
+	testenv.WaitFor(t, "two DLQ entries", 10*time.Second, func() bool { return len(h.dlq(t)) == 2 && h.pending(t, "test-pass") == 0 })
 	byEntry := map[string]map[string]any{}
 	for _, m := range h.dlq(t) {
 		byEntry[m.Values["entry_id"].(string)] = m.Values
@@ -348,7 +335,7 @@ func TestRunnerDeadLettersPermanentAtOnceAndExhaustedAfterMaxAttempts(t *testing
 			t.Errorf("%s: %s = %q, want %q", tc.name, tc.field, got, tc.want)
 		}
 	}
-	if got := metricValue(t, h.reg, "stage_dlq_total", map[string]string{"stage": "test-pass", "reason": "exhausted"}); got != 1 {
+	if got := testenv.MetricValue(t, h.reg, "stage_dlq_total", map[string]string{"stage": "test-pass", "reason": "exhausted"}); got != 1 {
 		t.Errorf("stage_dlq_total{exhausted} = %v, want 1", got)
 	}
 	st := stageFor(h.prefix)
@@ -381,7 +368,7 @@ func TestRunnerTrimKeepsEntriesALaggingGroupNeeds(t *testing.T) {
 	}
 	h.add(t, events...)
 	h.start()
-	waitFor(t, "stage done", 20*time.Second, func() bool { return len(h.outputs(t)) == n && h.pending(t, "test-pass") == 0 })
+	testenv.WaitFor(t, "stage done", 20*time.Second, func() bool { return len(h.outputs(t)) == n && h.pending(t, "test-pass") == 0 })
 	// Several trim intervals pass; the lagging group still needs everything.
 	time.Sleep(3 * h.cfg.Runner.TrimInterval) // let trim passes run; the assertion is that nothing changes
 	if l := h.rdb.XLen(ctx, in).Val(); l != n {
@@ -398,7 +385,7 @@ func TestRunnerTrimKeepsEntriesALaggingGroupNeeds(t *testing.T) {
 		ackIDs = append(ackIDs, m.ID)
 	}
 	h.rdb.XAck(ctx, in, "lagging", ackIDs...)
-	waitFor(t, "the stream to shrink to what the lagging group still needs", 5*time.Second, func() bool {
+	testenv.WaitFor(t, "the stream to shrink to what the lagging group still needs", 5*time.Second, func() bool {
 		return h.rdb.XLen(ctx, in).Val() == n-200
 	})
 	// Entry 200 (pending in the lagging group) and all later ones are there.
@@ -414,7 +401,7 @@ func TestRunnerTrimKeepsEntriesALaggingGroupNeeds(t *testing.T) {
 	for _, m := range rest[0].Messages {
 		h.rdb.XAck(ctx, in, "lagging", m.ID)
 	}
-	waitFor(t, "the stream to empty", 5*time.Second, func() bool { return h.rdb.XLen(ctx, in).Val() == 0 })
+	testenv.WaitFor(t, "the stream to empty", 5*time.Second, func() bool { return h.rdb.XLen(ctx, in).Val() == 0 })
 }
 
 func TestRunnerGracefulShutdownFinishesInFlight(t *testing.T) {
@@ -485,14 +472,14 @@ func TestRunnerRecreatesDeletedGroup(t *testing.T) {
 	ctx := context.Background()
 	h.add(t, testEvent{N: 1})
 	h.start()
-	waitFor(t, "first output", 5*time.Second, func() bool { return len(h.outputs(t)) == 1 })
+	testenv.WaitFor(t, "first output", 5*time.Second, func() bool { return len(h.outputs(t)) == 1 })
 	if err := h.rdb.XGroupDestroy(ctx, h.key(h.cfg.Streams.Parsed), "test-pass").Err(); err != nil {
 		t.Fatal(err)
 	}
 	h.add(t, testEvent{N: 2})
 	// The recreated group starts at 0: entry 1 is delivered again (at least
 	// once), entry 2 is processed.
-	waitFor(t, "entry 2 after the group was deleted", 10*time.Second, func() bool {
+	testenv.WaitFor(t, "entry 2 after the group was deleted", 10*time.Second, func() bool {
 		for _, ev := range h.outputs(t) {
 			if ev.N == 2 {
 				return true
@@ -514,7 +501,7 @@ func TestRunnerDeadLettersOversizedEntry(t *testing.T) {
 	}
 	h.add(t, testEvent{N: 1, Pad: string(big)}, testEvent{N: 2})
 	h.start()
-	waitFor(t, "DLQ entry and output", 10*time.Second, func() bool { return len(h.dlq(t)) == 1 && len(h.outputs(t)) == 1 })
+	testenv.WaitFor(t, "DLQ entry and output", 10*time.Second, func() bool { return len(h.dlq(t)) == 1 && len(h.outputs(t)) == 1 })
 	if reason := h.dlq(t)[0].Values["error"].(string); !strings.Contains(reason, "entry too large") {
 		t.Fatalf("reason %q does not name the size problem", reason)
 	}
@@ -537,10 +524,10 @@ func TestRunnerClaimsEntriesOfADeadConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start()
-	waitFor(t, "claimed entries processed", 15*time.Second, func() bool {
+	testenv.WaitFor(t, "claimed entries processed", 15*time.Second, func() bool {
 		return len(h.outputs(t)) == 2 && h.pending(t, "test-pass") == 0
 	})
-	if got := metricValue(t, h.reg, "stage_claimed_total", map[string]string{"stage": "test-pass"}); got != 2 {
+	if got := testenv.MetricValue(t, h.reg, "stage_claimed_total", map[string]string{"stage": "test-pass"}); got != 2 {
 		t.Errorf("stage_claimed_total = %v, want 2", got)
 	}
 	st := stageFor(h.prefix)
@@ -562,52 +549,120 @@ func TestNewRunnerRejectsUnknownStage(t *testing.T) {
 	}
 }
 
-// metricValue reads one sample from the registry: the counter or gauge
-// named name whose labels are exactly labels.
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range f.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue next
-				}
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
-}
-
 func TestStageInflightCountsHeldEntriesOnly(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, "test-pass", func(_ *config.Config, p *config.Pool) { p.Workers = 1 })
 	h.start()
 	inflight := func() float64 {
-		return metricValue(t, h.reg, "stage_inflight", map[string]string{"stage": "test-pass"})
+		return testenv.MetricValue(t, h.reg, "stage_inflight", map[string]string{"stage": "test-pass"})
 	}
 	// Idle: the fetcher is blocked in XREADGROUP with slots reserved, and
 	// none of them is an entry.
 	h.add(t, testEvent{N: 1})
-	waitFor(t, "one output", 5*time.Second, func() bool { return len(h.outputs(t)) == 1 })
-	waitFor(t, "gauge back to 0", 5*time.Second, func() bool { return inflight() == 0 })
+	testenv.WaitFor(t, "one output", 5*time.Second, func() bool { return len(h.outputs(t)) == 1 })
+	testenv.WaitFor(t, "gauge back to 0", 5*time.Second, func() bool { return inflight() == 0 })
 	h.add(t, testEvent{N: 2, Block: true}, testEvent{N: 3, Block: true})
 	<-stageFor(h.prefix).started
-	waitFor(t, "two entries held", 5*time.Second, func() bool { return inflight() == 2 })
+	testenv.WaitFor(t, "two entries held", 5*time.Second, func() bool { return inflight() == 2 })
 	close(stageFor(h.prefix).release)
-	waitFor(t, "gauge back to 0", 5*time.Second, func() bool { return inflight() == 0 && len(h.outputs(t)) == 3 })
+	testenv.WaitFor(t, "gauge back to 0", 5*time.Second, func() bool { return inflight() == 0 && len(h.outputs(t)) == 3 })
+}
+
+func init() {
+	pipeline.Register(pipeline.Definition{
+		Name:        "test-legacy",
+		Input:       func(s config.Streams) string { return s.Parsed },
+		LegacyInput: func(s config.Streams) string { return s.LegacyParsed },
+		New:         newTestStage,
+	})
+}
+
+// TestRunnerConsumesTheLegacyStreamWhenEnabled proves that with
+// streams.legacy_consumer_enabled a stage also reads the old worker's key
+// and its flat-field entries, next to its own stream.
+func TestRunnerConsumesTheLegacyStreamWhenEnabled(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-legacy", func(c *config.Config, _ *config.Pool) { c.Streams.LegacyConsumerEnabled = true })
+	ctx := context.Background()
+	h.add(t, testEvent{N: 1})
+	// The old telethon-ingest's flat form: one field per key, no envelope.
+	if err := h.rdb.XAdd(ctx, &redis.XAddArgs{Stream: h.key(h.cfg.Streams.LegacyParsed), Values: map[string]any{"n": "2"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	testenv.WaitFor(t, "both entries", 10*time.Second, func() bool { return len(h.outputs(t)) == 2 })
+	got := map[int]bool{}
+	for _, ev := range h.outputs(t) {
+		got[ev.N] = true
+	}
+	if !got[1] || !got[2] {
+		t.Fatalf("outputs %v, want the new-stream entry 1 and the legacy entry 2", got)
+	}
+	p, err := h.rdb.XPending(ctx, h.key(h.cfg.Streams.LegacyParsed), "test-legacy").Result()
+	if err != nil || p.Count != 0 {
+		t.Fatalf("legacy entry not acknowledged on its own stream: %+v %v", p, err)
+	}
+}
+
+// TestRunnerDeletesIdleConsumersWithoutPendingEntries proves that consumers
+// of dead replicas are removed once idle past runner.consumer_idle_timeout,
+// while one that still holds entries, and the runner's own, stay.
+func TestRunnerDeletesIdleConsumersWithoutPendingEntries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", func(c *config.Config, _ *config.Pool) {
+		c.Runner.ConsumerIdleTimeout = 300 * time.Millisecond
+		c.Runner.ClaimMinIdle = time.Hour // keep the holder's entry where it is
+	})
+	ctx := context.Background()
+	in := h.key(h.cfg.Streams.Parsed)
+	if err := h.rdb.XGroupCreateMkStream(ctx, in, "test-pass", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// "dead-1" exists and holds nothing; "dead-2" holds one entry.
+	if err := h.rdb.XGroupCreateConsumer(ctx, in, "test-pass", "dead-1-test-pass-0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	h.add(t, testEvent{N: 1})
+	if _, err := h.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "test-pass", Consumer: "dead-2-test-pass-0", Streams: []string{in, ">"}, Count: 1}).Result(); err != nil {
+		t.Fatal(err)
+	}
+	h.start()
+	names := func() map[string]int64 {
+		cs, err := h.rdb.XInfoConsumers(ctx, in, "test-pass").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int64{}
+		for _, c := range cs {
+			out[c.Name] = c.Pending
+		}
+		return out
+	}
+	testenv.WaitFor(t, "the idle consumer deleted", 10*time.Second, func() bool {
+		_, idle := names()["dead-1-test-pass-0"]
+		return !idle
+	})
+	if cs := names(); cs["dead-2-test-pass-0"] != 1 {
+		t.Fatalf("consumers %v: the one holding an entry must stay", cs)
+	}
+	// The runner's own consumer (created by Redis on its first delivery)
+	// survives prune passes while it idles longer than the timeout.
+	h.add(t, testEvent{N: 2})
+	testenv.WaitFor(t, "entry 2 handled", 5*time.Second, func() bool { return len(h.outputs(t)) == 1 })
+	own := func() int {
+		n := 0
+		for name := range names() {
+			if strings.HasSuffix(name, "-test-pass-0") && !strings.HasPrefix(name, "dead-") {
+				n++
+			}
+		}
+		return n
+	}
+	if own() != 1 {
+		t.Fatalf("consumers %v: want the runner's own", names())
+	}
+	time.Sleep(4 * h.cfg.Runner.ConsumerIdleTimeout) // several prune passes while it idles
+	if own() != 1 {
+		t.Fatalf("the runner's own consumer was pruned: %v", names())
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/config"
@@ -172,9 +173,16 @@ func SamplePath() string {
 // them when n <= 0).
 func SamplePosts(t testing.TB, n int) []CorpusPost {
 	t.Helper()
-	f, err := os.Open(SamplePath())
+	return ReadPosts(t, SamplePath(), n)
+}
+
+// ReadPosts reads the first n posts of the JSONL corpus at path (all of them
+// when n <= 0): the committed sample or a full copy of the corpus.
+func ReadPosts(t testing.TB, path string, n int) []CorpusPost {
+	t.Helper()
+	f, err := os.Open(path)
 	if err != nil {
-		t.Fatalf("open corpus sample: %v", err)
+		t.Fatalf("open corpus: %v", err)
 	}
 	defer f.Close()
 	var posts []CorpusPost
@@ -183,12 +191,58 @@ func SamplePosts(t testing.TB, n int) []CorpusPost {
 	for sc.Scan() && (n <= 0 || len(posts) < n) {
 		var p CorpusPost
 		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
-			t.Fatalf("corpus sample line %d: %v", len(posts)+1, err)
+			t.Fatalf("corpus %s line %d: %v", path, len(posts)+1, err)
 		}
 		posts = append(posts, p)
 	}
 	if err := sc.Err(); err != nil {
-		t.Fatalf("read corpus sample: %v", err)
+		t.Fatalf("read corpus %s: %v", path, err)
 	}
 	return posts
+}
+
+// WaitFor polls cond (every 20ms) until it holds, and fails the test
+// ("timed out waiting for <what>") when timeout passes first: tests wait on
+// a condition, never a fixed sleep.
+func WaitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// MetricValue returns the value of the counter or gauge sample of metric
+// name whose label set is exactly labels, from one Gather of reg; 0 when
+// there is no such sample. A Gather error fails the test.
+func MetricValue(t testing.TB, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range f.GetMetric() {
+			if len(m.GetLabel()) != len(labels) {
+				continue
+			}
+			for _, l := range m.GetLabel() {
+				if labels[l.GetName()] != l.GetValue() {
+					continue next
+				}
+			}
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return 0
 }

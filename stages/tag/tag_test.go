@@ -173,46 +173,6 @@ func (e *env) drained(t *testing.T) bool {
 	return false
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
-	t.Helper()
-	families, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range families {
-		if f.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range f.GetMetric() {
-			if len(m.GetLabel()) != len(labels) {
-				continue
-			}
-			for _, l := range m.GetLabel() {
-				if labels[l.GetName()] != l.GetValue() {
-					continue next
-				}
-			}
-			if m.GetCounter() != nil {
-				return m.GetCounter().GetValue()
-			}
-			return m.GetGauge().GetValue()
-		}
-	}
-	return 0
-}
-
 // grounded reports whether tag occurs in text, case- and ё-insensitively,
 // with whitespace collapsed (the validator's rule).
 func grounded(text, tag string) bool {
@@ -234,11 +194,11 @@ func TestTagStageTagsRealPostsWithTheLocalTagger(t *testing.T) {
 		}
 	}
 	e.publish(t, events...)
-	waitFor(t, "300 posts tagged", 60*time.Second, func() bool { return len(e.tagged(t)) == len(events) && e.drained(t) })
+	testenv.WaitFor(t, "300 posts tagged", 60*time.Second, func() bool { return len(e.tagged(t)) == len(events) && e.drained(t) })
 
 	// The same post delivered again: acknowledged, nothing published.
 	e.publish(t, events[0])
-	waitFor(t, "the duplicate handled", 10*time.Second, func() bool { return e.drained(t) })
+	testenv.WaitFor(t, "the duplicate handled", 10*time.Second, func() bool { return e.drained(t) })
 
 	out := e.tagged(t)
 	if len(out) != len(events) {
@@ -279,10 +239,10 @@ func TestTagStageTagsRealPostsWithTheLocalTagger(t *testing.T) {
 	if share := float64(withThree) / float64(long); share < 0.9 {
 		t.Errorf("only %.0f%% of long posts got >= 3 tags", 100*share)
 	}
-	if got := metricValue(t, e.reg, "tagging_processed_total", map[string]string{"status": "dedup"}); got != 1 {
+	if got := testenv.MetricValue(t, e.reg, "tagging_processed_total", map[string]string{"status": "dedup"}); got != 1 {
 		t.Errorf("tagging_processed_total{dedup} = %v, want 1", got)
 	}
-	if got := metricValue(t, e.reg, "tagging_cache_size", nil); int(got) != len(events) {
+	if got := testenv.MetricValue(t, e.reg, "tagging_cache_size", nil); int(got) != len(events) {
 		t.Errorf("tagging_cache_size = %v, want %d", got, len(events))
 	}
 
@@ -290,8 +250,8 @@ func TestTagStageTagsRealPostsWithTheLocalTagger(t *testing.T) {
 	e.stop(t)
 	e.start(t, counting)
 	e.publish(t, events[1])
-	waitFor(t, "the duplicate seen by a fresh process", 10*time.Second, func() bool {
-		return metricValue(t, e.reg, "tagging_redis_dedup_hits_total", nil) == 1 && e.drained(t)
+	testenv.WaitFor(t, "the duplicate seen by a fresh process", 10*time.Second, func() bool {
+		return testenv.MetricValue(t, e.reg, "tagging_redis_dedup_hits_total", nil) == 1 && e.drained(t)
 	})
 	if len(e.tagged(t)) != len(events) {
 		t.Fatal("a post already tagged was tagged again after a restart")
@@ -328,13 +288,13 @@ func TestTagStageDeadLettersDuringAnOutageAndReplayTagsThem(t *testing.T) {
 	}
 	e.publish(t, events...)
 	dlq := e.prefix + e.cfg.Streams.Parsed + e.cfg.Streams.DLQSuffix
-	waitFor(t, "every post dead-lettered", 20*time.Second, func() bool {
+	testenv.WaitFor(t, "every post dead-lettered", 20*time.Second, func() bool {
 		return e.rdb.XLen(context.Background(), dlq).Val() == int64(len(events)) && e.drained(t)
 	})
 	if out := e.tagged(t); len(out) != 0 {
 		t.Fatalf("%d posts.tagged published during the outage (empty tags for failures?)", len(out))
 	}
-	if got := metricValue(t, e.reg, "tagging_processed_total", map[string]string{"status": "error"}); got != float64(3*len(events)) {
+	if got := testenv.MetricValue(t, e.reg, "tagging_processed_total", map[string]string{"status": "error"}); got != float64(3*len(events)) {
 		t.Errorf("tagging_processed_total{error} = %v, want %d", got, 3*len(events))
 	}
 	// No dedup mark was set for a failed post.
@@ -350,7 +310,7 @@ func TestTagStageDeadLettersDuringAnOutageAndReplayTagsThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("replay: %+v", res)
-	waitFor(t, "replayed posts tagged", 20*time.Second, func() bool { return len(e.tagged(t)) == len(events) && e.drained(t) })
+	testenv.WaitFor(t, "replayed posts tagged", 20*time.Second, func() bool { return len(e.tagged(t)) == len(events) && e.drained(t) })
 	for _, got := range e.tagged(t) {
 		if len(got.Tags) == 0 || got.Provider != gigachat.ProviderName {
 			t.Errorf("post %s: tags %v from %q after recovery", got.PostID, got.Tags, got.Provider)
