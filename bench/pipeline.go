@@ -34,7 +34,10 @@ type PipelineOptions struct {
 	// distinct message ids) until N are published.
 	Corpus string
 	N      int
-	Out    io.Writer
+	// Rate paces publishing at about this many posts per second; 0 publishes
+	// everything at once (a burst: latency is then mostly queueing).
+	Rate int
+	Out  io.Writer
 }
 
 // PipelineResult is one end-to-end measurement.
@@ -97,12 +100,19 @@ func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error)
 	defer func() { stop(); <-done }()
 
 	// Publish in batches while the stages run, remembering when each post
-	// went in.
+	// went in. With a rate, batches of a 50th of it go out every 20 ms.
 	published := make(map[string]time.Time, len(posts))
 	start := time.Now()
 	keys := pipeline.NewKeys(&cfg)
-	for i := 0; i < len(posts); i += 500 {
-		batch := posts[i:min(len(posts), i+500)]
+	batchSize, tick := 500, time.Duration(0)
+	if opts.Rate > 0 {
+		batchSize, tick = max(1, opts.Rate/50), 20*time.Millisecond
+	}
+	for i := 0; i < len(posts); i += batchSize {
+		if tick > 0 {
+			sleepUntil(ctx, start.Add(time.Duration(i/batchSize)*tick))
+		}
+		batch := posts[i:min(len(posts), i+batchSize)]
 		pipe := rdb.Pipeline()
 		for _, ev := range batch {
 			values, err := pipeline.EncodeEvent(ev)
@@ -165,11 +175,24 @@ func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error)
 	result.Elapsed = last.Sub(start)
 	result.P50 = latencies[len(latencies)/2]
 	result.P99 = latencies[len(latencies)*99/100]
-	fmt.Fprintf(opts.Out, "pipeline benchmark: ingest -> tag (local) -> persist, in one process, GOMAXPROCS %d\n", runtime.GOMAXPROCS(0))
+	pacing := "all at once"
+	if opts.Rate > 0 {
+		pacing = fmt.Sprintf("paced at %d posts/s", opts.Rate)
+	}
+	fmt.Fprintf(opts.Out, "pipeline benchmark: ingest (%s) -> tag (local) -> persist, in one process, GOMAXPROCS %d\n", pacing, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(opts.Out, "posts %d  elapsed %s  posts/s %.0f  latency p50 %s  p99 %s  peak RSS %.1f MiB\n",
 		result.Posts, result.Elapsed.Round(time.Millisecond), float64(result.Posts)/result.Elapsed.Seconds(),
 		result.P50.Round(time.Millisecond), result.P99.Round(time.Millisecond), float64(result.PeakRSSKiB)/1024)
 	return result, nil
+}
+
+func sleepUntil(ctx context.Context, t time.Time) {
+	if d := time.Until(t); d > 0 {
+		select {
+		case <-ctx.Done():
+		case <-time.After(d):
+		}
+	}
 }
 
 // loadCorpus reads the corpus and repeats it with distinct message ids (so

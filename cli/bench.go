@@ -56,7 +56,7 @@ func (a *app) benchCommand() *cobra.Command {
 	persistCmd.Flags().IntVar(&persistN, "n", 20_000, "events per batch size")
 
 	var corpus string
-	var posts int
+	var posts, rate int
 	pipelineCmd := &cobra.Command{
 		Use:   "pipeline",
 		Short: "ingest -> tag (local) -> persist in one process: posts/s, latency p50/p99, peak RSS",
@@ -68,13 +68,14 @@ func (a *app) benchCommand() *cobra.Command {
 			}
 			_, err = bench.Pipeline(cmd.Context(), bench.PipelineOptions{
 				RedisURL: cfg.Redis.URL, DatabaseURL: cfg.Database.URL,
-				Corpus: corpus, N: posts, Out: a.stdout,
+				Corpus: corpus, N: posts, Rate: rate, Out: a.stdout,
 			})
 			return err
 		},
 	}
 	pipelineCmd.Flags().StringVar(&corpus, "corpus", "testdata/telegram-news-ru/sample.jsonl", "JSONL corpus; posts repeat with distinct ids until --n")
 	pipelineCmd.Flags().IntVar(&posts, "n", 50_000, "posts to push through")
+	pipelineCmd.Flags().IntVar(&rate, "rate", 0, "publish at about this many posts/s (0: all at once, so latency is mostly queueing)")
 
 	cmd.AddCommand(runner, persistCmd, pipelineCmd)
 	return cmd
