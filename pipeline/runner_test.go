@@ -666,3 +666,40 @@ func TestRunnerDeletesIdleConsumersWithoutPendingEntries(t *testing.T) {
 		t.Fatalf("the runner's own consumer was pruned: %v", names())
 	}
 }
+
+// TestRunnerRetriesCountAsDeliveries proves that in-process retries advance
+// the group's delivery count, so a replica that claims the entry after a
+// crash sees the true attempt number.
+func TestRunnerRetriesCountAsDeliveries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", nil)
+	// Fails twice, then blocks on the third attempt until released.
+	h.add(t, testEvent{N: 7, FailTimes: 2, Block: true})
+	h.start()
+	st := stageFor(h.prefix)
+	for range 3 { // Block waits on every attempt: release the first two
+		select {
+		case <-st.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("attempt did not start")
+		}
+		st.mu.Lock()
+		attempts := len(st.attempts[7])
+		st.mu.Unlock()
+		if attempts == 3 {
+			break
+		}
+		st.release <- struct{}{}
+	}
+	pend, err := h.rdb.XPendingExt(context.Background(), &redis.XPendingExtArgs{
+		Stream: h.key(h.cfg.Streams.Parsed), Group: "test-pass", Start: "-", End: "+", Count: 10,
+	}).Result()
+	if err != nil || len(pend) != 1 {
+		t.Fatalf("pending: %v %v", pend, err)
+	}
+	if pend[0].RetryCount != 3 {
+		t.Fatalf("delivery count %d during the third attempt, want 3", pend[0].RetryCount)
+	}
+	close(st.release)
+	testenv.WaitFor(t, "the entry done", 5*time.Second, func() bool { return len(h.outputs(t)) == 1 })
+}

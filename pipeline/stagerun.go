@@ -394,7 +394,7 @@ func (s *stageRunner) scheduleRetries(ctx context.Context) {
 			next = time.Until(s.retryQ[0].due)
 		}
 		s.retryMu.Unlock()
-		s.dispatch(due)
+		s.dispatch(s.redeliver(ctx, due))
 		timer.Reset(next)
 		select {
 		case <-ctx.Done():
@@ -403,6 +403,55 @@ func (s *stageRunner) scheduleRetries(ctx context.Context) {
 		case <-s.retryCh:
 		}
 	}
+}
+
+// redeliver re-claims entries due for a retry before they are handled
+// again. XCLAIM counts a delivery, so the group's delivery count — which a
+// replica claiming the entry after a crash reads as its attempt number —
+// includes the retries made here. An entry that is gone (acknowledged or
+// trimmed elsewhere, its group recreated) is dropped instead of handled.
+func (s *stageRunner) redeliver(ctx context.Context, due []*Message) []*Message {
+	if len(due) == 0 {
+		return nil
+	}
+	byKey := map[string][]*Message{}
+	for _, m := range due {
+		k := s.r.keys.Stream(m.Stream)
+		byKey[k] = append(byKey[k], m)
+	}
+	out := due[:0]
+	var gone []*Message
+	for key, msgs := range byKey {
+		ids := make([]string, len(msgs))
+		for i, m := range msgs {
+			ids[i] = m.ID
+		}
+		claimed, err := s.r.rdb.XClaim(ctx, &redis.XClaimArgs{
+			Stream: key, Group: s.def.Name, Consumer: s.consumer, MinIdle: 0, Messages: ids,
+		}).Result()
+		if err != nil && !isNoGroup(err) {
+			// Redis unreachable: handle them anyway; the acknowledgement
+			// will wait for Redis, and nothing is lost.
+			out = append(out, msgs...)
+			continue
+		}
+		present := make(map[string]bool, len(claimed))
+		for _, x := range claimed {
+			present[x.ID] = x.Values != nil
+		}
+		for _, m := range msgs {
+			if present[m.ID] {
+				out = append(out, m)
+			} else {
+				gone = append(gone, m)
+			}
+		}
+	}
+	if len(gone) > 0 {
+		s.log.Warn("entries vanished while waiting for a retry; dropped", "count", len(gone))
+		s.release(len(gone), gone...)
+	}
+	return out
 }
 
 func (s *stageRunner) handBackRetries() {
