@@ -203,11 +203,28 @@ func (s *Stage) tag(ctx context.Context, text string) ([]string, ai.TagResponse,
 	for reason, n := range res.Rejected {
 		s.metrics.rejected.WithLabelValues(reason).Add(float64(n))
 	}
+	if res.Rejected[ai.RejectNotJSON] > 0 {
+		// An answer without a JSON array is a misbehaving model, not "no
+		// tags" (that is "[]"): retry it, and dead-letter it with this
+		// reason if it keeps happening.
+		return nil, resp, latency, fmt.Errorf("%s (%s) answered without a JSON array: %q", resp.Provider, resp.Model, clip(resp.Raw, 160))
+	}
 	tags := res.Tags
 	if tags == nil {
 		tags = []string{}
 	}
 	return tags, resp, latency, nil
+}
+
+// clip shortens s to at most n bytes on a rune boundary, for error messages.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 type metrics struct {

@@ -336,3 +336,45 @@ func firstWordsTagger(_ string, messages []aitest.Message) string {
 	b, _ := json.Marshal(tags)
 	return string(b)
 }
+
+// TestTagStageTreatsAnAnswerWithoutJSONAsAFailure proves that a model
+// answering prose instead of a JSON array is retried and then dead-lettered
+// with a reason quoting the answer — never published as empty tags — while
+// a proper "[]" answer is published as empty tags.
+func TestTagStageTreatsAnAnswerWithoutJSONAsAFailure(t *testing.T) {
+	t.Parallel()
+	emu := aitest.NewGigaChat(t, aitest.Config{Chat: func(_ string, messages []aitest.Message) string {
+		if strings.Contains(messages[len(messages)-1].Content, "EMPTY") {
+			return "[]"
+		}
+		return "Конечно! Вот ключевые слова: Сбер, ИИ."
+	}})
+	gcfg := config.Default().AI.GigaChat
+	gcfg.APIKey, gcfg.BaseURL, gcfg.AuthURL = "test-key", emu.BaseURL(), emu.AuthURL()
+	client, err := gigachat.New(gcfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := startStage(t, client.Tagger(), func(c *config.Config) { c.Runner.MaxAttempts = 2 })
+	long := strings.Repeat("Сбер представил новую модель ИИ для бизнеса. ", 3)
+	prose := &pipeline.PostParsed{Envelope: pipeline.Envelope{SchemaVersion: "v1", TraceID: "tr-prose"},
+		PostID: "prose", ChannelID: "c", Text: long, PostedAt: time.Now()}
+	empty := &pipeline.PostParsed{Envelope: pipeline.Envelope{SchemaVersion: "v1", TraceID: "tr-empty"},
+		PostID: "empty", ChannelID: "c", Text: "EMPTY " + long, PostedAt: time.Now()}
+	e.publish(t, prose, empty)
+	dlq := e.prefix + e.cfg.Streams.Parsed + e.cfg.Streams.DLQSuffix
+	testenv.WaitFor(t, "the prose answer dead-lettered", 10*time.Second, func() bool {
+		return e.rdb.XLen(context.Background(), dlq).Val() == 1 && e.drained(t)
+	})
+	entry := e.rdb.XRange(context.Background(), dlq, "-", "+").Val()[0].Values
+	if reason := entry["error"].(string); !strings.Contains(reason, "without a JSON array") || !strings.Contains(reason, "Вот ключевые слова") {
+		t.Errorf("DLQ reason %q does not say what the model answered", reason)
+	}
+	if entry["error_class"] != "exhausted" || entry["trace_id"] != "tr-prose" {
+		t.Errorf("DLQ entry %v: want exhausted with the post's trace id", entry)
+	}
+	out := e.tagged(t)
+	if len(out) != 1 || out[0].PostID != "empty" || len(out[0].Tags) != 0 {
+		t.Fatalf("posts.tagged = %+v, want only the post answered with [] (empty tags)", out)
+	}
+}
