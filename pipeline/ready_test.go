@@ -111,3 +111,72 @@ func TestReadyzFollowsRedis(t *testing.T) {
 		t.Fatalf("healthz: %v %v", resp, err)
 	}
 }
+
+// TestRunnerSurvivesRedisConnectionsKilledMidRun proves that when Redis
+// drops every client connection repeatedly while entries flow (a failover,
+// a proxy restart), the runner reconnects and every entry still arrives
+// downstream, nothing left pending and nothing dead-lettered.
+func TestRunnerSurvivesRedisConnectionsKilledMidRun(t *testing.T) {
+	t.Parallel()
+	srv := &privateRedis{t: t, port: freePort(t), dir: t.TempDir()}
+	srv.start()
+	t.Cleanup(srv.stop)
+	addr := fmt.Sprintf("127.0.0.1:%d", srv.port)
+	cfg := testenv.Config(t, "blip:", "")
+	cfg.Redis.URL = "redis://" + addr + "/0"
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	admin := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close(); admin.Close() })
+	ctx := context.Background()
+
+	const n = 3000
+	pipe := admin.Pipeline()
+	for i := range n {
+		values, _ := pipeline.EncodeEvent(&testEvent{N: i})
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: "blip:posts.parsed", Values: values})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
+		Config: cfg, Redis: rdb, Registry: prometheus.NewRegistry(), Stages: []string{"test-slow"},
+		Pools: map[string]config.Pool{"test-slow": {Enabled: true, Workers: 4, BatchSize: 50, MaxInflight: 200}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	// Kill every other client's connections each time another tenth of the
+	// entries has gone through.
+	kills := 0
+	for next := int64(n / 10); next < n && kills < 5; next += n / 10 {
+		testenv.WaitFor(t, "progress", 30*time.Second, func() bool { return admin.XLen(ctx, "blip:posts.tagged").Val() >= next })
+		if err := admin.ClientKillByFilter(ctx, "TYPE", "normal", "SKIPME", "yes").Err(); err != nil {
+			t.Fatal(err)
+		}
+		kills++
+	}
+	testenv.WaitFor(t, "every entry through", 60*time.Second, func() bool {
+		p, err := admin.XPending(ctx, "blip:posts.parsed", "test-slow").Result()
+		return err == nil && p.Count == 0 && admin.XLen(ctx, "blip:posts.tagged").Val() >= n
+	})
+	seen := map[int]bool{}
+	for _, m := range admin.XRange(ctx, "blip:posts.tagged", "-", "+").Val() {
+		var ev testEvent
+		if err := pipeline.DecodeEvent(m.Values, &ev); err != nil {
+			t.Fatal(err)
+		}
+		seen[ev.N] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("%d of %d entries arrived after %d connection kills", len(seen), n, kills)
+	}
+	if l := admin.XLen(ctx, "blip:posts.parsed.dlq").Val(); l != 0 {
+		t.Fatalf("%d entries dead-lettered by connection kills", l)
+	}
+	t.Logf("%d connection kills, %d outputs for %d entries", kills, admin.XLen(ctx, "blip:posts.tagged").Val(), n)
+}
