@@ -370,6 +370,14 @@ func TestRunnerTrimKeepsEntriesALaggingGroupNeeds(t *testing.T) {
 	h.start()
 	testenv.WaitFor(t, "stage done", 20*time.Second, func() bool { return len(h.outputs(t)) == n && h.pending(t, "test-pass") == 0 })
 	// Several trim intervals pass; the lagging group still needs everything.
+	// The gauges refreshed from Redis show the lagging group's backlog and
+	// the stage's empty one.
+	gauge := func(name, group string) float64 {
+		return testenv.MetricValue(t, h.reg, name, map[string]string{"stream": "posts.parsed", "group": group})
+	}
+	testenv.WaitFor(t, "lag gauges", 5*time.Second, func() bool {
+		return gauge("stream_lag", "lagging") == n && gauge("stream_lag", "test-pass") == 0 && gauge("stream_pending", "test-pass") == 0
+	})
 	time.Sleep(3 * h.cfg.Runner.TrimInterval) // let trim passes run; the assertion is that nothing changes
 	if l := h.rdb.XLen(ctx, in).Val(); l != n {
 		t.Fatalf("stream length %d after trimming, want %d (the lagging group has read nothing)", l, n)
@@ -385,6 +393,10 @@ func TestRunnerTrimKeepsEntriesALaggingGroupNeeds(t *testing.T) {
 		ackIDs = append(ackIDs, m.ID)
 	}
 	h.rdb.XAck(ctx, in, "lagging", ackIDs...)
+	testenv.WaitFor(t, "pending and oldest-pending-age gauges", 5*time.Second, func() bool {
+		return gauge("stream_pending", "lagging") == 50 && gauge("stream_lag", "lagging") == n-250 &&
+			gauge("stream_oldest_pending_age_seconds", "lagging") > 0
+	})
 	testenv.WaitFor(t, "the stream to shrink to what the lagging group still needs", 5*time.Second, func() bool {
 		return h.rdb.XLen(ctx, in).Val() == n-200
 	})
