@@ -4,12 +4,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/assistant-dev/assistant/bench"
-	"github.com/assistant-dev/assistant/stages/persist"
 )
 
 // benchCommand groups the throughput benchmarks. Each works in its own key
 // prefix and temporary schema on the configured Redis and PostgreSQL and
-// removes them afterwards.
+// removes them afterwards. The benchmarks are named after what they measure
+// (some measure one stage); the stages themselves come from package bench,
+// not from here.
 func (a *app) benchCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -49,7 +50,7 @@ func (a *app) benchCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return persist.Bench(cmd.Context(), cfg.Database.URL, persistSizes, persistN, a.stdout)
+			return bench.Persist(cmd.Context(), cfg.Database.URL, persistSizes, persistN, a.stdout)
 		},
 	}
 	persistCmd.Flags().IntSliceVar(&persistSizes, "batch", []int{1, 100, 1000}, "batch sizes")
