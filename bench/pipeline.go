@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/persist"
@@ -114,7 +115,7 @@ func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error)
 		batch := posts[i:min(len(posts), i+batchSize)]
 		pipe := rdb.Pipeline()
 		for _, ev := range batch {
-			values, err := pipeline.EncodeEvent(ev)
+			values, err := events.Encode(ev)
 			if err != nil {
 				return PipelineResult{}, err
 			}
@@ -196,9 +197,9 @@ func sleepUntil(ctx context.Context, t time.Time) {
 
 // loadCorpus reads the corpus and repeats it with distinct message ids (so
 // distinct post ids) until n posts are there.
-func loadCorpus(ctx context.Context, path string, n int) ([]*pipeline.PostParsed, error) {
-	var base []*pipeline.PostParsed
-	_, err := ingest.ReadFile(ctx, path, ingest.FormatJSONL, func(ev *pipeline.PostParsed) error {
+func loadCorpus(ctx context.Context, path string, n int) ([]*events.PostParsed, error) {
+	var base []*events.PostParsed
+	_, err := ingest.ReadFile(ctx, path, ingest.FormatJSONL, func(ev *events.PostParsed) error {
 		base = append(base, ev)
 		return nil
 	}, nil)
@@ -208,7 +209,7 @@ func loadCorpus(ctx context.Context, path string, n int) ([]*pipeline.PostParsed
 	if len(base) == 0 {
 		return nil, errors.New("corpus has no posts")
 	}
-	out := make([]*pipeline.PostParsed, 0, n)
+	out := make([]*events.PostParsed, 0, n)
 	for round := int64(0); len(out) < n; round++ {
 		for _, p := range base {
 			if len(out) == n {

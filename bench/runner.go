@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 )
 
@@ -112,7 +113,7 @@ func fill(ctx context.Context, rdb *redis.Client, stream string, n, payload int)
 	for done := 0; done < n; done += chunk {
 		pipe := rdb.Pipeline()
 		for i := done; i < min(n, done+chunk); i++ {
-			values, err := pipeline.EncodeEvent(&pipeline.PostDeleted{PostID: strconv.Itoa(i), ChannelID: text, Reason: "admin"})
+			values, err := events.Encode(&events.PostDeleted{PostID: strconv.Itoa(i), ChannelID: text, Reason: "admin"})
 			if err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 )
 
@@ -144,7 +145,7 @@ func prettyDLQData(e pipeline.DLQEntry) string {
 	if e.Data == nil {
 		return fmt.Sprintf("%s\n(%v)\n", e.Fields[pipeline.DLQFieldData], e.DataErr)
 	}
-	if event, ok := e.Data[pipeline.DataField]; ok && len(e.Data) == 1 {
+	if event, ok := e.Data[events.DataField]; ok && len(e.Data) == 1 {
 		var buf bytes.Buffer
 		if err := json.Indent(&buf, []byte(event), "", "  "); err == nil {
 			return "data = " + buf.String() + "\n"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
@@ -40,11 +41,11 @@ func TestMalformedEntriesAreDeadLettered(t *testing.T) {
 	health := daemon.WatchHealth(ctx, 20*time.Millisecond)
 
 	posts := testenv.SamplePosts(t, 40)
-	good := func(i int) *pipeline.PostParsed {
+	good := func(i int) *events.PostParsed {
 		p := posts[i]
-		return &pipeline.PostParsed{
-			Envelope: pipeline.Envelope{
-				SchemaVersion: pipeline.SchemaV1,
+		return &events.PostParsed{
+			Envelope: events.Envelope{
+				SchemaVersion: events.SchemaV1,
 				TraceID:       fmt.Sprintf("trace-good-%d", i),
 				OccurredAt:    time.Now().UTC(),
 			},
@@ -57,12 +58,12 @@ func TestMalformedEntriesAreDeadLettered(t *testing.T) {
 	// object returns a good event as a JSON object with some keys changed
 	// (a nil value deletes the key).
 	object := func(changes map[string]any) map[string]any {
-		values, err := pipeline.EncodeEvent(good(0))
+		values, err := events.Encode(good(0))
 		if err != nil {
 			t.Fatal(err)
 		}
 		var obj map[string]any
-		if err := json.Unmarshal([]byte(values[pipeline.DataField].(string)), &obj); err != nil {
+		if err := json.Unmarshal([]byte(values[events.DataField].(string)), &obj); err != nil {
 			t.Fatal(err)
 		}
 		obj["post_id"] = "bad-" + fmt.Sprint(len(changes)) + "-" + fmt.Sprint(changes)
@@ -77,7 +78,7 @@ func TestMalformedEntriesAreDeadLettered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return map[string]any{pipeline.DataField: string(b)}
+		return map[string]any{events.DataField: string(b)}
 	}
 	bad := []badEntry{
 		{"not JSON", map[string]any{"data": "this is not json"}, "not JSON"},
@@ -102,7 +103,7 @@ func TestMalformedEntriesAreDeadLettered(t *testing.T) {
 	var goodIDs []string
 	next := 0
 	addGood := func() {
-		values, err := pipeline.EncodeEvent(good(next))
+		values, err := events.Encode(good(next))
 		if err != nil {
 			t.Fatal(err)
 		}

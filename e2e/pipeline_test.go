@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/internal/testenv"
-	"github.com/assistant-dev/assistant/pipeline"
 )
 
 // TestPipelineEndToEnd proves that the real binary, started with its default
@@ -49,8 +49,8 @@ func TestPipelineEndToEnd(t *testing.T) {
 		if row.Text != p.Text {
 			t.Errorf("post %s: stored text differs from the corpus", id)
 		}
-		if row.ContentHash != pipeline.ContentHash(p.Text) {
-			t.Errorf("post %s: content_hash %s, want %s", id, row.ContentHash, pipeline.ContentHash(p.Text))
+		if row.ContentHash != events.ContentHash(p.Text) {
+			t.Errorf("post %s: content_hash %s, want %s", id, row.ContentHash, events.ContentHash(p.Text))
 		}
 		tags, ok := snap.Tags[id]
 		if !ok {
@@ -80,7 +80,7 @@ func checkTagsRow(t *testing.T, id, text string, row TagsRow) {
 			t.Errorf("post %s: tag %q does not occur in the text", id, tag)
 		}
 	}
-	if want := pipeline.TagsHash(row.Tags); row.TagsHash != want {
+	if want := events.TagsHash(row.Tags); row.TagsHash != want {
 		t.Errorf("post %s: tags_hash %s, want %s for %q", id, row.TagsHash, want, row.Tags)
 	}
 	if row.DataHash != row.TagsHash {

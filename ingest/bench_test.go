@@ -6,8 +6,8 @@ import (
 	"os"
 	"testing"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
-	"github.com/assistant-dev/assistant/pipeline"
 )
 
 // BenchmarkReadJSONL reads the 500-post corpus sample from memory, so that
@@ -20,7 +20,7 @@ func BenchmarkReadJSONL(b *testing.B) {
 	}
 	ctx := context.Background()
 	posts := 0
-	emit := func(*pipeline.PostParsed) error { posts++; return nil }
+	emit := func(*events.PostParsed) error { posts++; return nil }
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -4,7 +4,7 @@
 // whole account). It is the library behind `assistant ingest FILE...`.
 //
 // Read and ReadFile stream a file and hand each post to a callback as a
-// *pipeline.PostParsed, without Redis; Run publishes them to the posts.parsed
+// *events.PostParsed, without Redis; Run publishes them to the posts.parsed
 // stream in pipelined batches (or writes them as JSON lines in a dry run)
 // and shows progress.
 //

@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
-	"github.com/assistant-dev/assistant/pipeline"
 )
 
 func ExampleReadFile() {
 	counts, err := ingest.ReadFile(context.Background(), "../testdata/ingest/result.json", ingest.FormatAuto,
-		func(ev *pipeline.PostParsed) error {
+		func(ev *events.PostParsed) error {
 			fmt.Println(ev.ChannelID, ev.TGMessageID, ev.TelegramPostURL, ev.URLs)
 			return nil
 		},

@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/events"
 )
 
 // PostNamespace is the UUIDv5 namespace of post ids. It is
@@ -75,11 +75,11 @@ type entity struct {
 
 // event builds the posts.parsed event of p. The trace id is new for every
 // event (spec: set once at ingest, kept by every stage).
-func (p *post) event(now time.Time) *pipeline.PostParsed {
+func (p *post) event(now time.Time) *events.PostParsed {
 	channelID := strconv.FormatInt(p.chatID, 10)
-	ev := &pipeline.PostParsed{
-		Envelope: pipeline.Envelope{
-			SchemaVersion: pipeline.SchemaV1,
+	ev := &events.PostParsed{
+		Envelope: events.Envelope{
+			SchemaVersion: events.SchemaV1,
 			TraceID:       uuid.NewString(),
 			OccurredAt:    now,
 		},
@@ -91,7 +91,7 @@ func (p *post) event(now time.Time) *pipeline.PostParsed {
 		TGMessageID:      p.messageID,
 		TelegramPostURL:  TelegramPostURL(p.chatID, p.username, p.messageID),
 		URLs:             p.urls(),
-		ContentHash:      pipeline.ContentHash(p.text),
+		ContentHash:      events.ContentHash(p.text),
 		HasMedia:         p.hasMedia,
 		ReplyToMessageID: p.replyToMsgID,
 		ChannelTitle:     p.chatTitle,

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/events"
 )
 
 // Format names an input format.
@@ -96,7 +96,7 @@ type Counts struct {
 	// SkippedEmpty counts posts with neither text nor media.
 	SkippedEmpty int `json:"skipped_empty"`
 	// SkippedMediaOnly counts posts with media but no text: posts.parsed v1
-	// requires a text (pipeline.PostParsed.Validate), so they cannot be
+	// requires a text (events.PostParsed.Validate), so they cannot be
 	// carried.
 	SkippedMediaOnly int `json:"skipped_media_only"`
 	// SkippedChats counts chats of a full-account export that are not
@@ -120,7 +120,7 @@ func (c *Counts) add(o Counts) {
 
 // EmitFunc receives each post as an event. It owns the event. An error it
 // returns stops the reading, and Read returns that error as it is.
-type EmitFunc func(ev *pipeline.PostParsed) error
+type EmitFunc func(ev *events.PostParsed) error
 
 // ReportFunc receives each Problem; nil ignores them (they are still
 // counted).

@@ -14,28 +14,28 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
-	"github.com/assistant-dev/assistant/pipeline"
 )
 
 func fixture(name string) string { return filepath.Join("..", "testdata", "ingest", name) }
 
 // readAll reads a file and returns its events, problems and counts.
-func readAll(t *testing.T, path string, format Format) ([]*pipeline.PostParsed, []Problem, Counts, error) {
+func readAll(t *testing.T, path string, format Format) ([]*events.PostParsed, []Problem, Counts, error) {
 	t.Helper()
-	var events []*pipeline.PostParsed
+	var evs []*events.PostParsed
 	var problems []Problem
 	counts, err := ReadFile(context.Background(), path, format,
-		func(ev *pipeline.PostParsed) error { events = append(events, ev); return nil },
+		func(ev *events.PostParsed) error { evs = append(evs, ev); return nil },
 		func(p Problem) { problems = append(problems, p) })
-	return events, problems, counts, err
+	return evs, problems, counts, err
 }
 
 // stripRunFields checks and clears what differs between runs (trace id,
 // occurred_at) so that the rest can be compared exactly.
-func stripRunFields(t *testing.T, events []*pipeline.PostParsed) {
+func stripRunFields(t *testing.T, evs []*events.PostParsed) {
 	t.Helper()
-	for _, ev := range events {
+	for _, ev := range evs {
 		id, err := uuid.Parse(ev.TraceID)
 		if err != nil || id.Version() != 4 {
 			t.Errorf("post %d: trace_id %q is not a UUIDv4", ev.TGMessageID, ev.TraceID)
@@ -50,10 +50,10 @@ func stripRunFields(t *testing.T, events []*pipeline.PostParsed) {
 
 // expected builds the event a reader must produce (minus trace id and
 // occurred_at).
-func expected(chatID int64, title string, msgID int64, postedAt, text string, urls []string, hasMedia bool, replyTo int64) *pipeline.PostParsed {
+func expected(chatID int64, title string, msgID int64, postedAt, text string, urls []string, hasMedia bool, replyTo int64) *events.PostParsed {
 	channelID := strconv.FormatInt(chatID, 10)
-	ev := &pipeline.PostParsed{
-		Envelope:         pipeline.Envelope{SchemaVersion: "v1"},
+	ev := &events.PostParsed{
+		Envelope:         events.Envelope{SchemaVersion: "v1"},
 		PostID:           PostID(channelID, msgID),
 		ChannelID:        channelID,
 		Text:             text,
@@ -62,7 +62,7 @@ func expected(chatID int64, title string, msgID int64, postedAt, text string, ur
 		TGMessageID:      msgID,
 		TelegramPostURL:  TelegramPostURL(chatID, "", msgID),
 		URLs:             urls,
-		ContentHash:      pipeline.ContentHash(text),
+		ContentHash:      events.ContentHash(text),
 		HasMedia:         hasMedia,
 		ReplyToMessageID: replyTo,
 		ChannelTitle:     title,
@@ -83,7 +83,7 @@ const fixtureChannel = -1001843271905
 
 // channelPosts are the posts of result.json, shared with the full-account
 // export (which holds posts 2 and 3 of the same channel).
-var channelPosts = map[int64]*pipeline.PostParsed{
+var channelPosts = map[int64]*events.PostParsed{
 	2: expected(fixtureChannel, "Наука и Код", 2, "2024-12-02T07:05:00Z",
 		"Добро пожаловать в канал «Наука и Код»! Каждый день — короткие новости науки и программирования без лишнего шума.",
 		nil, false, 0),
@@ -108,14 +108,14 @@ func TestReadFixtures(t *testing.T) {
 	tests := []struct {
 		file         string
 		format       Format
-		want         []*pipeline.PostParsed
+		want         []*events.PostParsed
 		wantCounts   Counts
 		wantProblems []Problem
 	}{
 		{
 			file:   "result.json",
 			format: FormatAuto,
-			want:   []*pipeline.PostParsed{channelPosts[2], channelPosts[3], channelPosts[4], channelPosts[6], channelPosts[7], channelPosts[9]},
+			want:   []*events.PostParsed{channelPosts[2], channelPosts[3], channelPosts[4], channelPosts[6], channelPosts[7], channelPosts[9]},
 			// service: create_channel, pin_message, unsupported; the photo
 			// without text; the poll (no text, no media).
 			wantCounts: Counts{Posts: 6, SkippedService: 3, SkippedMediaOnly: 1, SkippedEmpty: 1},
@@ -123,7 +123,7 @@ func TestReadFixtures(t *testing.T) {
 		{
 			file:   "account_result.json",
 			format: FormatAuto,
-			want: []*pipeline.PostParsed{channelPosts[2], channelPosts[3],
+			want: []*events.PostParsed{channelPosts[2], channelPosts[3],
 				expected(-1001522334455, "Архив технопрогноза", 880, "2024-11-20T17:45:00Z",
 					"Итоги года в микроэлектронике: читать обзор", []string{"https://example.com/review-2024"}, false, 0)},
 			wantCounts: Counts{Posts: 3, SkippedChats: 2, Malformed: 1},
@@ -133,7 +133,7 @@ func TestReadFixtures(t *testing.T) {
 		{
 			file:   "broken.jsonl",
 			format: FormatAuto,
-			want: []*pipeline.PostParsed{
+			want: []*events.PostParsed{
 				expected(fixtureChannel, "Наука и Код", 101, "2024-12-05T08:15:00Z",
 					"**Новый рекорд квантовых вычислений**\n\nКоманда физиков удержала кубит в когерентном состоянии почти секунду. [Подробнее](https://example.org/quantum-record), обсуждение на https://news.example.com/item?id=42.",
 					[]string{"https://example.org/quantum-record", "https://news.example.com/item?id=42"}, false, 0),
@@ -205,9 +205,9 @@ func TestPostIDsAgreeAcrossFormatsAndRuns(t *testing.T) {
 	// The same channel post read from a single-chat export, a full-account
 	// export and a corpus-format line has one id.
 	line := `{"channel_id": -1001843271905, "channel": "Наука и Код", "message_id": 3, "date": "2024-12-03T09:30:00+00:00", "text": "x"}`
-	var fromJSONL *pipeline.PostParsed
+	var fromJSONL *events.PostParsed
 	if _, err := Read(context.Background(), strings.NewReader(line), "inline", FormatAuto,
-		func(ev *pipeline.PostParsed) error { fromJSONL = ev; return nil }, nil); err != nil {
+		func(ev *events.PostParsed) error { fromJSONL = ev; return nil }, nil); err != nil {
 		t.Fatal(err)
 	}
 	if single[1].PostID != account[1].PostID || single[1].PostID != fromJSONL.PostID || single[1].TGMessageID != 3 {
@@ -259,7 +259,7 @@ func TestReadExportEdgeCases(t *testing.T) {
 	tests := []struct {
 		name         string
 		input        string
-		wantIDs      []string // channel_id:message_id of the events
+		wantIDs      []string // channel_id:message_id of the evs
 		wantCounts   Counts
 		wantErr      bool
 		wantProblems []string
@@ -338,7 +338,7 @@ func TestReadExportEdgeCases(t *testing.T) {
 			var ids []string
 			var problems []Problem
 			counts, err := Read(context.Background(), strings.NewReader(tt.input), "in", FormatExport,
-				func(ev *pipeline.PostParsed) error {
+				func(ev *events.PostParsed) error {
 					if err := ev.Validate(); err != nil {
 						t.Errorf("invalid event: %v", err)
 					}
@@ -377,7 +377,7 @@ func TestReadJSONLLongLine(t *testing.T) {
 	var got []int64
 	var problems []Problem
 	counts, err := Read(context.Background(), &in, "long.jsonl", FormatJSONL,
-		func(ev *pipeline.PostParsed) error { got = append(got, ev.TGMessageID); return nil },
+		func(ev *events.PostParsed) error { got = append(got, ev.TGMessageID); return nil },
 		func(p Problem) { problems = append(problems, p) })
 	if err != nil {
 		t.Fatal(err)
@@ -397,7 +397,7 @@ func TestReadStopsOnEmitErrorAndCancel(t *testing.T) {
 	stop := errorString("stop")
 	n := 0
 	_, err := ReadFile(context.Background(), testenv.SamplePath(), FormatAuto,
-		func(*pipeline.PostParsed) error {
+		func(*events.PostParsed) error {
 			if n++; n == 3 {
 				return stop
 			}
@@ -408,7 +408,7 @@ func TestReadStopsOnEmitErrorAndCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := ReadFile(ctx, testenv.SamplePath(), FormatAuto, func(*pipeline.PostParsed) error { return nil }, nil); err != context.Canceled {
+	if _, err := ReadFile(ctx, testenv.SamplePath(), FormatAuto, func(*events.PostParsed) error { return nil }, nil); err != context.Canceled {
 		t.Errorf("err = %v, want context.Canceled", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 )
 
@@ -200,7 +201,7 @@ func ingestFile(ctx context.Context, path string, format Format, pub *publisher,
 	prog.startFile(path, size, counter)
 
 	malformed := 0
-	emit := func(ev *pipeline.PostParsed) error {
+	emit := func(ev *events.PostParsed) error {
 		if err := pub.add(ctx, ev); err != nil {
 			return err
 		}
@@ -257,14 +258,14 @@ type publisher struct {
 	published int // events known to be in the stream (or written)
 }
 
-func (p *publisher) add(ctx context.Context, ev *pipeline.PostParsed) error {
-	values, err := pipeline.EncodeEvent(ev)
+func (p *publisher) add(ctx context.Context, ev *events.PostParsed) error {
+	values, err := events.Encode(ev)
 	if err != nil {
 		return fmt.Errorf("%w: post %s: %w", errPublish, ev.PostID, err)
 	}
 	p.accepted++
 	if p.dryRun != nil {
-		data, _ := values[pipeline.DataField].(string)
+		data, _ := values[events.DataField].(string)
 		if _, err := p.dryRun.WriteString(data + "\n"); err != nil {
 			return fmt.Errorf("%w: write dry-run output: %w", errPublish, err)
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
 )
@@ -21,33 +22,33 @@ import (
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // streamEvents reads a whole stream back and decodes every entry.
-func streamEvents(t *testing.T, rdb redis.UniversalClient, key string) []*pipeline.PostParsed {
+func streamEvents(t *testing.T, rdb redis.UniversalClient, key string) []*events.PostParsed {
 	t.Helper()
 	entries, err := rdb.XRange(context.Background(), key, "-", "+").Result()
 	if err != nil {
 		t.Fatalf("XRANGE %s: %v", key, err)
 	}
-	events := make([]*pipeline.PostParsed, 0, len(entries))
+	evs := make([]*events.PostParsed, 0, len(entries))
 	for _, e := range entries {
 		if len(e.Values) != 1 {
 			t.Fatalf("entry %s has fields %v, want only data", e.ID, e.Values)
 		}
-		var ev pipeline.PostParsed
-		if err := pipeline.DecodeEvent(e.Values, &ev); err != nil {
+		var ev events.PostParsed
+		if err := events.Decode(e.Values, &ev); err != nil {
 			t.Fatalf("entry %s: %v", e.ID, err)
 		}
 		// Decoding loses nothing: encoding the decoded event gives the
 		// entry back byte for byte.
-		again, err := pipeline.EncodeEvent(&ev)
+		again, err := events.Encode(&ev)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if again[pipeline.DataField] != e.Values[pipeline.DataField] {
-			t.Errorf("entry %s does not round-trip:\n got %s\nwant %s", e.ID, again[pipeline.DataField], e.Values[pipeline.DataField])
+		if again[events.DataField] != e.Values[events.DataField] {
+			t.Errorf("entry %s does not round-trip:\n got %s\nwant %s", e.ID, again[events.DataField], e.Values[events.DataField])
 		}
-		events = append(events, &ev)
+		evs = append(evs, &ev)
 	}
-	return events
+	return evs
 }
 
 func TestRunPublishesSample(t *testing.T) {
@@ -85,7 +86,7 @@ func TestRunPublishesSample(t *testing.T) {
 		if ev.IdempotencyKey != ev.PostID {
 			t.Errorf("idempotency_key %q, want post_id %q", ev.IdempotencyKey, ev.PostID)
 		}
-		stripRunFields(t, []*pipeline.PostParsed{ev})
+		stripRunFields(t, []*events.PostParsed{ev})
 		if !reflect.DeepEqual(ev, want[i]) {
 			t.Errorf("entry %d:\n got %+v\nwant %+v", i, *ev, *want[i])
 		}
@@ -192,8 +193,8 @@ func TestRunDryRun(t *testing.T) {
 	sc := bufio.NewScanner(&out)
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
-		var ev pipeline.PostParsed
-		if err := pipeline.DecodeEvent(map[string]any{pipeline.DataField: sc.Text()}, &ev); err != nil {
+		var ev events.PostParsed
+		if err := events.Decode(map[string]any{events.DataField: sc.Text()}, &ev); err != nil {
 			t.Fatalf("line %d: %v", n+1, err)
 		}
 		n++

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
 )
@@ -97,7 +98,7 @@ func TestRunnerSurvivesSIGKILLWithoutLosingEntries(t *testing.T) {
 	const n = 3000
 	pipe := rdb.Pipeline()
 	for i := range n {
-		values, _ := pipeline.EncodeEvent(&testEvent{N: i})
+		values, _ := events.Encode(&testEvent{N: i})
 		pipe.XAdd(ctx, &redis.XAddArgs{Stream: in, Values: values})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -138,7 +139,7 @@ func TestRunnerSurvivesSIGKILLWithoutLosingEntries(t *testing.T) {
 	seen := map[int]bool{}
 	for _, m := range msgs {
 		var ev testEvent
-		if err := pipeline.DecodeEvent(m.Values, &ev); err != nil {
+		if err := events.Decode(m.Values, &ev); err != nil {
 			t.Fatal(err)
 		}
 		seen[ev.N] = true

@@ -1,10 +1,10 @@
 package pipeline
 
 import (
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/assistant-dev/assistant/events"
 )
 
 // Message is one stream entry handed to a stage, together with the outcome
@@ -27,7 +27,7 @@ type Message struct {
 	marks     []mark
 	committed []func()
 	err       error
-	ids       *entryIDs
+	meta      *events.Meta
 }
 
 // mark is a Redis key set in the transaction that publishes the outputs.
@@ -44,25 +44,22 @@ type output struct {
 
 // Decode fills ev from the entry (data form or legacy flat form) and checks
 // its required fields. A failure is permanent and names the problem.
-func (m *Message) Decode(ev Event) error {
-	if err := DecodeEvent(m.Values, ev); err != nil {
-		return err
+func (m *Message) Decode(ev events.Event) error {
+	if err := events.Decode(m.Values, ev); err != nil {
+		return Permanent(err)
 	}
-	// Remember ids for logs and the DLQ without parsing the entry again.
-	env := ev.Env()
-	if m.ids == nil {
-		m.ids = &entryIDs{TraceID: env.TraceID}
-		if k, ok := ev.(interface{ EventPostID() string }); ok {
-			m.ids.PostID = k.EventPostID()
-		}
+	// Remember the identifiers for logs and the DLQ without parsing again.
+	if m.meta == nil {
+		meta := events.MetaOfEvent(ev)
+		m.meta = &meta
 	}
 	return nil
 }
 
 // Publish encodes ev and queues it for the (unprefixed) stream. The runner
 // adds it to the stream in the same MULTI/EXEC that acknowledges the entry.
-func (m *Message) Publish(stream string, ev Event) error {
-	values, err := EncodeEvent(ev)
+func (m *Message) Publish(stream string, ev events.Event) error {
+	values, err := events.Encode(ev)
 	if err != nil {
 		return err
 	}
@@ -104,42 +101,22 @@ func (m *Message) reset() {
 	m.err = nil
 }
 
-// entryIDs are the identifiers every log line of a handled entry carries.
-type entryIDs struct {
-	PostID  string `json:"post_id"`
-	TraceID string `json:"trace_id"`
-}
-
-// IDs returns the entry's post_id and trace_id, read from the event when the
-// stage did not decode it (a quick, lenient look; empty when unreadable).
-func (m *Message) IDs() (postID, traceID string) {
-	if m.ids == nil {
-		m.ids = &entryIDs{}
-		if data, ok := m.Values[DataField].(string); ok {
-			_ = json.Unmarshal([]byte(data), m.ids) // best effort: ids only serve logs
-		} else {
-			m.ids.PostID = fmt.Sprint(valueOr(m.Values, "post_id"))
-			m.ids.TraceID = fmt.Sprint(valueOr(m.Values, "trace_id"))
-		}
+// Meta returns the entry's identifiers (events.Meta) for logs and the DLQ:
+// from the decoded event when the stage decoded it, else a quick, lenient
+// look at the entry.
+func (m *Message) Meta() events.Meta {
+	if m.meta == nil {
+		meta := events.MetaOf(m.Values)
+		m.meta = &meta
 	}
-	return m.ids.PostID, m.ids.TraceID
+	return *m.meta
 }
 
 // LogAttrs are the attributes of every log line about this entry.
 func (m *Message) LogAttrs() []slog.Attr {
-	postID, traceID := m.IDs()
-	return []slog.Attr{
-		slog.String("stream", m.Stream), slog.String("entry_id", m.ID),
-		slog.String("post_id", postID), slog.String("trace_id", traceID),
-		slog.Int("attempt", m.Attempt),
-	}
-}
-
-func valueOr(values map[string]any, key string) any {
-	if v, ok := values[key]; ok {
-		return v
-	}
-	return ""
+	return append([]slog.Attr{
+		slog.String("stream", m.Stream), slog.String("entry_id", m.ID), slog.Int("attempt", m.Attempt),
+	}, m.Meta().LogAttrs()...)
 }
 
 // Forward queues the entry's own values, unchanged, for the (unprefixed)

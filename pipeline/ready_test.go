@@ -16,6 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
 )
@@ -132,7 +133,7 @@ func TestRunnerSurvivesRedisConnectionsKilledMidRun(t *testing.T) {
 	const n = 3000
 	pipe := admin.Pipeline()
 	for i := range n {
-		values, _ := pipeline.EncodeEvent(&testEvent{N: i})
+		values, _ := events.Encode(&testEvent{N: i})
 		pipe.XAdd(ctx, &redis.XAddArgs{Stream: "blip:posts.parsed", Values: values})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -167,7 +168,7 @@ func TestRunnerSurvivesRedisConnectionsKilledMidRun(t *testing.T) {
 	seen := map[int]bool{}
 	for _, m := range admin.XRange(ctx, "blip:posts.tagged", "-", "+").Val() {
 		var ev testEvent
-		if err := pipeline.DecodeEvent(m.Values, &ev); err != nil {
+		if err := events.Decode(m.Values, &ev); err != nil {
 			t.Fatal(err)
 		}
 		seen[ev.N] = true

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
 )
@@ -21,11 +22,14 @@ import (
 // testEvent is the event the test stages move: a number and instructions
 // for the stage.
 type testEvent struct {
-	pipeline.Envelope
+	events.Envelope
 	N         int    `json:"n"`
 	FailTimes int    `json:"fail_times,omitempty"` // transient failures before success; -1 = always
 	Permanent bool   `json:"permanent,omitempty"`
 	Block     bool   `json:"block,omitempty"` // wait for the test to release it
+	Panic     bool   `json:"panic,omitempty"` // panic in Handle
+	// RetryAfterMS fails the first attempt with a Retry-After hint.
+	RetryAfterMS int `json:"retry_after_ms,omitempty"`
 	Pad       string `json:"pad,omitempty"`
 }
 
@@ -42,6 +46,7 @@ type testStage struct {
 	release  chan struct{}
 	started  chan int
 	attempts map[int][]int
+	times    map[int][]time.Time
 }
 
 func (s *testStage) Handle(ctx context.Context, batch []*pipeline.Message) error {
@@ -55,7 +60,15 @@ func (s *testStage) Handle(ctx context.Context, batch []*pipeline.Message) error
 		s.calls[ev.N]++
 		calls := s.calls[ev.N]
 		s.attempts[ev.N] = append(s.attempts[ev.N], m.Attempt)
+		s.times[ev.N] = append(s.times[ev.N], time.Now())
 		s.mu.Unlock()
+		if ev.Panic {
+			panic(fmt.Sprintf("event %d makes the stage panic", ev.N))
+		}
+		if ev.RetryAfterMS > 0 && calls == 1 {
+			m.Fail(pipeline.RetryAfter(fmt.Errorf("event %d: rate limited", ev.N), time.Duration(ev.RetryAfterMS)*time.Millisecond))
+			continue
+		}
 		if ev.Block {
 			select {
 			case s.started <- ev.N:
@@ -87,7 +100,7 @@ func (s *testStage) Handle(ctx context.Context, batch []*pipeline.Message) error
 
 func newTestStage() *testStage {
 	return &testStage{
-		calls: map[int]int{}, attempts: map[int][]int{},
+		calls: map[int]int{}, attempts: map[int][]int{}, times: map[int][]time.Time{},
 		release: make(chan struct{}), started: make(chan int, 16),
 	}
 }
@@ -171,15 +184,15 @@ func (h *harness) start() {
 
 func (h *harness) key(name string) string { return h.prefix + name }
 
-func (h *harness) add(t *testing.T, events ...testEvent) []string {
+func (h *harness) add(t *testing.T, evs ...testEvent) []string {
 	t.Helper()
 	ctx := context.Background()
 	pipe := h.rdb.Pipeline()
-	cmds := make([]*redis.StringCmd, len(events))
-	for i := range events {
-		events[i].SchemaVersion = pipeline.SchemaV1
-		events[i].TraceID = "trace-" + strconv.Itoa(events[i].N)
-		values, err := pipeline.EncodeEvent(&events[i])
+	cmds := make([]*redis.StringCmd, len(evs))
+	for i := range evs {
+		evs[i].SchemaVersion = events.SchemaV1
+		evs[i].TraceID = "trace-" + strconv.Itoa(evs[i].N)
+		values, err := events.Encode(&evs[i])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +217,7 @@ func (h *harness) outputs(t *testing.T) []testEvent {
 	out := make([]testEvent, 0, len(msgs))
 	for _, m := range msgs {
 		var ev testEvent
-		if err := pipeline.DecodeEvent(m.Values, &ev); err != nil {
+		if err := events.Decode(m.Values, &ev); err != nil {
 			t.Fatalf("decode output: %v", err)
 		}
 		out = append(out, ev)
@@ -237,11 +250,11 @@ func TestRunnerDeliversEachEntryExactlyOnceWithoutCrash(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, stage, nil)
 			const n = 10000
-			events := make([]testEvent, n)
-			for i := range events {
-				events[i].N = i
+			evs := make([]testEvent, n)
+			for i := range evs {
+				evs[i].N = i
 			}
-			h.add(t, events...)
+			h.add(t, evs...)
 			h.start()
 			testenv.WaitFor(t, "all outputs", 60*time.Second, func() bool {
 				l, _ := h.rdb.XLen(context.Background(), h.key(h.cfg.Streams.Tagged)).Result()
@@ -275,11 +288,11 @@ func TestRunnerRetriesTransientFailureWithoutHoldingOthersBack(t *testing.T) {
 		c.Runner.RetryMaxBackoff = 600 * time.Millisecond
 		p.Workers = 2
 	})
-	events := []testEvent{{N: 0, FailTimes: 2}}
+	evs := []testEvent{{N: 0, FailTimes: 2}}
 	for i := 1; i <= 20; i++ {
-		events = append(events, testEvent{N: i})
+		evs = append(evs, testEvent{N: i})
 	}
-	h.add(t, events...)
+	h.add(t, evs...)
 	h.start()
 	testenv.WaitFor(t, "the 20 healthy entries", 10*time.Second, func() bool { return len(h.outputs(t)) >= 20 })
 	st := h.stage
@@ -365,11 +378,11 @@ func TestRunnerTrimKeepsEntriesALaggingGroupNeeds(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 500
-	events := make([]testEvent, n)
-	for i := range events {
-		events[i].N = i
+	evs := make([]testEvent, n)
+	for i := range evs {
+		evs[i].N = i
 	}
-	h.add(t, events...)
+	h.add(t, evs...)
 	h.start()
 	testenv.WaitFor(t, "stage done", 20*time.Second, func() bool { return len(h.outputs(t)) == n && h.pending(t, "test-pass") == 0 })
 	// Several trim intervals pass; the lagging group still needs everything.
@@ -535,8 +548,16 @@ func TestRunnerClaimsEntriesOfADeadConsumer(t *testing.T) {
 	if err := h.rdb.XGroupCreateMkStream(ctx, in, "test-pass", "0").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "test-pass", Consumer: "dead-1-test-pass-0", Streams: []string{in, ">"}}).Result(); err != nil {
+	read, err := h.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "test-pass", Consumer: "dead-1-test-pass-0", Streams: []string{in, ">"}}).Result()
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Entry 1 was delivered twice more before that replica died (its own
+	// retries re-claim it): three deliveries in all.
+	for range 2 {
+		if err := h.rdb.XClaim(ctx, &redis.XClaimArgs{Stream: in, Group: "test-pass", Consumer: "dead-1-test-pass-0", Messages: []string{read[0].Messages[0].ID}}).Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	h.start()
 	testenv.WaitFor(t, "claimed entries processed", 15*time.Second, func() bool {
@@ -548,9 +569,90 @@ func TestRunnerClaimsEntriesOfADeadConsumer(t *testing.T) {
 	st := h.stage
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if a := st.attempts[1]; len(a) != 1 || a[0] != 2 {
-		t.Errorf("claimed entry seen with attempts %v, want [2] (the delivery count)", a)
+	if a := st.attempts[1]; len(a) != 1 || a[0] != 4 {
+		t.Errorf("entry delivered 3 times before, claimed: seen with attempts %v, want [4] (the delivery count)", a)
 	}
+	if a := st.attempts[2]; len(a) != 1 || a[0] != 2 {
+		t.Errorf("entry delivered once before, claimed: seen with attempts %v, want [2]", a)
+	}
+}
+
+// TestRunnerDeadLettersAPanicAsPermanent: a stage that panics on an entry
+// does not take the process down, and the entry goes to the DLQ at once as
+// permanent (a retry would panic again), while the others go through.
+func TestRunnerDeadLettersAPanicAsPermanent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", nil)
+	h.add(t, testEvent{N: 1, Panic: true}, testEvent{N: 2})
+	h.start()
+	testenv.WaitFor(t, "DLQ entry and output", 10*time.Second, func() bool { return len(h.dlq(t)) == 1 && len(h.outputs(t)) == 1 })
+	d := h.dlq(t)[0].Values
+	if d["error_class"] != pipeline.ClassPermanent || d["attempts"] != "1" || !strings.Contains(d["error"].(string), "panicked") {
+		t.Errorf("DLQ entry of the panic: class %v, attempts %v, error %v; want permanent after 1 attempt, naming the panic", d["error_class"], d["attempts"], d["error"])
+	}
+	h.stage.mu.Lock()
+	defer h.stage.mu.Unlock()
+	if calls := h.stage.calls[1]; calls != 1 {
+		t.Errorf("the panicking entry was handled %d times, want 1 (no retry)", calls)
+	}
+}
+
+// TestRunnerWaitsForRetryAfter: a failure carrying a Retry-After hint (an
+// HTTP 429) is retried no sooner than the hint, even when the configured
+// backoff is far shorter.
+func TestRunnerWaitsForRetryAfter(t *testing.T) {
+	t.Parallel()
+	const hint = 800 * time.Millisecond
+	h := newHarness(t, "test-pass", func(c *config.Config, _ *config.Pool) {
+		c.Runner.RetryInitialBackoff = 10 * time.Millisecond
+		c.Runner.RetryMaxBackoff = 20 * time.Millisecond
+	})
+	h.add(t, testEvent{N: 1, RetryAfterMS: int(hint / time.Millisecond)})
+	h.start()
+	testenv.WaitFor(t, "the retried entry", 10*time.Second, func() bool { return len(h.outputs(t)) == 1 })
+	h.stage.mu.Lock()
+	defer h.stage.mu.Unlock()
+	times := h.stage.times[1]
+	if len(times) != 2 {
+		t.Fatalf("handled %d times, want 2", len(times))
+	}
+	if gap := times[1].Sub(times[0]); gap < hint {
+		t.Errorf("retried after %s, before the Retry-After hint of %s", gap, hint)
+	}
+}
+
+// TestRunnerKeepsItsLongRunningEntriesFromBeingClaimed: while a handler
+// works on an entry for longer than runner.claim_min_idle, the runner
+// refreshes the entry's idle time, so another replica's XAUTOCLAIM does not
+// take it away (and handle it twice).
+func TestRunnerKeepsItsLongRunningEntriesFromBeingClaimed(t *testing.T) {
+	t.Parallel()
+	const minIdle = time.Second
+	h := newHarness(t, "test-pass", func(c *config.Config, _ *config.Pool) {
+		c.Runner.ClaimMinIdle = minIdle
+		c.Runner.ClaimInterval = 100 * time.Millisecond
+	})
+	ctx := context.Background()
+	in := h.key(h.cfg.Streams.Parsed)
+	h.add(t, testEvent{N: 1, Block: true})
+	h.start()
+	<-h.stage.started
+	// Another replica looks for idle entries for three times min idle.
+	deadline := time.Now().Add(3 * minIdle)
+	for time.Now().Before(deadline) {
+		stolen, _, err := h.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+			Stream: in, Group: "test-pass", Consumer: "other-1-test-pass-0", MinIdle: minIdle, Start: "0-0", Count: 10,
+		}).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(stolen) > 0 {
+			t.Fatalf("another consumer claimed the entry after %s of work: its idle time was not refreshed", 3*minIdle-time.Until(deadline))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(h.stage.release)
+	testenv.WaitFor(t, "the entry done", 10*time.Second, func() bool { return len(h.outputs(t)) == 1 && h.pending(t, "test-pass") == 0 })
 }
 
 func TestNewRunnerRejectsUnknownStage(t *testing.T) {

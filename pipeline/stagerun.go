@@ -211,7 +211,7 @@ func (s *stageRunner) fetch(ctx context.Context) {
 			} else {
 				s.log.Error("read stream", "err", err, "consecutive_failures", failures)
 			}
-			sleepCtx(ctx, backoff(s.r.cfg.Runner, failures))
+			sleepCtx(ctx, retryDelay(s.r.cfg.Runner, failures))
 			continue
 		}
 		failures = 0
@@ -355,7 +355,7 @@ func (s *stageRunner) safeHandle(ctx context.Context, job []*Message) (err error
 }
 
 func (s *stageRunner) retryLater(m *Message, failure error) {
-	wait := backoff(s.r.cfg.Runner, m.Attempt)
+	wait := retryDelay(s.r.cfg.Runner, m.Attempt)
 	if hint, ok := RetryAfterHint(failure); ok && hint > wait {
 		wait = hint
 	}
@@ -477,7 +477,7 @@ func (s *stageRunner) handBack(msgs []*Message) {
 // deadLetter queues an entry for the DLQ with the reason (spec section 3).
 func (s *stageRunner) deadLetter(m *Message, class string, failure error) {
 	original, _ := json.Marshal(m.Values) // values are strings from Redis: cannot fail
-	_, traceID := m.IDs()
+	traceID := m.Meta().TraceID
 	fields := map[string]any{
 		DataField:       string(original),
 		"stream":        m.Stream,
@@ -557,7 +557,7 @@ func (s *stageRunner) flush(ctx context.Context, batch []completion) {
 			return
 		}
 		s.log.Error("acknowledge entries", "err", err, "entries", len(batch), "attempt", attempt)
-		sleepCtx(ctx, backoff(s.r.cfg.Runner, attempt))
+		sleepCtx(ctx, retryDelay(s.r.cfg.Runner, attempt))
 	}
 }
 
@@ -689,9 +689,9 @@ func (s *stageRunner) touchOwn(ctx context.Context) {
 	}
 }
 
-// backoff is exponential with jitter: initial·2^(attempt-1), capped, then a
+// retryDelay is exponential with jitter: initial·2^(attempt-1), capped, then a
 // random value in its upper half, so retries of many entries spread out.
-func backoff(cfg config.Runner, attempt int) time.Duration {
+func retryDelay(cfg config.Runner, attempt int) time.Duration {
 	d := cfg.RetryInitialBackoff
 	for i := 1; i < attempt && d < cfg.RetryMaxBackoff; i++ {
 		d *= 2

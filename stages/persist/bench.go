@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
@@ -162,17 +163,17 @@ func (r *benchRunner) Close() { r.pool.Close() }
 // the input is not timed).
 func (r *benchRunner) Round(ctx context.Context, size int) (stage, raw time.Duration, err error) {
 	msgs := make([]*pipeline.Message, size)
-	events := make([]*pipeline.PostTagged, size)
+	evs := make([]*events.PostTagged, size)
 	for i := range size {
 		ev := r.event("s")
-		values, err := pipeline.EncodeEvent(ev)
+		values, err := events.Encode(ev)
 		if err != nil {
 			return 0, 0, fmt.Errorf("bench: %w", err)
 		}
 		msgs[i] = &pipeline.Message{Stream: "posts.tagged", ID: strconv.Itoa(i+1) + "-0", Values: values, Attempt: 1}
-		events[i] = r.event("r")
+		evs[i] = r.event("r")
 	}
-	cols := newRawColumns(events)
+	cols := newRawColumns(evs)
 
 	start := time.Now()
 	if err := r.stage.Handle(ctx, msgs); err != nil {
@@ -200,12 +201,12 @@ const benchText = "Вышел релиз Python 3.13: интерпретатор
 
 var benchTags = []string{"Python 3.13", "релиз", "производительность", "JIT-компилятор"}
 
-func (r *benchRunner) event(kind string) *pipeline.PostTagged {
+func (r *benchRunner) event(kind string) *events.PostTagged {
 	r.seq++
 	now := time.Now().UTC()
-	return &pipeline.PostTagged{
-		Envelope: pipeline.Envelope{
-			SchemaVersion: pipeline.SchemaV1, TraceID: randomHex(8), OccurredAt: now,
+	return &events.PostTagged{
+		Envelope: events.Envelope{
+			SchemaVersion: events.SchemaV1, TraceID: randomHex(8), OccurredAt: now,
 		},
 		PostID:        fmt.Sprintf("bench-%s-%s-%d", r.run, kind, r.seq),
 		ChannelID:     "-1001234567890",
@@ -213,14 +214,14 @@ func (r *benchRunner) event(kind string) *pipeline.PostTagged {
 		Text:          benchText,
 		URLs:          []string{"https://docs.python.org/3.13/whatsnew/3.13.html"},
 		PostedAt:      now.Add(-time.Minute),
-		ContentHash:   pipeline.ContentHash(benchText),
+		ContentHash:   events.ContentHash(benchText),
 		Tags:          benchTags,
-		TagsHash:      pipeline.TagsHash(benchTags),
+		TagsHash:      events.TagsHash(benchTags),
 		Provider:      "local",
 		Model:         "rake",
 		PromptVersion: "v1",
 		LatencyMS:     12,
-		Trigger:       pipeline.TriggerInitial,
+		Trigger:       events.TriggerInitial,
 	}
 }
 
@@ -231,9 +232,9 @@ type rawColumns struct {
 	postedAt, occurredAt                                       []time.Time
 }
 
-func newRawColumns(events []*pipeline.PostTagged) *rawColumns {
+func newRawColumns(evs []*events.PostTagged) *rawColumns {
 	c := &rawColumns{}
-	for _, ev := range events {
+	for _, ev := range evs {
 		urls, _ := json.Marshal(ev.URLs) // []string always marshals
 		data, _ := json.Marshal(postgres.TagsData{
 			Tags: ev.Tags, TagsHash: ev.TagsHash, Provider: ev.Provider, Model: ev.Model,

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
@@ -86,7 +87,7 @@ type batchScratch struct {
 	// decoded are the messages that decoded, with their post ids.
 	decoded []decodedMessage
 	// events holds the newest event of each post of the batch.
-	events []*pipeline.PostTagged
+	events []*events.PostTagged
 	// index maps a post id to its position in events.
 	index map[string]int
 }
@@ -119,7 +120,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 	defer s.putScratch(sc)
 
 	for _, m := range batch {
-		ev := new(pipeline.PostTagged)
+		ev := new(events.PostTagged)
 		if err := m.Decode(ev); err != nil {
 			m.Fail(err) // Decode's errors are already Permanent: DLQ at once
 			s.metrics.errors.Inc()

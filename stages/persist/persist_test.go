@@ -20,6 +20,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/persist"
@@ -110,28 +111,28 @@ func newEnv(t *testing.T) *env {
 var base = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // tagged builds a complete posts.tagged event occurring at base+minute.
-func tagged(postID string, minute int, tags ...string) *pipeline.PostTagged {
+func tagged(postID string, minute int, tags ...string) *events.PostTagged {
 	if tags == nil {
 		tags = []string{}
 	}
-	return &pipeline.PostTagged{
-		Envelope: pipeline.Envelope{
-			SchemaVersion: pipeline.SchemaV1, TraceID: fmt.Sprintf("trace-%s-%d", postID, minute),
+	return &events.PostTagged{
+		Envelope: events.Envelope{
+			SchemaVersion: events.SchemaV1, TraceID: fmt.Sprintf("trace-%s-%d", postID, minute),
 			OccurredAt: base.Add(time.Duration(minute) * time.Minute),
 		},
 		PostID: postID, ChannelID: "chan-1", TenantID: "tenant-1",
 		Text: "Вышел релиз Python: производительность выросла", URLs: []string{"https://python.org/"},
-		PostedAt: base.Add(-time.Hour), ContentHash: pipeline.ContentHash("text"),
-		Tags: tags, TagsHash: pipeline.TagsHash(tags),
-		Provider: "local", Model: "rake", PromptVersion: "v1", LatencyMS: 7, Trigger: pipeline.TriggerInitial,
+		PostedAt: base.Add(-time.Hour), ContentHash: events.ContentHash("text"),
+		Tags: tags, TagsHash: events.TagsHash(tags),
+		Provider: "local", Model: "rake", PromptVersion: "v1", LatencyMS: 7, Trigger: events.TriggerInitial,
 	}
 }
 
 var entrySeq atomic.Int64
 
-func message(t *testing.T, ev pipeline.Event) *pipeline.Message {
+func message(t *testing.T, ev events.Event) *pipeline.Message {
 	t.Helper()
-	values, err := pipeline.EncodeEvent(ev)
+	values, err := events.Encode(ev)
 	if err != nil {
 		t.Fatalf("encode: %v", err)
 	}
@@ -143,7 +144,7 @@ func rawMessage(values map[string]any) *pipeline.Message {
 	return &pipeline.Message{Stream: "posts.tagged", ID: id, Values: values, Attempt: 1}
 }
 
-func (e *env) handle(t *testing.T, events ...*pipeline.PostTagged) []*pipeline.Message {
+func (e *env) handle(t *testing.T, events ...*events.PostTagged) []*pipeline.Message {
 	t.Helper()
 	msgs := make([]*pipeline.Message, len(events))
 	for i, ev := range events {
@@ -232,7 +233,7 @@ func TestPersistTagsRow(t *testing.T) {
 	const post = "post-1"
 	tests := []struct {
 		name    string
-		batches [][]*pipeline.PostTagged
+		batches [][]*events.PostTagged
 		// wantTrace is the trace id of the event whose data is stored.
 		wantTrace string
 		wantTags  []string
@@ -245,44 +246,44 @@ func TestPersistTagsRow(t *testing.T) {
 	}{
 		{
 			name:      "insert",
-			batches:   [][]*pipeline.PostTagged{{tagged(post, 1, "Python", "релиз")}},
+			batches:   [][]*events.PostTagged{{tagged(post, 1, "Python", "релиз")}},
 			wantTrace: "trace-post-1-1", wantTags: []string{"Python", "релиз"}, wantSource: 1, wantSuccess: 1,
 		},
 		{
 			name:      "redelivery writes nothing",
-			batches:   [][]*pipeline.PostTagged{{tagged(post, 1, "Python")}, {tagged(post, 1, "Python")}},
+			batches:   [][]*events.PostTagged{{tagged(post, 1, "Python")}, {tagged(post, 1, "Python")}},
 			wantTrace: "trace-post-1-1", wantTags: []string{"Python"}, wantSource: 1, wantUntouched: true, wantSuccess: 2,
 		},
 		{
 			name:      "same tags from a newer event keep data and updated_at",
-			batches:   [][]*pipeline.PostTagged{{tagged(post, 1, "Python")}, {tagged(post, 5, "Python")}},
+			batches:   [][]*events.PostTagged{{tagged(post, 1, "Python")}, {tagged(post, 5, "Python")}},
 			wantTrace: "trace-post-1-1", wantTags: []string{"Python"}, wantSource: 5, wantSuccess: 2,
 		},
 		{
 			name:      "different tags replace and count a conflict",
-			batches:   [][]*pipeline.PostTagged{{tagged(post, 1, "Python")}, {tagged(post, 2, "Python", "релиз")}},
+			batches:   [][]*events.PostTagged{{tagged(post, 1, "Python")}, {tagged(post, 2, "Python", "релиз")}},
 			wantTrace: "trace-post-1-2", wantTags: []string{"Python", "релиз"}, wantWrittenBy: 1, wantConflicts: 1, wantSource: 2, wantSuccess: 2,
 		},
 		{
 			name:      "an older event never overwrites a newer one",
-			batches:   [][]*pipeline.PostTagged{{tagged(post, 5, "Python")}, {tagged(post, 2, "релиз")}},
+			batches:   [][]*events.PostTagged{{tagged(post, 5, "Python")}, {tagged(post, 2, "релиз")}},
 			wantTrace: "trace-post-1-5", wantTags: []string{"Python"}, wantSource: 5, wantUntouched: true, wantSuccess: 2,
 		},
 		{
 			name: "an event between a write and a newer same-tags event is stale",
-			batches: [][]*pipeline.PostTagged{
+			batches: [][]*events.PostTagged{
 				{tagged(post, 1, "Python")}, {tagged(post, 3, "Python")}, {tagged(post, 2, "релиз")},
 			},
 			wantTrace: "trace-post-1-1", wantTags: []string{"Python"}, wantSource: 3, wantSuccess: 3,
 		},
 		{
 			name:      "newest event of a batch wins whatever the order",
-			batches:   [][]*pipeline.PostTagged{{tagged(post, 4, "GIL"), tagged(post, 2, "релиз"), tagged(post, 3, "JIT")}},
+			batches:   [][]*events.PostTagged{{tagged(post, 4, "GIL"), tagged(post, 2, "релиз"), tagged(post, 3, "JIT")}},
 			wantTrace: "trace-post-1-4", wantTags: []string{"GIL"}, wantSource: 4, wantSuccess: 3,
 		},
 		{
 			name:      "empty tags are stored too",
-			batches:   [][]*pipeline.PostTagged{{tagged(post, 1)}},
+			batches:   [][]*events.PostTagged{{tagged(post, 1)}},
 			wantTrace: "trace-post-1-1", wantTags: []string{}, wantSource: 1, wantSuccess: 1,
 		},
 	}
@@ -308,8 +309,8 @@ func TestPersistTagsRow(t *testing.T) {
 			if data.TraceID != tt.wantTrace || !slices.Equal(data.Tags, tt.wantTags) {
 				t.Errorf("stored trace %s tags %q, want %s %q", data.TraceID, data.Tags, tt.wantTrace, tt.wantTags)
 			}
-			if data.TagsHash != pipeline.TagsHash(tt.wantTags) || row.DataHash != data.TagsHash {
-				t.Errorf("data_hash %s, data.tags_hash %s, want %s", row.DataHash, data.TagsHash, pipeline.TagsHash(tt.wantTags))
+			if data.TagsHash != events.TagsHash(tt.wantTags) || row.DataHash != data.TagsHash {
+				t.Errorf("data_hash %s, data.tags_hash %s, want %s", row.DataHash, data.TagsHash, events.TagsHash(tt.wantTags))
 			}
 			if data.Provider != "local" || data.Model != "rake" || data.PromptVersion != "v1" || data.LatencyMS != 7 {
 				t.Errorf("data = %+v", data)
@@ -365,9 +366,9 @@ func TestPersistPostsColumns(t *testing.T) {
 	}
 
 	// A newer event that carries only the required fields: nothing is cleared.
-	sparse := &pipeline.PostTagged{
-		Envelope: pipeline.Envelope{SchemaVersion: pipeline.SchemaV1, OccurredAt: base.Add(5 * time.Minute)},
-		PostID:   "p-full", Tags: []string{"GIL"}, TagsHash: pipeline.TagsHash([]string{"GIL"}), URLs: []string{},
+	sparse := &events.PostTagged{
+		Envelope: events.Envelope{SchemaVersion: events.SchemaV1, OccurredAt: base.Add(5 * time.Minute)},
+		PostID:   "p-full", Tags: []string{"GIL"}, TagsHash: events.TagsHash([]string{"GIL"}), URLs: []string{},
 	}
 	e.handle(t, sparse)
 	after, err := e.repo.GetPost(e.ctx, "p-full")
@@ -418,7 +419,7 @@ func TestPersistBatchIsConstantStatements(t *testing.T) {
 	sizes := []int{1, 10, 1000}
 	total := 0
 	for _, size := range sizes {
-		events := make([]*pipeline.PostTagged, size)
+		events := make([]*events.PostTagged, size)
 		for i := range events {
 			events[i] = tagged(fmt.Sprintf("batch-%d-%d", size, i), 1, "Python", fmt.Sprint(i))
 		}
@@ -517,7 +518,7 @@ func TestPersistMalformedEntries(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	wrongHash := tagged("bad-hash", 1, "Python")
-	wrongHash.TagsHash = pipeline.TagsHash([]string{"Go"})
+	wrongHash.TagsHash = events.TagsHash([]string{"Go"})
 	wrongHashJSON, _ := json.Marshal(wrongHash)
 	malformed := []struct {
 		name   string
@@ -581,7 +582,7 @@ func TestPersistLegacyFlatEntry(t *testing.T) {
 	e := newEnv(t)
 	tags := []string{"Python", "релиз"}
 	msg := &pipeline.Message{Stream: "stream:posts:tagged", ID: fmt.Sprintf("%d-0", base.UnixMilli()), Attempt: 1,
-		Values: map[string]any{"post_id": "legacy-1", "tags": `["Python", "релиз"]`, "tags_hash": pipeline.TagsHash(tags)}}
+		Values: map[string]any{"post_id": "legacy-1", "tags": `["Python", "релиз"]`, "tags_hash": events.TagsHash(tags)}}
 	if err := e.stage.Handle(e.ctx, []*pipeline.Message{msg}); err != nil || msg.Err() != nil {
 		t.Fatalf("handle: %v / %v", err, msg.Err())
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/provider"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 )
 
@@ -112,13 +113,13 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 }
 
 func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
-	var post pipeline.PostParsed
+	var post events.PostParsed
 	if err := m.Decode(&post); err != nil {
 		s.metrics.processed.WithLabelValues(statusError).Inc()
 		return err
 	}
 	if post.ContentHash == "" {
-		post.ContentHash = pipeline.ContentHash(post.Text)
+		post.ContentHash = events.ContentHash(post.Text)
 	}
 	dedupKey := post.PostID + ":" + post.ContentHash
 
@@ -138,9 +139,9 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		return nil
 	}
 
-	out := pipeline.PostTagged{
-		Envelope: pipeline.Envelope{
-			SchemaVersion: pipeline.SchemaV1,
+	out := events.PostTagged{
+		Envelope: events.Envelope{
+			SchemaVersion: events.SchemaV1,
 			TraceID:       post.TraceID,
 			OccurredAt:    s.now().UTC(),
 		},
@@ -153,7 +154,7 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		ContentHash:   post.ContentHash,
 		Tags:          []string{},
 		PromptVersion: ai.PromptVersion,
-		Trigger:       pipeline.TriggerInitial,
+		Trigger:       events.TriggerInitial,
 	}
 	if out.URLs == nil {
 		out.URLs = []string{}
@@ -177,8 +178,8 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		}
 		out.Tags, out.Provider, out.Model, out.LatencyMS = tags, resp.Provider, resp.Model, latency.Milliseconds()
 	}
-	out.TagsHash = pipeline.TagsHash(out.Tags)
-	out.IdempotencyKey = pipeline.TaggedIdempotencyKey(out.PostID, out.TagsHash)
+	out.TagsHash = events.TagsHash(out.Tags)
+	out.IdempotencyKey = events.TaggedIdempotencyKey(out.PostID, out.TagsHash)
 	if err := m.Publish(s.out, &out); err != nil {
 		return pipeline.Permanent(fmt.Errorf("tag: encode posts.tagged for %s: %w", post.PostID, err))
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/assistant-dev/assistant/ai/gigachat"
 	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/tag"
@@ -95,22 +96,22 @@ func (e *env) stop(t *testing.T) {
 	e.done <- nil
 }
 
-func parsedEvent(p testenv.CorpusPost, i int) *pipeline.PostParsed {
+func parsedEvent(p testenv.CorpusPost, i int) *events.PostParsed {
 	posted, _ := time.Parse(time.RFC3339, p.Date)
-	return &pipeline.PostParsed{
-		Envelope:  pipeline.Envelope{SchemaVersion: pipeline.SchemaV1, TraceID: fmt.Sprintf("trace-%d", i), OccurredAt: time.Now()},
+	return &events.PostParsed{
+		Envelope:  events.Envelope{SchemaVersion: events.SchemaV1, TraceID: fmt.Sprintf("trace-%d", i), OccurredAt: time.Now()},
 		PostID:    fmt.Sprintf("%d:%d", p.ChannelID, p.MessageID),
 		ChannelID: fmt.Sprint(p.ChannelID), Text: p.Text, PostedAt: posted,
 		TGChannelID: p.ChannelID, TGMessageID: p.MessageID,
 	}
 }
 
-func (e *env) publish(t *testing.T, events ...*pipeline.PostParsed) {
+func (e *env) publish(t *testing.T, evs ...*events.PostParsed) {
 	t.Helper()
 	ctx := context.Background()
 	pipe := e.rdb.Pipeline()
-	for _, ev := range events {
-		values, err := pipeline.EncodeEvent(ev)
+	for _, ev := range evs {
+		values, err := events.Encode(ev)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,15 +122,15 @@ func (e *env) publish(t *testing.T, events ...*pipeline.PostParsed) {
 	}
 }
 
-func (e *env) tagged(t *testing.T) []pipeline.PostTagged {
+func (e *env) tagged(t *testing.T) []events.PostTagged {
 	t.Helper()
 	msgs, err := e.rdb.XRange(context.Background(), e.prefix+e.cfg.Streams.Tagged, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]pipeline.PostTagged, len(msgs))
+	out := make([]events.PostTagged, len(msgs))
 	for i, m := range msgs {
-		if err := pipeline.DecodeEvent(m.Values, &out[i]); err != nil {
+		if err := events.Decode(m.Values, &out[i]); err != nil {
 			t.Fatalf("decode posts.tagged: %v", err)
 		}
 	}
@@ -166,31 +167,31 @@ func TestTagStageTagsRealPostsWithTheLocalTagger(t *testing.T) {
 	counting := &countingTagger{Tagger: local.NewTagger()}
 	e := startStage(t, counting, nil)
 	posts := testenv.SamplePosts(t, 300)
-	events := make([]*pipeline.PostParsed, len(posts))
+	evs := make([]*events.PostParsed, len(posts))
 	long := 0
 	for i, p := range posts {
-		events[i] = parsedEvent(p, i)
+		evs[i] = parsedEvent(p, i)
 		if len([]rune(p.Text)) >= e.set.MinChars {
 			long++
 		}
 	}
-	e.publish(t, events...)
-	testenv.WaitFor(t, "300 posts tagged", 60*time.Second, func() bool { return len(e.tagged(t)) == len(events) && e.drained(t) })
+	e.publish(t, evs...)
+	testenv.WaitFor(t, "300 posts tagged", 60*time.Second, func() bool { return len(e.tagged(t)) == len(evs) && e.drained(t) })
 
 	// The same post delivered again: acknowledged, nothing published.
-	e.publish(t, events[0])
+	e.publish(t, evs[0])
 	testenv.WaitFor(t, "the duplicate handled", 10*time.Second, func() bool { return e.drained(t) })
 
 	out := e.tagged(t)
-	if len(out) != len(events) {
-		t.Fatalf("%d posts.tagged for %d posts (a duplicate produced output)", len(out), len(events))
+	if len(out) != len(evs) {
+		t.Fatalf("%d posts.tagged for %d posts (a duplicate produced output)", len(out), len(evs))
 	}
-	byID := map[string]pipeline.PostTagged{}
+	byID := map[string]events.PostTagged{}
 	for _, ev := range out {
 		byID[ev.PostID] = ev
 	}
 	withThree := 0
-	for i, in := range events {
+	for i, in := range evs {
 		got, ok := byID[in.PostID]
 		if !ok {
 			t.Fatalf("post %s has no posts.tagged", in.PostID)
@@ -198,7 +199,7 @@ func TestTagStageTagsRealPostsWithTheLocalTagger(t *testing.T) {
 		if got.TraceID != in.TraceID || got.Text != in.Text || got.ChannelID != in.ChannelID || !got.PostedAt.Equal(in.PostedAt) {
 			t.Fatalf("post %d: envelope or payload not carried over: %+v", i, got)
 		}
-		if got.TagsHash != pipeline.TagsHash(got.Tags) || got.IdempotencyKey != in.PostID+":tagged:"+got.TagsHash {
+		if got.TagsHash != events.TagsHash(got.Tags) || got.IdempotencyKey != in.PostID+":tagged:"+got.TagsHash {
 			t.Fatalf("post %d: tags_hash/idempotency_key wrong: %+v", i, got)
 		}
 		for _, tg := range got.Tags {
@@ -223,18 +224,18 @@ func TestTagStageTagsRealPostsWithTheLocalTagger(t *testing.T) {
 	if got := testenv.MetricValue(t, e.reg, "tagging_processed_total", map[string]string{"status": "dedup"}); got != 1 {
 		t.Errorf("tagging_processed_total{dedup} = %v, want 1", got)
 	}
-	if got := testenv.MetricValue(t, e.reg, "tagging_cache_size", nil); int(got) != len(events) {
-		t.Errorf("tagging_cache_size = %v, want %d", got, len(events))
+	if got := testenv.MetricValue(t, e.reg, "tagging_cache_size", nil); int(got) != len(evs) {
+		t.Errorf("tagging_cache_size = %v, want %d", got, len(evs))
 	}
 
 	// A fresh process (empty cache) finds the Redis mark instead.
 	e.stop(t)
 	e.start(t, counting)
-	e.publish(t, events[1])
+	e.publish(t, evs[1])
 	testenv.WaitFor(t, "the duplicate seen by a fresh process", 10*time.Second, func() bool {
 		return testenv.MetricValue(t, e.reg, "tagging_redis_dedup_hits_total", nil) == 1 && e.drained(t)
 	})
-	if len(e.tagged(t)) != len(events) {
+	if len(e.tagged(t)) != len(evs) {
 		t.Fatal("a post already tagged was tagged again after a restart")
 	}
 }
@@ -261,26 +262,26 @@ func TestTagStageDeadLettersDuringAnOutageAndReplayTagsThem(t *testing.T) {
 	}
 	e := startStage(t, client.Tagger(), func(c *config.Config) { c.Runner.MaxAttempts = 3 })
 	posts := testenv.SamplePosts(t, 40)
-	var events []*pipeline.PostParsed
+	var evs []*events.PostParsed
 	for i, p := range posts {
-		if len([]rune(p.Text)) >= 80 && len(events) < 5 {
-			events = append(events, parsedEvent(p, i))
+		if len([]rune(p.Text)) >= 80 && len(evs) < 5 {
+			evs = append(evs, parsedEvent(p, i))
 		}
 	}
-	e.publish(t, events...)
+	e.publish(t, evs...)
 	dlq := e.prefix + e.cfg.Streams.Parsed + e.cfg.Streams.DLQSuffix
 	testenv.WaitFor(t, "every post dead-lettered", 20*time.Second, func() bool {
-		return e.rdb.XLen(context.Background(), dlq).Val() == int64(len(events)) && e.drained(t)
+		return e.rdb.XLen(context.Background(), dlq).Val() == int64(len(evs)) && e.drained(t)
 	})
 	if out := e.tagged(t); len(out) != 0 {
 		t.Fatalf("%d posts.tagged published during the outage (empty tags for failures?)", len(out))
 	}
-	if got := testenv.MetricValue(t, e.reg, "tagging_processed_total", map[string]string{"status": "error"}); got != float64(3*len(events)) {
-		t.Errorf("tagging_processed_total{error} = %v, want %d", got, 3*len(events))
+	if got := testenv.MetricValue(t, e.reg, "tagging_processed_total", map[string]string{"status": "error"}); got != float64(3*len(evs)) {
+		t.Errorf("tagging_processed_total{error} = %v, want %d", got, 3*len(evs))
 	}
 	// No dedup mark was set for a failed post.
-	for _, ev := range events {
-		if n := e.rdb.Exists(context.Background(), e.prefix+"tagging:processed:"+ev.PostID+":"+pipeline.ContentHash(ev.Text)).Val(); n != 0 {
+	for _, ev := range evs {
+		if n := e.rdb.Exists(context.Background(), e.prefix+"tagging:processed:"+ev.PostID+":"+events.ContentHash(ev.Text)).Val(); n != 0 {
 			t.Fatalf("post %s marked as tagged although tagging failed", ev.PostID)
 		}
 	}
@@ -291,7 +292,7 @@ func TestTagStageDeadLettersDuringAnOutageAndReplayTagsThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("replay: %+v", res)
-	testenv.WaitFor(t, "replayed posts tagged", 20*time.Second, func() bool { return len(e.tagged(t)) == len(events) && e.drained(t) })
+	testenv.WaitFor(t, "replayed posts tagged", 20*time.Second, func() bool { return len(e.tagged(t)) == len(evs) && e.drained(t) })
 	for _, got := range e.tagged(t) {
 		if len(got.Tags) == 0 || got.Provider != gigachat.ProviderName {
 			t.Errorf("post %s: tags %v from %q after recovery", got.PostID, got.Tags, got.Provider)
@@ -338,9 +339,9 @@ func TestTagStageTreatsAnAnswerWithoutJSONAsAFailure(t *testing.T) {
 	}
 	e := startStage(t, client.Tagger(), func(c *config.Config) { c.Runner.MaxAttempts = 2 })
 	long := strings.Repeat("Сбер представил новую модель ИИ для бизнеса. ", 3)
-	prose := &pipeline.PostParsed{Envelope: pipeline.Envelope{SchemaVersion: "v1", TraceID: "tr-prose"},
+	prose := &events.PostParsed{Envelope: events.Envelope{SchemaVersion: "v1", TraceID: "tr-prose"},
 		PostID: "prose", ChannelID: "c", Text: long, PostedAt: time.Now()}
-	empty := &pipeline.PostParsed{Envelope: pipeline.Envelope{SchemaVersion: "v1", TraceID: "tr-empty"},
+	empty := &events.PostParsed{Envelope: events.Envelope{SchemaVersion: "v1", TraceID: "tr-empty"},
 		PostID: "empty", ChannelID: "c", Text: "EMPTY " + long, PostedAt: time.Now()}
 	e.publish(t, prose, empty)
 	dlq := e.prefix + e.cfg.Streams.Parsed + e.cfg.Streams.DLQSuffix

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/events"
 )
 
 // upsertPostsSQL writes the posts columns an event carries. An empty value
@@ -159,7 +159,7 @@ func (r *Repository) Ping(ctx context.Context) error {
 //
 // expires_at is posted_at + retention; retention <= 0 leaves it unset. A
 // zero OccurredAt is an unknown time: it neither blocks nor is blocked.
-func (r *Repository) UpsertTagged(ctx context.Context, events []*pipeline.PostTagged, retention time.Duration) (UpsertResult, error) {
+func (r *Repository) UpsertTagged(ctx context.Context, events []*events.PostTagged, retention time.Duration) (UpsertResult, error) {
 	var res UpsertResult
 	if len(events) == 0 {
 		return res, nil
@@ -223,7 +223,7 @@ type tagColumns struct {
 // jsonSpan locates one row's urls and data documents in tagColumns.json.
 type jsonSpan struct{ urlsStart, urlsEnd, dataEnd int }
 
-func (c *tagColumns) fill(events []*pipeline.PostTagged) {
+func (c *tagColumns) fill(events []*events.PostTagged) {
 	c.postIDs, c.channelIDs, c.tenantIDs, c.texts = c.postIDs[:0], c.channelIDs[:0], c.tenantIDs[:0], c.texts[:0]
 	c.contentHashes, c.tagsHashes, c.providers = c.contentHashes[:0], c.tagsHashes[:0], c.providers[:0]
 	c.urls, c.data = c.urls[:0], c.data[:0]
@@ -275,7 +275,7 @@ func pgText(s string) string {
 
 // appendTagsData appends the data document of a tags row:
 // {tags, tags_hash, provider, model, prompt_version, latency_ms, trace_id}.
-func appendTagsData(dst []byte, ev *pipeline.PostTagged) []byte {
+func appendTagsData(dst []byte, ev *events.PostTagged) []byte {
 	dst = append(dst, `{"tags":`...)
 	dst = appendJSONStrings(dst, ev.Tags)
 	dst = append(dst, `,"tags_hash":`...)

@@ -1,15 +1,16 @@
-package pipeline_test
+package events_test
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/events"
 )
 
 func TestTagsHashMatchesSpecVectors(t *testing.T) {
@@ -24,9 +25,16 @@ func TestTagsHashMatchesSpecVectors(t *testing.T) {
 		{[]string{"производительность", "Python", "релиз", "Python"}, "cb69c9ed575b8a569dbd5d9f8ee3200ee4aac0268b7b23f4cfe190bb86108a6e"},
 		{[]string{"ИИ", "Сбер", "GigaChat 2"}, "0cf9b561544d3299fbf16786409f542a3d0f603ae99fab6255fe8a3d2f38d140"},
 		{[]string{"", "ИИ", "Сбер", "GigaChat 2", ""}, "0cf9b561544d3299fbf16786409f542a3d0f603ae99fab6255fe8a3d2f38d140"},
+		// Escaping as json.dumps(ensure_ascii=False) does, computed with
+		// Python 3: control characters as \uXXXX (or \n, \t), quote and
+		// backslash escaped, DEL (0x7f) left as it is.
+		{[]string{"a\u0001b", "x"}, "74606c825244dcf4a4af593f31fe96ee097db2c5888dc9e77c392304a5864fd3"},
+		{[]string{"tab\there", "line\nbreak", "q\"uote", "back\\slash", "\u001f\u007f"}, "4f90877e6060f92567bfcbd45cf5519bec95d3131837f53faca146b227d60de8"},
+		{[]string{"\u0000"}, "e8d092a2abe0afaefae429a5cf3715c71efa25daf1ecb041d8926e5a75e1c12c"},
+		{[]string{"bell\u0007", "esc\u001b[0m"}, "c01f27763063e0c189027103a7d0fb80c00aab484d526fff50227f259fd0be7f"},
 	}
 	for _, tc := range tests {
-		if got := pipeline.TagsHash(tc.tags); got != tc.want {
+		if got := events.TagsHash(tc.tags); got != tc.want {
 			t.Errorf("TagsHash(%q) = %s, want %s", tc.tags, got, tc.want)
 		}
 	}
@@ -34,19 +42,19 @@ func TestTagsHashMatchesSpecVectors(t *testing.T) {
 
 func TestContentHashNormalisesCaseAndWhitespace(t *testing.T) {
 	t.Parallel()
-	a := pipeline.ContentHash("  Привет,\n\n  МИР  ")
-	b := pipeline.ContentHash("привет, мир")
+	a := events.ContentHash("  Привет,\n\n  МИР  ")
+	b := events.ContentHash("привет, мир")
 	if a != b {
 		t.Fatalf("content hashes differ: %s vs %s", a, b)
 	}
-	if a == pipeline.ContentHash("привет мир") {
+	if a == events.ContentHash("привет мир") {
 		t.Fatal("different texts share a content hash")
 	}
 }
 
 func TestEncodeEventKeepsNonASCIIUnescaped(t *testing.T) {
 	t.Parallel()
-	values, err := pipeline.EncodeEvent(&pipeline.PostTagged{PostID: "p", Tags: []string{"Сбер <ИИ>"}})
+	values, err := events.Encode(&events.PostTagged{PostID: "p", Tags: []string{"Сбер <ИИ>"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +67,14 @@ func TestEncodeEventKeepsNonASCIIUnescaped(t *testing.T) {
 func TestLegacyFlatEntryDecodesLikeDataForm(t *testing.T) {
 	t.Parallel()
 	posted := time.Date(2024, 12, 4, 9, 0, 28, 0, time.UTC)
-	want := pipeline.PostParsed{
+	want := events.PostParsed{
 		PostID: "11111111-2222-3333-4444-555555555555", ChannelID: "-1001000724666",
 		Text: "В Китае нашли ударный кратер https://naked-science.ru/a", PostedAt: posted,
 		TenantID: "t1", TGChannelID: -1001000724666, TGMessageID: 11877,
 		URLs: []string{"https://naked-science.ru/a"}, HasMedia: true,
 		MediaSHA256List: []string{"abc"}, ViewsCount: 10, ChannelTitle: "Naked Science",
 	}
-	data, err := pipeline.EncodeEvent(&want)
+	data, err := events.Encode(&want)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,11 +88,11 @@ func TestLegacyFlatEntryDecodesLikeDataForm(t *testing.T) {
 		"media_sha256_list": `["abc"]`, "views_count": "10", "channel_title": "Naked Science",
 		"forwards_count": "None", "unknown_extra": "ignored",
 	}
-	var fromData, fromFlat pipeline.PostParsed
-	if err := pipeline.DecodeEvent(data, &fromData); err != nil {
+	var fromData, fromFlat events.PostParsed
+	if err := events.Decode(data, &fromData); err != nil {
 		t.Fatalf("data form: %v", err)
 	}
-	if err := pipeline.DecodeEvent(flat, &fromFlat); err != nil {
+	if err := events.Decode(flat, &fromFlat); err != nil {
 		t.Fatalf("flat form: %v", err)
 	}
 	if !reflect.DeepEqual(fromData, fromFlat) {
@@ -134,13 +142,14 @@ func TestDecodeEventRejectsMalformedEntriesWithAReason(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var ev pipeline.PostParsed
-			err := pipeline.DecodeEvent(tc.values, &ev)
+			var ev events.PostParsed
+			err := events.Decode(tc.values, &ev)
 			if err == nil {
 				t.Fatal("decoded without error")
 			}
-			if !pipeline.IsPermanent(err) {
-				t.Errorf("error %v is not permanent", err)
+			var de *events.DecodeError
+			if !errors.As(err, &de) {
+				t.Errorf("error %v is not a *DecodeError", err)
 			}
 			if !strings.Contains(err.Error(), tc.reason) {
 				t.Errorf("error %q does not name the problem (%q)", err, tc.reason)
@@ -151,9 +160,9 @@ func TestDecodeEventRejectsMalformedEntriesWithAReason(t *testing.T) {
 
 func TestPostDeletedRoundTrip(t *testing.T) {
 	t.Parallel()
-	values, _ := pipeline.EncodeEvent(&pipeline.PostDeleted{PostID: "p", Reason: "ttl"})
-	var ev pipeline.PostDeleted
-	if err := pipeline.DecodeEvent(values, &ev); err != nil || ev.Reason != "ttl" {
+	values, _ := events.Encode(&events.PostDeleted{PostID: "p", Reason: "ttl"})
+	var ev events.PostDeleted
+	if err := events.Decode(values, &ev); err != nil || ev.Reason != "ttl" {
 		t.Fatalf("round trip: %v %+v", err, ev)
 	}
 }
@@ -167,7 +176,7 @@ func TestContentHashEqualsTheSpecDefinition(t *testing.T) {
 	}
 	long := strings.Repeat("Длинный  ТЕКСТ\tс пробелами ", 200)
 	for _, text := range []string{"", "  ", "a", " A  b\n\nC ", "Привет,\u00a0МИР", long, "ÀÉ\u2003ǅ x"} {
-		if got, want := pipeline.ContentHash(text), reference(text); got != want {
+		if got, want := events.ContentHash(text), reference(text); got != want {
 			t.Errorf("ContentHash(%.40q…) = %s, want %s", text, got, want)
 		}
 	}
@@ -177,6 +186,6 @@ func BenchmarkContentHash(b *testing.B) {
 	text := strings.Repeat("В Китае нашли ударный кратер необычной формы https://naked-science.ru ", 10)
 	b.ReportAllocs()
 	for b.Loop() {
-		pipeline.ContentHash(text)
+		events.ContentHash(text)
 	}
 }
