@@ -251,6 +251,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 			// one Post node, its channel, tags and pages.
 			out.Graph = postGraphCounts(it.ev)
 		}
+		out.SchemaVersion = pipeline.SchemaV1
 		out.TraceID = it.ev.TraceID
 		out.OccurredAt = now
 		out.IdempotencyKey = it.ev.PostID + ":indexed:" + it.hash
