@@ -2,8 +2,6 @@ package index
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -46,14 +44,14 @@ type Config struct {
 // QdrantConf locates Qdrant (QDRANT_URL, QDRANT_API_KEY).
 type QdrantConf struct {
 	URL    string `mapstructure:"url" yaml:"url"`
-	APIKey string `mapstructure:"api_key" yaml:"api_key"`
+	APIKey string `mapstructure:"api_key" yaml:"api_key" secret:"true"`
 }
 
 // Neo4jConf locates Neo4j (NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD).
 type Neo4jConf struct {
 	URI      string `mapstructure:"uri" yaml:"uri"`
 	User     string `mapstructure:"user" yaml:"user"`
-	Password string `mapstructure:"password" yaml:"password"`
+	Password string `mapstructure:"password" yaml:"password" secret:"true"`
 	Database string `mapstructure:"database" yaml:"database"`
 }
 
@@ -97,40 +95,29 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 	}
 }
 
-// Validate reports settings the stage cannot run with.
-func (c *Config) Validate() error {
-	var errs []error
-	switch c.VectorStore {
-	case BackendPostgres:
-	case BackendQdrant:
-		if c.Qdrant.URL == "" {
-			errs = append(errs, errors.New("stages.index.qdrant.url (QDRANT_URL) is required with vector_store qdrant"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("stages.index.vector_store %q: want postgres or qdrant", c.VectorStore))
+// Validate checks the stage's own settings; the pool is checked by config.
+func (c *Config) Validate(p *config.Problems) {
+	p.OneOf("vector_store", c.VectorStore, BackendPostgres, BackendQdrant)
+	p.OneOf("graph_store", c.GraphStore, BackendPostgres, BackendNeo4j)
+	if c.VectorStore == BackendQdrant {
+		p.URL("qdrant.url", c.Qdrant.URL, "http", "https")
 	}
-	switch c.GraphStore {
-	case BackendPostgres:
-	case BackendNeo4j:
-		if c.Neo4j.URI == "" {
-			errs = append(errs, errors.New("stages.index.neo4j.uri (NEO4J_URI) is required with graph_store neo4j"))
-		}
-	default:
-		errs = append(errs, fmt.Errorf("stages.index.graph_store %q: want postgres or neo4j", c.GraphStore))
+	if c.GraphStore == BackendNeo4j {
+		p.URL("neo4j.uri", c.Neo4j.URI, "bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 	}
-	if c.Collection == "" {
-		errs = append(errs, errors.New("stages.index.collection must not be empty"))
-	}
+	p.NotEmpty("collection", c.Collection)
 	if c.CollectionTemplate != "" && !strings.Contains(c.CollectionTemplate, "{tenant_id}") {
-		errs = append(errs, fmt.Errorf("stages.index.collection_template %q does not contain {tenant_id}", c.CollectionTemplate))
+		p.Add("collection_template", "%q does not contain {tenant_id}", c.CollectionTemplate)
 	}
-	if c.Retention <= 0 {
-		errs = append(errs, errors.New("stages.index.retention must be positive"))
-	}
-	if c.EmbedBatch < 1 {
-		errs = append(errs, errors.New("stages.index.embed_batch must be at least 1"))
-	}
-	return errors.Join(errs...)
+	p.Positive("retention", c.Retention)
+	p.AtLeast("embed_batch", c.EmbedBatch, 1)
+}
+
+// check validates c on its own (outside config loading).
+func (c *Config) check() error {
+	p := config.NewProblems("stages." + Name)
+	c.Validate(p)
+	return p.Err()
 }
 
 // Stores are the backends a Config names, opened.
@@ -144,7 +131,7 @@ type Stores struct {
 // OpenStores opens the vector and graph stores the configuration names;
 // the postgres backends use pool.
 func OpenStores(ctx context.Context, c *Config, pool *pgxpool.Pool) (Stores, error) {
-	if err := c.Validate(); err != nil {
+	if err := c.check(); err != nil {
 		return Stores{}, err
 	}
 	var closers []func()

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/stages/index"
 	"github.com/assistant-dev/assistant/store/neo4j"
 	"github.com/assistant-dev/assistant/store/neo4j/bolttest"
@@ -21,15 +22,17 @@ func TestConfigValidate(t *testing.T) {
 		{"defaults", func(*index.Config) {}, ""},
 		{"unknown vector store", func(c *index.Config) { c.VectorStore = "milvus" }, "vector_store"},
 		{"unknown graph store", func(c *index.Config) { c.GraphStore = "arango" }, "graph_store"},
-		{"qdrant without url", func(c *index.Config) { c.VectorStore, c.Qdrant.URL = "qdrant", "" }, "QDRANT_URL"},
-		{"neo4j without uri", func(c *index.Config) { c.GraphStore, c.Neo4j.URI = "neo4j", "" }, "NEO4J_URI"},
+		{"qdrant without url", func(c *index.Config) { c.VectorStore, c.Qdrant.URL = "qdrant", "" }, "stages.index.qdrant.url"},
+		{"neo4j with an http uri", func(c *index.Config) { c.GraphStore, c.Neo4j.URI = "neo4j", "http://n:7474" }, "stages.index.neo4j.uri"},
 		{"template without tenant", func(c *index.Config) { c.CollectionTemplate = "posts_x" }, "{tenant_id}"},
 		{"no retention", func(c *index.Config) { c.Retention = 0 }, "retention"},
 	}
 	for _, c := range cases {
 		cfg := index.DefaultConfig()
 		c.tweak(cfg)
-		err := cfg.Validate()
+		p := config.NewProblems("stages.index")
+		cfg.Validate(p)
+		err := p.Err()
 		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%s: %v, want an error naming %q", c.name, err, c.want)
 		}

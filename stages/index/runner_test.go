@@ -2,7 +2,6 @@ package index_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +15,6 @@ import (
 	"github.com/assistant-dev/assistant/store"
 )
 
-// Stages injected per test, found by the key prefix of the runner's deps.
-var (
-	stagesMu sync.Mutex
-	stages   = map[string]*index.Stage{}
-)
-
-func init() {
-	pipeline.Register(pipeline.Definition{
-		Name:  "index-under-test",
-		Input: func(s config.Streams) string { return s.Enriched },
-		Batch: true,
-		New: func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
-			stagesMu.Lock()
-			defer stagesMu.Unlock()
-			return stages[deps.Keys.Prefix], nil
-		},
-	})
-}
-
 // TestRunnerPublishesIndexed runs the stage in the real runner on Redis:
 // every posts.enriched entry yields one posts.indexed with the spec's
 // fields; the same entries again yield skipped_unchanged ones and no
@@ -43,14 +23,15 @@ func TestRunnerPublishesIndexed(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := testenv.Redis(t)
 	e := newEnv(t, local.NewEmbedder(48), nil)
-	stagesMu.Lock()
-	stages[prefix] = e.stage
-	stagesMu.Unlock()
+	// The real definition, with the stage built on the test's stores.
+	def := index.Definition()
+	def.New = func(context.Context, pipeline.Deps) (pipeline.Stage, error) { return e.stage, nil }
 	cfg := testenv.Config(t, prefix, "")
-	cfg.Stages.Tag.Enabled, cfg.Stages.Persist.Enabled = false, false
+	set := index.DefaultConfig()
+	set.Pool = config.Pool{Enabled: true, Workers: 2, BatchSize: 20, MaxInflight: 100}
+	cfg.Stages.Set(index.Name, set)
 	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
-		Config: cfg, Redis: rdb, Stages: []string{"index-under-test"},
-		Pools: map[string]config.Pool{"index-under-test": {Enabled: true, Workers: 2, BatchSize: 20, MaxInflight: 100}},
+		Config: cfg, Redis: rdb, Registry: pipeline.MustRegistry(def), Stages: []string{index.Name},
 	})
 	if err != nil {
 		t.Fatal(err)
