@@ -7,6 +7,7 @@ package all
 
 import (
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/stages/index"
 	"github.com/assistant-dev/assistant/stages/persist"
 	"github.com/assistant-dev/assistant/stages/tag"
 )
@@ -16,5 +17,6 @@ func Registry() *pipeline.Registry {
 	return pipeline.MustRegistry(
 		tag.Definition(),     // posts.parsed -> posts.tagged
 		persist.Definition(), // posts.tagged -> PostgreSQL
+		index.Definition(),   // posts.enriched -> vector + graph stores -> posts.indexed
 	)
 }

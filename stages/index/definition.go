@@ -1,0 +1,74 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/assistant-dev/assistant/ai/provider"
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/store/postgres"
+)
+
+// Definition describes the index stage to the registry: posts.enriched in
+// whole batches (one embedder call per batch), posts.indexed out; it needs
+// the migrated PostgreSQL schema (indexing_status, and the embedded
+// backends), the configured vector and graph stores and the embedder.
+func Definition() pipeline.Definition {
+	return pipeline.Definition{
+		Name:    Name,
+		Input:   func(s config.Streams) string { return s.Enriched },
+		Outputs: func(s config.Streams) []string { return []string{s.Indexed} },
+		Batch:   true,
+		Config:  func() any { return DefaultConfig() },
+		Needs: []pipeline.Need{pipeline.NeedPostgres, pipeline.NeedMigrations,
+			pipeline.NeedVectorStore, pipeline.NeedGraphStore, pipeline.NeedEmbedder},
+		New: NewFromDeps,
+	}
+}
+
+// NewFromDeps builds the stage from the process's dependencies: the shared
+// Postgres pool, the stores stages.index names (QDRANT_URL and NEO4J_* in
+// the environment override the section), and the configured embedder,
+// shared with other stages through the "ai" resource.
+func NewFromDeps(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+	if deps.Config == nil || deps.Resources == nil {
+		return nil, errors.New("index: deps need a config and resources")
+	}
+	settings, err := pipeline.StageSettings[*Config](deps)
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	cfg := *settings
+	cfg.ApplyEnv(nil)
+	pool, err := postgres.Shared(ctx, deps.Resources, deps.Config.Database)
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	stores, err := pipeline.Resource(deps.Resources, "index-stores", func() (Stores, func(), error) {
+		st, err := OpenStores(ctx, &cfg, pool)
+		return st, st.Close, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	set, err := pipeline.Resource(deps.Resources, "ai", func() (*provider.Set, func(), error) {
+		s, err := provider.New(deps.Config, deps.Logger)
+		return s, nil, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	emb, err := set.Embedder()
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	return New(ctx, Options{
+		Pool: pool, Vectors: stores.Vectors, Graph: stores.Graph,
+		Embedder: emb, Provider: set.EmbedderName(),
+		Collection: cfg.Collection, CollectionTemplate: cfg.CollectionTemplate,
+		Retention: cfg.Retention, EmbedBatch: cfg.EmbedBatch,
+		Output: deps.Config.Streams.Indexed, Logger: deps.Logger, Metrics: deps.Metrics,
+	})
+}
