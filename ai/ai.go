@@ -18,6 +18,10 @@ type TagRequest struct {
 	Text string
 	// MaxTags is how many tags the caller keeps at most.
 	MaxTags int
+	// Channel identifies the channel the post came from (its channel_id);
+	// empty when unknown. The local tagger keeps per-channel statistics by
+	// it, to tell a channel's recurring boilerplate from the news.
+	Channel string
 }
 
 // TagResponse is a tagger's unvalidated answer.
