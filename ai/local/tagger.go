@@ -139,6 +139,7 @@ type token struct {
 	content       bool // not a stop word, verb, number; long enough
 	capitalized   bool
 	acronym       bool
+	latin         bool // starts with a Latin letter
 	proper        bool // part of a name (set once the stats are known)
 }
 
@@ -220,9 +221,11 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 	}
 	// linked reports whether toks[j] continues the name of toks[j-1]: both
 	// name words, nothing between them, and not an acronym next to a
-	// spelled-out word («США Джо Байден» is two names).
+	// spelled-out word («США Джо Байден» is two names), nor Latin next to
+	// Cyrillic («Москве Mechazilla»).
 	linked := func(j int) bool {
-		return j > 0 && j < len(toks) && !toks[j].breakBefore && toks[j-1].proper && toks[j].proper && toks[j-1].acronym == toks[j].acronym
+		return j > 0 && j < len(toks) && !toks[j].breakBefore && toks[j-1].proper && toks[j].proper &&
+			toks[j-1].acronym == toks[j].acronym && toks[j-1].latin == toks[j].latin
 	}
 
 	cands := make(map[string]*candidate, len(toks)*2)
@@ -253,10 +256,11 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 				if nameSpan && ((linked(i) && i > runStart) || (linked(end) && end < runEnd)) {
 					continue
 				}
-				// No lower-case word glued in front of a name.
+				// No lower-case word glued in front of a name, and no two
+				// names in one tag.
 				glued := false
 				for j := i + 1; j < end; j++ {
-					if toks[j].proper && !toks[j-1].proper {
+					if toks[j].proper && (!toks[j-1].proper || !linked(j)) {
 						glued = true
 						break
 					}
@@ -304,7 +308,7 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 						sum += wordScore(&toks[j])
 					}
 					c.score = sum / float64(n) * (1 + 0.25*float64(n-1))
-					if last := &toks[end-1]; looksLikeAdjective(last.folded) && !last.capitalized {
+					if last := &toks[end-1]; looksLikeAdjective(last.folded) && (!last.capitalized || n == 1) {
 						// "кратер необычной", "ударный": adjectives make
 						// poor tags unless a noun follows.
 						c.score *= 0.6
@@ -566,6 +570,7 @@ func (t *Tagger) newToken(word string, start, end int, sentenceStart bool) token
 	tk := token{start: start, end: end, folded: folded, runes: utf8.RuneCountInString(word), sentenceStart: sentenceStart}
 	first, _ := utf8.DecodeRuneInString(word)
 	tk.capitalized = unicode.IsUpper(first)
+	tk.latin = first < utf8.RuneSelf && unicode.IsLetter(first)
 	letters, upper, digits := 0, 0, 0
 	for _, r := range word {
 		switch {
