@@ -31,12 +31,13 @@ const maxPhraseWords = 3
 
 // Boilerplate weighting: a channel's statistics count once it has this many
 // posts; a word in a larger share of them than boilerplateFrom is weighted
-// down, to boilerplateFloor at boilerplateFull and beyond.
+// down linearly, and one in boilerplateFull or more of them is never a tag
+// (a channel's signature; a channel's main topic, «Go» in a Go channel, is
+// in about half of its posts and stays a tag).
 const (
 	boilerplateMinDocs = 20
-	boilerplateFrom    = 0.3
-	boilerplateFull    = 0.8
-	boilerplateFloor   = 0.15
+	boilerplateFrom    = 0.4
+	boilerplateFull    = 0.7
 )
 
 var _ ai.Tagger = (*Tagger)(nil)
@@ -328,7 +329,7 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 		if c.name && c.words > 1 {
 			c.score *= 1.3
 		}
-		if c.end-c.start > 0 && utf8.RuneCountInString(text[c.start:c.end]) > ai.MaxTagChars {
+		if c.score <= 0 || c.end-c.start > 0 && utf8.RuneCountInString(text[c.start:c.end]) > ai.MaxTagChars {
 			c.score = -1
 		}
 	}
@@ -420,16 +421,16 @@ func (t *Tagger) weighBoilerplate(ctx context.Context, channel string, terms []s
 }
 
 // boilerplateWeight maps the share of a channel's posts holding a word to
-// its weight: 1 up to boilerplateFrom, falling linearly to boilerplateFloor
-// at boilerplateFull.
+// its weight: 1 up to boilerplateFrom, falling linearly to 0 at
+// boilerplateFull.
 func boilerplateWeight(share float64) float64 {
 	switch {
 	case share <= boilerplateFrom:
 		return 1
 	case share >= boilerplateFull:
-		return boilerplateFloor
+		return 0
 	}
-	return 1 - (1-boilerplateFloor)*(share-boilerplateFrom)/(boilerplateFull-boilerplateFrom)
+	return 1 - (share-boilerplateFrom)/(boilerplateFull-boilerplateFrom)
 }
 
 // containsStems reports whether c's stems are a contiguous part of a picked

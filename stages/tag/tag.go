@@ -165,7 +165,7 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		out.Provider = "rule"
 		out.Model = "min_chars"
 	} else {
-		tags, resp, latency, err := s.tag(ctx, post.Text)
+		tags, resp, latency, err := s.tag(ctx, post.ChannelID, post.Text)
 		if err != nil {
 			s.metrics.processed.WithLabelValues(statusError).Inc()
 			s.log.LogAttrs(ctx, slog.LevelWarn, "tagger failed",
@@ -190,11 +190,15 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 }
 
 // tag calls the tagger chain and validates its answer against the text.
-func (s *Stage) tag(ctx context.Context, text string) ([]string, ai.TagResponse, time.Duration, error) {
+func (s *Stage) tag(ctx context.Context, channel, text string) ([]string, ai.TagResponse, time.Duration, error) {
 	callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	defer cancel()
 	start := s.now()
-	resp, err := s.tagger.Tag(callCtx, ai.TagRequest{Text: ai.CutInput(text, s.cfg.MaxInputChars), MaxTags: s.cfg.MaxTags})
+	input := text
+	if !ai.ReadsWholeText(s.tagger) { // the cut saves model tokens only
+		input = ai.CutInput(text, s.cfg.MaxInputChars)
+	}
+	resp, err := s.tagger.Tag(callCtx, ai.TagRequest{Text: input, MaxTags: s.cfg.MaxTags, Channel: channel})
 	latency := s.now().Sub(start)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
