@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -357,5 +358,53 @@ func TestTagStageTreatsAnAnswerWithoutJSONAsAFailure(t *testing.T) {
 	out := e.tagged(t)
 	if len(out) != 1 || out[0].PostID != "empty" || len(out[0].Tags) != 0 {
 		t.Fatalf("posts.tagged = %+v, want only the post answered with [] (empty tags)", out)
+	}
+}
+
+// recordingTagger records what the stage asks; whole says whether it reads
+// the whole text (ai.WholeTextReader), as the local tagger does.
+type recordingTagger struct {
+	whole bool
+	mu    sync.Mutex
+	reqs  []ai.TagRequest
+}
+
+func (r *recordingTagger) Tag(_ context.Context, req ai.TagRequest) (ai.TagResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reqs = append(r.reqs, req)
+	return ai.TagResponse{Raw: "[]", Provider: "rec", Model: "rec"}, nil
+}
+
+func (r *recordingTagger) ReadsWholeText() bool { return r.whole }
+
+func (r *recordingTagger) requests() []ai.TagRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]ai.TagRequest(nil), r.reqs...)
+}
+
+// TestTagStageCutsTheInputOnlyForTaggersThatPayForIt: max_input_chars cuts
+// what a model is shown; a tagger that reads the whole text gets all of it.
+// Both get the post's channel.
+func TestTagStageCutsTheInputOnlyForTaggersThatPayForIt(t *testing.T) {
+	t.Parallel()
+	text := strings.Repeat("Сбер представил новую модель ИИ для бизнеса. ", 10)
+	for _, whole := range []bool{false, true} {
+		rec := &recordingTagger{whole: whole}
+		e := startStage(t, rec, func(c *config.Config) { c.Stages.Tag.MaxInputChars = 100 })
+		e.publish(t, &pipeline.PostParsed{Envelope: pipeline.Envelope{SchemaVersion: "v1", TraceID: "tr"},
+			PostID: "p", ChannelID: "-1001", Text: text, PostedAt: time.Now()})
+		testenv.WaitFor(t, "the tagger called", 10*time.Second, func() bool { return len(rec.requests()) > 0 })
+		req := rec.requests()[0]
+		if want := ai.CutInput(text, 100); !whole && req.Text != want {
+			t.Errorf("model tagger got %d runes, want the %d-rune cut", utf8.RuneCountInString(req.Text), utf8.RuneCountInString(want))
+		}
+		if whole && req.Text != text {
+			t.Errorf("whole-text tagger got %d runes, want all %d", utf8.RuneCountInString(req.Text), utf8.RuneCountInString(text))
+		}
+		if req.Channel != "-1001" {
+			t.Errorf("channel %q, want -1001", req.Channel)
+		}
 	}
 }
