@@ -266,6 +266,14 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 						break
 					}
 				}
+				// A name is followed by lower-case words in a tag only when
+				// it is an adjective of them («Курской области»,
+				// «Тибетском плато»), not «Яна Гагина груз».
+				for j := i + 1; j < end && !glued; j++ {
+					if toks[j-1].proper && !toks[j].proper && !looksLikeAdjective(toks[j-1].folded) {
+						glued = true
+					}
+				}
 				if glued {
 					continue
 				}
@@ -308,11 +316,14 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 					for j := i; j < end; j++ {
 						sum += wordScore(&toks[j])
 					}
-					c.score = sum / float64(n) * (1 + 0.25*float64(n-1))
+					c.score = sum / float64(n) * (1 + 0.1*float64(n-1))
 					if last := &toks[end-1]; looksLikeAdjective(last.folded) && (!last.capitalized || n == 1) {
 						// "кратер необычной", "ударный": adjectives make
 						// poor tags unless a noun follows.
 						c.score *= 0.6
+						if n == 1 {
+							c.score *= 0.7 // a lone adjective is rarely a keyword
+						}
 					}
 				}
 			}
@@ -586,7 +597,7 @@ func (t *Tagger) newToken(word string, start, end int, sentenceStart bool) token
 	}
 	tk.acronym = letters >= 2 && upper == letters || (upper >= 2 && letters >= 2 && tk.capitalized)
 	_, isStop := t.stop[folded]
-	tk.content = !isStop && letters > 0 && (tk.runes >= 2 || tk.acronym) && !(letters == 1 && digits == 0)
+	tk.content = !isStop && letters > 0 && (tk.runes >= 3 || tk.acronym || tk.capitalized && tk.runes == 2) && !(letters == 1 && digits == 0)
 	if tk.content && digits > 0 && unicode.IsDigit(first) && !tk.acronym {
 		// "11-й", "38-летний", "2-го": numbers and dates are not tags.
 		tk.content = false
@@ -632,6 +643,12 @@ func wordEnd(text string, i int) int {
 func skipNoise(text string, i int) int {
 	c := text[i]
 	switch {
+	case c == '`' && strings.HasPrefix(text[i:], "```"):
+		// A fenced code block: identifiers, not topics.
+		if j := strings.Index(text[i+3:], "```"); j >= 0 {
+			return j + 6
+		}
+		return len(text) - i
 	case c == ']' && i+1 < len(text) && text[i+1] == '(':
 		if j := strings.IndexByte(text[i:], ')'); j > 0 {
 			return j + 1
