@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/ai/provider"
 	"github.com/assistant-dev/assistant/pipeline"
 )
@@ -51,7 +52,9 @@ type Stage struct {
 // shared with other stages through the "ai" resource.
 func New(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 	set, err := pipeline.Resource(deps.Resources, "ai", func() (*provider.Set, func(), error) {
-		s, err := provider.New(deps.Config, deps.Logger)
+		// The local tagger keeps its per-channel statistics in Redis.
+		df := local.NewRedisDocFreq(deps.Redis, deps.Keys.Prefix, 0)
+		s, err := provider.New(deps.Config, deps.Logger, provider.WithLocalOptions(local.WithDocFreq(df)))
 		return s, nil, err
 	})
 	if err != nil {

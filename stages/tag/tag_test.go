@@ -45,6 +45,63 @@ func registryWith(tagger ai.Tagger) *pipeline.Registry {
 	return pipeline.MustRegistry(def)
 }
 
+func init() {
+	// The real tag stage with the tagger chain built from configuration, as
+	// `assistant run` builds it.
+	pipeline.Register(pipeline.Definition{
+		Name:  "tag-from-config",
+		Input: func(s config.Streams) string { return s.Parsed },
+		New:   tag.New,
+	})
+}
+
+// TestTagStageKeepsChannelStatisticsInRedis: the stage built from
+// configuration gives the local tagger the Redis table of per-channel
+// document frequencies, so it fills as posts pass.
+func TestTagStageKeepsChannelStatisticsInRedis(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testenv.Config(t, prefix, "")
+	cfg.Stages.Tag.Enabled, cfg.Stages.Persist.Enabled = false, false
+	cfg.AI.Tagger, cfg.AI.Embedder = "local", "local"
+	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
+		Config: cfg, Redis: rdb, Registry: prometheus.NewRegistry(), Stages: []string{"tag-from-config"},
+		Pools: map[string]config.Pool{"tag-from-config": cfg.Stages.Tag.Pool},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	e := &env{rdb: rdb, prefix: prefix, cfg: cfg}
+	var events []*pipeline.PostParsed
+	channel, long := "", 0
+	for i, p := range testenv.SamplePosts(t, 0) {
+		if p.Channel != "Банкста" {
+			continue
+		}
+		ev := parsedEvent(p, i)
+		channel = ev.ChannelID
+		events = append(events, ev)
+		if len([]rune(p.Text)) >= cfg.Stages.Tag.MinChars {
+			long++
+		}
+	}
+	e.publish(t, events...)
+	testenv.WaitFor(t, "the channel's posts tagged", 60*time.Second, func() bool { return len(e.tagged(t)) == len(events) })
+	key := prefix + "tagger:df:" + channel
+	docs, err := rdb.HGet(context.Background(), key, "").Int()
+	if err != nil || docs != long {
+		t.Fatalf("%s counts %d posts (%v), want the %d tagged by the local tagger", key, docs, err, long)
+	}
+	if n := rdb.HLen(context.Background(), key).Val(); n < 200 {
+		t.Errorf("%s holds %d terms, want the channel's vocabulary", key, n)
+	}
+}
+
 type env struct {
 	rdb    *redis.Client
 	prefix string
