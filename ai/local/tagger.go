@@ -215,7 +215,7 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 			s *= 1.6
 		}
 		s *= 1 + 1/(1+float64(ws.first)/15)
-		if tk.runes < 3 && !tk.acronym {
+		if tk.runes < 3 && !tk.acronym && ws.proper == 0 {
 			s *= 0.5
 		}
 		return s * ws.boiler
@@ -614,8 +614,9 @@ func (t *Tagger) newToken(word string, start, end int, sentenceStart bool) token
 func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // wordEnd returns the end of the word starting at i: letters and digits,
-// joined by a single - ' ’ or . between two word runes ("COVID-19",
-// "Node.js", "Яндекс.Маркет"), plus trailing '+' ("C++").
+// joined by a single - ' ’ . or / between two word runes ("COVID-19",
+// "Node.js", "Яндекс.Маркет", "HTTP/2", "math/rand"), plus trailing '+'
+// ("C++").
 func wordEnd(text string, i int) int {
 	for i < len(text) {
 		r, size := utf8.DecodeRuneInString(text[i:])
@@ -623,7 +624,7 @@ func wordEnd(text string, i int) int {
 			i += size
 			continue
 		}
-		if r == '-' || r == '\'' || r == '’' || r == '.' || r == '‑' {
+		if r == '-' || r == '\'' || r == '’' || r == '.' || r == '‑' || r == '/' {
 			next, _ := utf8.DecodeRuneInString(text[i+size:])
 			if isWordRune(next) {
 				i += size
@@ -700,9 +701,13 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// looksLikeDomain: "habr.com", "naked-science.ru" — a dotted ASCII word
-// ending in a short lower-case top-level domain.
+// looksLikeDomain: "habr.com", "naked-science.ru", "bit.ly/x" — a dotted
+// ASCII word ending in a short lower-case top-level domain, maybe with a
+// path.
 func looksLikeDomain(word string) bool {
+	if slash := strings.IndexByte(word, '/'); slash > 0 {
+		word = word[:slash] // "bit.ly/bbcrussian": a link without a scheme
+	}
 	dot := strings.LastIndexByte(word, '.')
 	if dot <= 0 || dot == len(word)-1 {
 		return false
