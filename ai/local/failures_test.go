@@ -49,6 +49,18 @@ func TestFailureKinds(t *testing.T) {
 			notWant: []string{"engineer Russ Cox"},
 		},
 		{
+			name:    "English name at a sentence start",
+			text:    "Thorsten Ball, автор книги о интерпретаторах, размышляет о том, что Go оказался подходящим языком. Thorsten Ball добавил go.mod в 2020 году.",
+			want:    []string{"Thorsten Ball"},
+			notWant: []string{"Ball", "Thorsten"},
+		},
+		{
+			name:    "words joined by a slash are one word",
+			text:    "Статья о новом пакете math/rand/v2 в Go 1.22 и о протоколе HTTP/2. Пакет math/rand/v2 первый v2 в стандартной библиотеке.",
+			want:    []string{"math/rand/v2"},
+			notWant: []string{"math", "rand"},
+		},
+		{
 			name:    "base form: the stem as a prefix of the genitive",
 			text:    "Нефть из Ирана подорожала. Поставки из Ирана выросли, санкции против Ирана не помогли.",
 			want:    []string{"Иран"},

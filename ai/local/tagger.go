@@ -205,8 +205,14 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 	for i := range toks {
 		tk := &toks[i]
 		// A capital at a sentence start makes a name only if the word is
-		// capitalised elsewhere too.
+		// capitalised elsewhere too, or if a name follows it at once in
+		// the same script («Thorsten Ball, автор…», «Реджеп Эрдоган
+		// заявил…»).
 		tk.proper = tk.content && (tk.acronym || (tk.capitalized && (!tk.sentenceStart || stats[tk.stem].proper > 0)))
+		if !tk.proper && tk.content && tk.capitalized && i+1 < len(toks) {
+			next := &toks[i+1]
+			tk.proper = !next.breakBefore && next.content && next.capitalized && !next.acronym && next.latin == tk.latin
+		}
 	}
 	wordScore := func(tk *token) float64 {
 		ws := stats[tk.stem]
