@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,16 +46,6 @@ func registryWith(tagger ai.Tagger) *pipeline.Registry {
 	return pipeline.MustRegistry(def)
 }
 
-func init() {
-	// The real tag stage with the tagger chain built from configuration, as
-	// `assistant run` builds it.
-	pipeline.Register(pipeline.Definition{
-		Name:  "tag-from-config",
-		Input: func(s config.Streams) string { return s.Parsed },
-		New:   tag.New,
-	})
-}
-
 // TestTagStageKeepsChannelStatisticsInRedis: the stage built from
 // configuration gives the local tagger the Redis table of per-channel
 // document frequencies, so it fills as posts pass.
@@ -62,11 +53,13 @@ func TestTagStageKeepsChannelStatisticsInRedis(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := testenv.Redis(t)
 	cfg := testenv.Config(t, prefix, "")
-	cfg.Stages.Tag.Enabled, cfg.Stages.Persist.Enabled = false, false
+	cfg.Stages.Set(tag.Name, tag.DefaultConfig())
 	cfg.AI.Tagger, cfg.AI.Embedder = "local", "local"
+	// The real definition: the tagger chain built from configuration, as
+	// `assistant run` builds it.
 	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
-		Config: cfg, Redis: rdb, Registry: prometheus.NewRegistry(), Stages: []string{"tag-from-config"},
-		Pools: map[string]config.Pool{"tag-from-config": cfg.Stages.Tag.Pool},
+		Config: cfg, Redis: rdb, Registry: pipeline.MustRegistry(tag.Definition()), Metrics: prometheus.NewRegistry(),
+		Stages: []string{tag.Name},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -86,7 +79,7 @@ func TestTagStageKeepsChannelStatisticsInRedis(t *testing.T) {
 		ev := parsedEvent(p, i)
 		channel = ev.ChannelID
 		events = append(events, ev)
-		if len([]rune(p.Text)) >= cfg.Stages.Tag.MinChars {
+		if len([]rune(p.Text)) >= tag.DefaultConfig().MinChars {
 			long++
 		}
 	}
@@ -449,7 +442,11 @@ func TestTagStageCutsTheInputOnlyForTaggersThatPayForIt(t *testing.T) {
 	text := strings.Repeat("Сбер представил новую модель ИИ для бизнеса. ", 10)
 	for _, whole := range []bool{false, true} {
 		rec := &recordingTagger{whole: whole}
-		e := startStage(t, rec, func(c *config.Config) { c.Stages.Tag.MaxInputChars = 100 })
+		e := startStage(t, rec, func(c *config.Config) {
+			set := tag.DefaultConfig()
+			set.MaxInputChars = 100
+			c.Stages.Set(tag.Name, set)
+		})
 		e.publish(t, &pipeline.PostParsed{Envelope: pipeline.Envelope{SchemaVersion: "v1", TraceID: "tr"},
 			PostID: "p", ChannelID: "-1001", Text: text, PostedAt: time.Now()})
 		testenv.WaitFor(t, "the tagger called", 10*time.Second, func() bool { return len(rec.requests()) > 0 })
