@@ -476,7 +476,6 @@ func subStems(long, short []string) bool {
 var genitivePrepositions = map[string]bool{
 	"из": true, "от": true, "до": true, "у": true, "для": true, "без": true, "около": true,
 	"против": true, "после": true, "вокруг": true, "среди": true, "возле": true, "кроме": true,
-	"со": false, "с": false,
 }
 
 // baseForm picks how a one-word tag is written, among the occurrences
