@@ -43,6 +43,12 @@ func TestFailureKinds(t *testing.T) {
 			notWant: []string{"США Джо Байден", "США Джо"},
 		},
 		{
+			name:    "a Latin name with an acronym inside is one name",
+			text:    "Метод разработали ученые из лаборатории T-Bank AI Research совместно со студентами МИСИС и МФТИ.",
+			want:    []string{"T-Bank AI Research"},
+			notWant: []string{"T-Bank AI", "Research", "AI Research"},
+		},
+		{
 			name:    "English name after a lower-case word",
 			text:    "A keynote by engineer Russ Cox on testing in Go. Russ Cox shared twenty tips.",
 			want:    []string{"Russ Cox"},

@@ -227,12 +227,12 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 		return s * ws.boiler
 	}
 	// linked reports whether toks[j] continues the name of toks[j-1]: both
-	// name words, nothing between them, and not an acronym next to a
-	// spelled-out word («США Джо Байден» is two names), nor Latin next to
-	// Cyrillic («Москве Mechazilla»).
+	// name words, nothing between them, not a Cyrillic acronym next to a
+	// spelled-out word («США Джо Байден» is two names; «T-Bank AI
+	// Research» is one), nor Latin next to Cyrillic («Москве Mechazilla»).
 	linked := func(j int) bool {
 		return j > 0 && j < len(toks) && !toks[j].breakBefore && toks[j-1].proper && toks[j].proper &&
-			toks[j-1].acronym == toks[j].acronym && toks[j-1].latin == toks[j].latin
+			toks[j-1].latin == toks[j].latin && (toks[j].latin || toks[j-1].acronym == toks[j].acronym)
 	}
 
 	cands := make(map[string]*candidate, len(toks)*2)
