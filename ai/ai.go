@@ -14,10 +14,15 @@ import (
 
 // TagRequest asks a tagger for tags of one post.
 type TagRequest struct {
-	// Text is the post text, already cut to the configured max input size.
+	// Text is the post text, cut to the configured max input size unless
+	// the tagger reads the whole text (WholeTextReader).
 	Text string
 	// MaxTags is how many tags the caller keeps at most.
 	MaxTags int
+	// Channel identifies the channel the post came from (its channel_id);
+	// empty when unknown. The local tagger keeps per-channel statistics by
+	// it, to tell a channel's recurring boilerplate from the news.
+	Channel string
 }
 
 // TagResponse is a tagger's unvalidated answer.
@@ -32,6 +37,19 @@ type TagResponse struct {
 // Tagger proposes tags for a text. Implementations are safe for concurrent use.
 type Tagger interface {
 	Tag(ctx context.Context, req TagRequest) (TagResponse, error)
+}
+
+// WholeTextReader is implemented by taggers that read the whole post: the
+// max_input_chars cut exists to save model tokens, and a tagger that spends
+// none (the local one) would only lose the end of the post to it.
+type WholeTextReader interface {
+	ReadsWholeText() bool
+}
+
+// ReadsWholeText reports whether t asks for the whole post text.
+func ReadsWholeText(t Tagger) bool {
+	w, ok := t.(WholeTextReader)
+	return ok && w.ReadsWholeText()
 }
 
 // Embedder turns texts into vectors of a fixed dimension. Implementations are

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -23,38 +24,86 @@ const ProviderName = "local"
 
 // TaggerModel names the key-phrase algorithm; bump it when scoring changes,
 // since it is stored with every tag set.
-const TaggerModel = "keyphrase-v1"
+const TaggerModel = "keyphrase-v2"
 
 // maxPhraseWords is the longest tag the tagger proposes (spec: 1–3 words).
 const maxPhraseWords = 3
 
-// Tagger picks key phrases from the text itself, RAKE-style: stop words,
-// punctuation, line breaks, URLs and Markdown split the text into runs of
-// content words; every 1–3-word window of a run is a candidate phrase,
-// scored YAKE-style from the frequency of its words (counted by a crude
-// stem, so Russian inflections add up), their first position (titles come
-// first in posts) and their casing (names and acronyms). Candidates are
-// always exact spans of the text, so they pass ai.ValidateTags by
-// construction. A Tagger is immutable and safe for concurrent use.
+// Boilerplate weighting: a channel's statistics count once it has this many
+// posts; a word in a larger share of them than boilerplateFrom is weighted
+// down linearly, and one in boilerplateFull or more of them is never a tag
+// (a channel's signature; a channel's main topic, «Go» in a Go channel, is
+// in about half of its posts and stays a tag).
+const (
+	boilerplateMinDocs = 20
+	boilerplateFrom    = 0.4
+	boilerplateFull    = 0.7
+)
+
+var _ ai.Tagger = (*Tagger)(nil)
+
+// Tagger picks key phrases from the text itself: stop words, verbs,
+// participles, adverbs, numbers, punctuation, line breaks, URLs and
+// Markdown split the text into runs of content words. Consecutive
+// capitalised words form one name, proposed whole and never split, and a
+// lower-case word glued in front of a name is not made part of it. Every
+// other 1–3-word window of a run is a candidate too. Candidates are scored
+// YAKE-style from the frequency of their words (counted by a crude stem, so
+// Russian inflections add up), their first position (titles come first in
+// posts), their casing (names and acronyms) and, per channel, the share of
+// the channel's posts holding them (a channel's signature and recurring
+// subheads are weighted down). A single word is reported in its base form
+// when the text allows: the nominative when it occurs too, or the bare stem
+// where it is a prefix of the inflected word («Иран» in «из Ирана»).
+// Candidates are always spans of the text, so they pass ai.ValidateTags by
+// construction. A Tagger is safe for concurrent use.
 type Tagger struct {
 	stop map[string]struct{}
+	// df is the shared document-frequency table (Redis in the daemon); mem
+	// the in-process one, used without df and whenever df fails.
+	df     DocFreq
+	mem    *MemoryDocFreq
+	logger *slog.Logger
+}
+
+// Option adjusts a Tagger.
+type Option func(*Tagger)
+
+// WithDocFreq keeps the per-channel document frequencies in df (a
+// RedisDocFreq in the daemon) instead of in the process.
+func WithDocFreq(df DocFreq) Option { return func(t *Tagger) { t.df = df } }
+
+// WithLogger sets where a failing DocFreq is reported.
+func WithLogger(l *slog.Logger) Option {
+	return func(t *Tagger) {
+		if l != nil {
+			t.logger = l
+		}
+	}
 }
 
 // NewTagger builds the tagger with its embedded Russian and English stop
-// words.
-func NewTagger() *Tagger {
+// words. Without WithDocFreq the per-channel statistics live in the process.
+func NewTagger(opts ...Option) *Tagger {
 	stop := make(map[string]struct{}, 1024)
 	for _, list := range []string{russianStopWords, englishStopWords} {
 		for _, w := range strings.Fields(list) {
 			stop[foldWord(w)] = struct{}{}
 		}
 	}
-	return &Tagger{stop: stop}
+	t := &Tagger{stop: stop, mem: NewMemoryDocFreq(0), logger: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
 }
 
-var _ ai.Tagger = (*Tagger)(nil)
+// ReadsWholeText implements ai.WholeTextReader: the tagger spends no
+// tokens, so the max_input_chars cut would only cost it the end of a post.
+func (t *Tagger) ReadsWholeText() bool { return true }
 
-// Tag implements ai.Tagger. Raw is a JSON array of phrases.
+// Tag implements ai.Tagger. Raw is a JSON array of phrases. The post counts
+// towards req.Channel's document frequencies (none when it is empty).
 func (t *Tagger) Tag(ctx context.Context, req ai.TagRequest) (ai.TagResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return ai.TagResponse{}, fmt.Errorf("local tagger: %w", err)
@@ -63,7 +112,7 @@ func (t *Tagger) Tag(ctx context.Context, req ai.TagRequest) (ai.TagResponse, er
 	if maxTags <= 0 {
 		maxTags = ai.DefaultMaxTags
 	}
-	phrases := t.Extract(req.Text, maxTags)
+	phrases := t.extract(ctx, req.Channel, req.Text, maxTags)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -88,33 +137,43 @@ type token struct {
 	// sentenceStart: first word of a sentence or line (its capital letter
 	// says nothing about it being a name).
 	sentenceStart bool
-	content       bool // not a stop word, not a number, long enough
+	content       bool // not a stop word, verb, number; long enough
 	capitalized   bool
 	acronym       bool
+	latin         bool // starts with a Latin letter
+	proper        bool // part of a name (set once the stats are known)
 }
 
 type wordStat struct {
-	tf       int
-	first    int
-	proper   int // capitalised away from a sentence start, or an acronym
-	verbLike bool
+	tf     int
+	first  int
+	proper int     // capitalised away from a sentence start, or an acronym
+	boiler float64 // channel boilerplate weight, 1 when none
 }
 
 type candidate struct {
-	key      string // folded words joined by one space
-	start    int    // byte span of the first occurrence
-	end      int
-	first    int // token index of the first occurrence
-	count    int
-	words    int
-	stems    []string
-	score    float64
+	key   string // folded words joined by one space; "\x00"+stem for one word
+	start int    // byte span of the first occurrence
+	end   int
+	first int // token index of the first occurrence
+	count int
+	words int
+	stems []string
+	score float64
+	// forms: token indexes of a one-word candidate's occurrences.
+	forms    []int
 	wholeRun bool
+	name     bool // a whole name span
 }
 
 // Extract returns up to max key phrases of text, best first, each spelled
-// exactly as in the text, distinct ignoring case and ё/е.
+// as in the text, distinct ignoring case and ё/е. It keeps no channel
+// statistics.
 func (t *Tagger) Extract(text string, max int) []string {
+	return t.extract(context.Background(), "", text, max)
+}
+
+func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []string {
 	if max <= 0 {
 		return nil
 	}
@@ -123,6 +182,7 @@ func (t *Tagger) Extract(text string, max int) []string {
 		return []string{}
 	}
 	stats := make(map[string]*wordStat, len(toks))
+	terms := make([]string, 0, len(toks))
 	for i := range toks {
 		tk := &toks[i]
 		if !tk.content {
@@ -130,15 +190,29 @@ func (t *Tagger) Extract(text string, max int) []string {
 		}
 		ws := stats[tk.stem]
 		if ws == nil {
-			ws = &wordStat{first: i, verbLike: true}
+			ws = &wordStat{first: i, boiler: 1}
 			stats[tk.stem] = ws
+			terms = append(terms, tk.stem)
 		}
 		ws.tf++
 		if tk.acronym || (tk.capitalized && !tk.sentenceStart) {
 			ws.proper++
 		}
-		// A word is verb-like only if every form of it looks like a verb.
-		ws.verbLike = ws.verbLike && !tk.capitalized && looksLikeVerb(tk.folded)
+	}
+	if channel != "" && len(terms) > 0 {
+		t.weighBoilerplate(ctx, channel, terms, stats)
+	}
+	for i := range toks {
+		tk := &toks[i]
+		// A capital at a sentence start makes a name only if the word is
+		// capitalised elsewhere too, or if a name follows it at once in
+		// the same script («Thorsten Ball, автор…», «Реджеп Эрдоган
+		// заявил…»).
+		tk.proper = tk.content && (tk.acronym || (tk.capitalized && (!tk.sentenceStart || stats[tk.stem].proper > 0)))
+		if !tk.proper && tk.content && tk.capitalized && i+1 < len(toks) {
+			next := &toks[i+1]
+			tk.proper = !next.breakBefore && next.content && next.capitalized && !next.acronym && next.latin == tk.latin
+		}
 	}
 	wordScore := func(tk *token) float64 {
 		ws := stats[tk.stem]
@@ -147,13 +221,18 @@ func (t *Tagger) Extract(text string, max int) []string {
 			s *= 1.6
 		}
 		s *= 1 + 1/(1+float64(ws.first)/15)
-		if tk.runes < 3 && !tk.acronym {
+		if tk.runes < 3 && !tk.acronym && ws.proper == 0 {
 			s *= 0.5
 		}
-		if ws.verbLike {
-			s *= 0.55
-		}
-		return s
+		return s * ws.boiler
+	}
+	// linked reports whether toks[j] continues the name of toks[j-1]: both
+	// name words, nothing between them, not a Cyrillic acronym next to a
+	// spelled-out word («США Джо Байден» is two names; «T-Bank AI
+	// Research» is one), nor Latin next to Cyrillic («Москве Mechazilla»).
+	linked := func(j int) bool {
+		return j > 0 && j < len(toks) && !toks[j].breakBefore && toks[j-1].proper && toks[j].proper &&
+			toks[j-1].latin == toks[j].latin && (toks[j].latin || toks[j-1].acronym == toks[j].acronym)
 	}
 
 	cands := make(map[string]*candidate, len(toks)*2)
@@ -171,42 +250,86 @@ func (t *Tagger) Extract(text string, max int) []string {
 		runLen := runEnd - runStart
 		for i := runStart; i < runEnd; i++ {
 			for n := 1; n <= maxPhraseWords && i+n <= runEnd; n++ {
-				key.Reset()
-				for j := i; j < i+n; j++ {
-					if j > i {
-						key.WriteByte(' ')
-					}
-					key.WriteString(toks[j].folded)
+				end := i + n // exclusive
+				// Never split a name (unless it is too long to be a tag).
+				spanStart, spanEnd := i, end
+				for spanStart > runStart && linked(spanStart) {
+					spanStart--
 				}
-				k := key.String()
+				for spanEnd < runEnd && linked(spanEnd) {
+					spanEnd++
+				}
+				nameSpan := spanEnd-spanStart <= maxPhraseWords
+				if nameSpan && ((linked(i) && i > runStart) || (linked(end) && end < runEnd)) {
+					continue
+				}
+				// No lower-case word glued in front of a name, and no two
+				// names in one tag.
+				glued := false
+				for j := i + 1; j < end; j++ {
+					if toks[j].proper && (!toks[j-1].proper || !linked(j)) {
+						glued = true
+						break
+					}
+				}
+				// A name is followed by lower-case words in a tag only when
+				// it is an adjective of them («Курской области»,
+				// «Тибетском плато»), not «Яна Гагина груз».
+				for j := i + 1; j < end && !glued; j++ {
+					if toks[j-1].proper && !toks[j].proper && !looksLikeAdjective(toks[j-1].folded) {
+						glued = true
+					}
+				}
+				if glued {
+					continue
+				}
+				var k string
+				if n == 1 {
+					k = "\x00" + toks[i].stem
+				} else {
+					key.Reset()
+					for j := i; j < end; j++ {
+						if j > i {
+							key.WriteByte(' ')
+						}
+						key.WriteString(toks[j].folded)
+					}
+					k = key.String()
+				}
 				c := cands[k]
 				if c == nil {
-					c = &candidate{key: k, start: toks[i].start, end: toks[i+n-1].end, first: i, words: n}
-					for j := i; j < i+n; j++ {
+					c = &candidate{key: k, start: toks[i].start, end: toks[end-1].end, first: i, words: n}
+					for j := i; j < end; j++ {
 						c.stems = append(c.stems, toks[j].stem)
 					}
 					cands[k] = c
 					order = append(order, c)
 				}
 				c.count++
+				if n == 1 {
+					c.forms = append(c.forms, i)
+				}
 				if n == runLen {
 					c.wholeRun = true
 				}
-				// Score from the occurrence with the best words (they are
-				// the same words each time, so the first one will do).
+				if toks[i].proper && i == spanStart && end == spanEnd {
+					c.name = true
+				}
+				// Score from the first occurrence (the same words each
+				// time, but an occurrence may be a name only elsewhere).
 				if c.count == 1 {
 					sum := 0.0
-					for j := i; j < i+n; j++ {
+					for j := i; j < end; j++ {
 						sum += wordScore(&toks[j])
 					}
-					c.score = sum / float64(n) * (1 + 0.35*float64(n-1))
-					if looksLikeAdjective(toks[i+n-1].folded) && !toks[i+n-1].capitalized {
+					c.score = sum / float64(n) * (1 + 0.1*float64(n-1))
+					if last := &toks[end-1]; looksLikeAdjective(last.folded) && (!last.capitalized || n == 1) {
 						// "кратер необычной", "ударный": adjectives make
 						// poor tags unless a noun follows.
 						c.score *= 0.6
-					}
-					if n > 1 && stats[toks[i].stem].verbLike {
-						c.score *= 0.7
+						if n == 1 {
+							c.score *= 0.7 // a lone adjective is rarely a keyword
+						}
 					}
 				}
 			}
@@ -218,9 +341,12 @@ func (t *Tagger) Extract(text string, max int) []string {
 			c.score *= 1 + 0.5*math.Log(float64(c.count))
 		}
 		if c.wholeRun && c.words > 1 {
-			c.score *= 1.2
+			c.score *= 1.1
 		}
-		if c.end-c.start > 0 && utf8.RuneCountInString(text[c.start:c.end]) > ai.MaxTagChars {
+		if c.name && c.words > 1 {
+			c.score *= 1.3
+		}
+		if c.score <= 0 || c.end-c.start > 0 && utf8.RuneCountInString(text[c.start:c.end]) > ai.MaxTagChars {
 			c.score = -1
 		}
 	}
@@ -260,7 +386,7 @@ func (t *Tagger) Extract(text string, max int) []string {
 				if overlap {
 					continue
 				}
-			} else if containsFolded(picked, c) {
+			} else if containsStems(picked, c) {
 				continue
 			}
 			picked = append(picked, c)
@@ -270,21 +396,151 @@ func (t *Tagger) Extract(text string, max int) []string {
 		}
 	}
 	out := make([]string, 0, len(picked))
+	seen := make(map[string]bool, len(picked))
 	for _, c := range picked {
-		out = append(out, strings.Join(strings.Fields(text[c.start:c.end]), " "))
+		var tag string
+		if c.words == 1 {
+			tag = baseForm(text, toks, c.forms)
+		} else {
+			tag = strings.Join(strings.Fields(text[c.start:c.end]), " ")
+		}
+		if f := ai.FoldTag(tag); !seen[f] {
+			seen[f] = true
+			out = append(out, tag)
+		}
 	}
 	return out
 }
 
-// containsFolded reports whether c's words are a sub-phrase of a picked
-// phrase or the other way round ("кратер" after "ударный кратер").
-func containsFolded(picked []*candidate, c *candidate) bool {
+// weighBoilerplate records the post's terms in channel's document
+// frequencies and sets each term's boilerplate weight from the share of the
+// channel's posts that hold it.
+func (t *Tagger) weighBoilerplate(ctx context.Context, channel string, terms []string, stats map[string]*wordStat) {
+	slices.Sort(terms)
+	var shares []float64
+	var docs int
+	var err error
+	if t.df != nil {
+		shares, docs, err = t.df.Observe(ctx, channel, terms)
+		if err != nil {
+			t.logger.WarnContext(ctx, "local tagger: channel statistics unavailable, using the in-process table", "channel", channel, "err", err)
+		}
+	}
+	if t.df == nil || err != nil {
+		shares, docs, _ = t.mem.Observe(ctx, channel, terms)
+	}
+	if docs < boilerplateMinDocs {
+		return
+	}
+	for i, term := range terms {
+		stats[term].boiler = boilerplateWeight(shares[i])
+	}
+}
+
+// boilerplateWeight maps the share of a channel's posts holding a word to
+// its weight: 1 up to boilerplateFrom, falling linearly to 0 at
+// boilerplateFull.
+func boilerplateWeight(share float64) float64 {
+	switch {
+	case share <= boilerplateFrom:
+		return 1
+	case share >= boilerplateFull:
+		return 0
+	}
+	return 1 - (share-boilerplateFrom)/(boilerplateFull-boilerplateFrom)
+}
+
+// containsStems reports whether c's stems are a contiguous part of a picked
+// phrase's or the other way round ("кратер" after "ударный кратер").
+func containsStems(picked []*candidate, c *candidate) bool {
 	for _, p := range picked {
-		if strings.Contains(" "+p.key+" ", " "+c.key+" ") || strings.Contains(" "+c.key+" ", " "+p.key+" ") {
+		if subStems(p.stems, c.stems) || subStems(c.stems, p.stems) {
 			return true
 		}
 	}
 	return false
+}
+
+func subStems(long, short []string) bool {
+	for i := 0; i+len(short) <= len(long); i++ {
+		if slices.Equal(long[i:i+len(short)], short) {
+			return true
+		}
+	}
+	return false
+}
+
+// genitivePrepositions govern the genitive: a capitalised word ending in -а
+// after one of them is a masculine noun's genitive («из Ирана»), not a
+// feminine nominative («Москва»).
+var genitivePrepositions = map[string]bool{
+	"из": true, "от": true, "до": true, "у": true, "для": true, "без": true, "около": true,
+	"против": true, "после": true, "вокруг": true, "среди": true, "возле": true, "кроме": true,
+}
+
+// baseForm picks how a one-word tag is written, among the occurrences
+// (token indexes) of its stem: a form the others start with («Иран» among
+// «Иран», «Ирана», «Ираном»), else the most nominative-looking form, else
+// the bare stem where the text shows it is a prefix of a masculine oblique
+// form («Иран» of «из Ирана», «Байден» of «Байденом»). Every choice is a
+// span or the prefix of a span of the text.
+func baseForm(text string, toks []token, forms []int) string {
+	best := forms[0]
+	for _, i := range forms[1:] {
+		if toks[i].folded == toks[best].folded {
+			continue
+		}
+		if nominativeRank(toks[i].folded) < nominativeRank(toks[best].folded) ||
+			(strings.HasPrefix(toks[best].folded, toks[i].folded)) {
+			best = i
+		}
+	}
+	tk := toks[best]
+	word := text[tk.start:tk.end]
+	if nominativeRank(tk.folded) == 0 || !tk.capitalized || tk.acronym {
+		return word
+	}
+	// Strip a masculine oblique ending when the text tells it apart from
+	// a feminine nominative.
+	for _, i := range forms {
+		f := toks[i].folded
+		var cut int
+		switch {
+		case strings.HasSuffix(f, "ом") || strings.HasSuffix(f, "ем"):
+			cut = len("ом")
+		case strings.HasSuffix(f, "а") && i > 0 && !toks[i].breakBefore && genitivePrepositions[toks[i-1].folded]:
+			cut = len("а")
+		default:
+			continue
+		}
+		base := toks[i].folded[:len(f)-cut]
+		if utf8.RuneCountInString(base) < 4 || !endsInConsonant(base) {
+			continue
+		}
+		return text[toks[i].start : toks[i].end-cut]
+	}
+	return word
+}
+
+// nominativeRank: 0 for a word ending in a consonant (a masculine
+// nominative), 1 for the nominative endings -а/-я/-ия/-ь/-й/-о, 2 for the
+// rest (oblique cases).
+func nominativeRank(folded string) int {
+	r, _ := utf8.DecodeLastRuneInString(folded)
+	switch {
+	case endsInConsonant(folded):
+		return 0
+	case r == 'а' || r == 'я' || r == 'ь' || r == 'й' || r == 'о':
+		return 1
+	case r < utf8.RuneSelf:
+		return 0 // Latin, digits: no case endings
+	}
+	return 2
+}
+
+func endsInConsonant(folded string) bool {
+	r, _ := utf8.DecodeLastRuneInString(folded)
+	return r >= 'а' && r <= 'я' && !strings.ContainsRune("аеиоуыэюяйь", r)
 }
 
 // tokenize splits text into words, marking where phrases must break. URLs,
@@ -308,8 +564,8 @@ func (t *Tagger) tokenize(text string) []token {
 				brk = true
 				continue
 			}
-			tk := t.newToken(word, i, end)
-			tk.breakBefore, tk.sentenceStart = brk, sentence
+			tk := t.newToken(word, i, end, sentence)
+			tk.breakBefore = brk
 			toks = append(toks, tk)
 			brk, sentence = false, false
 			i = end
@@ -326,11 +582,12 @@ func (t *Tagger) tokenize(text string) []token {
 	return toks
 }
 
-func (t *Tagger) newToken(word string, start, end int) token {
+func (t *Tagger) newToken(word string, start, end int, sentenceStart bool) token {
 	folded := foldWord(word)
-	tk := token{start: start, end: end, folded: folded, runes: utf8.RuneCountInString(word)}
+	tk := token{start: start, end: end, folded: folded, runes: utf8.RuneCountInString(word), sentenceStart: sentenceStart}
 	first, _ := utf8.DecodeRuneInString(word)
 	tk.capitalized = unicode.IsUpper(first)
+	tk.latin = first < utf8.RuneSelf && unicode.IsLetter(first)
 	letters, upper, digits := 0, 0, 0
 	for _, r := range word {
 		switch {
@@ -345,7 +602,16 @@ func (t *Tagger) newToken(word string, start, end int) token {
 	}
 	tk.acronym = letters >= 2 && upper == letters || (upper >= 2 && letters >= 2 && tk.capitalized)
 	_, isStop := t.stop[folded]
-	tk.content = !isStop && letters > 0 && (tk.runes >= 2 || tk.acronym) && !(letters == 1 && digits == 0)
+	tk.content = !isStop && letters > 0 && (tk.runes >= 3 || tk.acronym || tk.capitalized && tk.runes == 2) && !(letters == 1 && digits == 0)
+	if tk.content && digits > 0 && unicode.IsDigit(first) && !tk.acronym {
+		// "11-й", "38-летний", "2-го": numbers and dates are not tags.
+		tk.content = false
+	}
+	// Verbs, participles and adverbs carry little meaning as tags and end
+	// a phrase. A capital away from a sentence start is a name («Михаил»).
+	if tk.content && !tk.acronym && (!tk.capitalized || tk.sentenceStart) && notNounLike(folded) {
+		tk.content = false
+	}
 	tk.stem = stem(folded)
 	return tk
 }
@@ -353,8 +619,9 @@ func (t *Tagger) newToken(word string, start, end int) token {
 func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }
 
 // wordEnd returns the end of the word starting at i: letters and digits,
-// joined by a single - ' ’ or . between two word runes ("COVID-19",
-// "Node.js", "Яндекс.Маркет"), plus trailing '+' ("C++").
+// joined by a single - ' ’ . or / between two word runes ("COVID-19",
+// "Node.js", "Яндекс.Маркет", "HTTP/2", "math/rand"), plus trailing '+'
+// ("C++").
 func wordEnd(text string, i int) int {
 	for i < len(text) {
 		r, size := utf8.DecodeRuneInString(text[i:])
@@ -362,7 +629,7 @@ func wordEnd(text string, i int) int {
 			i += size
 			continue
 		}
-		if r == '-' || r == '\'' || r == '’' || r == '.' || r == '‑' {
+		if r == '-' || r == '\'' || r == '’' || r == '.' || r == '‑' || r == '/' {
 			next, _ := utf8.DecodeRuneInString(text[i+size:])
 			if isWordRune(next) {
 				i += size
@@ -382,6 +649,12 @@ func wordEnd(text string, i int) int {
 func skipNoise(text string, i int) int {
 	c := text[i]
 	switch {
+	case c == '`' && strings.HasPrefix(text[i:], "```"):
+		// A fenced code block: identifiers, not topics.
+		if j := strings.Index(text[i+3:], "```"); j >= 0 {
+			return j + 6
+		}
+		return len(text) - i
 	case c == ']' && i+1 < len(text) && text[i+1] == '(':
 		if j := strings.IndexByte(text[i:], ')'); j > 0 {
 			return j + 1
@@ -433,9 +706,13 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// looksLikeDomain: "habr.com", "naked-science.ru" — a dotted ASCII word
-// ending in a short lower-case top-level domain.
+// looksLikeDomain: "habr.com", "naked-science.ru", "bit.ly/x" — a dotted
+// ASCII word ending in a short lower-case top-level domain, maybe with a
+// path.
 func looksLikeDomain(word string) bool {
+	if slash := strings.IndexByte(word, '/'); slash > 0 {
+		word = word[:slash] // "bit.ly/bbcrussian": a link without a scheme
+	}
 	dot := strings.LastIndexByte(word, '.')
 	if dot <= 0 || dot == len(word)-1 {
 		return false
@@ -477,18 +754,137 @@ func stem(folded string) string {
 	return string(rs)
 }
 
-var verbEndings = []string{"ться", "ется", "ются", "ится", "ятся", "лся", "лась", "лись", "лось", "ать", "ять", "ить", "еть", "уть", "ыть", "ала", "ила", "ела", "яла", "али", "или", "ели", "яли", "ало", "ило", "ело", "яло", "ает", "яет", "еет", "ует", "ают", "яют", "еют", "уют"}
+// Verb, participle and adverb endings (folded). Russian verbs: infinitive,
+// present and past in every gender and number, reflexive -ся/-сь,
+// imperative -йте; participles (-вший, -ющий, -ящий, -ащий, -емый, -имый,
+// -ованный and their case forms); short passive participles (-ано, -ено,
+// -ован…); adverbs in -но/-ски. Each list is checked only on words of at
+// least minVerbRunes runes, and nounExceptions lists the common nouns that
+// share an ending.
+var (
+	verbEndings = []string{
+		// infinitive
+		"ать", "ять", "ить", "еть", "уть", "ыть", "оть", "чь", "ти",
+		// past
+		"шли", "шла", "шло", "гли", "гла", "гло", "кли", "кла", "кло",
+		"ал", "ял", "ил", "ел", "ыл", "ул", "ла", "ли", "ло",
+		// present / future
+		"ает", "яет", "еет", "ует", "ают", "яют", "еют", "уют", "ит", "ят", "ишь", "ешь",
+		"жат", "чат", "шат", "щат", "ут", "ют",
+		// reflexive
+		"ся", "сь",
+		// imperative
+		"йте", "ите",
+		// gerunds
+		"вшись", "ив", "ав", "яв",
+	}
+	participleStems = []string{"вш", "ющ", "ящ", "ащ", "ем", "им", "ованн", "ованн", "ирован"}
+	adjEndings      = []string{"ий", "ый", "ая", "яя", "ое", "ее", "ие", "ые", "ого", "его", "ому", "ему", "ым", "им", "ых", "их", "ую", "юю", "ой", "ей", "ыми", "ими"}
+	shortParticiple = []string{"ано", "ено", "ато", "ято", "ована", "овано", "ованы", "ован", "ирован", "ена", "ены"}
+	adverbEndings   = []string{"но", "ски", "чно", "ьно"}
+	nounExceptions  = map[string]bool{}
+)
 
-// looksLikeVerb: Russian infinitives, past and present forms. Verbs such as
-// "нашли" or "рассказала" carry little meaning as tags.
-func looksLikeVerb(folded string) bool {
-	if utf8.RuneCountInString(folded) < 5 {
+const minVerbRunes = 5
+
+func init() {
+	for _, w := range strings.Fields(nounExceptionList) {
+		nounExceptions[w] = true
+	}
+}
+
+// nounExceptionList: nouns (and names at a sentence start) whose ending
+// looks like a verb's, participle's or adverb's.
+const nounExceptionList = `
+канал сигнал сериал финал журнал материал капитал персонал арсенал идеал минерал
+терминал портал генерал адмирал интервал потенциал оригинал радикал квартал скандал
+вокзал бокал штурвал подвал провал обвал перевал карнавал пьедестал интеграл трибунал
+криминал мемориал номинал кардинал маргинал крахмал феодал принципал фестиваль
+отдел раздел предел пробел котел орел пепел
+крокодил михаил даниил гавриил кирилл
+институт маршрут атрибут минут валют приют салют абсолют парашют
+кредит лимит визит транзит бандит аппетит гранит элит орбит защит
+результат депутат кандидат автомат климат аппарат адресат агрегат сенат формат
+архив актив позитив коллектив детектив объектив мотив креатив локомотив негатив
+примитив нарратив императив дефектив
+состав устав сплав рукав ярослав вячеслав станислав владислав мстислав святослав
+смесь помесь лосось
+вино кино окно зерно пятно волокно полотно сукно бревно
+цена сцена арена замена измена смена вена антенна гиена
+цены сцены стены арены
+время бремя семя имя племя знамя пламя стремя
+ремя система проблема схема тема дилемма
+модели недели отели школа школы правила правило могила пчела стрела дела тела
+села крыла мыло масла акула формула формулы дети сети пути кости ученые ученых
+ученым стали начало караул дефицит депозит алфавит метеорит гепатит реквизит
+паразит монолит батут редут ребят котят
+`
+
+// notNounLike reports a word that looks like a verb, participle or adverb.
+func notNounLike(folded string) bool {
+	n := utf8.RuneCountInString(folded)
+	if n < minVerbRunes || nounExceptions[folded] {
 		return false
+	}
+	r, _ := utf8.DecodeRuneInString(folded)
+	if r < 'а' || r > 'я' {
+		return false // not Cyrillic
 	}
 	for _, e := range verbEndings {
 		if strings.HasSuffix(folded, e) {
+			return !falseVerb(folded, e)
+		}
+	}
+	for _, e := range shortParticiple {
+		if strings.HasSuffix(folded, e) && n >= 7 {
 			return true
 		}
+	}
+	for _, a := range adjEndings {
+		if !strings.HasSuffix(folded, a) {
+			continue
+		}
+		stem := folded[:len(folded)-len(a)]
+		for _, p := range participleStems {
+			if strings.HasSuffix(stem, p) && utf8.RuneCountInString(stem) >= 4 {
+				return true
+			}
+		}
+	}
+	for _, e := range adverbEndings {
+		if strings.HasSuffix(folded, e) && n >= 6 {
+			return true
+		}
+	}
+	return false
+}
+
+// falseVerb: endings that are also common noun or adjective endings, told
+// apart by what precedes them.
+func falseVerb(folded, ending string) bool {
+	before := folded[:len(folded)-len(ending)]
+	last, _ := utf8.DecodeLastRuneInString(before)
+	switch ending {
+	case "ли":
+		// "модели", "сети": only -али/-яли/-или/-ели/-ыли/-ули/-оли.
+		return !strings.ContainsRune("аяиеыуо", last)
+	case "ла", "ло":
+		return !strings.ContainsRune("аяиеыуо", last)
+	case "ти":
+		// "сети", "пути": infinitives are -сти/-зти/-чти or after a vowel.
+		return !strings.ContainsRune("сзаяиеоу", last)
+	case "ит", "ут", "ят":
+		// "кредит", "институт": present forms follow a consonant
+		// (говорит, ведут, стоят); nouns most often -ит after a vowel/т.
+		return strings.ContainsRune("аеиоуыэюя", last) && ending != "ят"
+	case "ите":
+		// "орбите", "защите": nouns in the prepositional.
+		return true
+	case "ив", "ав", "яв":
+		// gerunds: only -ив/-ав after a consonant and long enough
+		return utf8.RuneCountInString(folded) < 7
+	case "ем", "им":
+		return true
 	}
 	return false
 }

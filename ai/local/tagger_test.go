@@ -15,8 +15,9 @@ import (
 
 var corpusPath = flag.String("corpus", "", "JSONL corpus for TestCorpusQuality (default: the committed sample)")
 
-// TestCorpusQuality measures the tagger the way the tag stage uses it: text
-// cut to 1,000 characters, tags validated with max 5. Run it over the full
+// TestCorpusQuality measures the tagger the way the tag stage uses it: the
+// whole text (the local tagger reads it all), the channel passed, tags
+// validated with max 5; every tag must be grounded. Run it over the full
 // corpus with -corpus=/work/shared/testdata/telegram-news-ru/posts.jsonl.
 func TestCorpusQuality(t *testing.T) {
 	path := *corpusPath
@@ -29,8 +30,8 @@ func TestCorpusQuality(t *testing.T) {
 	var long, longWith3, tagsTotal, tagsProposed, grounded int
 	examples := 0
 	for _, p := range posts {
-		input := ai.CutInput(p.Text, 1000)
-		resp, err := tagger.Tag(ctx, ai.TagRequest{Text: input, MaxTags: 5})
+		input := p.Text
+		resp, err := tagger.Tag(ctx, ai.TagRequest{Text: input, MaxTags: 5, Channel: p.Channel})
 		if err != nil {
 			t.Fatalf("tag: %v", err)
 		}

@@ -41,6 +41,13 @@ type Option func(*options)
 type options struct {
 	gigachat   []gigachat.Option
 	openrouter []openrouter.Option
+	local      []local.Option
+}
+
+// WithLocalOptions passes options to the local tagger (the tag stage gives
+// it the Redis table of per-channel document frequencies).
+func WithLocalOptions(opts ...local.Option) Option {
+	return func(o *options) { o.local = append(o.local, opts...) }
 }
 
 // WithGigaChatOptions passes options to the GigaChat client.
@@ -103,7 +110,7 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Set, error) 
 		s.taggers[OpenRouter], s.embedders[OpenRouter] = c.Tagger(), c.Embedder()
 	}
 	if needed[Local] {
-		s.taggers[Local] = local.NewTagger()
+		s.taggers[Local] = local.NewTagger(append([]local.Option{local.WithLogger(logger)}, o.local...)...)
 		s.embedders[Local] = local.NewEmbedder(cfg.AI.Local.EmbeddingDim)
 	}
 	emb := s.embedders[s.embedderNames[0]]

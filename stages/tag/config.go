@@ -12,7 +12,8 @@ type Config struct {
 	config.Pool `mapstructure:",squash" yaml:",inline"`
 	// MinChars: shorter posts without media get empty tags, no model call.
 	MinChars int `mapstructure:"min_chars" yaml:"min_chars"`
-	// MaxInputChars cuts the text sent to the model.
+	// MaxInputChars cuts the text sent to a model tagger (a tagger that
+	// reads the whole text, the local one, gets all of it).
 	MaxInputChars int `mapstructure:"max_input_chars" yaml:"max_input_chars"`
 	// MaxTags is the number of tags kept per post.
 	MaxTags int `mapstructure:"max_tags" yaml:"max_tags"`

@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/ai/provider"
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
@@ -52,7 +53,9 @@ type Stage struct {
 // shared with other stages through the "ai" resource.
 func New(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 	set, err := pipeline.Resource(deps.Resources, "ai", func() (*provider.Set, func(), error) {
-		s, err := provider.New(deps.Config, deps.Logger)
+		// The local tagger keeps its per-channel statistics in Redis.
+		df := local.NewRedisDocFreq(deps.Redis, deps.Keys.Prefix, 0)
+		s, err := provider.New(deps.Config, deps.Logger, provider.WithLocalOptions(local.WithDocFreq(df)))
 		return s, nil, err
 	})
 	if err != nil {
@@ -166,7 +169,7 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		out.Provider = "rule"
 		out.Model = "min_chars"
 	} else {
-		tags, resp, latency, err := s.tag(ctx, post.Text)
+		tags, resp, latency, err := s.tag(ctx, post.ChannelID, post.Text)
 		if err != nil {
 			s.metrics.processed.WithLabelValues(statusError).Inc()
 			s.log.LogAttrs(ctx, slog.LevelWarn, "tagger failed",
@@ -191,11 +194,15 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 }
 
 // tag calls the tagger chain and validates its answer against the text.
-func (s *Stage) tag(ctx context.Context, text string) ([]string, ai.TagResponse, time.Duration, error) {
+func (s *Stage) tag(ctx context.Context, channel, text string) ([]string, ai.TagResponse, time.Duration, error) {
 	callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	defer cancel()
 	start := s.now()
-	resp, err := s.tagger.Tag(callCtx, ai.TagRequest{Text: ai.CutInput(text, s.cfg.MaxInputChars), MaxTags: s.cfg.MaxTags})
+	input := text
+	if !ai.ReadsWholeText(s.tagger) { // the cut saves model tokens only
+		input = ai.CutInput(text, s.cfg.MaxInputChars)
+	}
+	resp, err := s.tagger.Tag(callCtx, ai.TagRequest{Text: input, MaxTags: s.cfg.MaxTags, Channel: channel})
 	latency := s.now().Sub(start)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {

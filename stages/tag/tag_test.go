@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -43,6 +45,55 @@ func registryWith(tagger ai.Tagger) *pipeline.Registry {
 		return tag.NewWithTagger(deps, tagger)
 	}
 	return pipeline.MustRegistry(def)
+}
+
+// TestTagStageKeepsChannelStatisticsInRedis: the stage built from
+// configuration gives the local tagger the Redis table of per-channel
+// document frequencies, so it fills as posts pass.
+func TestTagStageKeepsChannelStatisticsInRedis(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testenv.Config(t, prefix, "")
+	cfg.Stages.Set(tag.Name, tag.DefaultConfig())
+	cfg.AI.Tagger, cfg.AI.Embedder = "local", "local"
+	// The real definition: the tagger chain built from configuration, as
+	// `assistant run` builds it.
+	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
+		Config: cfg, Redis: rdb, Registry: pipeline.MustRegistry(tag.Definition()), Metrics: prometheus.NewRegistry(),
+		Stages: []string{tag.Name},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	e := &env{rdb: rdb, prefix: prefix, cfg: cfg}
+	var events []*pipeline.PostParsed
+	channel, long := "", 0
+	for i, p := range testenv.SamplePosts(t, 0) {
+		if p.Channel != "Банкста" {
+			continue
+		}
+		ev := parsedEvent(p, i)
+		channel = ev.ChannelID
+		events = append(events, ev)
+		if len([]rune(p.Text)) >= tag.DefaultConfig().MinChars {
+			long++
+		}
+	}
+	e.publish(t, events...)
+	testenv.WaitFor(t, "the channel's posts tagged", 60*time.Second, func() bool { return len(e.tagged(t)) == len(events) })
+	key := prefix + "tagger:df:" + channel
+	docs, err := rdb.HGet(context.Background(), key, "").Int()
+	if err != nil || docs != long {
+		t.Fatalf("%s counts %d posts (%v), want the %d tagged by the local tagger", key, docs, err, long)
+	}
+	if n := rdb.HLen(context.Background(), key).Val(); n < 200 {
+		t.Errorf("%s holds %d terms, want the channel's vocabulary", key, n)
+	}
 }
 
 type env struct {
@@ -358,5 +409,57 @@ func TestTagStageTreatsAnAnswerWithoutJSONAsAFailure(t *testing.T) {
 	out := e.tagged(t)
 	if len(out) != 1 || out[0].PostID != "empty" || len(out[0].Tags) != 0 {
 		t.Fatalf("posts.tagged = %+v, want only the post answered with [] (empty tags)", out)
+	}
+}
+
+// recordingTagger records what the stage asks; whole says whether it reads
+// the whole text (ai.WholeTextReader), as the local tagger does.
+type recordingTagger struct {
+	whole bool
+	mu    sync.Mutex
+	reqs  []ai.TagRequest
+}
+
+func (r *recordingTagger) Tag(_ context.Context, req ai.TagRequest) (ai.TagResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reqs = append(r.reqs, req)
+	return ai.TagResponse{Raw: "[]", Provider: "rec", Model: "rec"}, nil
+}
+
+func (r *recordingTagger) ReadsWholeText() bool { return r.whole }
+
+func (r *recordingTagger) requests() []ai.TagRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]ai.TagRequest(nil), r.reqs...)
+}
+
+// TestTagStageCutsTheInputOnlyForTaggersThatPayForIt: max_input_chars cuts
+// what a model is shown; a tagger that reads the whole text gets all of it.
+// Both get the post's channel.
+func TestTagStageCutsTheInputOnlyForTaggersThatPayForIt(t *testing.T) {
+	t.Parallel()
+	text := strings.Repeat("Сбер представил новую модель ИИ для бизнеса. ", 10)
+	for _, whole := range []bool{false, true} {
+		rec := &recordingTagger{whole: whole}
+		e := startStage(t, rec, func(c *config.Config) {
+			set := tag.DefaultConfig()
+			set.MaxInputChars = 100
+			c.Stages.Set(tag.Name, set)
+		})
+		e.publish(t, &pipeline.PostParsed{Envelope: pipeline.Envelope{SchemaVersion: "v1", TraceID: "tr"},
+			PostID: "p", ChannelID: "-1001", Text: text, PostedAt: time.Now()})
+		testenv.WaitFor(t, "the tagger called", 10*time.Second, func() bool { return len(rec.requests()) > 0 })
+		req := rec.requests()[0]
+		if want := ai.CutInput(text, 100); !whole && req.Text != want {
+			t.Errorf("model tagger got %d runes, want the %d-rune cut", utf8.RuneCountInString(req.Text), utf8.RuneCountInString(want))
+		}
+		if whole && req.Text != text {
+			t.Errorf("whole-text tagger got %d runes, want all %d", utf8.RuneCountInString(req.Text), utf8.RuneCountInString(text))
+		}
+		if req.Channel != "-1001" {
+			t.Errorf("channel %q, want -1001", req.Channel)
+		}
 	}
 }

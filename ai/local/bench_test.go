@@ -1,0 +1,109 @@
+package local_test
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/internal/testenv"
+)
+
+// BenchmarkTaggers compares keyphrase-v1 (the copy in oldtagger_test.go)
+// with today's tagger on the committed 500-post sample, whole texts, five
+// tags, the channel passed (so v2 pays for its in-process statistics). One
+// op is one post; compare the ns/op of the two in the same run:
+//
+//	go test ./ai/local -run '^$' -bench Taggers -benchtime 3000x
+func BenchmarkTaggers(b *testing.B) {
+	posts := testenv.SamplePosts(b, 0)
+	taggers := []struct {
+		name   string
+		tagger ai.Tagger
+	}{
+		{"v1", newOldTagger()},
+		{"v2", local.NewTagger()},
+	}
+	for _, tt := range taggers {
+		b.Run(tt.name, func(b *testing.B) {
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				p := posts[i%len(posts)]
+				i++
+				if _, err := tt.tagger.Tag(ctx, ai.TagRequest{Text: p.Text, MaxTags: 5, Channel: p.Channel}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkTaggersInterleaved tags each post with v1 and then v2, timing
+// each call, so both see the same machine load (other processes on a
+// shared machine make back-to-back runs differ more than the taggers do).
+// It reports each one's posts/s and v2's speed as a share of v1's:
+//
+//	go test ./ai/local -run '^$' -bench TaggersInterleaved -benchtime 5000x
+func BenchmarkTaggersInterleaved(b *testing.B) {
+	posts := testenv.SamplePosts(b, 0)
+	v1, v2 := newOldTagger(), local.NewTagger()
+	ctx := context.Background()
+	var d1, d2 time.Duration
+	i := 0
+	for b.Loop() {
+		p := posts[i%len(posts)]
+		i++
+		req := ai.TagRequest{Text: p.Text, MaxTags: 5, Channel: p.Channel}
+		start := time.Now()
+		if _, err := v1.Tag(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if _, err := v2.Tag(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+		d1 += mid.Sub(start)
+		d2 += time.Since(mid)
+	}
+	b.ReportMetric(float64(i)/d1.Seconds(), "v1-posts/s")
+	b.ReportMetric(float64(i)/d2.Seconds(), "v2-posts/s")
+	b.ReportMetric(d1.Seconds()/d2.Seconds(), "v2/v1-speed")
+}
+
+// BenchmarkTaggerWithRedis is v2 as the daemon runs it — per-channel
+// statistics in the real Redis, one Lua call per post — against v1, both
+// called from 4 goroutines as the tag stage's 4 workers call them (the
+// Redis round trip of one overlaps the others' work). Compare the two
+// sub-benchmarks' posts/s in one run:
+//
+//	go test ./ai/local -run '^$' -bench TaggerWithRedis -benchtime 3000x
+func BenchmarkTaggerWithRedis(b *testing.B) {
+	posts := testenv.SamplePosts(b, 0)
+	rdb, prefix := testenv.Redis(b)
+	for _, tt := range []struct {
+		name   string
+		tagger ai.Tagger
+	}{
+		{"v1", newOldTagger()},
+		{"v2-redis", local.NewTagger(local.WithDocFreq(local.NewRedisDocFreq(rdb, prefix, 0)))},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			var next atomic.Int64
+			b.SetParallelism(2) // 2 × GOMAXPROCS(2) = 4 workers
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				for pb.Next() {
+					p := posts[int(next.Add(1))%len(posts)]
+					if _, err := tt.tagger.Tag(ctx, ai.TagRequest{Text: p.Text, MaxTags: 5, Channel: p.Channel}); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "posts/s")
+		})
+	}
+}
