@@ -37,6 +37,9 @@ const (
 // app is what every command shares: the global flags and where output goes.
 type app struct {
 	configPath string
+	logLevel   string // --log-level, overriding log.level
+	logFormat  string // --log-format, overriding log.format
+	logger     *slog.Logger
 	stdout     io.Writer
 	stderr     io.Writer
 	// setDefaultLogger makes `run` install its logger as slog's default, so
@@ -56,6 +59,7 @@ func Execute() int {
 		<-ctx.Done()
 		stop() // restore default handling: a second signal ends a stuck shutdown
 	}()
+	redis.SetLogger(redisLogger{})
 	a := &app{stdout: os.Stdout, stderr: os.Stderr, setDefaultLogger: true}
 	return a.execute(ctx, os.Args[1:])
 }
@@ -89,6 +93,7 @@ and repair the pipeline.`,
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.configPath, "config", "",
 		"configuration file (default ./config.yaml when present, else built-in defaults)")
+	a.addLogFlags(root)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		if name := commandName(cmd); name != "" {
 			return fmt.Errorf("%s: %w", name, err)
@@ -136,35 +141,18 @@ func requireSubcommand(cmd *cobra.Command) {
 	}
 }
 
-// loadConfig loads the effective configuration (defaults, file, env).
+// loadConfig loads the effective configuration (defaults, file, env, then
+// the --log-* flags) and installs the logger it asks for (logging.go).
 func (a *app) loadConfig() (*config.Config, error) {
 	cfg, err := config.Load(a.configPath)
 	if err != nil {
 		return nil, err
 	}
+	if err := a.applyLogFlags(&cfg); err != nil {
+		return nil, err
+	}
+	a.installLogger(&cfg)
 	return &cfg, nil
-}
-
-// newLogger builds the slog logger the configuration asks for, on stderr.
-func (a *app) newLogger(cfg *config.Config) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated by config.Load
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(a.stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(a.stderr, opts))
-}
-
-// toolLogger is the logger of the operator commands: text on stderr, warnings
-// and errors only unless the configuration asks for debug, so command output
-// stays readable.
-func (a *app) toolLogger(cfg *config.Config) *slog.Logger {
-	level := slog.LevelWarn
-	if cfg.Log.Level == "debug" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // connectRedis opens a client on the configured URL and checks that the

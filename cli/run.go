@@ -104,13 +104,10 @@ func selectStages(cfg *config.Config, flag string, given bool) ([]string, error)
 // known: Redis, migrations, the operations server, then the runner until ctx
 // is cancelled.
 func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string) (err error) {
-	logger := a.newLogger(cfg)
-	if a.setDefaultLogger {
-		slog.SetDefault(logger)
-	}
+	logger := a.log()
 	bi := readBuildInfo()
 	logger.Info("starting", "version", bi.Version, "revision", bi.Revision, "stages", stages,
-		"redis", config.RedactURL(cfg.Redis.URL), "config", a.configPathOrDefault())
+		"redis", config.RedactURL(cfg.Redis.URL), "config", configFileUsed(a.configPath))
 	if slices.Contains(stages, "tag") {
 		logger.Info("tagger providers", "setting", cfg.AI.Tagger, "chain", cfg.ResolveProviders(cfg.AI.Tagger))
 	}
@@ -197,13 +194,6 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	}
 	logger.Info("stopped cleanly")
 	return nil
-}
-
-func (a *app) configPathOrDefault() string {
-	if a.configPath == "" {
-		return "(./config.yaml if present, else defaults)"
-	}
-	return a.configPath
 }
 
 // buildInfoGauge is assistant_build_info: constant 1, labelled with the
