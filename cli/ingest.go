@@ -16,8 +16,8 @@ func (a *app) ingestCommand() *cobra.Command {
 		dryRun         bool
 		allowMalformed bool
 		limit          int
-		format string
-		stream string
+		format         string
+		stream         string
 	)
 	cmd := &cobra.Command{
 		Use:   "ingest FILE...",
