@@ -191,7 +191,7 @@ func TestStreamsAndDLQCommands(t *testing.T) {
 	}
 
 	code, out, _ = runCLI(t, "dlq", "list", "parsed", "--config", cfg)
-	if code != 0 || !strings.Contains(out, "1 entries") || !strings.Contains(out, dlqID) ||
+	if code != 0 || !strings.Contains(out, ": 1 entry\n") || !strings.Contains(out, dlqID) ||
 		!strings.Contains(out, "undecodable entry: missing required field text") || !strings.Contains(out, "2026-01-02T03:04:06Z") {
 		t.Errorf("dlq list: %d\n%s", code, out)
 	}
@@ -203,7 +203,7 @@ func TestStreamsAndDLQCommands(t *testing.T) {
 	}
 
 	code, out, _ = runCLI(t, "dlq", "replay", "posts.parsed", "--id", dlqID, "--config", cfg)
-	if code != 0 || !strings.Contains(out, "replayed 1 entries") {
+	if code != 0 || !strings.Contains(out, "replayed 1 entry from") {
 		t.Errorf("dlq replay: %d %s", code, out)
 	}
 	last := rdb.XRevRangeN(ctx, stream, "+", "-", 1).Val()
@@ -212,8 +212,8 @@ func TestStreamsAndDLQCommands(t *testing.T) {
 	}
 
 	rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream + ".dlq", Values: []any{"data", "{}", "stream", "posts.parsed"}})
-	code, out, _ = runCLI(t, "dlq", "purge", "parsed", "--all", "--config", cfg)
-	if code != 0 || !strings.Contains(out, "purged 1 entries") {
+	code, out, _ = runCLI(t, "dlq", "purge", "parsed", "--all", "--yes", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "purged 1 entry from") {
 		t.Errorf("dlq purge: %d %s", code, out)
 	}
 	code, _, stderr = runCLI(t, "dlq", "show", dlqID, "--config", cfg)
@@ -260,7 +260,7 @@ func TestMigrateCommands(t *testing.T) {
 	if code != 0 || strings.Contains(out, "pending") || !strings.Contains(out, "00001_posts.sql") {
 		t.Errorf("status after up: %d\n%s", code, out)
 	}
-	if code, _, stderr := runCLI(t, "migrate", "down", "--config", cfg); code != 0 {
+	if code, _, stderr := runCLI(t, "migrate", "down", "--yes", "--config", cfg); code != 0 {
 		t.Fatalf("migrate down: %d %s", code, stderr)
 	}
 	if _, out, _ := runCLI(t, "migrate", "status", "--config", cfg); strings.Count(out, "pending") != 1 {

@@ -1,10 +1,18 @@
 package cli
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/internal/testenv"
 )
@@ -90,5 +98,267 @@ func TestIngestExitStatus(t *testing.T) {
 				t.Errorf("%d events written, want %d", n, tt.events)
 			}
 		})
+	}
+}
+
+// runCLIWith runs one command line with stdin and as if stdin were (or were
+// not) a terminal.
+func runCLIWith(t *testing.T, stdin string, interactive bool, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr syncBuffer
+	a := &app{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, interactive: interactive}
+	code := a.execute(context.Background(), args)
+	return code, stdout.String(), stderr.String()
+}
+
+// addDLQEntry writes a DLQ entry as the runner does and returns its DLQ id.
+func addDLQEntry(t *testing.T, rdb *redis.Client, key, stream, stage, class, entryID, postID string) string {
+	t.Helper()
+	event := fmt.Sprintf(`{"schema_version":"v1","post_id":%q,"text":"x"}`, postID)
+	original, _ := json.Marshal(map[string]string{"data": event})
+	id, err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: key, Values: []any{
+		"data", string(original), "stream", stream, "group", stage, "entry_id", entryID, "stage", stage,
+		"error", "it failed", "error_class", class, "attempts", "1",
+		"first_seen_at", "2026-01-02T03:04:05Z", "failed_at", "2026-01-02T03:04:06Z", "trace_id", "tr-" + postID,
+	}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestDLQShowEitherID: `dlq show` takes the DLQ id or the original entry id
+// (the entry_id of the "entry dead-lettered" log line), shows every DLQ
+// entry of an original dead-lettered by two stages, and lists only the
+// configured streams when the id is unknown (legacy ones only when the
+// legacy consumer is on).
+func TestDLQShowEitherID(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testConfig(t, prefix, "", "")
+	legacyCfg := testConfig(t, prefix, "", "streams:\n  legacy_consumer_enabled: true\n")
+	parsedDLQ, taggedDLQ := prefix+"posts.parsed.dlq", prefix+"posts.tagged.dlq"
+	byDLQID := addDLQEntry(t, rdb, parsedDLQ, "posts.parsed", "tag", "permanent", "1700000000000-0", "p1")
+	addDLQEntry(t, rdb, parsedDLQ, "posts.parsed", "tag", "exhausted", "1700000000001-0", "p2")
+	addDLQEntry(t, rdb, taggedDLQ, "posts.tagged", "persist", "exhausted", "1700000000002-0", "p3")
+	addDLQEntry(t, rdb, taggedDLQ, "posts.tagged", "enrich", "permanent", "1700000000002-0", "p3")
+
+	tests := []struct {
+		name, id, config string
+		code             int
+		want, notWant    []string
+	}{
+		{"dlq id", byDLQID, cfg, 0, []string{`id:\s+` + byDLQID, `"post_id": "p1"`}, []string{"p2"}},
+		{"original id", "1700000000001-0", cfg, 0, []string{`entry_id:\s+1700000000001-0`, `"post_id": "p2"`}, []string{"p1"}},
+		{"original id, two stages", "1700000000002-0", cfg, 0, []string{`stage:\s+persist`, `stage:\s+enrich`}, nil},
+		{"unknown, legacy off", "1700000000009-0", cfg, 1, []string{"posts.parsed, posts.tagged"}, []string{"stream:posts"}},
+		{"unknown, legacy on", "1700000000009-0", legacyCfg, 1, []string{`stream:posts:parsed`}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, stdout, stderr := runCLI(t, "dlq", "show", tt.id, "--config", tt.config)
+			out := stdout + stderr
+			if code != tt.code {
+				t.Errorf("exit %d, want %d:\n%s", code, tt.code, out)
+			}
+			for _, w := range tt.want {
+				if !regexp.MustCompile(w).MatchString(out) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+			for _, w := range tt.notWant {
+				if strings.Contains(out, w) {
+					t.Errorf("output has %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	if code, _, stderr := runCLI(t, "dlq", "list", "posts.parsd", "--config", cfg); code != 1 || strings.Contains(stderr, "stream:posts") {
+		t.Errorf("unknown stream with legacy off lists legacy streams: %s", stderr)
+	}
+}
+
+// TestDLQListFilters: filters by class, stage, post id and time, --json with
+// [] for no entries and no zero times, and the right plurals.
+func TestDLQListFilters(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testConfig(t, prefix, "", "")
+	key := prefix + "posts.parsed.dlq"
+	addDLQEntry(t, rdb, key, "posts.parsed", "tag", "permanent", "1700000000000-0", "p1")
+	addDLQEntry(t, rdb, key, "posts.parsed", "tag", "exhausted", "1700000000001-0", "p2")
+	// An entry an older runner wrote, without times or a stage.
+	rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: key, Values: []any{"data", `{"post_id":"p3"}`, "error", "old"}})
+
+	type listJSON struct {
+		Total, Matched int64
+		Entries        []map[string]any
+	}
+	list := func(args ...string) listJSON {
+		t.Helper()
+		code, out, stderr := runCLI(t, append([]string{"dlq", "list", "parsed", "--json", "--config", cfg}, args...)...)
+		if code != 0 {
+			t.Fatalf("dlq list %v: %d %s", args, code, stderr)
+		}
+		if strings.Contains(out, "0001-01-01") || strings.Contains(out, `"entries": null`) {
+			t.Errorf("zero time or null list:\n%s", out)
+		}
+		var l listJSON
+		if err := json.Unmarshal([]byte(out), &l); err != nil {
+			t.Fatalf("%v:\n%s", err, out)
+		}
+		return l
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		matched int64
+		posts   []string
+	}{
+		{"all", nil, 3, []string{"p1", "p2", "p3"}},
+		{"class", []string{"--class", "exhausted"}, 1, []string{"p2"}},
+		{"stage", []string{"--stage", "tag"}, 2, []string{"p1", "p2"}},
+		{"post id (legacy flat field)", []string{"--post-id", "p3"}, 1, []string{"p3"}},
+		{"since an hour ago", []string{"--since", "1h"}, 3, []string{"p1", "p2", "p3"}},
+		{"until an hour ago", []string{"--until", "1h"}, 0, nil},
+		{"since tomorrow", []string{"--since", time.Now().Add(24 * time.Hour).Format(time.RFC3339)}, 0, nil},
+		{"limit", []string{"--limit", "1", "--stage", "tag"}, 2, []string{"p1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := list(tt.args...)
+			var posts []string
+			for _, e := range l.Entries {
+				posts = append(posts, fmt.Sprint(e["post_id"]))
+			}
+			if l.Total != 3 || l.Matched != tt.matched || !slices.Equal(posts, tt.posts) {
+				t.Errorf("total %d matched %d posts %v, want 3 %d %v", l.Total, l.Matched, posts, tt.matched, tt.posts)
+			}
+		})
+	}
+	code, out, _ := runCLI(t, "dlq", "list", "parsed", "--class", "permanent", "--config", cfg)
+	if code != 0 || !strings.HasPrefix(out, key+": 3 entries, 1 matching\n") || !strings.Contains(out, "1700000000000-0") {
+		t.Errorf("table:\n%s", out)
+	}
+	if code, _, stderr := runCLI(t, "dlq", "list", "parsed", "--since", "yesterday", "--config", cfg); code != 1 || !strings.Contains(stderr, "--since") {
+		t.Errorf("bad --since: %d %s", code, stderr)
+	}
+}
+
+// TestDLQPurgeAllConfirms: purging a whole DLQ asks on a terminal, needs
+// --yes elsewhere, and --dry-run changes nothing.
+func TestDLQPurgeAllConfirms(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testConfig(t, prefix, "", "")
+	key := prefix + "posts.parsed.dlq"
+	one := addDLQEntry(t, rdb, key, "posts.parsed", "tag", "permanent", "1700000000000-0", "p1")
+	addDLQEntry(t, rdb, key, "posts.parsed", "tag", "permanent", "1700000000001-0", "p2")
+	left := func() int64 { return rdb.XLen(ctx, key).Val() }
+
+	steps := []struct {
+		name        string
+		stdin       string
+		interactive bool
+		args        []string
+		code        int
+		out         string
+		left        int64
+	}{
+		{"no terminal, no --yes", "", false, []string{"purge", "parsed", "--all"}, 1, "refusing to purge all 2 entries of " + key + " without --yes", 2},
+		{"dry run", "", false, []string{"purge", "parsed", "--all", "--dry-run"}, 0, "would purge 2 entries from " + key + " (dry run: nothing changed)", 2},
+		{"dry run of ids", "", false, []string{"replay", "parsed", "--id", one, "--dry-run"}, 0, "would replay 1 entry from " + key, 2},
+		{"terminal, answer no", "n\n", true, []string{"purge", "parsed", "--all"}, 1, "cancelled: did not purge all 2 entries", 2},
+		{"terminal, answer yes", "y\n", true, []string{"purge", "parsed", "--all"}, 0, "purged 2 entries from " + key, 0},
+		{"empty", "", false, []string{"purge", "parsed", "--all"}, 0, key + " is empty: nothing to purge", 0},
+	}
+	for _, s := range steps {
+		code, stdout, stderr := runCLIWith(t, s.stdin, s.interactive, append(append([]string{"dlq"}, s.args...), "--config", cfg)...)
+		if code != s.code || !strings.Contains(stdout+stderr, s.out) || left() != s.left {
+			t.Errorf("%s: exit %d, %d left, output:\n%s%s\nwant exit %d, %d left, %q", s.name, code, left(), stdout, stderr, s.code, s.left, s.out)
+		}
+	}
+	if _, _, stderr := runCLIWith(t, "y\n", true, "dlq", "purge", "parsed", "--all", "--config", cfg); strings.Contains(stderr, "? [y/N]") {
+		t.Errorf("asked before purging an empty DLQ: %s", stderr)
+	}
+}
+
+// TestStreamsJSONEmpty: an empty stream without groups has "groups": [], a
+// group without consumers "consumers": [], and no zero time is printed.
+func TestStreamsJSONEmpty(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testConfig(t, prefix, "", "")
+	if err := rdb.XGroupCreateMkStream(context.Background(), prefix+"posts.tagged", "persist", "$").Err(); err != nil {
+		t.Fatal(err)
+	}
+	code, out, stderr := runCLI(t, "streams", "--json", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("%d %s", code, stderr)
+	}
+	for _, bad := range []string{"null", "0001-01-01"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("output has %s:\n%s", bad, out)
+		}
+	}
+	var reports []struct {
+		Stream string `json:"stream"`
+		Groups []struct {
+			Name      string `json:"name"`
+			Consumers []any  `json:"consumers"`
+		} `json:"groups"`
+		DLQLength int64 `json:"dlq_length"`
+	}
+	if err := json.Unmarshal([]byte(out), &reports); err != nil {
+		t.Fatal(err)
+	}
+	if len(reports) < 2 || reports[0].Stream != "posts.parsed" || reports[0].Groups == nil || len(reports[0].Groups) != 0 ||
+		reports[1].Stream != "posts.tagged" || len(reports[1].Groups) != 1 || reports[1].Groups[0].Consumers == nil {
+		t.Errorf("reports: %+v", reports)
+	}
+}
+
+// TestMigrateUpAndDown: "applied" only when something was pending, with
+// how many; down asks, needs --yes off a terminal, and has --dry-run.
+func TestMigrateUpAndDown(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "mig:", testenv.Postgres(t), "")
+	code, out, stderr := runCLI(t, "migrate", "up", "--config", cfg)
+	if code != 0 || !regexp.MustCompile(`^applied \d+ migrations: 00001_posts\.sql, `).MatchString(out) {
+		t.Fatalf("first up: %d %q %s", code, out, stderr)
+	}
+	last := out[strings.LastIndex(out, ", ")+2 : len(out)-1]
+	if code, out, _ := runCLI(t, "migrate", "up", "--config", cfg); code != 0 || out != "no pending migration: the database is at "+last+"\n" {
+		t.Errorf("second up: %d %q", code, out)
+	}
+	pending := func() int {
+		_, out, _ := runCLI(t, "migrate", "status", "--config", cfg)
+		return strings.Count(out, "pending")
+	}
+	steps := []struct {
+		name        string
+		stdin       string
+		interactive bool
+		args        []string
+		code        int
+		out         string
+		pending     int
+	}{
+		{"no terminal", "", false, nil, 1, "migrate down: refusing to roll back " + last, 0},
+		{"dry run", "", false, []string{"--dry-run"}, 0, "would roll back " + last, 0},
+		{"terminal, no", "\n", true, nil, 1, "cancelled", 0},
+		{"terminal, yes", "yes\n", true, nil, 0, "rolled back " + last, 1},
+	}
+	for _, s := range steps {
+		code, stdout, stderr := runCLIWith(t, s.stdin, s.interactive, append([]string{"migrate", "down", "--config", cfg}, s.args...)...)
+		if code != s.code || !strings.Contains(stdout+stderr, s.out) || pending() != s.pending {
+			t.Errorf("%s: exit %d, %d pending, output:\n%s%s\nwant exit %d, %d pending, %q", s.name, code, pending(), stdout, stderr, s.code, s.pending, s.out)
+		}
+	}
+	if code, out, _ := runCLI(t, "migrate", "up", "--config", cfg); code != 0 || out != "applied 1 migration: "+last+"\n" {
+		t.Errorf("up after down: %d %q", code, out)
 	}
 }

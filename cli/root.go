@@ -23,6 +23,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/pipeline"
@@ -40,8 +41,12 @@ type app struct {
 	logLevel   string // --log-level, overriding log.level
 	logFormat  string // --log-format, overriding log.format
 	logger     *slog.Logger
+	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
+	// interactive is true when stdin is a terminal: destructive commands
+	// ask there, and need --yes otherwise.
+	interactive bool
 	// setDefaultLogger makes `run` install its logger as slog's default, so
 	// libraries that log through slog.Default (migrations) follow the
 	// configured format. Only the real process does; tests run commands
@@ -60,7 +65,11 @@ func Execute() int {
 		stop() // restore default handling: a second signal ends a stuck shutdown
 	}()
 	redis.SetLogger(redisLogger{})
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, setDefaultLogger: true}
+	a := &app{
+		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		interactive:      term.IsTerminal(int(os.Stdin.Fd())),
+		setDefaultLogger: true,
+	}
 	return a.execute(ctx, os.Args[1:])
 }
 
@@ -210,16 +219,18 @@ func streamNames(roles []streamRole) []string {
 }
 
 // resolveStream accepts a configured stream's name ("posts.parsed") or its
-// role ("parsed"); anything else is an error listing the known streams, so a
+// role ("parsed"); anything else is an error listing the configured streams, so a
 // typo never reads or deletes the wrong key.
 func resolveStream(cfg *config.Config, arg string) (string, error) {
-	known := configuredStreams(cfg, true)
-	for _, r := range known {
+	for _, r := range configuredStreams(cfg, true) {
 		if arg == r.name || arg == r.role {
 			return r.name, nil
 		}
 	}
-	return "", fmt.Errorf("unknown stream %q (known: %s)", arg, strings.Join(streamNames(known), ", "))
+	// The old worker's streams are accepted by name even when the legacy
+	// consumer is off (their DLQs may still hold entries), but listed only
+	// when it is on.
+	return "", fmt.Errorf("unknown stream %q (known: %s)", arg, strings.Join(streamNames(configuredStreams(cfg, false)), ", "))
 }
 
 // keysOf is the key namer of a configuration.

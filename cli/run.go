@@ -18,7 +18,6 @@ import (
 
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/pipeline"
-	"github.com/assistant-dev/assistant/store/postgres"
 )
 
 // stagesUsingPostgres are the stages whose stores live in PostgreSQL, so
@@ -119,9 +118,12 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	defer rdb.Close()
 
 	if cfg.Database.AutoMigrate && slices.ContainsFunc(stages, func(s string) bool { return slices.Contains(stagesUsingPostgres, s) }) {
-		logger.Info("applying database migrations", "database", config.RedactURL(cfg.Database.URL))
-		if err := postgres.MigrateUp(ctx, cfg.Database.URL); err != nil {
+		applied, version, err := migrateUp(ctx, cfg.Database.URL)
+		if err != nil {
 			return fmt.Errorf("migrate database %s: %w", config.RedactURL(cfg.Database.URL), err)
+		}
+		if len(applied) > 0 {
+			logger.Info("database migrations applied", "count", len(applied), "version", version, "database", config.RedactURL(cfg.Database.URL))
 		}
 	}
 
