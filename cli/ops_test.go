@@ -3,12 +3,15 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -360,5 +363,127 @@ func TestMigrateUpAndDown(t *testing.T) {
 	}
 	if code, out, _ := runCLI(t, "migrate", "up", "--config", cfg); code != 0 || out != "applied 1 migration: "+last+"\n" {
 		t.Errorf("up after down: %d %q", code, out)
+	}
+}
+
+// TestProcessLogging runs the binary as a process, in a directory whose
+// config.yaml it finds without --config: log.format and log.level (and the
+// --log-* flags over them) apply to migrate as to run, durations read as
+// durations, the start-up line names the file read, a clean stop on SIGTERM
+// logs no null error, and "migrations applied" appears only when some were.
+func TestProcessLogging(t *testing.T) {
+	t.Parallel()
+	_, prefix := testenv.Redis(t)
+	dbURL := testenv.Postgres(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.Rename(testConfig(t, prefix, dbURL, ""), cfgPath); err != nil { // log.format: text
+		t.Fatal(err)
+	}
+	duration := regexp.MustCompile(`^\d+(\.\d+)?(ns|µs|ms|s)$`)
+
+	// The flag turns the configured text into JSON, for migrate as for run.
+	code, stdout, stderr := runProcess(t, dir, nil, "migrate", "up", "--log-format", "json")
+	if code != 0 || !strings.HasPrefix(stdout, "applied ") {
+		t.Fatalf("migrate up: %d %q %s", code, stdout, stderr)
+	}
+	applied := 0
+	for _, line := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON log line: %q", line)
+		}
+		if rec["msg"] == "migration applied" {
+			applied++
+			if took, _ := rec["took"].(string); !duration.MatchString(took) {
+				t.Errorf("took = %#v, want a duration string", rec["took"])
+			}
+		}
+	}
+	if applied == 0 {
+		t.Errorf("no migration logged:\n%s", stderr)
+	}
+	if code, _, stderr := runProcess(t, dir, nil, "migrate", "down", "--yes", "--log-level", "warn"); code != 0 || stderr != "" {
+		t.Errorf("migrate down at warn level: %d %q", code, stderr)
+	}
+	code, _, stderr = runProcess(t, dir, nil, "migrate", "up")
+	if code != 0 || !regexp.MustCompile(`level=INFO msg="migration applied" migration=\S+ direction=up took=\d+(\.\d+)?(µs|ms|s)\n`).MatchString(stderr) {
+		t.Errorf("migrate up in the configured text format: %d\n%s", code, stderr)
+	}
+
+	cmd := processCommand(t, dir, nil, "run", "--stages=persist")
+	var logs syncBuffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.After(30 * time.Second)
+	for !strings.Contains(logs.String(), "runner started") {
+		select {
+		case err := <-done:
+			t.Fatalf("run exited early: %v\n%s", err, logs.String())
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			t.Fatalf("no start within 30s:\n%s", logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("no stop within 30s of SIGTERM")
+	}
+	out := logs.String()
+	if !strings.Contains(out, `msg=starting `) || !regexp.MustCompile(`msg=starting .* config=`+regexp.QuoteMeta(cfgPath)+`( |\n)`).MatchString(out) {
+		t.Errorf("start-up line does not name %s:\n%s", cfgPath, out)
+	}
+	for _, bad := range []string{"err=<nil>", "=<nil>", "database migrations applied"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("log has %q:\n%s", bad, out)
+		}
+	}
+	if !strings.Contains(out, "stopped cleanly") {
+		t.Errorf("no clean stop:\n%s", out)
+	}
+}
+
+// TestReplaceLogAttr: durations become duration strings, nil values vanish,
+// everything else is kept.
+func TestReplaceLogAttr(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   slog.Attr
+		want string
+	}{
+		{slog.Duration("took", 22943161*time.Nanosecond), "took=22.943ms"},
+		{slog.Duration("wait", 1500*time.Microsecond), "wait=1.5ms"},
+		{slog.Duration("age", 90*time.Second+300*time.Millisecond), "age=1m30s"},
+		{slog.Duration("tiny", 1234*time.Nanosecond), "tiny=1.23µs"},
+		{slog.Any("err", nil), ""},
+		{slog.Any("err", error(nil)), ""},
+		{slog.Any("err", errors.New("boom")), "err=boom"},
+		{slog.Int("n", 3), "n=3"},
+	}
+	for _, tt := range tests {
+		var buf strings.Builder
+		logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && (a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == slog.MessageKey) {
+				return slog.Attr{}
+			}
+			return replaceLogAttr(groups, a)
+		}}))
+		logger.LogAttrs(context.Background(), slog.LevelInfo, "m", tt.in)
+		if got := strings.TrimSpace(buf.String()); got != tt.want {
+			t.Errorf("%v: got %q, want %q", tt.in, got, tt.want)
+		}
 	}
 }
