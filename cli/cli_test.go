@@ -326,6 +326,24 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "assistant_build_info") || !strings.Contains(body, `stage="persist"`) {
 		t.Errorf("metrics: %d", code)
 	}
+	// Labelled series exist at zero before their first event, for alerts;
+	// histogram bounds print as written.
+	_, body = get("/metrics")
+	for _, series := range []string{
+		`stage_messages_total{stage="persist",status="dlq"} 0`,
+		`stage_messages_total{stage="persist",status="retry"} 0`,
+		`stage_dlq_total{reason="exhausted",stage="persist"} 0`,
+		`stage_dlq_total{reason="permanent",stage="persist"} 0`,
+		`stage_claimed_total{stage="persist"} 0`,
+		`tags_persisted_total{status="error"} 0`,
+	} {
+		if !strings.Contains(body, series) {
+			t.Errorf("metrics lack %s", series)
+		}
+	}
+	if m := regexp.MustCompile(`le="[0-9.]*[0-9]{7,}"`).FindString(body); m != "" {
+		t.Errorf("a bucket bound prints as %s", m)
+	}
 
 	cancel()
 	select {
