@@ -323,6 +323,9 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	if code != 200 || strings.TrimSpace(body) != "ready" {
 		t.Errorf("readyz: %d %q", code, body)
 	}
+	if code, out, stderr := runCLI(t, "healthcheck", "--ready", "--addr", addr); code != 0 || !strings.Contains(out, "/readyz: ready") {
+		t.Errorf("healthcheck --ready against the daemon: %d %q %q", code, out, stderr)
+	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "assistant_build_info") || !strings.Contains(body, `stage="persist"`) {
 		t.Errorf("metrics: %d", code)
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -484,6 +486,45 @@ func TestReplaceLogAttr(t *testing.T) {
 		logger.LogAttrs(context.Background(), slog.LevelInfo, "m", tt.in)
 		if got := strings.TrimSpace(buf.String()); got != tt.want {
 			t.Errorf("%v: got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestHealthcheck: `assistant healthcheck` exits 0 when the probed endpoint
+// answers 200 and 1, with the status and reason on one line, otherwise.
+// The server is an httptest stand-in for the ops handler's answers; the
+// real daemon is probed in TestRunServesAndStopsCleanly.
+func TestHealthcheck(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/healthz":
+			fmt.Fprint(w, "ok")
+		case "/readyz":
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, "not ready: redis: connection refused")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	cfg := testConfig(t, "hc:", "", "")
+
+	if code, out, stderr := runCLI(t, "healthcheck", "--addr", addr); code != 0 || !strings.Contains(out, "/healthz: ok") {
+		t.Errorf("liveness: %d %q %q", code, out, stderr)
+	}
+	code, _, stderr := runCLI(t, "healthcheck", "--ready", "--addr", addr)
+	if code != 1 || stderr != "assistant: healthcheck: http://"+addr+"/readyz answered 503 Service Unavailable: not ready: redis: connection refused\n" {
+		t.Errorf("readiness: %d %q", code, stderr)
+	}
+	// Nothing listens on the configured http.addr (port 0).
+	if code, _, stderr := runCLI(t, "healthcheck", "--config", cfg); code != 1 || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("no daemon: %d %q", code, stderr)
+	}
+	for listen, want := range map[string]string{":8000": "127.0.0.1:8000", "0.0.0.0:9": "127.0.0.1:9", "[::]:9": "127.0.0.1:9", "10.1.2.3:80": "10.1.2.3:80"} {
+		if got := probeAddr(listen); got != want {
+			t.Errorf("probeAddr(%q) = %q, want %q", listen, got, want)
 		}
 	}
 }

@@ -118,6 +118,7 @@ and repair the pipeline.`,
 		a.ingestCommand(),
 		a.versionCommand(),
 		a.benchCommand(),
+		a.healthcheckCommand(),
 	)
 	for _, c := range root.Commands() {
 		requireSubcommand(c)
