@@ -26,5 +26,9 @@ WORKDIR /etc/assistant
 USER nonroot:nonroot
 ENV ASSISTANT_LOG_FORMAT=json
 EXPOSE 8000
+# No shell or curl in this image: the binary probes its own ops server
+# (http.addr) and exits 0 only when /readyz answers 200.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["assistant", "healthcheck", "--ready", "--timeout", "4s"]
 ENTRYPOINT ["assistant"]
 CMD ["run"]
