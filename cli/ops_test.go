@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/assistant-dev/assistant/stages/all"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -111,7 +112,7 @@ func TestIngestExitStatus(t *testing.T) {
 func runCLIWith(t *testing.T, stdin string, interactive bool, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr syncBuffer
-	a := &app{stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, interactive: interactive}
+	a := &app{stages: all.Registry(), stdin: strings.NewReader(stdin), stdout: &stdout, stderr: &stderr, interactive: interactive}
 	code := a.execute(context.Background(), args)
 	return code, stdout.String(), stderr.String()
 }
