@@ -72,7 +72,7 @@ func Execute(stages *pipeline.Registry) int {
 	redis.SetLogger(redisLogger{})
 	a := &app{
 		stages: stages,
-		stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		stdin:  os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
 		interactive:      term.IsTerminal(int(os.Stdin.Fd())),
 		setDefaultLogger: true,
 	}
