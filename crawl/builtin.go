@@ -80,15 +80,15 @@ func NewBuiltin(cfg Config, opts ...Option) (*Builtin, error) {
 	tr := &http.Transport{
 		// No proxy: the guard must see the address actually dialled, not
 		// a proxy's.
-		Proxy:                 nil,
-		DialContext:           g.dial,
-		ForceAttemptHTTP2:     true,
-		TLSHandshakeTimeout:   cfg.ConnectTimeout,
-		ResponseHeaderTimeout: cfg.Timeout,
-		MaxIdleConns:          2 * cfg.Concurrency,
-		MaxIdleConnsPerHost:   cfg.PerHostConcurrency,
-		MaxConnsPerHost:       cfg.PerHostConcurrency + 1, // +1: a robots.txt fetch
-		IdleConnTimeout:       60 * time.Second,
+		Proxy:                  nil,
+		DialContext:            g.dial,
+		ForceAttemptHTTP2:      true,
+		TLSHandshakeTimeout:    cfg.ConnectTimeout,
+		ResponseHeaderTimeout:  cfg.Timeout,
+		MaxIdleConns:           2 * cfg.Concurrency,
+		MaxIdleConnsPerHost:    cfg.PerHostConcurrency,
+		MaxConnsPerHost:        cfg.PerHostConcurrency + 1, // +1: a robots.txt fetch
+		IdleConnTimeout:        60 * time.Second,
 		MaxResponseHeaderBytes: 64 << 10,
 	}
 	b := &Builtin{
