@@ -314,7 +314,7 @@ func classifyC4Message(msg string) *Error {
 		return &Error{Kind: KindRedirects, Err: err}
 	case strings.Contains(m, "err_connection") || strings.Contains(m, "err_network") || strings.Contains(m, "err_empty_response"):
 		return &Error{Kind: KindNetwork, Transient: true, Err: err}
-	case strings.Contains(m, "err_aborted") && strings.Contains(m, "download"):
+	case strings.Contains(m, "download is starting") || (strings.Contains(m, "err_aborted") && strings.Contains(m, "download")):
 		return &Error{Kind: KindUnsupportedType, Err: err}
 	}
 	for _, code := range []int{400, 401, 403, 404, 410, 451} {

@@ -141,6 +141,9 @@ func playwrightMessage(u string, res crawl.Result, err error) string {
 		return "Unexpected error in _crawl_web at line 744 in _crawl_web: Error: Failed on navigating ACS-GOTO:\nPage.goto: net::ERR_NAME_NOT_RESOLVED at " + u
 	case crawl.KindTimeout:
 		return "Unexpected error in _crawl_web: Page.goto: Timeout 20000ms exceeded."
+	case crawl.KindUnsupportedType:
+		// Playwright turns a non-HTML response into a download.
+		return "Failed on navigating ACS-GOTO:\nPage.goto: Download is starting\nCall log:\n  - navigating to \"" + u + "\""
 	case crawl.KindRobots:
 		return "Access denied by robots.txt"
 	case crawl.KindHTTPStatus, crawl.KindServerError, crawl.KindRateLimited:
