@@ -382,9 +382,9 @@ func BuildRow(postID string, results []crawl.Result, dropped []links.Dropped) Ro
 	// backends store the same row for the same pages.
 	type hashed struct {
 		URL, FinalURL, Status, Title, Description, SiteName, Language string
-		HTTPStatus, WordCount                                          int
-		PublishedAt                                                    *time.Time
-		Canonical, ContentSHA256, ErrorKind                            string
+		HTTPStatus, WordCount                                         int
+		PublishedAt                                                   *time.Time
+		Canonical, ContentSHA256, ErrorKind                           string
 	}
 	h := make([]hashed, len(row.Pages))
 	for i, p := range row.Pages {
