@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/assistant-dev/assistant/bench"
@@ -78,6 +80,31 @@ func (a *app) benchCommand() *cobra.Command {
 	pipelineCmd.Flags().IntVar(&posts, "n", 50_000, "posts to push through")
 	pipelineCmd.Flags().IntVar(&rate, "rate", 0, "publish at about this many posts/s (0: all at once, so latency is mostly queueing)")
 
-	cmd.AddCommand(runner, persistCmd, pipelineCmd)
+	var enrichSizes []int
+	var enrichPages string
+	var enrichHosts int
+	var enrichLatency time.Duration
+	enrichCmd := &cobra.Command{
+		Use:   "enrich",
+		Short: "The enrich stage against a local site with response latency: posts/s, pages/s, peak RSS",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			_, err = bench.Enrich(cmd.Context(), bench.EnrichOptions{
+				RedisURL: cfg.Redis.URL, DatabaseURL: cfg.Database.URL, Pages: enrichPages,
+				Sizes: enrichSizes, Hosts: enrichHosts, Latency: enrichLatency, Out: a.stdout,
+			})
+			return err
+		},
+	}
+	enrichCmd.Flags().IntSliceVar(&enrichSizes, "n", []int{1000, 4000}, "post counts (1-3 links each; several show whether memory stays flat)")
+	enrichCmd.Flags().StringVar(&enrichPages, "pages", "crawl/testdata/pages", "directory of saved HTML pages the local site serves")
+	enrichCmd.Flags().IntVar(&enrichHosts, "hosts", 200, "host names the local site answers to")
+	enrichCmd.Flags().DurationVar(&enrichLatency, "latency", 50*time.Millisecond, "response latency of the local site")
+
+	cmd.AddCommand(runner, persistCmd, pipelineCmd, enrichCmd)
 	return cmd
 }
