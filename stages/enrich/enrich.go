@@ -79,9 +79,15 @@ type Stage struct {
 	maxAttempts int
 	log         *slog.Logger
 	m           *metrics
+	check       func(context.Context) error
+	close       func() error
 }
 
-var _ pipeline.Stage = (*Stage)(nil)
+var (
+	_ pipeline.Stage   = (*Stage)(nil)
+	_ pipeline.Checker = (*Stage)(nil)
+	_ pipeline.Closer  = (*Stage)(nil)
+)
 
 // NewStage builds the stage.
 func NewStage(o Options) (*Stage, error) {

@@ -518,3 +518,33 @@ func TestCrawl4AIStoresTheSameRows(t *testing.T) {
 		}
 	}
 }
+
+// TestFromDeps builds the stage as the daemon would (shared pool, cached
+// crawler, configured output) and checks it is ready.
+func TestFromDeps(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb, prefix := testenv.Redis(t)
+	dbURL := testenv.Postgres(t)
+	cfg := testenv.Config(t, prefix, dbURL)
+	res := pipeline.NewResources()
+	defer res.Close()
+	st, err := enrich.FromDeps(ctx, pipeline.Deps{
+		Config: cfg, Redis: rdb, Keys: pipeline.NewKeys(cfg), Resources: res,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(),
+	}, enrich.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Check(ctx); err != nil {
+		t.Errorf("check: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Errorf("close: %v", err)
+	}
+	bad := enrich.DefaultConfig()
+	bad.Crawl.Backend = "selenium"
+	if _, err := enrich.FromDeps(ctx, pipeline.Deps{Config: cfg, Redis: rdb, Resources: res, Logger: slog.Default()}, bad); err == nil {
+		t.Error("an unknown backend was accepted")
+	}
+}
