@@ -109,6 +109,14 @@ func NewBuiltin(cfg Config, opts ...Option) (*Builtin, error) {
 				return Permanent(KindInvalidURL, "redirect to a %s URL", req.URL.Scheme)
 			}
 			req.Header.Set("User-Agent", cfg.UserAgent)
+			// Every hop obeys the robots.txt of its host. A robots.txt
+			// fetch itself is exempt: checking robots while fetching
+			// robots could wait on itself.
+			if cfg.Robots && req.Context().Value(robotsFetchKey{}) == nil {
+				if _, err := b.robots.check(req.Context(), req.URL); err != nil {
+					return err
+				}
+			}
 			return nil
 		},
 	}

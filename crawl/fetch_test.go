@@ -145,10 +145,15 @@ func TestGuardCheck(t *testing.T) {
 
 func TestRobotsDisallow(t *testing.T) {
 	t.Parallel()
-	var pageHits atomic.Int64
+	var pageHits, robotsHits atomic.Int64
 	s := newSite(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/robots.txt" {
+			robotsHits.Add(1)
 			fmt.Fprint(w, "User-agent: *\nDisallow: /private/\n\nUser-agent: assistant-crawler\nDisallow: /no-bots/\nAllow: /\n")
+			return
+		}
+		if r.URL.Path == "/short-link" {
+			http.Redirect(w, r, "/no-bots/target", http.StatusFound)
 			return
 		}
 		pageHits.Add(1)
@@ -159,8 +164,12 @@ func TestRobotsDisallow(t *testing.T) {
 	if ce.Kind != KindRobots || ce.Transient {
 		t.Errorf("disallowed page: %v, want permanent %s", ce, KindRobots)
 	}
+	// A redirect into a disallowed path is stopped at that hop.
+	if _, ce := crawlErr(t, c, s.URL+"/short-link"); ce.Kind != KindRobots {
+		t.Errorf("redirect to a disallowed page: %v, want %s", ce, KindRobots)
+	}
 	if pageHits.Load() != 0 {
-		t.Errorf("a disallowed page was fetched")
+		t.Errorf("a disallowed page was fetched (%d page requests)", pageHits.Load())
 	}
 	// Our group allows /private/ (the * group does not apply to us).
 	for range 3 {
@@ -168,7 +177,7 @@ func TestRobotsDisallow(t *testing.T) {
 			t.Errorf("allowed page: %v", err)
 		}
 	}
-	if got := s.requests.Load() - pageHits.Load(); got != 1 {
+	if got := robotsHits.Load(); got != 1 {
 		t.Errorf("robots.txt fetched %d times, want once (cached per host)", got)
 	}
 }

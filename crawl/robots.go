@@ -23,6 +23,9 @@ const maxRobotsBytes = 512 << 10
 // between requests would otherwise hold a worker for that hour.
 const maxCrawlDelay = 10 * time.Second
 
+// robotsFetchKey marks the context of a robots.txt fetch.
+type robotsFetchKey struct{}
+
 // robotsCache fetches each host's robots.txt once per TTL, through the
 // guarded client, and answers whether a URL may be fetched. Concurrent
 // first requests to one host share one fetch.
@@ -96,7 +99,7 @@ func (c *robotsCache) check(ctx context.Context, u *url.URL) (time.Duration, err
 // A network failure is returned classified, so the page is retried later
 // rather than fetched without knowing the rules.
 func (c *robotsCache) fetch(ctx context.Context, origin string) (*robotstxt.Group, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, robotsFetchKey{}, true), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, origin+"/robots.txt", nil)
 	if err != nil {
