@@ -167,24 +167,29 @@ func (b *Builtin) fetch(ctx context.Context, u *url.URL) (body []byte, final *ur
 	}
 	defer func() { <-b.global }()
 
+	// robots.txt first, outside the host's slot and delay: its (rare)
+	// fetch must not sit between two paced page requests.
+	var crawlDelay time.Duration
+	if b.cfg.Robots {
+		crawlDelay, err = b.robots.check(ctx, u)
+		if err != nil {
+			return nil, nil, "", 0, err
+		}
+	}
 	host := strings.ToLower(u.Host)
 	release, err := b.hosts.acquire(ctx, host)
 	if err != nil {
 		return nil, nil, "", 0, classifyFetchError(ctx, err)
 	}
 	defer release()
+	if crawlDelay > 0 {
+		b.hosts.setDelay(host, crawlDelay)
+	}
 
+	// The timeout starts once the slot is ours: waiting for politeness is
+	// not the site being slow.
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
 	defer cancel()
-	if b.cfg.Robots {
-		delay, err := b.robots.check(ctx, u)
-		if err != nil {
-			return nil, nil, "", 0, err
-		}
-		if delay > 0 {
-			b.hosts.setDelay(host, delay)
-		}
-	}
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {

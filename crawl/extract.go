@@ -170,7 +170,7 @@ var boilerplateTokens = map[string]bool{
 	"adfox": true, "banner": true, "sponsor": true, "sponsored": true, "promo": true, "direct": true,
 	"cookie": true, "cookies": true, "consent": true, "gdpr": true, "popup": true, "modal": true,
 	"subscribe": true, "newsletter": true, "comment": true, "comments": true, "disqus": true,
-	"share": true, "sharing": true, "social": true, "related": true, "similar": true, "popular": true,
+	"discussion": true, "replies": true, "share": true, "sharing": true, "social": true, "related": true, "similar": true, "popular": true,
 	"breadcrumb": true, "breadcrumbs": true, "informer": true, "copyright": true, "feedback": true,
 	"footer": true, "bottom": true, "gpt": true, "taboola": true, "outbrain": true, "paywall": true,
 }
@@ -211,7 +211,7 @@ func dropBoilerplate(n *html.Node) {
 			case atom.Html, atom.Body, atom.Main, atom.Article, atom.Head:
 				dropBoilerplate(c)
 			default:
-				if isBoilerplate(c) && !hasH1(c) {
+				if (isBoilerplate(c) || isAdLabelled(c)) && !hasH1(c) {
 					n.RemoveChild(c)
 				} else {
 					dropBoilerplate(c)
@@ -220,6 +220,58 @@ func dropBoilerplate(n *html.Node) {
 		}
 		c = next
 	}
+}
+
+// adLabels start the text of a marked advertisement. Russian law requires
+// ads to be labelled "Реклама" (with an erid token), so on Russian sites an
+// ad block without a telling class still announces itself.
+var adLabels = []string{"реклама", "advertisement", "sponsored", "спонсорский материал", "партнёрский материал", "партнерский материал"}
+
+// isAdLabelled reports whether a block element is a short text that starts
+// with an ad label standing alone ("Реклама." or "Реклама:", not "Реклама в
+// метро подорожала") or carries an erid token.
+func isAdLabelled(n *html.Node) bool {
+	switch n.DataAtom {
+	case atom.Div, atom.P, atom.Aside, atom.Section, atom.Span, atom.A:
+	default:
+		return false
+	}
+	first := firstText(n, 4)
+	if first == "" {
+		return false
+	}
+	lower := strings.ToLower(first)
+	labelled := strings.Contains(lower, "erid:") || strings.Contains(lower, "erid ")
+	for _, l := range adLabels {
+		if rest, ok := strings.CutPrefix(lower, l); ok && (rest == "" || strings.ContainsRune(".:|", []rune(rest)[0])) {
+			labelled = true
+		}
+	}
+	if !labelled {
+		return false
+	}
+	// A long block that merely starts with the word is an article about
+	// advertising, not an ad.
+	return utf8.RuneCountInString(innerText(n)) <= 400
+}
+
+// firstText is the first non-blank text within depth levels below n.
+func firstText(n *html.Node, depth int) string {
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		switch c.Type {
+		case html.TextNode:
+			if t := strings.TrimSpace(c.Data); t != "" {
+				return t
+			}
+		case html.ElementNode:
+			if depth > 0 {
+				if t := firstText(c, depth-1); t != "" {
+					return t
+				}
+			}
+		}
+	}
+	return ""
 }
 
 func hasH1(n *html.Node) bool {

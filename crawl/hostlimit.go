@@ -32,6 +32,9 @@ func newHostLimiter(perHost int, delay time.Duration) *hostLimiter {
 // acquire waits for a slot of host and for its delay, and returns the
 // function that gives the slot back.
 func (l *hostLimiter) acquire(ctx context.Context, host string) (func(), error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	l.mu.Lock()
 	st := l.hosts[host]
 	if st == nil {
