@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,27 +52,16 @@ type EnrichResult struct {
 	PeakRSSKiB   int64
 }
 
-const enrichStageName = "bench-enrich"
-
-// enrichOpts holds the options of the run in progress: the registry builds
-// stages by name, so the benchmark's stage finds its crawler here.
-var (
-	enrichMu   sync.Mutex
-	enrichOpts enrich.Options
-)
-
-func init() {
-	pipeline.Register(pipeline.Definition{
-		Name:  enrichStageName,
-		Input: func(s config.Streams) string { return s.Tagged },
-		New: func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
-			enrichMu.Lock()
-			o := enrichOpts
-			enrichMu.Unlock()
-			o.Metrics = deps.Metrics
-			return enrich.NewStage(o)
-		},
-	})
+// enrichRegistry is the benchmark's own registry: the real enrich stage,
+// built around the crawler of the run (a resolver mapping the benchmark's
+// host names to the local site).
+func enrichRegistry(o enrich.Options) *pipeline.Registry {
+	def := enrich.Definition()
+	def.New = func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+		o.Metrics = deps.Metrics
+		return enrich.NewStage(o)
+	}
+	return pipeline.MustRegistry(def)
 }
 
 // hostsResolver resolves every *.bench.test name to loopback: the local
@@ -172,7 +160,6 @@ func enrichRun(ctx context.Context, opts EnrichOptions, rdb *redis.Client, port,
 	cfg := config.Default()
 	cfg.Redis.URL, cfg.Redis.KeyPrefix, cfg.Database.URL = opts.RedisURL, prefix, dbURL
 	cfg.Runner.Block = 50 * time.Millisecond
-	cfg.Stages.Tag.Enabled, cfg.Stages.Persist.Enabled = false, false
 	res := pipeline.NewResources()
 	defer res.Close()
 	pool, err := postgres.Shared(ctx, res, cfg.Database)
@@ -189,20 +176,18 @@ func enrichRun(ctx context.Context, opts EnrichOptions, rdb *redis.Client, port,
 		return EnrichResult{}, err
 	}
 	defer builtin.Close()
-	enrichMu.Lock()
-	enrichOpts = enrich.Options{
-		Config:      ecfg,
+	registry := enrichRegistry(enrich.Options{
+		Config:      *ecfg,
 		Crawler:     crawl.NewCache(builtin, rdb, prefix, ccfg.CacheTTL, ccfg.ErrorCacheTTL, logger),
 		Store:       postgres.NewRepository(pool),
 		Output:      cfg.Streams.Enriched,
 		MaxAttempts: cfg.Runner.MaxAttempts,
 		Logger:      logger,
-	}
-	enrichMu.Unlock()
+	})
 	runner, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
-		Config: &cfg, Redis: rdb, Registry: prometheus.NewRegistry(), Resources: res,
-		Stages: []string{enrichStageName}, Logger: logger,
-		Pools: map[string]config.Pool{enrichStageName: ecfg.Pool},
+		Config: &cfg, Redis: rdb, Registry: registry, Metrics: prometheus.NewRegistry(), Resources: res,
+		Stages: []string{enrich.Name}, Logger: logger,
+		Pools: map[string]config.Pool{enrich.Name: ecfg.Pool},
 	})
 	if err != nil {
 		return EnrichResult{}, err

@@ -14,8 +14,8 @@ import (
 	"github.com/assistant-dev/assistant/stages/enrich"
 )
 
-// crawlCommand is `assistant crawl URL`: one URL through the enrich stage's
-// policy and crawler, printing what the stage would store for it. It always
+// crawlCommand is `assistant crawl URL`: one URL through the configured
+// policy and crawler, printing what the pipeline would store for it. It always
 // crawls afresh (no cache) so an operator sees the site as it is now.
 func (a *app) crawlCommand() *cobra.Command {
 	var (
@@ -30,18 +30,23 @@ func (a *app) crawlCommand() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "crawl URL",
-		Short: "Crawl one URL as the enrich stage would and print what it would store",
-		Long: `Crawl one URL with the enrich stage's policy and crawler (builtin by default)
-and print the title, the metadata and the Markdown that would be stored in
-post_enrichment (kind='crawl'). The crawl is always fresh (the Redis cache is
-neither read nor written). The SSRF guard is on unless --allow-private-addresses.`,
+		Short: "Crawl one URL as the pipeline would and print what it would store",
+		Long: `Crawl one URL with the configured URL policy and crawler (stages.<crawling
+stage>.crawl; builtin by default) and print the title, the metadata and the
+Markdown that would be stored in post_enrichment (kind='crawl'). The crawl is
+always fresh (the Redis cache is neither read nor written). The SSRF guard is on
+unless --allow-private-addresses.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.loadConfig()
 			if err != nil {
 				return err
 			}
-			ecfg := enrich.DefaultConfig()
+			// The crawling stage's own settings block, as configured.
+			ecfg, ok := cfg.Stage(enrich.Name).(*enrich.Config)
+			if !ok || ecfg == nil {
+				ecfg = enrich.DefaultConfig()
+			}
 			ccfg := ecfg.Crawl
 			if backend != "" {
 				ccfg.Backend = backend
@@ -67,7 +72,7 @@ neither read nor written). The SSRF guard is on unless --allow-private-addresses
 					reason = dropped[0].Reason
 				}
 				if !force || reason == links.ReasonInvalid {
-					return fmt.Errorf("crawl: the enrich stage would not crawl %s (%s); --force crawls it anyway", raw, reason)
+					return fmt.Errorf("crawl: the URL policy would not crawl %s (%s); --force crawls it anyway", raw, reason)
 				}
 				norm, _ := links.Normalize(raw)
 				toCrawl = []string{norm}

@@ -7,6 +7,7 @@ package all
 
 import (
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/stages/enrich"
 	"github.com/assistant-dev/assistant/stages/persist"
 	"github.com/assistant-dev/assistant/stages/tag"
 )
@@ -16,5 +17,6 @@ func Registry() *pipeline.Registry {
 	return pipeline.MustRegistry(
 		tag.Definition(),     // posts.parsed -> posts.tagged
 		persist.Definition(), // posts.tagged -> PostgreSQL
+		enrich.Definition(),  // posts.tagged -> crawl -> PostgreSQL, posts.enriched
 	)
 }

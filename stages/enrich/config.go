@@ -1,12 +1,12 @@
 package enrich
 
 import (
-	"errors"
-	"fmt"
+	"strings"
 
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/crawl"
 	"github.com/assistant-dev/assistant/crawl/links"
+	"github.com/assistant-dev/assistant/pipeline"
 )
 
 // Config is the stage's section, stages.enrich.
@@ -31,36 +31,48 @@ type Config struct {
 	Crawl crawl.Config `mapstructure:"crawl" yaml:"crawl"`
 }
 
-// DefaultConfig returns the stage defaults.
-func DefaultConfig() Config {
-	return Config{
+// DefaultConfig returns the stage defaults (repeated, with comments, in
+// config.yaml).
+func DefaultConfig() *Config {
+	return &Config{
 		// Crawling is latency-bound: many posts in flight at once, each
 		// waiting on the network, few of them using the CPU.
 		Pool:           config.Pool{Enabled: true, Workers: 64, BatchSize: 64, MaxInflight: 512},
 		CrawlEnabled:   true,
 		MaxURLsPerPost: 3,
+		AllowDomains:   []string{},
+		DenyDomains:    []string{},
 		SkipDomains:    append([]string(nil), links.DefaultSkipDomains...),
 		ExcerptChars:   500,
 		Crawl:          crawl.DefaultConfig(),
 	}
 }
 
-// Validate checks the section.
-func (c *Config) Validate() error {
-	var errs []error
-	if c.Workers <= 0 {
-		errs = append(errs, errors.New("stages.enrich.workers must be positive"))
-	}
-	if c.MaxURLsPerPost < 0 {
-		errs = append(errs, errors.New("stages.enrich.max_urls_per_post must not be negative"))
-	}
-	if c.ExcerptChars < 0 {
-		errs = append(errs, errors.New("stages.enrich.excerpt_chars must not be negative"))
-	}
+// Validate checks the stage's own settings; the pool is checked by config.
+func (c *Config) Validate(p *config.Problems) {
+	p.AtLeast("max_urls_per_post", c.MaxURLsPerPost, 0)
+	p.AtLeast("excerpt_chars", c.ExcerptChars, 0)
 	if err := c.Crawl.Validate(); err != nil {
-		errs = append(errs, fmt.Errorf("stages.enrich.crawl: %w", err))
+		for _, line := range strings.Split(err.Error(), "\n") {
+			p.Add("crawl", "%s", line)
+		}
 	}
-	return errors.Join(errs...)
+}
+
+// Definition describes the enrich stage to the registry: it reads
+// posts.tagged in its own group (beside persist) and publishes
+// posts.enriched, one entry per message, storing rows in the migrated
+// PostgreSQL schema.
+func Definition() pipeline.Definition {
+	return pipeline.Definition{
+		Name:        Name,
+		Input:       func(s config.Streams) string { return s.Tagged },
+		LegacyInput: func(s config.Streams) string { return s.LegacyTagged },
+		Outputs:     func(s config.Streams) []string { return []string{s.Enriched} },
+		Config:      func() any { return DefaultConfig() },
+		Needs:       []pipeline.Need{pipeline.NeedPostgres, pipeline.NeedMigrations},
+		New:         New,
+	}
 }
 
 // Policy is the URL policy of the configuration.

@@ -11,6 +11,19 @@ import (
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
+// New builds the stage from the daemon's dependencies and its decoded
+// stages.enrich section.
+func New(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+	settings := DefaultConfig()
+	if deps.StageConfig != nil {
+		var err error
+		if settings, err = pipeline.StageSettings[*Config](deps); err != nil {
+			return nil, fmt.Errorf("enrich: %w", err)
+		}
+	}
+	return FromDeps(ctx, deps, *settings)
+}
+
 // FromDeps builds the stage the way the daemon does: the crawler chosen by
 // cfg.Crawl.Backend behind the Redis cache (under the deployment's key
 // prefix), the shared Postgres pool, the configured output stream and the
@@ -20,8 +33,8 @@ func FromDeps(ctx context.Context, deps pipeline.Deps, cfg Config) (*Stage, erro
 	if deps.Config == nil || deps.Resources == nil || deps.Redis == nil {
 		return nil, errors.New("enrich: deps need a config, resources and redis")
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("enrich: %w", err)
+	if err := cfg.Crawl.Validate(); err != nil {
+		return nil, fmt.Errorf("enrich: stages.enrich.crawl: %w", err)
 	}
 	pool, err := postgres.Shared(ctx, deps.Resources, deps.Config.Database)
 	if err != nil {

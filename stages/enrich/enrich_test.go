@@ -29,29 +29,6 @@ import (
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
-// stageName is the test's registration of the real stage, built from
-// options chosen per test (found by the key prefix of the runner's deps).
-const stageName = "enrich-under-test"
-
-var (
-	optsMu sync.Mutex
-	opts   = map[string]enrich.Options{}
-)
-
-func init() {
-	pipeline.Register(pipeline.Definition{
-		Name:  stageName,
-		Input: func(s config.Streams) string { return s.Tagged },
-		New: func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
-			optsMu.Lock()
-			o := opts[deps.Keys.Prefix]
-			optsMu.Unlock()
-			o.Metrics = deps.Metrics
-			return enrich.NewStage(o)
-		},
-	})
-}
-
 // site serves the saved article pages of crawl/testdata and a few failing
 // URLs; it counts requests per path.
 type site struct {
@@ -117,6 +94,7 @@ type env struct {
 	repo   *postgres.Repository
 	reg    *prometheus.Registry
 	site   *site
+	stages *pipeline.Registry
 }
 
 type backendChoice int
@@ -135,7 +113,6 @@ func newEnv(t *testing.T, s *site, backend backendChoice, tweak func(*enrich.Con
 		t.Fatalf("migrate: %v", err)
 	}
 	cfg := testenv.Config(t, prefix, dbURL)
-	cfg.Stages.Tag.Enabled, cfg.Stages.Persist.Enabled = false, false
 	pool, err := postgres.Open(ctx, cfg.Database)
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +123,7 @@ func newEnv(t *testing.T, s *site, backend backendChoice, tweak func(*enrich.Con
 	ecfg.Crawl.PerHostDelay = 0
 	ecfg.Crawl.Timeout = 5 * time.Second
 	if tweak != nil {
-		tweak(&ecfg, cfg)
+		tweak(ecfg, cfg)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	builtin, err := crawl.NewBuiltin(ecfg.Crawl, crawl.WithExemptAddrs(s.addr()), crawl.WithLogger(logger))
@@ -164,32 +141,33 @@ func newEnv(t *testing.T, s *site, backend backendChoice, tweak func(*enrich.Con
 			t.Fatal(err)
 		}
 	}
+	cfg.Stages.Set(enrich.Name, ecfg)
 	e := &env{rdb: rdb, prefix: prefix, cfg: cfg, pool: pool, repo: postgres.NewRepository(pool), site: s}
-	optsMu.Lock()
-	opts[prefix] = enrich.Options{
-		Config:      ecfg,
+	// An isolated registry holding the real stage, built around the
+	// crawler chosen by the test.
+	o := enrich.Options{
+		Config:      *ecfg,
 		Crawler:     crawl.NewCache(backend0, rdb, prefix, ecfg.Crawl.CacheTTL, ecfg.Crawl.ErrorCacheTTL, logger),
 		Store:       e.repo,
 		Output:      cfg.Streams.Enriched,
 		MaxAttempts: cfg.Runner.MaxAttempts,
 		Logger:      logger,
 	}
-	optsMu.Unlock()
-	t.Cleanup(func() {
-		optsMu.Lock()
-		delete(opts, prefix)
-		optsMu.Unlock()
-	})
-	e.start(t, ecfg.Pool)
+	def := enrich.Definition()
+	def.New = func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+		o.Metrics = deps.Metrics
+		return enrich.NewStage(o)
+	}
+	e.stages = pipeline.MustRegistry(def)
+	e.start(t)
 	return e
 }
 
-func (e *env) start(t *testing.T, pool config.Pool) {
+func (e *env) start(t *testing.T) {
 	t.Helper()
 	e.reg = prometheus.NewRegistry()
 	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
-		Config: e.cfg, Redis: e.rdb, Registry: e.reg, Stages: []string{stageName},
-		Pools:  map[string]config.Pool{stageName: pool},
+		Config: e.cfg, Redis: e.rdb, Registry: e.stages, Metrics: e.reg, Stages: []string{enrich.Name},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
@@ -247,7 +225,7 @@ func (e *env) waitEnriched(t *testing.T, n int) map[string]pipeline.PostEnriched
 	t.Helper()
 	testenv.WaitFor(t, fmt.Sprintf("%d posts.enriched", n), 30*time.Second, func() bool {
 		l, _ := e.rdb.XLen(context.Background(), e.prefix+e.cfg.Streams.Enriched).Result()
-		p, err := e.rdb.XPending(context.Background(), e.prefix+e.cfg.Streams.Tagged, stageName).Result()
+		p, err := e.rdb.XPending(context.Background(), e.prefix+e.cfg.Streams.Tagged, enrich.Name).Result()
 		return l >= int64(n) && err == nil && p.Count == 0
 	})
 	out := map[string]pipeline.PostEnriched{}
@@ -417,7 +395,7 @@ func TestEnrichPublishesOnePerTagged(t *testing.T) {
 	e.publish(t, evs...)
 	testenv.WaitFor(t, "redelivered events enriched", 30*time.Second, func() bool {
 		l, _ := e.rdb.XLen(context.Background(), e.prefix+e.cfg.Streams.Enriched).Result()
-		p, err := e.rdb.XPending(context.Background(), e.prefix+e.cfg.Streams.Tagged, stageName).Result()
+		p, err := e.rdb.XPending(context.Background(), e.prefix+e.cfg.Streams.Tagged, enrich.Name).Result()
 		return l == int64(2*len(evs)) && err == nil && p.Count == 0
 	})
 	for id, b := range before {
@@ -532,7 +510,7 @@ func TestFromDeps(t *testing.T) {
 	st, err := enrich.FromDeps(ctx, pipeline.Deps{
 		Config: cfg, Redis: rdb, Keys: pipeline.NewKeys(cfg), Resources: res,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry(),
-	}, enrich.DefaultConfig())
+	}, *enrich.DefaultConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,7 +520,7 @@ func TestFromDeps(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Errorf("close: %v", err)
 	}
-	bad := enrich.DefaultConfig()
+	bad := *enrich.DefaultConfig()
 	bad.Crawl.Backend = "selenium"
 	if _, err := enrich.FromDeps(ctx, pipeline.Deps{Config: cfg, Redis: rdb, Resources: res, Logger: slog.Default()}, bad); err == nil {
 		t.Error("an unknown backend was accepted")
