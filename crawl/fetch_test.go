@@ -308,6 +308,10 @@ func TestSlowLoris(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
+		if r.URL.Path == "/no-headers" {
+			<-r.Context().Done()
+			return
+		}
 		w.Header().Set("Content-Type", "text/html")
 		fl := w.(http.Flusher)
 		_, _ = w.Write([]byte("<html><body><p>"))
@@ -332,6 +336,12 @@ func TestSlowLoris(t *testing.T) {
 	}
 	if took > 3*time.Second {
 		t.Errorf("took %v to give up, want about the 700ms timeout", took)
+	}
+	// A server that never sends its headers is cut the same way.
+	start = time.Now()
+	_, ce = crawlErr(t, c, s.URL+"/no-headers")
+	if ce.Kind != KindTimeout || !ce.Transient || time.Since(start) > 3*time.Second {
+		t.Errorf("silent server: %v after %v, want a transient %s at about 700ms", ce, time.Since(start), KindTimeout)
 	}
 }
 
