@@ -125,6 +125,7 @@ pipeline.`,
 		a.versionCommand(),
 		a.benchCommand(),
 		a.healthcheckCommand(),
+		a.crawlCommand(),
 	)
 	for _, c := range root.Commands() {
 		requireSubcommand(c)
