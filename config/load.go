@@ -182,6 +182,19 @@ func (c *Config) Validate() error {
 	if c.HTTP.Addr == "" {
 		add("http.addr", "must not be empty")
 	}
+	atLeast("api.max_query_bytes", c.API.MaxQueryBytes, 16)
+	positive("api.request_timeout", c.API.RequestTimeout)
+	if c.Search.RRFK <= 0 {
+		add("search.rrf_k", "must be positive")
+	}
+	if c.Search.KeywordWeight < 0 || c.Search.SemanticWeight < 0 || c.Search.KeywordWeight+c.Search.SemanticWeight == 0 {
+		add("search.keyword_weight", "weights must not be negative and not both zero")
+	}
+	if c.Search.CrawlWeight <= 0 {
+		add("search.crawl_weight", "must be positive")
+	}
+	atLeast("search.candidates", c.Search.Candidates, 10)
+	atLeast("search.max_limit", c.Search.MaxLimit, 1)
 	urlScheme("redis.url", c.Redis.URL, "redis", "rediss", "unix")
 	urlScheme("database.url", c.Database.URL, "postgres", "postgresql")
 	atLeast("database.max_conns", c.Database.MaxConns, 1)

@@ -4,83 +4,27 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
-	"testing"
+		"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/assistant-dev/assistant/ai/local"
-	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/search"
-	"github.com/assistant-dev/assistant/search/vecindex"
-	"github.com/assistant-dev/assistant/store/postgres"
+	"github.com/assistant-dev/assistant/search/searchtest"
 )
 
-// Fixture is the 500-post corpus sample indexed the way the pipeline does
-// (local tagger, persist's UPSERT, local embedder into the in-memory vector
-// index) in a private schema of the real PostgreSQL.
-type fixture struct {
-	svc   *search.Service
-	pool  *pgxpool.Pool
-	ids   []string // sample order
-	posts []search.CorpusPost
-	index *vecindex.Index
-}
+type fixture struct{ *searchtest.Fixture }
 
-func newFixture(t *testing.T) *fixture {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	dbURL := testenv.Postgres(t)
-	if err := postgres.MigrateUp(ctx, dbURL); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(context.Background(), dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	posts, err := search.ReadCorpus(testenv.SamplePath(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	emb := local.NewEmbedder(0)
-	ix := vecindex.New(emb.Dimension(), vecindex.Options{KeepExact: true})
-	ids, err := search.LoadCorpus(ctx, pool, emb, ix, posts, search.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &fixture{
-		svc:  search.New(pool, emb, search.IndexVectors{Index: ix}, search.DefaultOptions()),
-		pool: pool, ids: ids, posts: posts, index: ix,
-	}
-}
+func newFixture(t *testing.T) *fixture { return &fixture{searchtest.New(t)} }
 
 func (f *fixture) search(t *testing.T, q search.Query) []search.Result {
 	t.Helper()
-	page, err := f.svc.Search(context.Background(), q)
+	page, err := f.Service.Search(context.Background(), q)
 	if err != nil {
 		t.Fatalf("search %+v: %v", q, err)
 	}
 	return page.Results
 }
 
-func (f *fixture) rankOf(res []search.Result, sample int) int {
-	for i, r := range res {
-		if r.PostID == f.ids[sample] {
-			return i + 1
-		}
-	}
-	return 0
-}
-
-// sharedFixture is built once: loading and embedding the sample is the
-// slow part, and the tests that change rows use their own.
-var (
-	sharedOnce sync.Once
-	shared     *fixture
-)
+func (f *fixture) rankOf(res []search.Result, sample int) int { return f.Rank(res, sample) }
 
 func TestModesFindKnownPosts(t *testing.T) {
 	f := newFixture(t)
@@ -165,7 +109,7 @@ func TestSnippetsHighlightInflectedForms(t *testing.T) {
 	}
 	// Markup in a post never reaches snippet_html unescaped (ts_headline
 	// drops HTML tags; the rest is escaped).
-	if _, err := f.pool.Exec(context.Background(), `UPDATE posts SET text = 'Тег <b>жирный</b> & «выборы»' WHERE post_id = $1`, f.ids[0]); err != nil {
+	if _, err := f.Pool.Exec(context.Background(), `UPDATE posts SET text = 'Тег <b>жирный</b> & «выборы»' WHERE post_id = $1`, f.IDs[0]); err != nil {
 		t.Fatal(err)
 	}
 	res = f.search(t, search.Query{Text: "выборы", Mode: search.Keyword, Limit: 50})
@@ -232,7 +176,7 @@ func TestFilters(t *testing.T) {
 	}
 	// Tags: every given tag must be on the post (case and ё folded).
 	var tag string
-	if err := f.pool.QueryRow(context.Background(), `SELECT data->'tags'->>0 FROM post_enrichment WHERE post_id = $1 AND kind = 'tags'`, f.ids[87]).Scan(&tag); err != nil {
+	if err := f.Pool.QueryRow(context.Background(), `SELECT data->'tags'->>0 FROM post_enrichment WHERE post_id = $1 AND kind = 'tags'`, f.IDs[87]).Scan(&tag); err != nil {
 		t.Fatal(err)
 	}
 	for _, mode := range []search.Mode{search.Keyword, search.Semantic, search.Hybrid} {
@@ -255,13 +199,13 @@ func TestFilters(t *testing.T) {
 func TestExpiredPostsNeverReturned(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	target := f.ids[87]
-	if _, err := f.pool.Exec(ctx, `UPDATE posts SET expires_at = now() - interval '1 second' WHERE post_id = $1`, target); err != nil {
+	target := f.IDs[87]
+	if _, err := f.Pool.Exec(ctx, `UPDATE posts SET expires_at = now() - interval '1 second' WHERE post_id = $1`, target); err != nil {
 		t.Fatal(err)
 	}
 	// The vector index still holds it (cleanup has not run): PostgreSQL's
 	// expiry check must drop it anyway.
-	if _, ok := f.index.Vector(target); !ok {
+	if _, ok := f.Index.Vector(target); !ok {
 		t.Fatal("fixture: vector missing")
 	}
 	for _, mode := range []search.Mode{search.Keyword, search.Semantic, search.Hybrid} {
@@ -270,17 +214,17 @@ func TestExpiredPostsNeverReturned(t *testing.T) {
 			t.Fatalf("%s returned the expired post", mode)
 		}
 	}
-	if _, err := f.svc.GetPost(ctx, target); err == nil {
+	if _, err := f.Service.GetPost(ctx, target); err == nil {
 		t.Fatal("GetPost returned the expired post")
 	}
-	page, err := f.svc.Similar(ctx, f.ids[96], search.Query{Limit: 100})
+	page, err := f.Service.Similar(ctx, f.IDs[96], search.Query{Limit: 100})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.rankOf(page.Results, 87) != 0 {
 		t.Fatal("Similar returned the expired post")
 	}
-	if _, err := f.svc.Similar(ctx, target, search.Query{Limit: 5}); err == nil {
+	if _, err := f.Service.Similar(ctx, target, search.Query{Limit: 5}); err == nil {
 		t.Fatal("Similar of an expired post answered")
 	}
 }
@@ -288,12 +232,12 @@ func TestExpiredPostsNeverReturned(t *testing.T) {
 func TestCrawledPagesAndPost(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	target := f.ids[86]
+	target := f.IDs[86]
 	crawl := `{"pages":[{"url":"https://example.org/starship","final_url":"https://example.org/starship/","title":"Полёт Starship: подробности","markdown":"Бустер Super Heavy приводнился в Мексиканском заливе; гидролокаторы зафиксировали всплеск."}]}`
-	if _, err := f.pool.Exec(ctx, `UPDATE posts SET urls = '["https://example.org/starship"]' WHERE post_id = $1`, target); err != nil {
+	if _, err := f.Pool.Exec(ctx, `UPDATE posts SET urls = '["https://example.org/starship"]' WHERE post_id = $1`, target); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := f.pool.Exec(ctx, `INSERT INTO post_enrichment (post_id, kind, provider, data) VALUES ($1, 'crawl', 'builtin', $2)`, target, crawl); err != nil {
+	if _, err := f.Pool.Exec(ctx, `INSERT INTO post_enrichment (post_id, kind, provider, data) VALUES ($1, 'crawl', 'builtin', $2)`, target, crawl); err != nil {
 		t.Fatal(err)
 	}
 	// «гидролокаторами» occurs only in the crawled page, inflected.
@@ -307,7 +251,7 @@ func TestCrawledPagesAndPost(t *testing.T) {
 	if len(res[0].URLs) != 1 || res[0].URLs[0].Title != "Полёт Starship: подробности" || res[0].URLs[0].FinalURL == "" {
 		t.Fatalf("urls = %+v", res[0].URLs)
 	}
-	p, err := f.svc.GetPost(ctx, target)
+	p, err := f.Service.GetPost(ctx, target)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +262,7 @@ func TestCrawledPagesAndPost(t *testing.T) {
 	if !slices.Equal(kinds, []string{"crawl", "tags"}) || !strings.Contains(p.Text, "Starship") || len(p.Tags) == 0 {
 		t.Fatalf("post = %+v (kinds %v)", p, kinds)
 	}
-	if _, err := f.svc.GetPost(ctx, "no-such-post"); err == nil {
+	if _, err := f.Service.GetPost(ctx, "no-such-post"); err == nil {
 		t.Fatal("unknown post found")
 	}
 }
@@ -327,7 +271,7 @@ func TestPaginationRelatedAndSimilar(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	q := search.Query{Text: "Россия Украина", Limit: 5}
-	p1, err := f.svc.Search(ctx, q)
+	p1, err := f.Service.Search(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,11 +279,11 @@ func TestPaginationRelatedAndSimilar(t *testing.T) {
 		t.Fatalf("first page: %d results, cursor %q", len(p1.Results), p1.NextCursor)
 	}
 	q.Cursor = p1.NextCursor
-	p2, err := f.svc.Search(ctx, q)
+	p2, err := f.Service.Search(ctx, q)
 	if err != nil {
 		t.Fatal(err)
 	}
-	all, err := f.svc.Search(ctx, search.Query{Text: "Россия Украина", Limit: 10})
+	all, err := f.Service.Search(ctx, search.Query{Text: "Россия Украина", Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,14 +293,14 @@ func TestPaginationRelatedAndSimilar(t *testing.T) {
 			t.Fatalf("pages 1+2 differ from one page of 10 at %d", i)
 		}
 	}
-	if _, err := f.svc.Search(ctx, search.Query{Text: "x", Cursor: "garbage!"}); err == nil {
+	if _, err := f.Service.Search(ctx, search.Query{Text: "x", Cursor: "garbage!"}); err == nil {
 		t.Fatal("bad cursor accepted")
 	}
-	if _, err := f.svc.Search(ctx, search.Query{Text: "x", Limit: 101}); err == nil {
+	if _, err := f.Service.Search(ctx, search.Query{Text: "x", Limit: 101}); err == nil {
 		t.Fatal("limit 101 accepted")
 	}
 
-	sim, err := f.svc.Similar(ctx, f.ids[73], search.Query{Limit: 3})
+	sim, err := f.Service.Similar(ctx, f.IDs[73], search.Query{Limit: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,12 +309,12 @@ func TestPaginationRelatedAndSimilar(t *testing.T) {
 	}
 
 	var tag string
-	if err := f.pool.QueryRow(ctx, `
+	if err := f.Pool.QueryRow(ctx, `
 SELECT lower(g) FROM post_enrichment, jsonb_array_elements_text(data->'tags') g
 WHERE kind = 'tags' GROUP BY lower(g) ORDER BY count(*) DESC, 1 LIMIT 1`).Scan(&tag); err != nil {
 		t.Fatal(err)
 	}
-	rel, err := f.svc.RelatedTags(ctx, tag, 10)
+	rel, err := f.Service.RelatedTags(ctx, tag, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +323,7 @@ WHERE kind = 'tags' GROUP BY lower(g) ORDER BY count(*) DESC, 1 LIMIT 1`).Scan(&
 	}
 	// Check the top count against a direct count.
 	var want int
-	if err := f.pool.QueryRow(ctx, `
+	if err := f.Pool.QueryRow(ctx, `
 SELECT count(DISTINCT a.post_id) FROM post_enrichment a, post_enrichment b
 WHERE a.post_id = b.post_id AND a.kind = 'tags' AND b.kind = 'tags'
   AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(a.data->'tags') g WHERE translate(lower(g),'ё','е') = $1)
