@@ -4,7 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/assistant-dev/assistant/search"
