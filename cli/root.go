@@ -104,6 +104,8 @@ and repair the pipeline.`,
 		a.ingestCommand(),
 		a.versionCommand(),
 		a.benchCommand(),
+		a.evalCommand(),
+		a.searchCommand(),
 	)
 	for _, c := range root.Commands() {
 		requireSubcommand(c)

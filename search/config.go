@@ -1,0 +1,42 @@
+package search
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/assistant-dev/assistant/ai/provider"
+	"github.com/assistant-dev/assistant/config"
+)
+
+// OptionsFromConfig maps the search section of the configuration.
+func OptionsFromConfig(c config.Search) Options {
+	return Options{
+		RRFK: c.RRFK, KeywordWeight: c.KeywordWeight, SemanticWeight: c.SemanticWeight,
+		CrawlWeight: c.CrawlWeight, Candidates: c.Candidates, MaxLimit: c.MaxLimit,
+	}
+}
+
+// FromConfig builds the service the CLI and the daemon use: PostgreSQL for
+// full text and the final rows, the configured embedder, and the
+// configured vector store. The returned func releases what it opened.
+func FromConfig(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger) (*Service, func(), error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	providers, err := provider.New(cfg, logger)
+	if err != nil {
+		return nil, nil, fmt.Errorf("search: %w", err)
+	}
+	emb, err := providers.Embedder()
+	if err != nil {
+		return nil, nil, fmt.Errorf("search: embedder: %w", err)
+	}
+	vectors, closeVectors, err := openVectors(ctx, cfg, pool, emb, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return New(pool, emb, vectors, OptionsFromConfig(cfg.Search)), closeVectors, nil
+}
