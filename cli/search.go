@@ -58,11 +58,10 @@ as the HTTP API returns it (next_cursor continues it with --cursor).`,
 				return err
 			}
 			defer pool.Close()
-			svc, closeSvc, err := search.FromConfig(ctx, cfg, pool, nil)
+			svc, _, err := search.FromConfig(ctx, cfg, pool, nil, false)
 			if err != nil {
 				return err
 			}
-			defer closeSvc()
 			page, err := svc.Search(ctx, q)
 			if err != nil {
 				return err

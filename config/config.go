@@ -51,6 +51,14 @@ type Search struct {
 	Candidates int `mapstructure:"candidates" yaml:"candidates"`
 	// MaxLimit caps the results of one page.
 	MaxLimit int `mapstructure:"max_limit" yaml:"max_limit"`
+	// Collection is the vector collection searched (the index stage's).
+	Collection string `mapstructure:"collection" yaml:"collection"`
+	// MirrorRefresh is how often the daemon's in-memory copy of the
+	// PostgreSQL vector backend applies the table's changes.
+	MirrorRefresh time.Duration `mapstructure:"mirror_refresh" yaml:"mirror_refresh"`
+	// MirrorKeepExact keeps float32 vectors in memory for the re-rank
+	// (5x the memory) instead of reading the top candidates' from the table.
+	MirrorKeepExact bool `mapstructure:"mirror_keep_exact" yaml:"mirror_keep_exact"`
 }
 
 // Log configures log/slog output.
@@ -290,6 +298,8 @@ func Default() Config {
 			CrawlWeight:    0.5,
 			Candidates:     100,
 			MaxLimit:       100,
+			Collection:     "posts",
+			MirrorRefresh:  time.Second,
 		},
 	}
 }

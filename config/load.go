@@ -195,6 +195,10 @@ func (c *Config) Validate() error {
 	}
 	atLeast("search.candidates", c.Search.Candidates, 10)
 	atLeast("search.max_limit", c.Search.MaxLimit, 1)
+	if strings.TrimSpace(c.Search.Collection) == "" {
+		add("search.collection", "must not be empty")
+	}
+	positive("search.mirror_refresh", c.Search.MirrorRefresh)
 	urlScheme("redis.url", c.Redis.URL, "redis", "rediss", "unix")
 	urlScheme("database.url", c.Database.URL, "postgres", "postgresql")
 	atLeast("database.max_conns", c.Database.MaxConns, 1)

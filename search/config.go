@@ -21,8 +21,10 @@ func OptionsFromConfig(c config.Search) Options {
 
 // FromConfig builds the service the CLI and the daemon use: PostgreSQL for
 // full text and the final rows, the configured embedder, and the
-// configured vector store. The returned func releases what it opened.
-func FromConfig(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger) (*Service, func(), error) {
+// configured vector store. For a long-lived process (the daemon) over the
+// PostgreSQL backend without pgvector it also returns the in-memory Mirror
+// of the vectors, which the caller must Run; otherwise the Mirror is nil.
+func FromConfig(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger, longLived bool) (*Service, *Mirror, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -34,9 +36,9 @@ func FromConfig(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log
 	if err != nil {
 		return nil, nil, fmt.Errorf("search: embedder: %w", err)
 	}
-	vectors, closeVectors, err := openVectors(ctx, cfg, pool, emb, logger)
+	vectors, mirror, err := openVectors(ctx, cfg, pool, emb.Dimension(), logger, longLived)
 	if err != nil {
 		return nil, nil, err
 	}
-	return New(pool, emb, vectors, OptionsFromConfig(cfg.Search)), closeVectors, nil
+	return New(pool, emb, vectors, OptionsFromConfig(cfg.Search)), mirror, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/search/vecindex"
+	"github.com/assistant-dev/assistant/store"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -85,6 +86,11 @@ type LoadOptions struct {
 	Retention time.Duration
 	// Batch is the rows per UPSERT (default 1000).
 	Batch int
+	// Store, when set, also receives the points (collection Collection,
+	// created for the embedder's dimension and model): the index stage's
+	// write path.
+	Store      store.VectorStore
+	Collection string
 }
 
 // LoadCorpus indexes corpus posts the way the pipeline does: tags from the
@@ -111,7 +117,7 @@ func LoadCorpus(ctx context.Context, pool *pgxpool.Pool, emb ai.Embedder, ix *ve
 	for i, p := range posts {
 		bases[i].tags = ai.ValidateTags(mustJSON(tagger.Extract(p.Text, 5)), p.Text, 5).Tags
 	}
-	if emb != nil && ix != nil {
+	if emb != nil && (ix != nil || o.Store != nil) {
 		for start := 0; start < len(posts); start += 256 {
 			end := min(start+256, len(posts))
 			texts := make([]string, 0, end-start)
@@ -127,8 +133,17 @@ func LoadCorpus(ctx context.Context, pool *pgxpool.Pool, emb ai.Embedder, ix *ve
 			}
 		}
 	}
+	if o.Store != nil && emb != nil {
+		if o.Collection == "" {
+			o.Collection = "posts"
+		}
+		if err := o.Store.EnsureCollection(ctx, store.Collection{Name: o.Collection, Dim: emb.Dimension(), Model: emb.Model()}); err != nil {
+			return nil, fmt.Errorf("vector collection: %w", err)
+		}
+	}
 	now := time.Now()
 	var ids []string
+	var stPoints []store.Point
 	var batch []*pipeline.PostTagged
 	var points []vecindex.Point
 	flush := func() error {
@@ -143,7 +158,12 @@ func LoadCorpus(ctx context.Context, pool *pgxpool.Pool, emb ai.Embedder, ix *ve
 				return fmt.Errorf("index corpus vectors: %w", err)
 			}
 		}
-		batch, points = batch[:0], points[:0]
+		if o.Store != nil && len(stPoints) > 0 {
+			if err := o.Store.Upsert(ctx, o.Collection, stPoints); err != nil {
+				return fmt.Errorf("store corpus vectors: %w", err)
+			}
+		}
+		batch, points, stPoints = batch[:0], points[:0], stPoints[:0]
 		return nil
 	}
 	for c := range o.Copies {
@@ -182,9 +202,18 @@ func LoadCorpus(ctx context.Context, pool *pgxpool.Pool, emb ai.Embedder, ix *ve
 					}
 					v = fv
 				}
-				points = append(points, vecindex.Point{ID: id, Vector: v, Meta: vecindex.Meta{
-					ChannelID: ev.ChannelID, PostedAt: postedAt.Unix(), ExpiresAt: postedAt.Add(o.Retention).Unix(),
-				}})
+				if ix != nil {
+					points = append(points, vecindex.Point{ID: id, Vector: v, Meta: vecindex.Meta{
+						ChannelID: ev.ChannelID, PostedAt: postedAt.Unix(), ExpiresAt: postedAt.Add(o.Retention).Unix(),
+					}})
+				}
+				if o.Store != nil {
+					stPoints = append(stPoints, store.Point{ID: store.PointID(id), Vector: v, Payload: store.Payload{
+						PostID: id, ChannelID: ev.ChannelID, Tags: tags, PostedAt: postedAt.Unix(),
+						ExpiresAt: postedAt.Add(o.Retention).Unix(), TextShort: store.ShortText(p.Text),
+						URLs: ev.URLs, ContentHash: ev.ContentHash,
+					}})
+				}
 			}
 			if len(batch) >= o.Batch {
 				if err := flush(); err != nil {
