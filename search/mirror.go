@@ -154,11 +154,10 @@ func (m *Mirror) Refresh(ctx context.Context) (int, error) {
 }
 
 // Run loads the collection and refreshes it until ctx ends. A failed load
-// or refresh is logged and retried at the next tick; searches meanwhile go
-// to the store.
+// or refresh is logged and retried with a growing pause (up to a minute);
+// searches meanwhile go to the store.
 func (m *Mirror) Run(ctx context.Context) error {
-	t := time.NewTicker(m.interval)
-	defer t.Stop()
+	wait := m.interval
 	for {
 		var err error
 		if !m.loaded.Load() {
@@ -166,11 +165,17 @@ func (m *Mirror) Run(ctx context.Context) error {
 		} else {
 			_, err = m.Refresh(ctx)
 		}
-		if err != nil && ctx.Err() == nil {
-			m.log.WarnContext(ctx, "vector mirror behind the store", "collection", m.collection, "err", err)
+		switch {
+		case err == nil:
+			wait = m.interval
+		case ctx.Err() == nil:
+			m.log.WarnContext(ctx, "vector mirror behind the store; searches use the store", "collection", m.collection, "retry_in", wait, "err", err)
+			wait = min(2*wait, time.Minute)
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
 		}
