@@ -56,8 +56,9 @@ type Search struct {
 	// MirrorRefresh is how often the daemon's in-memory copy of the
 	// PostgreSQL vector backend applies the table's changes.
 	MirrorRefresh time.Duration `mapstructure:"mirror_refresh" yaml:"mirror_refresh"`
-	// MirrorKeepExact keeps float32 vectors in memory for the re-rank
-	// (5x the memory) instead of reading the top candidates' from the table.
+	// MirrorKeepExact keeps float32 vectors in memory for an exact re-rank
+	// (5x the memory); without it candidates are re-ranked by the float
+	// query against their int8 codes.
 	MirrorKeepExact bool `mapstructure:"mirror_keep_exact" yaml:"mirror_keep_exact"`
 }
 

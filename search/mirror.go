@@ -70,8 +70,9 @@ type Mirror struct {
 type MirrorOptions struct {
 	// Refresh is how often Run applies the store's changes (default 1s).
 	Refresh time.Duration
-	// Index shapes the in-memory index. Exact re-ranking reads the top
-	// candidates' vectors from the store unless KeepExact is set.
+	// Index shapes the in-memory index. Without KeepExact or an Exact
+	// source the candidates are re-ranked by the float query against their
+	// int8 codes (no exact vectors in memory, no round trip).
 	Index  vecindex.Options
 	Logger *slog.Logger
 }
@@ -86,9 +87,6 @@ func NewMirror(st store.VectorStore, feed store.VectorFeed, collection string, d
 		o.Logger = slog.Default()
 	}
 	m := &Mirror{store: st, feed: feed, collection: collection, log: o.Logger, interval: o.Refresh}
-	if !o.Index.KeepExact && o.Index.Exact == nil {
-		o.Index.Exact = storeExact{m}
-	}
 	m.index = vecindex.New(dim, o.Index)
 	return m
 }
@@ -208,28 +206,6 @@ func (m *Mirror) VectorOf(ctx context.Context, postID string) ([]float32, bool, 
 		}
 	}
 	return m.store.Vector(ctx, m.collection, store.PointID(postID))
-}
-
-// storeExact re-ranks from the store's exact vectors.
-type storeExact struct{ m *Mirror }
-
-func (s storeExact) ExactVectors(ctx context.Context, ids []string) (map[string][]float32, error) {
-	if ex, ok := s.m.store.(interface {
-		Vectors(ctx context.Context, collection string, ids []string) (map[string][]float32, error)
-	}); ok {
-		return ex.Vectors(ctx, s.m.collection, ids)
-	}
-	out := make(map[string][]float32, len(ids))
-	for _, id := range ids {
-		v, ok, err := s.m.store.Vector(ctx, s.m.collection, id)
-		if err != nil {
-			return nil, err
-		}
-		if ok {
-			out[id] = v
-		}
-	}
-	return out, nil
 }
 
 // PGExact reads exact vectors of many points in one query from the

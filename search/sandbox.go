@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -23,6 +24,10 @@ type Sandbox struct {
 	Service *Service
 	Pool    *pgxpool.Pool
 	Index   *vecindex.Index
+	// Mirror and Store are set when the sandbox stores vectors in the
+	// PostgreSQL vector backend (SandboxOptions.VectorStore).
+	Mirror *Mirror
+	Store  *postgres.VectorStore
 	// IDs are the post ids in load order; KeyOf maps them to post keys.
 	IDs   []string
 	KeyOf map[string]string
@@ -37,6 +42,10 @@ type SandboxOptions struct {
 	Load        LoadOptions
 	Index       vecindex.Options
 	Search      Options
+	// VectorStore writes the vectors to the PostgreSQL vector backend and
+	// searches them through a loaded Mirror (the daemon's path), instead of
+	// an in-memory index filled directly.
+	VectorStore bool
 }
 
 // NewSandbox creates the schema, migrates it and loads the posts.
@@ -76,12 +85,33 @@ func NewSandbox(ctx context.Context, o SandboxOptions) (*Sandbox, error) {
 		return fail(fmt.Errorf("connect to postgres: %w", err))
 	}
 	var vectors Vectors
-	if o.Embedder != nil {
+	switch {
+	case o.Embedder != nil && o.VectorStore:
+		if sb.Store, err = postgres.NewVectorStore(ctx, sb.Pool); err != nil {
+			return fail(err)
+		}
+		o.Load.Store = sb.Store
+		if o.Load.Collection == "" {
+			o.Load.Collection = "posts"
+		}
+		sb.Mirror = NewMirror(sb.Store, sb.Store, o.Load.Collection, o.Embedder.Dimension(), MirrorOptions{Index: o.Index, Refresh: time.Hour})
+		sb.Index = sb.Mirror.Index()
+		vectors = sb.Mirror
+	case o.Embedder != nil:
 		sb.Index = vecindex.New(o.Embedder.Dimension(), o.Index)
 		vectors = IndexVectors{Index: sb.Index}
 	}
-	if sb.IDs, err = LoadCorpus(ctx, sb.Pool, o.Embedder, sb.Index, o.Posts, o.Load); err != nil {
+	var direct *vecindex.Index
+	if sb.Mirror == nil {
+		direct = sb.Index
+	}
+	if sb.IDs, err = LoadCorpus(ctx, sb.Pool, o.Embedder, direct, o.Posts, o.Load); err != nil {
 		return fail(err)
+	}
+	if sb.Mirror != nil {
+		if err := sb.Mirror.Load(ctx); err != nil {
+			return fail(err)
+		}
 	}
 	sb.KeyOf = make(map[string]string, len(sb.IDs))
 	for i, id := range sb.IDs {

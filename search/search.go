@@ -26,6 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/assistant-dev/assistant/ai"
 )
@@ -530,15 +531,21 @@ func (s *Service) Search(ctx context.Context, q Query) (*Page, error) {
 		}
 		list = sem
 	default:
-		kw, err := s.keywordCandidates(ctx, &q, n)
-		if err != nil {
-			return nil, err
-		}
-		var sem []ranked
+		// The two rankings are independent: fetch them concurrently.
+		var kw, sem []ranked
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() (err error) {
+			kw, err = s.keywordCandidates(gctx, &q, n)
+			return err
+		})
 		if s.Semantic() {
-			if sem, err = s.semanticCandidates(ctx, &q, n); err != nil {
-				return nil, err
-			}
+			g.Go(func() (err error) {
+				sem, err = s.semanticCandidates(gctx, &q, n)
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
 		}
 		list = s.fuse(kw, sem)
 	}

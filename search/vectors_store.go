@@ -27,7 +27,7 @@ func openVectors(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, di
 	}
 	m := NewMirror(st, st, collection, dim, MirrorOptions{
 		Refresh: cfg.Search.MirrorRefresh,
-		Index:   vecindex.Options{KeepExact: cfg.Search.MirrorKeepExact, Exact: PGExact{Pool: pool, Collection: collection}},
+		Index:   vecindex.Options{KeepExact: cfg.Search.MirrorKeepExact},
 		Logger:  logger,
 	})
 	return m, m, nil
