@@ -19,11 +19,9 @@ import (
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/stages/persist"
+	"github.com/assistant-dev/assistant/stages/tag"
 	"github.com/assistant-dev/assistant/store/postgres"
-
-	// The stages the pipeline benchmark runs.
-	_ "github.com/assistant-dev/assistant/stages/persist"
-	_ "github.com/assistant-dev/assistant/stages/tag"
 )
 
 // PipelineOptions configures the end-to-end benchmark.
@@ -75,14 +73,15 @@ func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error)
 		return PipelineResult{}, err
 	}
 
-	cfg := config.Default()
+	stages := pipeline.MustRegistry(tag.Definition(), persist.Definition())
+	cfg := stages.DefaultConfig()
 	cfg.Redis.URL, cfg.Redis.KeyPrefix, cfg.Database.URL = opts.RedisURL, prefix, dbURL
 	cfg.AI.Tagger, cfg.AI.Embedder = "local", "local"
 	cfg.Runner.Block = 50 * time.Millisecond
 	res := pipeline.NewResources()
 	defer res.Close()
 	runner, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
-		Config: &cfg, Redis: rdb, Registry: prometheus.NewRegistry(), Resources: res,
+		Config: &cfg, Redis: rdb, Registry: stages, Metrics: prometheus.NewRegistry(), Resources: res,
 		Stages: []string{"tag", "persist"}, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -253,4 +252,10 @@ func tempSchema(ctx context.Context, dbURL string) (string, func(), error) {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String(), drop, nil
+}
+
+// Persist is the persist stage's benchmark (persist.Bench): the stage next to
+// a raw unnest UPSERT of the same rows, per batch size.
+func Persist(ctx context.Context, databaseURL string, batchSizes []int, n int, out io.Writer) error {
+	return persist.Bench(ctx, databaseURL, batchSizes, n, out)
 }

@@ -5,8 +5,8 @@
 // same pipelined XREADGROUP + XADD + XACK, in the same process and run, so
 // that the ratio between the two is meaningful on a shared, noisy machine.
 //
-// Importing this package registers the "bench-noop" stage; only the
-// `assistant bench` command does.
+// The "bench-noop" stage lives in a registry of its own (NoopRegistry), never
+// in the production one.
 package bench
 
 import (
@@ -39,10 +39,12 @@ func (n noop) Handle(_ context.Context, batch []*pipeline.Message) error {
 	return nil
 }
 
-func init() {
-	pipeline.Register(pipeline.Definition{
-		Name:  stageName,
-		Input: func(s config.Streams) string { return s.Parsed },
+// NoopRegistry is the registry of the runner benchmark: the no-op stage alone.
+func NoopRegistry() *pipeline.Registry {
+	return pipeline.MustRegistry(pipeline.Definition{
+		Name:    stageName,
+		Input:   func(s config.Streams) string { return s.Parsed },
+		Outputs: func(s config.Streams) []string { return []string{s.Tagged} },
 		New: func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 			return noop{out: deps.Config.Streams.Tagged}, nil
 		},
@@ -174,7 +176,7 @@ func runRunner(ctx context.Context, rdb *redis.Client, prefix string, n int, opt
 		return Result{}, err
 	}
 	r, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
-		Config: &cfg, Redis: rdb, Registry: prometheus.NewRegistry(), Stages: []string{stageName},
+		Config: &cfg, Redis: rdb, Registry: NoopRegistry(), Metrics: prometheus.NewRegistry(), Stages: []string{stageName},
 		Pools:  map[string]config.Pool{stageName: {Enabled: true, Workers: opts.Workers, BatchSize: opts.BatchSize, MaxInflight: 4 * opts.BatchSize}},
 		Logger: discardLogger(),
 	})

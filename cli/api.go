@@ -12,7 +12,6 @@ import (
 
 	"github.com/assistant-dev/assistant/api"
 	"github.com/assistant-dev/assistant/config"
-	"github.com/assistant-dev/assistant/search"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -28,7 +27,7 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, reg prometheus.R
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	svc, mirror, err := search.FromConfig(ctx, cfg, pool, logger, true)
+	svc, mirror, closeStores, err := openSearch(ctx, cfg, pool, logger, true)
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("api: %w", err)
@@ -38,11 +37,13 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, reg prometheus.R
 		Logger: logger, Registerer: reg,
 	})
 	if err != nil {
+		closeStores()
 		pool.Close()
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.API.Addr)
 	if err != nil {
+		closeStores()
 		pool.Close()
 		return nil, fmt.Errorf("listen on api.addr %s: %w", cfg.API.Addr, err)
 	}
@@ -72,6 +73,7 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, reg prometheus.R
 		stopBG()
 		<-done
 		<-done
+		closeStores()
 		pool.Close()
 	}, nil
 }

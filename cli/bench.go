@@ -6,12 +6,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/assistant-dev/assistant/bench"
-	"github.com/assistant-dev/assistant/stages/persist"
 )
 
 // benchCommand groups the throughput benchmarks. Each works in its own key
 // prefix and temporary schema on the configured Redis and PostgreSQL and
-// removes them afterwards.
+// removes them afterwards. The benchmarks are named after what they measure
+// (some measure one stage); the stages themselves come from package bench,
+// not from here.
 func (a *app) benchCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -51,7 +52,7 @@ func (a *app) benchCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return persist.Bench(cmd.Context(), cfg.Database.URL, persistSizes, persistN, a.stdout)
+			return bench.Persist(cmd.Context(), cfg.Database.URL, persistSizes, persistN, a.stdout)
 		},
 	}
 	persistCmd.Flags().IntSliceVar(&persistSizes, "batch", []int{1, 100, 1000}, "batch sizes")
@@ -79,6 +80,29 @@ func (a *app) benchCommand() *cobra.Command {
 	pipelineCmd.Flags().IntVar(&posts, "n", 50_000, "posts to push through")
 	pipelineCmd.Flags().IntVar(&rate, "rate", 0, "publish at about this many posts/s (0: all at once, so latency is mostly queueing)")
 
+	var idx bench.IndexOptions
+	indexCmd := &cobra.Command{
+		Use:   "index",
+		Short: "The index stage on the PostgreSQL backends: posts/s with the local embedder and with an 80 ms embedder emulation per worker count; second-pass embedder calls; peak RSS",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			idx.DatabaseURL, idx.Out = cfg.Database.URL, a.stdout
+			_, err = bench.Index(cmd.Context(), idx)
+			return err
+		},
+	}
+	indexCmd.Flags().StringVar(&idx.Corpus, "corpus", "testdata/telegram-news-ru/sample.jsonl", "JSONL corpus; posts repeat with distinct ids until --n")
+	indexCmd.Flags().IntVar(&idx.N, "n", 5000, "posts to index per run")
+	indexCmd.Flags().IntVar(&idx.Batch, "batch", 100, "posts per stage batch (and per embedder call)")
+	indexCmd.Flags().IntVar(&idx.LocalWorkers, "local-workers", 4, "workers of the local-embedder run")
+	indexCmd.Flags().IntSliceVar(&idx.Workers, "workers", []int{1, 2, 4, 8, 16}, "worker counts of the emulated-embedder runs")
+	indexCmd.Flags().DurationVar(&idx.Latency, "latency", 80*time.Millisecond, "emulated embedder time per call")
+	indexCmd.Flags().IntVar(&idx.Dim, "dim", 384, "vector size")
+
 	var searchSizes []int
 	var searchCorpus, searchSet string
 	var searchClients int
@@ -105,6 +129,6 @@ func (a *app) benchCommand() *cobra.Command {
 	searchCmd.Flags().IntVar(&searchClients, "clients", 4, "concurrent clients of the QPS measurement")
 	searchCmd.Flags().DurationVar(&searchDuration, "duration", 5*time.Second, "QPS measurement time per mode")
 
-	cmd.AddCommand(runner, persistCmd, pipelineCmd, searchCmd)
+	cmd.AddCommand(runner, persistCmd, pipelineCmd, indexCmd, searchCmd)
 	return cmd
 }

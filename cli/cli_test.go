@@ -18,7 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/internal/testenv"
-	_ "github.com/assistant-dev/assistant/stages/all"
+	"github.com/assistant-dev/assistant/stages/all"
 )
 
 // syncBuffer is a bytes.Buffer safe to write from the daemon's goroutines
@@ -44,7 +44,7 @@ func (b *syncBuffer) String() string {
 func runCLI(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var stdout, stderr syncBuffer
-	a := &app{stdout: &stdout, stderr: &stderr}
+	a := &app{stages: all.Registry(), stdout: &stdout, stderr: &stderr}
 	code := a.execute(context.Background(), args)
 	return code, stdout.String(), stderr.String()
 }
@@ -279,7 +279,7 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
-	a := &app{stdout: &stdout, stderr: &stderr}
+	a := &app{stages: all.Registry(), stdout: &stdout, stderr: &stderr}
 	done := make(chan int, 1)
 	go func() { done <- a.execute(ctx, []string{"run", "--stages=persist", "--config", cfg}) }()
 

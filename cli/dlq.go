@@ -87,9 +87,9 @@ func (a *app) dlqShowCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			streams := streamNames(configuredStreams(cfg, true))
+			streams := streamNames(configuredStreams(cfg, a.stages, true))
 			if streamFlag != "" {
-				stream, err := resolveStream(cfg, streamFlag)
+				stream, err := resolveStream(cfg, a.stages, streamFlag)
 				if err != nil {
 					return err
 				}
@@ -240,7 +240,7 @@ func (a *app) openDLQ(cmd *cobra.Command, streamArg string) (rdb *redis.Client, 
 	if err != nil {
 		return nil, pipeline.Keys{}, "", err
 	}
-	stream, err = resolveStream(cfg, streamArg)
+	stream, err = resolveStream(cfg, a.stages, streamArg)
 	if err != nil {
 		return nil, pipeline.Keys{}, "", err
 	}
@@ -288,4 +288,13 @@ func indent(s, prefix string) string {
 		}
 	}
 	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

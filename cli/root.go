@@ -34,8 +34,13 @@ const (
 	exitError = 1
 )
 
-// app is what every command shares: the global flags and where output goes.
+// app is what every command shares: the stages built in, the global flags
+// and where output goes.
 type app struct {
+	// stages are the stage definitions of this binary (main builds the
+	// registry); configuration loading, `run --stages` and `streams` read
+	// them, so this package names no stage.
+	stages     *pipeline.Registry
 	configPath string
 	stdout     io.Writer
 	stderr     io.Writer
@@ -49,14 +54,14 @@ type app struct {
 // Execute runs the command line of the process and returns its exit status.
 // SIGINT and SIGTERM cancel the command's context; a second signal after
 // that kills the process the default way.
-func Execute() int {
+func Execute(stages *pipeline.Registry) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
 		<-ctx.Done()
 		stop() // restore default handling: a second signal ends a stuck shutdown
 	}()
-	a := &app{stdout: os.Stdout, stderr: os.Stderr, setDefaultLogger: true}
+	a := &app{stages: stages, stdout: os.Stdout, stderr: os.Stderr, setDefaultLogger: true}
 	return a.execute(ctx, os.Args[1:])
 }
 
@@ -77,10 +82,10 @@ func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "assistant",
 		Short: "Turn Telegram channel posts into tagged, enriched, searchable knowledge",
-		Long: `assistant is one daemon with pluggable stages connected by Redis Streams:
-ingest -> posts.parsed -> tag -> posts.tagged -> persist (and, planned, enrich,
-index, cleanup). "assistant run" starts the stages; the other commands inspect
-and repair the pipeline.`,
+		Long: `assistant is one daemon with pluggable stages connected by Redis Streams
+(stages built in: ` + strings.Join(a.stages.Names(), ", ") + `).
+"assistant run" starts the stages; the other commands inspect and repair the
+pipeline.`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
@@ -138,9 +143,10 @@ func requireSubcommand(cmd *cobra.Command) {
 	}
 }
 
-// loadConfig loads the effective configuration (defaults, file, env).
+// loadConfig loads the effective configuration (defaults, file, env), with
+// the settings blocks of the stages built in.
 func (a *app) loadConfig() (*config.Config, error) {
-	cfg, err := config.Load(a.configPath)
+	cfg, err := a.stages.LoadConfig(a.configPath)
 	if err != nil {
 		return nil, err
 	}
@@ -192,14 +198,23 @@ type streamRole struct {
 	name string // the stream's (unprefixed) name
 }
 
-// configuredStreams lists the pipeline's streams in pipeline order; the old
-// worker's keys come last, and only when the legacy consumer is enabled
-// unless withLegacy asks for them anyway (searching DLQs).
-func configuredStreams(cfg *config.Config, withLegacy bool) []streamRole {
+// configuredStreams lists the pipeline's streams in pipeline order: the
+// configured ones (streams.*), then any other stream a built-in stage reads
+// or writes (its Definition's Input and Outputs); the old worker's keys come
+// last, and only when the legacy consumer is enabled unless withLegacy asks
+// for them anyway (searching DLQs).
+func configuredStreams(cfg *config.Config, stages *pipeline.Registry, withLegacy bool) []streamRole {
 	s := cfg.Streams
 	roles := []streamRole{
 		{"parsed", s.Parsed}, {"tagged", s.Tagged}, {"enriched", s.Enriched},
 		{"indexed", s.Indexed}, {"deleted", s.Deleted},
+	}
+	if stages != nil {
+		current := s
+		current.LegacyConsumerEnabled = false // the old keys keep their roles, below
+		for _, name := range stages.Streams(current) {
+			roles = append(roles, streamRole{name, name})
+		}
 	}
 	if withLegacy || s.LegacyConsumerEnabled {
 		roles = append(roles,
@@ -226,8 +241,8 @@ func streamNames(roles []streamRole) []string {
 // resolveStream accepts a configured stream's name ("posts.parsed") or its
 // role ("parsed"); anything else is an error listing the known streams, so a
 // typo never reads or deletes the wrong key.
-func resolveStream(cfg *config.Config, arg string) (string, error) {
-	known := configuredStreams(cfg, true)
+func resolveStream(cfg *config.Config, stages *pipeline.Registry, arg string) (string, error) {
+	known := configuredStreams(cfg, stages, true)
 	for _, r := range known {
 		if arg == r.name || arg == r.role {
 			return r.name, nil

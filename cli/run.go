@@ -21,17 +21,13 @@ import (
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
-// stagesUsingPostgres are the stages whose stores live in PostgreSQL, so
-// that `run` applies migrations first when database.auto_migrate is set.
-var stagesUsingPostgres = []string{"persist"}
-
 // opsShutdownTimeout bounds the HTTP server's drain after the runner stopped.
 const opsShutdownTimeout = 5 * time.Second
 
 func (a *app) runCommand() *cobra.Command {
 	var stagesFlag string
 	cmd := &cobra.Command{
-		Use:   "run [--stages=tag,persist]",
+		Use:   "run [--stages=NAME,...]",
 		Short: "Run the pipeline stages until SIGTERM or SIGINT",
 		Long: `Run starts the stages of this replica: those named by --stages, or else
 every stage enabled in the configuration. Replicas started with different
@@ -43,7 +39,7 @@ every stage enabled in the configuration. Replicas started with different
 			if err != nil {
 				return err
 			}
-			stages, err := selectStages(cfg, stagesFlag, cmd.Flags().Changed("stages"))
+			stages, err := selectStages(cfg, a.stages, stagesFlag, cmd.Flags().Changed("stages"))
 			if err != nil {
 				return err
 			}
@@ -51,28 +47,22 @@ every stage enabled in the configuration. Replicas started with different
 		},
 	}
 	cmd.Flags().StringVar(&stagesFlag, "stages", "",
-		"comma-separated stages to run in this replica (default: every stage enabled in the config); registered: "+
-			strings.Join(pipeline.Registered(), ", "))
+		"comma-separated stages to run in this replica (default: every stage enabled in the config); built in: "+
+			strings.Join(a.stages.Names(), ", "))
 	return cmd
 }
 
-// selectStages resolves --stages, or without it the enabled stages. A named
-// stage must be built into the binary (registered) and known to the
-// configuration (stages.<name>); it runs even when the configuration
-// disables it, and is then marked enabled so trimming respects its group.
-func selectStages(cfg *config.Config, flag string, given bool) ([]string, error) {
-	pools := cfg.StagePools()
+// selectStages resolves --stages, or without it the enabled stages, in
+// registry order. A named stage must be built into the binary; it runs even
+// when the configuration disables it, and is then marked enabled so trimming
+// respects its group.
+func selectStages(cfg *config.Config, reg *pipeline.Registry, flag string, given bool) ([]string, error) {
 	if !given {
 		var names []string
-		for _, name := range sortedKeys(pools) {
-			if !pools[name].Enabled {
-				continue
+		for _, name := range reg.Names() {
+			if cfg.StageEnabled(name) {
+				names = append(names, name)
 			}
-			if _, ok := pipeline.Lookup(name); !ok {
-				return nil, fmt.Errorf("stage %s is enabled in the config (stages.%s.enabled) but not built into this binary (built: %s); disable it or pick stages with --stages",
-					name, name, strings.Join(pipeline.Registered(), ", "))
-			}
-			names = append(names, name)
 		}
 		if len(names) == 0 {
 			return nil, errors.New("no stage is enabled in the config (stages.<name>.enabled) and --stages names none")
@@ -85,13 +75,12 @@ func selectStages(cfg *config.Config, flag string, given bool) ([]string, error)
 		if name == "" || slices.Contains(names, name) {
 			continue
 		}
-		if _, ok := pipeline.Lookup(name); !ok {
-			return nil, fmt.Errorf("unknown stage %q in --stages (available: %s)", name, strings.Join(pipeline.Registered(), ", "))
+		if _, ok := reg.Lookup(name); !ok {
+			return nil, fmt.Errorf("unknown stage %q in --stages (available: %s)", name, strings.Join(reg.Names(), ", "))
 		}
-		if _, ok := pools[name]; !ok {
+		if !cfg.SetStageEnabled(name, true) {
 			return nil, fmt.Errorf("stage %q in --stages has no settings in the config (stages.%s)", name, name)
 		}
-		cfg.SetStageEnabled(name, true)
 		names = append(names, name)
 	}
 	if len(names) == 0 {
@@ -111,8 +100,11 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	bi := readBuildInfo()
 	logger.Info("starting", "version", bi.Version, "revision", bi.Revision, "stages", stages,
 		"redis", config.RedactURL(cfg.Redis.URL), "config", a.configPathOrDefault())
-	if slices.Contains(stages, "tag") {
+	if a.stages.Needs(stages, pipeline.NeedTagger) {
 		logger.Info("tagger providers", "setting", cfg.AI.Tagger, "chain", cfg.ResolveProviders(cfg.AI.Tagger))
+	}
+	if a.stages.Needs(stages, pipeline.NeedEmbedder) {
+		logger.Info("embedder providers", "setting", cfg.AI.Embedder, "chain", cfg.ResolveProviders(cfg.AI.Embedder))
 	}
 
 	rdb, err := connectRedis(ctx, cfg)
@@ -121,7 +113,7 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	}
 	defer rdb.Close()
 
-	if cfg.Database.AutoMigrate && slices.ContainsFunc(stages, func(s string) bool { return slices.Contains(stagesUsingPostgres, s) }) {
+	if cfg.Database.AutoMigrate && a.stages.Needs(stages, pipeline.NeedMigrations) {
 		logger.Info("applying database migrations", "database", config.RedactURL(cfg.Database.URL))
 		if err := postgres.MigrateUp(ctx, cfg.Database.URL); err != nil {
 			return fmt.Errorf("migrate database %s: %w", config.RedactURL(cfg.Database.URL), err)
@@ -150,7 +142,12 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 		return fmt.Errorf("listen on http.addr %s: %w", cfg.HTTP.Addr, err)
 	}
 	srv := &http.Server{
-		Handler:           pipeline.NewOpsHandler(registry, ready),
+		Handler: pipeline.NewOpsHandler(registry, ready, pipeline.WithReadyReport(func(ctx context.Context) []pipeline.CheckResult {
+			if r := current.Load(); r != nil {
+				return r.Checks(ctx)
+			}
+			return nil
+		})),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -185,7 +182,8 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 		Config:    cfg,
 		Redis:     rdb,
 		Logger:    logger,
-		Registry:  registry,
+		Registry:  a.stages,
+		Metrics:   registry,
 		Resources: resources,
 		Stages:    stages,
 	})
@@ -224,13 +222,4 @@ func buildInfoGauge(bi buildInfo) prometheus.Collector {
 	})
 	g.Set(1)
 	return g
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

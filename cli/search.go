@@ -58,10 +58,11 @@ as the HTTP API returns it (next_cursor continues it with --cursor).`,
 				return err
 			}
 			defer pool.Close()
-			svc, _, err := search.FromConfig(ctx, cfg, pool, nil, false)
+			svc, _, closeStores, err := openSearch(ctx, cfg, pool, nil, false)
 			if err != nil {
 				return err
 			}
+			defer closeStores()
 			page, err := svc.Search(ctx, q)
 			if err != nil {
 				return err

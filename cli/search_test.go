@@ -16,6 +16,7 @@ import (
 	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/search"
+	"github.com/assistant-dev/assistant/stages/all"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -89,7 +90,7 @@ func TestRunServesAPI(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
-	a := &app{stdout: &stdout, stderr: &stderr}
+	a := &app{stages: all.Registry(), stdout: &stdout, stderr: &stderr}
 	done := make(chan int, 1)
 	go func() { done <- a.execute(ctx, []string{"run", "--stages=persist", "--config", cfg}) }()
 

@@ -36,7 +36,7 @@ the stream) and IDLE how long ago it was last delivered.`,
 			}
 			defer rdb.Close()
 			reports, err := pipeline.StreamsReport(cmd.Context(), rdb, keysOf(cfg),
-				streamNames(configuredStreams(cfg, false)))
+				streamNames(configuredStreams(cfg, a.stages, false)))
 			if err != nil {
 				return err
 			}

@@ -5,6 +5,11 @@
 // the environment. The seed's variable names (REDIS_URL, DATABASE_URL,
 // GIGACHAT_API_KEY, ...) are honoured as they are; every other key can be set
 // as ASSISTANT_<SECTION>_<KEY>, for example ASSISTANT_STAGES_TAG_WORKERS.
+//
+// The package names no stage: each stage package defines the struct of its
+// own block stages.<name> and hands it to Load as a Section (through the
+// stage registry), which decodes, overrides from the environment and
+// validates it like every other setting.
 package config
 
 import (
@@ -19,10 +24,12 @@ type Config struct {
 	Database Database `mapstructure:"database" yaml:"database"`
 	Streams  Streams  `mapstructure:"streams" yaml:"streams"`
 	Runner   Runner   `mapstructure:"runner" yaml:"runner"`
-	Stages   Stages   `mapstructure:"stages" yaml:"stages"`
 	AI       AI       `mapstructure:"ai" yaml:"ai"`
 	API      API      `mapstructure:"api" yaml:"api"`
 	Search   Search   `mapstructure:"search" yaml:"search"`
+	// Stages are the stages' own settings blocks (stages.<name>), decoded
+	// into the structs the stage packages define; see Section.
+	Stages StageSections `mapstructure:"-" yaml:"stages"`
 }
 
 // API configures the HTTP API listener (search, later admin and the
@@ -51,8 +58,6 @@ type Search struct {
 	Candidates int `mapstructure:"candidates" yaml:"candidates"`
 	// MaxLimit caps the results of one page.
 	MaxLimit int `mapstructure:"max_limit" yaml:"max_limit"`
-	// Collection is the vector collection searched (the index stage's).
-	Collection string `mapstructure:"collection" yaml:"collection"`
 	// MirrorRefresh is how often the daemon's in-memory copy of the
 	// PostgreSQL vector backend applies the table's changes.
 	MirrorRefresh time.Duration `mapstructure:"mirror_refresh" yaml:"mirror_refresh"`
@@ -123,39 +128,13 @@ type Runner struct {
 	MaxEntryBytes int `mapstructure:"max_entry_bytes" yaml:"max_entry_bytes"`
 }
 
-// Pool is the goroutine-pool shape of one stage.
+// Pool is the goroutine-pool shape of one stage that reads a stream. Stage
+// settings structs embed it (`mapstructure:",squash" yaml:",inline"`).
 type Pool struct {
 	Enabled     bool `mapstructure:"enabled" yaml:"enabled"`
 	Workers     int  `mapstructure:"workers" yaml:"workers"`
 	BatchSize   int  `mapstructure:"batch_size" yaml:"batch_size"`
 	MaxInflight int  `mapstructure:"max_inflight" yaml:"max_inflight"`
-}
-
-// Stages holds the per-stage settings. A stage enabled here exists in the
-// deployment (its consumer group is created and respected when trimming);
-// `run --stages` picks which of them this replica runs.
-type Stages struct {
-	Tag     TagStage     `mapstructure:"tag" yaml:"tag"`
-	Persist PersistStage `mapstructure:"persist" yaml:"persist"`
-}
-
-// TagStage configures the tag stage (spec sections 5 and 6).
-type TagStage struct {
-	Pool          `mapstructure:",squash" yaml:",inline"`
-	MinChars      int           `mapstructure:"min_chars" yaml:"min_chars"`
-	MaxInputChars int           `mapstructure:"max_input_chars" yaml:"max_input_chars"`
-	MaxTags       int           `mapstructure:"max_tags" yaml:"max_tags"`
-	CacheSize     int           `mapstructure:"cache_size" yaml:"cache_size"`
-	CacheTTL      time.Duration `mapstructure:"cache_ttl" yaml:"cache_ttl"`
-	DedupTTL      time.Duration `mapstructure:"dedup_ttl" yaml:"dedup_ttl"`
-	CallTimeout   time.Duration `mapstructure:"call_timeout" yaml:"call_timeout"`
-}
-
-// PersistStage configures the persist stage.
-type PersistStage struct {
-	Pool `mapstructure:",squash" yaml:",inline"`
-	// Retention is how long a post lives after posted_at (posts.expires_at).
-	Retention time.Duration `mapstructure:"retention" yaml:"retention"`
 }
 
 // AI selects and configures the model providers.
@@ -205,10 +184,11 @@ type Local struct {
 	EmbeddingDim int `mapstructure:"embedding_dim" yaml:"embedding_dim"`
 }
 
-// Default returns the built-in defaults. config.yaml repeats them with
-// comments; TestConfigYAMLMatchesDefaults keeps the two in step.
-func Default() Config {
-	return Config{
+// Default returns the built-in defaults, with the default settings of each
+// given stage section. config.yaml repeats them with comments; a test of the
+// production registry (stages/all) keeps the two in step.
+func Default(sections ...Section) Config {
+	cfg := Config{
 		Log:  Log{Level: "info", Format: "json"},
 		HTTP: HTTP{Addr: ":8000"},
 		Redis: Redis{
@@ -243,22 +223,6 @@ func Default() Config {
 			MetricsInterval:     5 * time.Second,
 			ShutdownTimeout:     30 * time.Second,
 			MaxEntryBytes:       1 << 20,
-		},
-		Stages: Stages{
-			Tag: TagStage{
-				Pool:          Pool{Enabled: true, Workers: 4, BatchSize: 32, MaxInflight: 256},
-				MinChars:      80,
-				MaxInputChars: 1000,
-				MaxTags:       5,
-				CacheSize:     10000,
-				CacheTTL:      24 * time.Hour,
-				DedupTTL:      24 * time.Hour,
-				CallTimeout:   60 * time.Second,
-			},
-			Persist: PersistStage{
-				Pool:      Pool{Enabled: true, Workers: 2, BatchSize: 500, MaxInflight: 2000},
-				Retention: 90 * 24 * time.Hour,
-			},
 		},
 		AI: AI{
 			Tagger:   "auto",
@@ -299,31 +263,11 @@ func Default() Config {
 			CrawlWeight:    0.5,
 			Candidates:     100,
 			MaxLimit:       100,
-			Collection:     "posts",
 			MirrorRefresh:  time.Second,
 		},
 	}
-}
-
-// StagePools returns the pool settings of every stage the configuration knows,
-// by stage name. The runner uses it without knowing any stage type.
-func (c *Config) StagePools() map[string]Pool {
-	return map[string]Pool{
-		"tag":     c.Stages.Tag.Pool,
-		"persist": c.Stages.Persist.Pool,
+	for _, sec := range sections {
+		cfg.Stages.Set(sec.Name, sec.New())
 	}
-}
-
-// SetStageEnabled flips a stage's enabled flag by name; it reports false for
-// a name the configuration does not know.
-func (c *Config) SetStageEnabled(name string, enabled bool) bool {
-	switch name {
-	case "tag":
-		c.Stages.Tag.Enabled = enabled
-	case "persist":
-		c.Stages.Persist.Enabled = enabled
-	default:
-		return false
-	}
-	return true
+	return cfg
 }

@@ -35,6 +35,41 @@ func clearEnv(t *testing.T) {
 	}
 }
 
+// demoSettings is a stage section as a stage package would define it: the
+// config package knows no stage, so its tests bring their own.
+type demoSettings struct {
+	Pool      `mapstructure:",squash" yaml:",inline"`
+	MinChars  int           `mapstructure:"min_chars" yaml:"min_chars"`
+	Retention time.Duration `mapstructure:"retention" yaml:"retention"`
+	Token     string        `mapstructure:"token" yaml:"token" secret:"true"`
+	Hosts     []string      `mapstructure:"hosts" yaml:"hosts"`
+}
+
+func (d *demoSettings) Validate(p *Problems) {
+	p.AtLeast("min_chars", d.MinChars, 0)
+	p.Positive("retention", d.Retention)
+}
+
+// serviceSettings is the section of a service-only stage.
+type serviceSettings struct {
+	Switch   `mapstructure:",squash" yaml:",inline"`
+	Interval time.Duration `mapstructure:"interval" yaml:"interval"`
+}
+
+var testSections = []Section{
+	{Name: "demo", New: func() any {
+		return &demoSettings{
+			Pool:     Pool{Enabled: true, Workers: 4, BatchSize: 32, MaxInflight: 256},
+			MinChars: 80, Retention: 90 * 24 * time.Hour, Hosts: []string{"a", "b"},
+		}
+	}},
+	{Name: "sweep-x", New: func() any {
+		return &serviceSettings{Switch: Switch{Enabled: true}, Interval: time.Hour}
+	}},
+}
+
+func demo(c Config) *demoSettings { return c.Stage("demo").(*demoSettings) }
+
 // writeConfig writes a YAML file into a temporary directory.
 func writeConfig(t *testing.T, body string) string {
 	t.Helper()
@@ -45,27 +80,14 @@ func writeConfig(t *testing.T, body string) string {
 	return path
 }
 
-// TestConfigYAMLMatchesDefaults keeps the commented config.yaml at the
-// repository root true: it must decode to exactly Default().
-func TestConfigYAMLMatchesDefaults(t *testing.T) {
-	clearEnv(t)
-	got, err := Load(filepath.Join("..", "config.yaml"))
-	if err != nil {
-		t.Fatalf("load ../config.yaml: %v", err)
-	}
-	if want := Default(); !reflect.DeepEqual(got, want) {
-		t.Errorf("config.yaml differs from Default():\n got: %+v\nwant: %+v", got, want)
-	}
-}
-
 func TestLoadWithoutFileGivesDefaults(t *testing.T) {
 	clearEnv(t)
 	t.Chdir(t.TempDir()) // no ./config.yaml to pick up
-	got, err := Load("")
+	got, err := Load("", testSections...)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if want := Default(); !reflect.DeepEqual(got, want) {
+	if want := Default(testSections...); !reflect.DeepEqual(got, want) {
 		t.Errorf("defaults differ:\n got: %+v\nwant: %+v", got, want)
 	}
 }
@@ -90,7 +112,7 @@ runner:
   max_attempts: 7
   block: 3s
 stages:
-  tag:
+  demo:
     workers: 3
 ai:
   gigachat:
@@ -121,11 +143,24 @@ ai:
 			func(c Config) any { return c.AI.GigaChat.Scope }, "GIGACHAT_API_CORP"},
 		{"OPENROUTER_API_KEY", map[string]string{"OPENROUTER_API_KEY": "or"},
 			func(c Config) any { return c.AI.OpenRouter.APIKey }, "or"},
-		{"ASSISTANT_STAGES_TAG_WORKERS", map[string]string{"ASSISTANT_STAGES_TAG_WORKERS": "8"},
-			func(c Config) any { return c.Stages.Tag.Workers }, 8},
-		{"ASSISTANT_STAGES_PERSIST_BATCH_SIZE (key absent from the file)",
-			map[string]string{"ASSISTANT_STAGES_PERSIST_BATCH_SIZE": "100"},
-			func(c Config) any { return c.Stages.Persist.BatchSize }, 100},
+		{"stage key from the file", nil, func(c Config) any { return demo(c).Workers }, 3},
+		{"ASSISTANT_STAGES_DEMO_WORKERS", map[string]string{"ASSISTANT_STAGES_DEMO_WORKERS": "8"},
+			func(c Config) any { return demo(c).Workers }, 8},
+		{"ASSISTANT_STAGES_DEMO_BATCH_SIZE (key absent from the file)",
+			map[string]string{"ASSISTANT_STAGES_DEMO_BATCH_SIZE": "100"},
+			func(c Config) any { return demo(c).BatchSize }, 100},
+		{"ASSISTANT_STAGES_DEMO_MIN_CHARS (the stage's own key)",
+			map[string]string{"ASSISTANT_STAGES_DEMO_MIN_CHARS": "12"},
+			func(c Config) any { return demo(c).MinChars }, 12},
+		{"ASSISTANT_STAGES_DEMO_HOSTS (a list)",
+			map[string]string{"ASSISTANT_STAGES_DEMO_HOSTS": "x,y,z"},
+			func(c Config) any { return demo(c).Hosts }, []string{"x", "y", "z"}},
+		{"ASSISTANT_STAGES_SWEEP_X_INTERVAL (dash in the stage name)",
+			map[string]string{"ASSISTANT_STAGES_SWEEP_X_INTERVAL": "5m"},
+			func(c Config) any { return c.Stage("sweep-x").(*serviceSettings).Interval }, 5 * time.Minute},
+		{"ASSISTANT_STAGES_SWEEP_X_ENABLED",
+			map[string]string{"ASSISTANT_STAGES_SWEEP_X_ENABLED": "false"},
+			func(c Config) any { return c.StageEnabled("sweep-x") }, false},
 		{"ASSISTANT_RUNNER_MAX_ATTEMPTS", map[string]string{"ASSISTANT_RUNNER_MAX_ATTEMPTS": "3"},
 			func(c Config) any { return c.Runner.MaxAttempts }, 3},
 		{"ASSISTANT_RUNNER_BLOCK", map[string]string{"ASSISTANT_RUNNER_BLOCK": "750ms"},
@@ -146,7 +181,7 @@ ai:
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			cfg, err := Load(path)
+			cfg, err := Load(path, testSections...)
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}
@@ -178,11 +213,12 @@ func TestValidationErrorNamesKey(t *testing.T) {
 		{"backoff order", "runner:\n  retry_initial_backoff: 10s\n  retry_max_backoff: 1s\n", nil, "runner.retry_max_backoff"},
 		{"shutdown timeout", "runner:\n  shutdown_timeout: 0s\n", nil, "runner.shutdown_timeout"},
 		{"max entry bytes", "runner:\n  max_entry_bytes: 10\n", nil, "runner.max_entry_bytes"},
-		{"tag workers", "stages:\n  tag:\n    workers: 0\n", nil, "stages.tag.workers"},
-		{"tag workers from env", "", map[string]string{"ASSISTANT_STAGES_TAG_WORKERS": "0"}, "stages.tag.workers"},
-		{"persist batch", "stages:\n  persist:\n    batch_size: 0\n", nil, "stages.persist.batch_size"},
-		{"persist retention", "stages:\n  persist:\n    retention: 0s\n", nil, "stages.persist.retention"},
-		{"tag max tags", "stages:\n  tag:\n    max_tags: 0\n", nil, "stages.tag.max_tags"},
+		{"stage workers", "stages:\n  demo:\n    workers: 0\n", nil, "stages.demo.workers"},
+		{"stage workers from env", "", map[string]string{"ASSISTANT_STAGES_DEMO_WORKERS": "0"}, "stages.demo.workers"},
+		{"stage batch", "stages:\n  demo:\n    batch_size: 0\n", nil, "stages.demo.batch_size"},
+		{"stage inflight", "stages:\n  demo:\n    max_inflight: 0\n", nil, "stages.demo.max_inflight"},
+		{"stage's own rule", "stages:\n  demo:\n    retention: 0s\n", nil, "stages.demo.retention"},
+		{"stage's own rule from env", "", map[string]string{"ASSISTANT_STAGES_DEMO_MIN_CHARS": "-1"}, "stages.demo.min_chars"},
 		{"tagger provider", "ai:\n  tagger: gigachat,magic\n", nil, "ai.tagger"},
 		{"embedder provider", "ai:\n  embedder: nope\n", nil, "ai.embedder"},
 		{"gigachat scope", "ai:\n  gigachat:\n    scope: ALL\n", nil, "ai.gigachat.scope"},
@@ -196,7 +232,7 @@ func TestValidationErrorNamesKey(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			_, err := Load(writeConfig(t, tt.file))
+			_, err := Load(writeConfig(t, tt.file), testSections...)
 			var verr *ValidationError
 			if !errors.As(err, &verr) {
 				t.Fatalf("want a *ValidationError, got %v", err)
@@ -245,12 +281,14 @@ func TestUnknownKeyRejected(t *testing.T) {
 	}{
 		{"typo in a section", "runner:\n  max_atempts: 3\n", "runner.max_atempts"},
 		{"unknown section", "enrich:\n  enabled: true\n", "enrich.enabled"},
-		{"unknown stage key", "stages:\n  tag:\n    worker: 3\n", "stages.tag.worker"},
+		{"unknown stage key", "stages:\n  demo:\n    worker: 3\n", "stages.demo.worker"},
+		{"stage not built in", "stages:\n  enrich:\n    enabled: true\n", "stages.enrich.enabled"},
+		{"pool key in a service-only stage", "stages:\n  sweep-x:\n    workers: 2\n", "stages.sweep-x.workers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clearEnv(t)
-			_, err := Load(writeConfig(t, tt.file))
+			_, err := Load(writeConfig(t, tt.file), testSections...)
 			if err == nil || !strings.Contains(err.Error(), tt.key) {
 				t.Fatalf("want an error naming %s, got %v", tt.key, err)
 			}
@@ -259,7 +297,8 @@ func TestUnknownKeyRejected(t *testing.T) {
 }
 
 func TestRedacted(t *testing.T) {
-	cfg := Default()
+	cfg := Default(testSections...)
+	demo(cfg).Token = "stage-secret"
 	cfg.AI.GigaChat.APIKey = "giga-secret"
 	cfg.AI.OpenRouter.APIKey = "or-secret"
 	cfg.Redis.URL = "redis://:redis-secret@cache:6379/0"
@@ -272,7 +311,10 @@ func TestRedacted(t *testing.T) {
 	if !strings.Contains(red.Database.URL, "app:xxxxx@db:5432") {
 		t.Errorf("database url: %s", red.Database.URL)
 	}
-	if cfg.AI.GigaChat.APIKey != "giga-secret" {
+	if got := demo(red).Token; got != redactedMark {
+		t.Errorf("stage secret not redacted: %q", got)
+	}
+	if cfg.AI.GigaChat.APIKey != "giga-secret" || demo(cfg).Token != "stage-secret" {
 		t.Error("Redacted changed the original")
 	}
 
@@ -280,7 +322,7 @@ func TestRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("YAML: %v", err)
 	}
-	for _, secret := range []string{"giga-secret", "or-secret", "redis-secret", "db-secret"} {
+	for _, secret := range []string{"giga-secret", "or-secret", "redis-secret", "db-secret", "stage-secret"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("YAML output leaks %s:\n%s", secret, out)
 		}
@@ -311,9 +353,9 @@ func TestRedactURL(t *testing.T) {
 // people write them and loads back to the same configuration.
 func TestYAMLRoundTrip(t *testing.T) {
 	clearEnv(t)
-	cfg := Default()
+	cfg := Default(testSections...)
 	cfg.Runner.Block = 1500 * time.Millisecond
-	cfg.Stages.Tag.Workers = 9
+	demo(cfg).Workers = 9
 	out, err := cfg.YAML()
 	if err != nil {
 		t.Fatalf("YAML: %v", err)
@@ -323,7 +365,7 @@ func TestYAMLRoundTrip(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	back, err := Load(writeConfig(t, string(out)))
+	back, err := Load(writeConfig(t, string(out)), testSections...)
 	if err != nil {
 		t.Fatalf("load rendered YAML: %v\n%s", err, out)
 	}
@@ -384,11 +426,25 @@ func TestResolveProviders(t *testing.T) {
 }
 
 func TestStageHelpers(t *testing.T) {
-	cfg := Default()
-	if !cfg.SetStageEnabled("persist", false) || cfg.StagePools()["persist"].Enabled {
-		t.Error("persist not disabled")
+	cfg := Default(testSections...)
+	if !cfg.SetStageEnabled("demo", false) || cfg.StageEnabled("demo") {
+		t.Error("demo not disabled")
 	}
-	if cfg.SetStageEnabled("enrich", true) {
+	if pool, ok := cfg.StagePool("demo"); !ok || pool.Enabled || pool.Workers != 4 {
+		t.Errorf("StagePool(demo) = %+v, %v", pool, ok)
+	}
+	if !cfg.SetStageEnabled("sweep-x", false) || cfg.StageEnabled("sweep-x") {
+		t.Error("sweep-x not disabled")
+	}
+	if _, ok := cfg.StagePool("sweep-x"); ok {
+		t.Error("a service-only stage has no pool")
+	}
+	if cfg.SetStageEnabled("enrich", true) || cfg.StageEnabled("enrich") {
 		t.Error("an unknown stage must report false")
+	}
+	clone := cfg.Clone()
+	demo(clone).Workers = 99
+	if demo(cfg).Workers == 99 {
+		t.Error("Clone shares the stage sections with the original")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"sort"
 	"strings"
 	"time"
 
@@ -31,11 +32,18 @@ var seedEnv = map[string][]string{
 
 // Load builds the effective configuration from the defaults, the YAML file at
 // path (skipped when path is empty and ./config.yaml does not exist) and the
-// environment, then validates it.
-func Load(path string) (Config, error) {
+// environment, then validates it. sections are the stage settings blocks of
+// the stages built into the binary (from the stage registry): each
+// stages.<name> block is decoded into its section's struct, and a stages.X
+// block no section claims is an unknown key.
+func Load(path string, sections ...Section) (Config, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
-	setDefaults(v, "", reflect.ValueOf(Default()))
+	def := Default(sections...)
+	setDefaults(v, "", reflect.ValueOf(def))
+	for _, name := range def.Stages.Names() {
+		setDefaults(v, stagesKey+"."+name, reflect.ValueOf(def.Stages.Get(name)).Elem())
+	}
 
 	if path == "" {
 		if _, err := os.Stat("config.yaml"); err == nil {
@@ -50,7 +58,8 @@ func Load(path string) (Config, error) {
 	}
 
 	v.SetEnvPrefix(EnvPrefix)
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	// stages.bench-noop.workers -> ASSISTANT_STAGES_BENCH_NOOP_WORKERS
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
 	v.AutomaticEnv()
 	for key, names := range seedEnv {
 		if err := v.BindEnv(append([]string{key}, names...)...); err != nil {
@@ -58,25 +67,47 @@ func Load(path string) (Config, error) {
 		}
 	}
 
+	all := v.AllSettings()
 	var cfg Config
-	decode := func(dc *mapstructure.DecoderConfig) {
-		dc.ErrorUnused = false
-		dc.WeaklyTypedInput = true
-		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
-			mapstructure.StringToSliceHookFunc(","),
-		)
-	}
-	if err := v.Unmarshal(&cfg, decode); err != nil {
+	if err := decodeInto(all, &cfg); err != nil {
 		return Config{}, fmt.Errorf("decode config: %w", err)
 	}
-	if err := checkUnknownKeys(v); err != nil {
+	stageValues, _ := all[stagesKey].(map[string]any)
+	for _, sec := range sections {
+		settings := sec.New()
+		if err := decodeInto(stageValues[sec.Name], settings); err != nil {
+			return Config{}, fmt.Errorf("decode config %s.%s: %w", stagesKey, sec.Name, err)
+		}
+		cfg.Stages.Set(sec.Name, settings)
+	}
+	if err := checkUnknownKeys(v, def); err != nil {
 		return Config{}, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
+}
+
+// stagesKey is the section of the file that holds the stages' own blocks.
+const stagesKey = "stages"
+
+// decodeInto decodes viper's settings map into a struct: durations from
+// strings, lists from comma-separated environment values, strings to
+// numbers and booleans where the struct asks for them.
+func decodeInto(input, result any) error {
+	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
+		Result:           result,
+		WeaklyTypedInput: true,
+		DecodeHook: mapstructure.ComposeDecodeHookFunc(
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		),
+	})
+	if err != nil {
+		return err
+	}
+	return dec.Decode(input)
 }
 
 // setDefaults registers every leaf of the default struct with viper, so that
@@ -86,6 +117,9 @@ func setDefaults(v *viper.Viper, prefix string, rv reflect.Value) {
 	for i := range rt.NumField() {
 		f := rt.Field(i)
 		tag := strings.Split(f.Tag.Get("mapstructure"), ",")
+		if tag[0] == "-" || !f.IsExported() {
+			continue
+		}
 		fv := rv.Field(i)
 		if len(tag) > 1 && tag[1] == "squash" {
 			setDefaults(v, prefix, fv)
@@ -105,9 +139,12 @@ func setDefaults(v *viper.Viper, prefix string, rv reflect.Value) {
 
 // checkUnknownKeys rejects keys in the file that no setting reads, so a typo
 // does not silently fall back to a default.
-func checkUnknownKeys(v *viper.Viper) error {
+func checkUnknownKeys(v *viper.Viper, def Config) error {
 	known := map[string]bool{}
 	collectKeys("", reflect.TypeOf(Config{}), known)
+	for _, name := range def.Stages.Names() {
+		collectKeys(stagesKey+"."+name, reflect.TypeOf(def.Stages.Get(name)).Elem(), known)
+	}
 	var unknown []string
 	for _, k := range v.AllKeys() {
 		if !known[k] {
@@ -115,6 +152,7 @@ func checkUnknownKeys(v *viper.Viper) error {
 		}
 	}
 	if len(unknown) > 0 {
+		sort.Strings(unknown)
 		return fmt.Errorf("config: unknown key %s", strings.Join(unknown, ", "))
 	}
 	return nil
@@ -124,6 +162,9 @@ func collectKeys(prefix string, rt reflect.Type, into map[string]bool) {
 	for i := range rt.NumField() {
 		f := rt.Field(i)
 		tag := strings.Split(f.Tag.Get("mapstructure"), ",")
+		if tag[0] == "-" || !f.IsExported() {
+			continue
+		}
 		if len(tag) > 1 && tag[1] == "squash" {
 			collectKeys(prefix, f.Type, into)
 			continue
@@ -140,109 +181,68 @@ func collectKeys(prefix string, rt reflect.Type, into map[string]bool) {
 	}
 }
 
-// ValidationError lists every invalid setting, each naming its key.
-type ValidationError struct{ Problems []string }
-
-func (e *ValidationError) Error() string {
-	return "invalid config: " + strings.Join(e.Problems, "; ")
-}
-
 // Validate checks the configuration and names the key of every problem.
 func (c *Config) Validate() error {
-	var p []string
-	add := func(key, format string, args ...any) {
-		p = append(p, key+": "+fmt.Sprintf(format, args...))
-	}
-	oneOf := func(key, val string, allowed ...string) {
-		for _, a := range allowed {
-			if val == a {
-				return
-			}
-		}
-		add(key, "%q is not one of %s", val, strings.Join(allowed, ", "))
-	}
-	positive := func(key string, d time.Duration) {
-		if d <= 0 {
-			add(key, "must be a positive duration, got %s", d)
-		}
-	}
-	atLeast := func(key string, n, min int) {
-		if n < min {
-			add(key, "must be at least %d, got %d", min, n)
-		}
-	}
-	urlScheme := func(key, raw string, schemes ...string) {
-		if err := checkURL(raw, schemes...); err != nil {
-			add(key, "%v", err)
-		}
-	}
+	p := NewProblems("")
+	p.OneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	p.OneOf("log.format", c.Log.Format, "json", "text")
+	p.NotEmpty("http.addr", c.HTTP.Addr)
+	p.URL("redis.url", c.Redis.URL, "redis", "rediss", "unix")
+	p.URL("database.url", c.Database.URL, "postgres", "postgresql")
+	p.AtLeast("database.max_conns", c.Database.MaxConns, 1)
 
-	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
-	oneOf("log.format", c.Log.Format, "json", "text")
-	if c.HTTP.Addr == "" {
-		add("http.addr", "must not be empty")
-	}
-	atLeast("api.max_query_bytes", c.API.MaxQueryBytes, 16)
-	positive("api.request_timeout", c.API.RequestTimeout)
+	p.AtLeast("api.max_query_bytes", c.API.MaxQueryBytes, 16)
+	p.Positive("api.request_timeout", c.API.RequestTimeout)
 	if c.Search.RRFK <= 0 {
-		add("search.rrf_k", "must be positive")
+		p.Add("search.rrf_k", "must be positive")
 	}
 	if c.Search.KeywordWeight < 0 || c.Search.SemanticWeight < 0 || c.Search.KeywordWeight+c.Search.SemanticWeight == 0 {
-		add("search.keyword_weight", "weights must not be negative and not both zero")
+		p.Add("search.keyword_weight", "weights must not be negative and not both zero")
 	}
 	if c.Search.CrawlWeight <= 0 {
-		add("search.crawl_weight", "must be positive")
+		p.Add("search.crawl_weight", "must be positive")
 	}
-	atLeast("search.candidates", c.Search.Candidates, 10)
-	atLeast("search.max_limit", c.Search.MaxLimit, 1)
-	if strings.TrimSpace(c.Search.Collection) == "" {
-		add("search.collection", "must not be empty")
-	}
-	positive("search.mirror_refresh", c.Search.MirrorRefresh)
-	urlScheme("redis.url", c.Redis.URL, "redis", "rediss", "unix")
-	urlScheme("database.url", c.Database.URL, "postgres", "postgresql")
-	atLeast("database.max_conns", c.Database.MaxConns, 1)
+	p.AtLeast("search.candidates", c.Search.Candidates, 10)
+	p.AtLeast("search.max_limit", c.Search.MaxLimit, 1)
+	p.Positive("search.mirror_refresh", c.Search.MirrorRefresh)
 
-	for key, name := range map[string]string{
-		"streams.parsed": c.Streams.Parsed, "streams.tagged": c.Streams.Tagged,
-		"streams.enriched": c.Streams.Enriched, "streams.indexed": c.Streams.Indexed,
-		"streams.deleted": c.Streams.Deleted, "streams.dlq_suffix": c.Streams.DLQSuffix,
-	} {
-		if strings.TrimSpace(name) == "" {
-			add(key, "must not be empty")
-		}
-	}
+	s := c.Streams
+	p.NotEmpty("streams.parsed", s.Parsed)
+	p.NotEmpty("streams.tagged", s.Tagged)
+	p.NotEmpty("streams.enriched", s.Enriched)
+	p.NotEmpty("streams.indexed", s.Indexed)
+	p.NotEmpty("streams.deleted", s.Deleted)
+	p.NotEmpty("streams.dlq_suffix", s.DLQSuffix)
 
 	r := c.Runner
-	positive("runner.block", r.Block)
-	atLeast("runner.max_attempts", r.MaxAttempts, 1)
-	positive("runner.retry_initial_backoff", r.RetryInitialBackoff)
-	positive("runner.retry_max_backoff", r.RetryMaxBackoff)
+	p.Positive("runner.block", r.Block)
+	p.AtLeast("runner.max_attempts", r.MaxAttempts, 1)
+	p.Positive("runner.retry_initial_backoff", r.RetryInitialBackoff)
+	p.Positive("runner.retry_max_backoff", r.RetryMaxBackoff)
 	if r.RetryMaxBackoff < r.RetryInitialBackoff {
-		add("runner.retry_max_backoff", "must not be below runner.retry_initial_backoff")
+		p.Add("runner.retry_max_backoff", "must not be below runner.retry_initial_backoff")
 	}
-	positive("runner.claim_min_idle", r.ClaimMinIdle)
-	positive("runner.claim_interval", r.ClaimInterval)
-	positive("runner.trim_interval", r.TrimInterval)
-	positive("runner.consumer_idle_timeout", r.ConsumerIdleTimeout)
-	positive("runner.metrics_interval", r.MetricsInterval)
-	positive("runner.shutdown_timeout", r.ShutdownTimeout)
-	atLeast("runner.max_entry_bytes", r.MaxEntryBytes, 1024)
+	p.Positive("runner.claim_min_idle", r.ClaimMinIdle)
+	p.Positive("runner.claim_interval", r.ClaimInterval)
+	p.Positive("runner.trim_interval", r.TrimInterval)
+	p.Positive("runner.consumer_idle_timeout", r.ConsumerIdleTimeout)
+	p.Positive("runner.metrics_interval", r.MetricsInterval)
+	p.Positive("runner.shutdown_timeout", r.ShutdownTimeout)
+	p.AtLeast("runner.max_entry_bytes", r.MaxEntryBytes, 1024)
 
-	for name, pool := range c.StagePools() {
-		atLeast("stages."+name+".workers", pool.Workers, 1)
-		atLeast("stages."+name+".batch_size", pool.BatchSize, 1)
-		atLeast("stages."+name+".max_inflight", pool.MaxInflight, 1)
+	for _, name := range c.Stages.Names() {
+		sp := p.Section(stagesKey + "." + name)
+		settings := c.Stages.Get(name)
+		if pooled, ok := settings.(Pooled); ok {
+			pool := pooled.PoolSettings()
+			sp.AtLeast("workers", pool.Workers, 1)
+			sp.AtLeast("batch_size", pool.BatchSize, 1)
+			sp.AtLeast("max_inflight", pool.MaxInflight, 1)
+		}
+		if v, ok := settings.(SectionValidator); ok {
+			v.Validate(sp)
+		}
 	}
-	t := c.Stages.Tag
-	atLeast("stages.tag.min_chars", t.MinChars, 0)
-	atLeast("stages.tag.max_input_chars", t.MaxInputChars, 1)
-	atLeast("stages.tag.max_tags", t.MaxTags, 1)
-	atLeast("stages.tag.cache_size", t.CacheSize, 1)
-	positive("stages.tag.cache_ttl", t.CacheTTL)
-	positive("stages.tag.dedup_ttl", t.DedupTTL)
-	positive("stages.tag.call_timeout", t.CallTimeout)
-	positive("stages.persist.retention", c.Stages.Persist.Retention)
 
 	checkProviders := func(key, val string) {
 		if val == "auto" {
@@ -251,39 +251,35 @@ func (c *Config) Validate() error {
 		for _, name := range strings.Split(val, ",") {
 			name = strings.TrimSpace(name)
 			if name != "gigachat" && name != "openrouter" && name != "local" {
-				add(key, "unknown provider %q (want auto, gigachat, openrouter, local or a comma-separated chain)", name)
+				p.Add(key, "unknown provider %q (want auto, gigachat, openrouter, local or a comma-separated chain)", name)
 			}
 		}
 	}
 	checkProviders("ai.tagger", c.AI.Tagger)
 	checkProviders("ai.embedder", c.AI.Embedder)
 	g := c.AI.GigaChat
-	urlScheme("ai.gigachat.base_url", g.BaseURL, "http", "https")
-	urlScheme("ai.gigachat.auth_url", g.AuthURL, "http", "https")
-	oneOf("ai.gigachat.scope", g.Scope, "GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
-	atLeast("ai.gigachat.max_concurrency", g.MaxConcurrency, 1)
-	atLeast("ai.gigachat.embedding_dim", g.EmbeddingDim, 1)
-	positive("ai.gigachat.timeout", g.Timeout)
-	atLeast("ai.gigachat.breaker_failures", g.BreakerFailures, 1)
-	positive("ai.gigachat.breaker_cooldown", g.BreakerCooldown)
+	p.URL("ai.gigachat.base_url", g.BaseURL, "http", "https")
+	p.URL("ai.gigachat.auth_url", g.AuthURL, "http", "https")
+	p.OneOf("ai.gigachat.scope", g.Scope, "GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
+	p.AtLeast("ai.gigachat.max_concurrency", g.MaxConcurrency, 1)
+	p.AtLeast("ai.gigachat.embedding_dim", g.EmbeddingDim, 1)
+	p.Positive("ai.gigachat.timeout", g.Timeout)
+	p.AtLeast("ai.gigachat.breaker_failures", g.BreakerFailures, 1)
+	p.Positive("ai.gigachat.breaker_cooldown", g.BreakerCooldown)
 	if g.CAFile != "" {
 		if _, err := os.Stat(g.CAFile); err != nil {
-			add("ai.gigachat.ca_file", "%v", err)
+			p.Add("ai.gigachat.ca_file", "%v", err)
 		}
 	}
 	o := c.AI.OpenRouter
-	urlScheme("ai.openrouter.base_url", o.BaseURL, "http", "https")
-	atLeast("ai.openrouter.max_concurrency", o.MaxConcurrency, 1)
-	atLeast("ai.openrouter.embedding_dim", o.EmbeddingDim, 1)
-	positive("ai.openrouter.timeout", o.Timeout)
-	atLeast("ai.openrouter.breaker_failures", o.BreakerFailures, 1)
-	positive("ai.openrouter.breaker_cooldown", o.BreakerCooldown)
-	atLeast("ai.local.embedding_dim", c.AI.Local.EmbeddingDim, 8)
-
-	if len(p) > 0 {
-		return &ValidationError{Problems: p}
-	}
-	return nil
+	p.URL("ai.openrouter.base_url", o.BaseURL, "http", "https")
+	p.AtLeast("ai.openrouter.max_concurrency", o.MaxConcurrency, 1)
+	p.AtLeast("ai.openrouter.embedding_dim", o.EmbeddingDim, 1)
+	p.Positive("ai.openrouter.timeout", o.Timeout)
+	p.AtLeast("ai.openrouter.breaker_failures", o.BreakerFailures, 1)
+	p.Positive("ai.openrouter.breaker_cooldown", o.BreakerCooldown)
+	p.AtLeast("ai.local.embedding_dim", c.AI.Local.EmbeddingDim, 8)
+	return p.Err()
 }
 
 // ResolveProviders expands "auto" per spec section 8: gigachat when its key is
@@ -310,3 +306,14 @@ func (c *Config) ResolveProviders(setting string) []string {
 }
 
 var errEmptyURL = errors.New("must not be empty")
+
+// EnvNames lists the environment variables Load reads besides the
+// ASSISTANT_* ones (the seed's names), so tests can clear them.
+func EnvNames() []string {
+	var names []string
+	for _, list := range seedEnv {
+		names = append(names, list...)
+	}
+	sort.Strings(names)
+	return names
+}

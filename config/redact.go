@@ -34,16 +34,23 @@ func checkURL(raw string, schemes ...string) error {
 // secret:"true" are replaced, and passwords inside secret:"url" fields are
 // masked while the rest of the URL stays readable.
 func (c Config) Redacted() Config {
+	c = c.Clone()
 	rv := reflect.ValueOf(&c).Elem()
 	redactValue(rv)
+	for _, name := range c.Stages.Names() {
+		redactValue(reflect.ValueOf(c.Stages.Get(name)).Elem())
+	}
 	return c
 }
+
+var sectionsType = reflect.TypeOf(StageSections{})
 
 func redactValue(rv reflect.Value) {
 	rt := rv.Type()
 	for i := range rt.NumField() {
 		f, fv := rt.Field(i), rv.Field(i)
 		switch {
+		case !f.IsExported() || f.Type == sectionsType:
 		case fv.Kind() == reflect.Struct:
 			redactValue(fv)
 		case fv.Kind() == reflect.String && fv.String() != "":
@@ -102,6 +109,18 @@ var durationType = reflect.TypeOf(time.Duration(0))
 func yamlNode(rv reflect.Value) (*yaml.Node, error) {
 	if rv.Type() == durationType {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: FormatDuration(time.Duration(rv.Int()))}, nil
+	}
+	if rv.Type() == sectionsType {
+		sections := rv.Interface().(StageSections)
+		m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+		for _, name := range sections.Names() {
+			val, err := yamlNode(reflect.ValueOf(sections.Get(name)).Elem())
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: name}, val)
+		}
+		return m, nil
 	}
 	if rv.Kind() != reflect.Struct {
 		var n yaml.Node

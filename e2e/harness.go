@@ -43,6 +43,7 @@ import (
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/stages/all"
 )
 
 // binaryPath is the `assistant` binary Main built for this test binary.
@@ -102,19 +103,23 @@ var testRunnerEnv = map[string]string{
 	"ASSISTANT_RUNNER_SHUTDOWN_TIMEOUT": "10s",
 }
 
-// StageInputs maps each stage to the stream role it consumes (its consumer
-// group lives there). Later stages add themselves here.
-var StageInputs = map[string]func(config.Streams) string{
-	"tag":     func(s config.Streams) string { return s.Parsed },
-	"persist": func(s config.Streams) string { return s.Tagged },
-	"enrich":  func(s config.Streams) string { return s.Tagged },
-	"index":   func(s config.Streams) string { return s.Enriched },
-	"cleanup": func(s config.Streams) string { return s.Deleted },
-}
+// Registry is the stage registry of the binary under test: the topology
+// (which stage reads and writes which stream) comes from the stages' own
+// definitions, so a new stage needs no change here.
+var Registry = all.Registry()
 
 // DefaultStages are the stages `assistant run` starts with the default
-// configuration.
-var DefaultStages = []string{"tag", "persist"}
+// configuration: every stage enabled by default, in pipeline order.
+func DefaultStages() []string {
+	cfg := Registry.DefaultConfig()
+	var names []string
+	for _, name := range Registry.Names() {
+		if cfg.StageEnabled(name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}
 
 // Stack is one test's slice of the real services: a Redis key prefix and a
 // PostgreSQL database URL (a private schema, or a private database), with
@@ -164,7 +169,7 @@ func NewStackWithDatabase(t testing.TB, databaseURL string) *Stack {
 		DatabaseURL: databaseURL,
 		Streams:     cfg.Streams,
 		Keys:        pipeline.NewKeys(&cfg),
-		Stages:      slices.Clone(DefaultStages),
+		Stages:      DefaultStages(),
 		Env:         map[string]string{},
 		dir:         t.TempDir(),
 		logDir:      t.TempDir(),
@@ -492,10 +497,17 @@ func hasLabels(metric *dto.Metric, labels []string) bool {
 	return true
 }
 
-// PipelineStreams lists the stream names of the pipeline (not the DLQs).
+// PipelineStreams lists the stream names of the pipeline (not the DLQs):
+// the configured ones and every stream a built-in stage reads or writes.
 func (s *Stack) PipelineStreams() []string {
 	st := s.Streams
-	return []string{st.Parsed, st.Tagged, st.Enriched, st.Indexed, st.Deleted}
+	out := []string{st.Parsed, st.Tagged, st.Enriched, st.Indexed, st.Deleted}
+	for _, name := range Registry.Streams(st) {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // DrainState says what keeps the pipeline from being drained ("" when it
@@ -505,8 +517,8 @@ func (s *Stack) DrainState(ctx context.Context) (string, error) {
 	for _, stream := range s.PipelineStreams() {
 		key := s.Keys.Stream(stream)
 		var wanted []string
-		for _, stage := range s.Stages {
-			if in, ok := StageInputs[stage]; ok && in(s.Streams) == stream {
+		for _, stage := range Registry.Readers(s.Streams, stream) {
+			if slices.Contains(s.Stages, stage) {
 				wanted = append(wanted, stage)
 			}
 		}

@@ -46,7 +46,7 @@ func runTestDaemon(prefix string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	r, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
-		Config: &cfg, Redis: rdb, Stages: []string{"test-slow"},
+		Config: &cfg, Redis: rdb, Registry: testRegistry(newTestStage()), Stages: []string{"test-slow"},
 		Pools: map[string]config.Pool{"test-slow": {Enabled: true, Workers: 4, BatchSize: 50, MaxInflight: 200}},
 	})
 	if err != nil {
@@ -76,16 +76,6 @@ func (s slowStage) Handle(ctx context.Context, batch []*pipeline.Message) error 
 		}
 	}
 	return nil
-}
-
-func init() {
-	pipeline.Register(pipeline.Definition{
-		Name:  "test-slow",
-		Input: func(s config.Streams) string { return s.Parsed },
-		New: func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
-			return slowStage{out: deps.Config.Streams.Tagged}, nil
-		},
-	})
 }
 
 func startDaemon(t *testing.T, prefix string) *exec.Cmd {

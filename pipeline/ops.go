@@ -19,8 +19,14 @@ const ReadyTimeout = 2 * time.Second
 //   - /metrics: the gatherer's metrics in the Prometheus exposition format;
 //   - /healthz: 200 "ok" while the process can answer at all (liveness);
 //   - /readyz:  200 "ready" when ready reports nil within ReadyTimeout, else
-//     503 with the reason as the body (readiness).
-func NewOpsHandler(gatherer prometheus.Gatherer, ready func(context.Context) error) http.Handler {
+//     503 with the reason as the body (readiness). With ?verbose and a
+//     report (WithReadyReport), one line per check follows, "[+]name ok" or
+//     "[-]name failed: reason", the way the Kubernetes API server does it.
+func NewOpsHandler(gatherer prometheus.Gatherer, ready func(context.Context) error, opts ...OpsOption) http.Handler {
+	var o opsOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -29,13 +35,34 @@ func NewOpsHandler(gatherer prometheus.Gatherer, ready func(context.Context) err
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
 		defer cancel()
+		status, body := http.StatusOK, "ready"
 		if err := checkReady(ctx, ready); err != nil {
-			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
-			return
+			status, body = http.StatusServiceUnavailable, "not ready: "+err.Error()
 		}
-		writeText(w, http.StatusOK, "ready")
+		if _, verbose := r.URL.Query()["verbose"]; verbose && o.report != nil {
+			for _, c := range o.report(ctx) {
+				if c.Err != nil {
+					body += "\n[-]" + c.Name + " failed: " + c.Err.Error()
+				} else {
+					body += "\n[+]" + c.Name + " ok"
+				}
+			}
+		}
+		writeText(w, status, body)
 	})
 	return mux
+}
+
+// OpsOption configures NewOpsHandler.
+type OpsOption func(*opsOptions)
+
+type opsOptions struct {
+	report func(context.Context) []CheckResult
+}
+
+// WithReadyReport lists each check in /readyz?verbose (Runner.Checks).
+func WithReadyReport(report func(context.Context) []CheckResult) OpsOption {
+	return func(o *opsOptions) { o.report = report }
 }
 
 // checkReady runs ready but returns when ctx expires even if ready ignores

@@ -71,7 +71,7 @@ func TestReadyzFollowsRedis(t *testing.T) {
 	t.Cleanup(func() { rdb.Close() })
 	reg := prometheus.NewRegistry()
 	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
-		Config: cfg, Redis: rdb, Registry: reg, Stages: []string{"test-pass"},
+		Config: cfg, Redis: rdb, Registry: testRegistry(newTestStage()), Metrics: reg, Stages: []string{"test-pass"},
 		Pools: map[string]config.Pool{"test-pass": {Enabled: true, Workers: 1, BatchSize: 10, MaxInflight: 10}},
 	})
 	if err != nil {
@@ -139,7 +139,7 @@ func TestRunnerSurvivesRedisConnectionsKilledMidRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
-		Config: cfg, Redis: rdb, Registry: prometheus.NewRegistry(), Stages: []string{"test-slow"},
+		Config: cfg, Redis: rdb, Registry: testRegistry(newTestStage()), Metrics: prometheus.NewRegistry(), Stages: []string{"test-slow"},
 		Pools: map[string]config.Pool{"test-slow": {Enabled: true, Workers: 4, BatchSize: 50, MaxInflight: 200}},
 	})
 	if err != nil {

@@ -19,21 +19,25 @@ import (
 
 // RunnerOptions configures a Runner.
 type RunnerOptions struct {
-	Config    *config.Config
-	Redis     redis.UniversalClient
-	Logger    *slog.Logger
-	Registry  *prometheus.Registry
+	Config *config.Config
+	Redis  redis.UniversalClient
+	Logger *slog.Logger
+	// Registry holds the stage definitions; Stages are looked up there.
+	Registry *Registry
+	// Metrics receives the runner's and the stages' metrics; nil gives a
+	// private registry.
+	Metrics   prometheus.Registerer
 	Resources *Resources
-	// Stages names the stages this process runs (registered names).
+	// Stages names the stages this process runs.
 	Stages []string
 	// Pools overrides the pool settings of stages by name; stages missing
-	// here take theirs from the configuration (stages.<name>). Tests and
-	// benchmarks use it for stages the configuration does not know.
+	// here take theirs from their settings block (stages.<name>).
+	// Benchmarks use it to vary the pool shape of one run.
 	Pools map[string]config.Pool
 }
 
 // Runner runs a set of stages, each as a pool of goroutines between its input
-// stream and its outputs.
+// stream and its outputs, and the services of those stages.
 type Runner struct {
 	cfg       *config.Config
 	rdb       redis.UniversalClient
@@ -41,6 +45,7 @@ type Runner struct {
 	keys      Keys
 	metrics   *runnerMetrics
 	stages    []*stageRunner
+	services  []*serviceRunner
 	resources *Resources
 	// groups are all consumer groups the deployment has: those of the stages
 	// run here and of every other stage enabled in the configuration, so
@@ -56,17 +61,17 @@ type groupRef struct {
 	group  string
 }
 
-// NewRunner builds the named stages. It fails on an unknown stage name or a
-// stage whose constructor fails.
+// NewRunner builds the named stages and their services. It fails on an
+// unknown stage name or a constructor that fails.
 func NewRunner(ctx context.Context, opts RunnerOptions) (*Runner, error) {
-	if opts.Config == nil || opts.Redis == nil {
-		return nil, errors.New("runner: config and redis client are required")
+	if opts.Config == nil || opts.Redis == nil || opts.Registry == nil {
+		return nil, errors.New("runner: config, redis client and stage registry are required")
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if opts.Registry == nil {
-		opts.Registry = prometheus.NewRegistry()
+	if opts.Metrics == nil {
+		opts.Metrics = prometheus.NewRegistry()
 	}
 	if opts.Resources == nil {
 		opts.Resources = NewResources()
@@ -74,7 +79,7 @@ func NewRunner(ctx context.Context, opts RunnerOptions) (*Runner, error) {
 	if len(opts.Stages) == 0 {
 		return nil, errors.New("runner: no stage to run")
 	}
-	metrics, err := newRunnerMetrics(opts.Registry)
+	metrics, err := newRunnerMetrics(opts.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("runner: register metrics: %w", err)
 	}
@@ -86,20 +91,9 @@ func NewRunner(ctx context.Context, opts RunnerOptions) (*Runner, error) {
 		metrics:   metrics,
 		resources: opts.Resources,
 	}
-	pools := opts.Config.StagePools()
-	for name, p := range opts.Pools {
-		pools[name] = p
-	}
 	host, _ := os.Hostname()
 	if host == "" {
 		host = "unknown"
-	}
-	deps := Deps{
-		Config:    opts.Config,
-		Redis:     opts.Redis,
-		Keys:      r.keys,
-		Metrics:   opts.Registry,
-		Resources: opts.Resources,
 	}
 	seen := map[string]bool{}
 	for _, name := range opts.Stages {
@@ -107,33 +101,56 @@ func NewRunner(ctx context.Context, opts RunnerOptions) (*Runner, error) {
 			continue
 		}
 		seen[name] = true
-		def, ok := Lookup(name)
+		def, ok := opts.Registry.Lookup(name)
 		if !ok {
-			return nil, fmt.Errorf("runner: unknown stage %q (registered: %v)", name, Registered())
+			return nil, fmt.Errorf("runner: unknown stage %q (registered: %v)", name, opts.Registry.Names())
 		}
-		pool, ok := pools[name]
-		if !ok {
-			return nil, fmt.Errorf("runner: stage %q has no pool settings (stages.%s)", name, name)
+		settings := opts.Config.Stage(name)
+		if settings == nil {
+			settings = def.Settings() // a configuration built without this registry's sections
 		}
-		deps.Logger = opts.Logger.With("stage", name)
-		stage, err := def.New(ctx, deps)
-		if err != nil {
-			return nil, fmt.Errorf("runner: build stage %s: %w", name, err)
+		deps := Deps{
+			Config:      opts.Config,
+			StageConfig: settings,
+			Redis:       opts.Redis,
+			Keys:        r.keys,
+			Logger:      opts.Logger.With("stage", name),
+			Metrics:     opts.Metrics,
+			Resources:   opts.Resources,
 		}
-		sr := newStageRunner(r, def, stage, pool, fmt.Sprintf("%s-%d-%s-0", host, os.Getpid(), name), deps.Logger)
-		r.stages = append(r.stages, sr)
+		if def.Reads() {
+			pool, ok := opts.Pools[name]
+			if !ok {
+				pooled, isPooled := settings.(config.Pooled)
+				if !isPooled {
+					return nil, fmt.Errorf("runner: stage %s: settings %T have no pool (stages.%s)", name, settings, name)
+				}
+				pool = *pooled.PoolSettings()
+			}
+			stage, err := def.New(ctx, deps)
+			if err != nil {
+				return nil, fmt.Errorf("runner: build stage %s: %w", name, err)
+			}
+			sr := newStageRunner(r, def, stage, pool, fmt.Sprintf("%s-%d-%s-0", host, os.Getpid(), name), deps.Logger)
+			r.stages = append(r.stages, sr)
+		}
+		if def.Service != nil {
+			svc, err := def.Service(ctx, deps)
+			if err != nil {
+				return nil, fmt.Errorf("runner: build service of stage %s: %w", name, err)
+			}
+			r.services = append(r.services, &serviceRunner{name: name, svc: svc, log: deps.Logger})
+		}
 	}
 
 	// Groups of the whole deployment: the stages run here, plus every
 	// registered stage enabled in the configuration.
-	for _, name := range Registered() {
-		p, known := pools[name]
-		if !seen[name] && !(known && p.Enabled) {
+	for _, def := range opts.Registry.Definitions() {
+		if !def.Reads() || !seen[def.Name] && !opts.Config.StageEnabled(def.Name) {
 			continue
 		}
-		def, _ := Lookup(name)
 		for _, in := range r.inputsOf(def) {
-			r.groups = append(r.groups, groupRef{stream: in, key: r.keys.Stream(in), group: name})
+			r.groups = append(r.groups, groupRef{stream: in, key: r.keys.Stream(in), group: def.Name})
 		}
 	}
 	return r, nil
@@ -162,19 +179,33 @@ func (r *Runner) Run(ctx context.Context) error {
 	for _, sr := range r.stages {
 		g.Go(func() error { return sr.run(gctx) })
 	}
+	for _, sv := range r.services {
+		g.Go(func() error { return sv.run(gctx, r.cfg.Runner.ShutdownTimeout) })
+	}
 	g.Go(func() error { r.maintain(gctx); return nil })
 	r.running.Store(true)
 	names := make([]string, 0, len(r.stages))
 	for _, sr := range r.stages {
 		names = append(names, sr.def.Name)
 	}
-	r.log.Info("runner started", "stages", names)
+	services := make([]string, 0, len(r.services))
+	for _, sv := range r.services {
+		services = append(services, sv.name)
+	}
+	r.log.Info("runner started", "stages", names, "services", services)
 	err := g.Wait()
 	r.running.Store(false)
 	for _, sr := range r.stages {
 		if c, ok := sr.stage.(Closer); ok {
 			if cerr := c.Close(); cerr != nil {
 				r.log.Warn("close stage", "stage", sr.def.Name, "err", cerr)
+			}
+		}
+	}
+	for _, sv := range r.services {
+		if c, ok := sv.svc.(Closer); ok {
+			if cerr := c.Close(); cerr != nil {
+				r.log.Warn("close service", "stage", sv.name, "err", cerr)
 			}
 		}
 	}
@@ -272,33 +303,66 @@ func (r *Runner) trimAndPrune(ctx context.Context) {
 	}
 }
 
-// Ready reports whether the runner can do its work: Redis answers, every
-// consumer group exists, every stage is running and every stage's own
-// dependencies answer. The error says what is wrong.
-func (r *Runner) Ready(ctx context.Context) error {
+// CheckResult is the outcome of one readiness check.
+type CheckResult struct {
+	Name string // "redis", "stage tag", "service cleanup", ...
+	Err  error
+}
+
+// Checks runs every readiness check: Redis answers, the runner runs, every
+// consumer group exists, every stage and service is running and every
+// stage's and service's own dependencies answer. /readyz?verbose lists them.
+func (r *Runner) Checks(ctx context.Context) []CheckResult {
+	var out []CheckResult
 	if err := r.rdb.Ping(ctx).Err(); err != nil {
-		return fmt.Errorf("redis unreachable: %w", err)
+		out = append(out, CheckResult{"redis", fmt.Errorf("redis unreachable: %w", err)})
+	} else {
+		out = append(out, CheckResult{"redis", nil})
 	}
+	var runErr error
 	if !r.running.Load() {
-		return errors.New("runner not running")
+		runErr = errors.New("runner not running")
 	}
+	out = append(out, CheckResult{"runner", runErr})
 	for _, g := range r.groups {
+		name := "group " + g.group + " on " + g.stream
 		states, err := groupStates(ctx, r.rdb, g.key)
-		if err != nil {
-			return fmt.Errorf("stream %s: %w", g.key, err)
-		}
-		if !slices.ContainsFunc(states, func(s groupState) bool { return s.name == g.group }) {
-			return fmt.Errorf("consumer group %s missing on %s", g.group, g.key)
+		switch {
+		case err != nil:
+			out = append(out, CheckResult{name, fmt.Errorf("stream %s: %w", g.key, err)})
+		case !slices.ContainsFunc(states, func(s groupState) bool { return s.name == g.group }):
+			out = append(out, CheckResult{name, fmt.Errorf("consumer group %s missing on %s", g.group, g.key)})
+		default:
+			out = append(out, CheckResult{name, nil})
 		}
 	}
 	for _, sr := range r.stages {
-		if !sr.running.Load() {
-			return fmt.Errorf("stage %s not running", sr.def.Name)
+		out = append(out, CheckResult{"stage " + sr.def.Name, componentReady("stage", sr.def.Name, sr.running.Load(), sr.stage, ctx)})
+	}
+	for _, sv := range r.services {
+		out = append(out, CheckResult{"service " + sv.name, componentReady("service", sv.name, sv.running.Load(), sv.svc, ctx)})
+	}
+	return out
+}
+
+func componentReady(kind, name string, running bool, c any, ctx context.Context) error {
+	if !running {
+		return fmt.Errorf("%s %s not running", kind, name)
+	}
+	if ch, ok := c.(Checker); ok {
+		if err := ch.Check(ctx); err != nil {
+			return fmt.Errorf("%s %s: %w", kind, name, err)
 		}
-		if c, ok := sr.stage.(Checker); ok {
-			if err := c.Check(ctx); err != nil {
-				return fmt.Errorf("stage %s: %w", sr.def.Name, err)
-			}
+	}
+	return nil
+}
+
+// Ready reports whether the runner can do its work: the first failing check
+// of Checks, or nil.
+func (r *Runner) Ready(ctx context.Context) error {
+	for _, c := range r.Checks(ctx) {
+		if c.Err != nil {
+			return c.Err
 		}
 	}
 	return nil

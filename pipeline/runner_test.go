@@ -32,7 +32,8 @@ type testEvent struct {
 func (e *testEvent) Validate() error { return nil }
 
 // testStage publishes every input to posts.tagged, failing as each event
-// asks. One instance per runner; tests find theirs by key prefix.
+// asks. One instance per harness, handed to the runner through the
+// harness's own registry.
 type testStage struct {
 	out      string
 	mu       sync.Mutex
@@ -41,17 +42,6 @@ type testStage struct {
 	release  chan struct{}
 	started  chan int
 	attempts map[int][]int
-}
-
-var (
-	stagesMu sync.Mutex
-	stages   = map[string]*testStage{}
-)
-
-func stageFor(prefix string) *testStage {
-	stagesMu.Lock()
-	defer stagesMu.Unlock()
-	return stages[prefix]
 }
 
 func (s *testStage) Handle(ctx context.Context, batch []*pipeline.Message) error {
@@ -95,29 +85,41 @@ func (s *testStage) Handle(ctx context.Context, batch []*pipeline.Message) error
 	return nil
 }
 
-func newTestStage(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
-	s := &testStage{
-		out: deps.Config.Streams.Tagged, calls: map[int]int{}, attempts: map[int][]int{},
+func newTestStage() *testStage {
+	return &testStage{
+		calls: map[int]int{}, attempts: map[int][]int{},
 		release: make(chan struct{}), started: make(chan int, 16),
 	}
-	stagesMu.Lock()
-	stages[deps.Keys.Prefix] = s
-	stagesMu.Unlock()
-	return s, nil
 }
 
-func init() {
-	pipeline.Register(pipeline.Definition{
-		Name:  "test-pass",
-		Input: func(s config.Streams) string { return s.Parsed },
-		New:   newTestStage,
-	})
-	pipeline.Register(pipeline.Definition{
-		Name:  "test-batch",
-		Input: func(s config.Streams) string { return s.Parsed },
-		Batch: true,
-		New:   newTestStage,
-	})
+// testRegistry is an isolated registry of the test stages, all built around
+// stage: test-pass (one message per call), test-batch (whole batches),
+// test-legacy (also reads the old worker's key) and test-slow.
+func testRegistry(stage *testStage) *pipeline.Registry {
+	build := func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+		stage.out = deps.Config.Streams.Tagged
+		return stage, nil
+	}
+	tagged := func(s config.Streams) []string { return []string{s.Tagged} }
+	return pipeline.MustRegistry(
+		pipeline.Definition{Name: "test-pass", Input: func(s config.Streams) string { return s.Parsed }, Outputs: tagged, New: build},
+		pipeline.Definition{Name: "test-batch", Input: func(s config.Streams) string { return s.Parsed }, Outputs: tagged, Batch: true, New: build},
+		pipeline.Definition{
+			Name:        "test-legacy",
+			Input:       func(s config.Streams) string { return s.Parsed },
+			LegacyInput: func(s config.Streams) string { return s.LegacyParsed },
+			Outputs:     tagged,
+			New:         build,
+		},
+		pipeline.Definition{
+			Name:    "test-slow",
+			Input:   func(s config.Streams) string { return s.Parsed },
+			Outputs: tagged,
+			New: func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+				return slowStage{out: deps.Config.Streams.Tagged}, nil
+			},
+		},
+	)
 }
 
 // harness is one runner on its own key prefix of the real Redis.
@@ -127,6 +129,7 @@ type harness struct {
 	prefix string
 	cfg    *config.Config
 	reg    *prometheus.Registry
+	stage  *testStage
 	runner *pipeline.Runner
 	cancel context.CancelFunc
 	done   chan error
@@ -140,9 +143,9 @@ func newHarness(t *testing.T, stage string, tweak func(*config.Config, *config.P
 	if tweak != nil {
 		tweak(cfg, &pool)
 	}
-	h := &harness{t: t, rdb: rdb, prefix: prefix, cfg: cfg, reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+	h := &harness{t: t, rdb: rdb, prefix: prefix, cfg: cfg, reg: prometheus.NewRegistry(), stage: newTestStage(), done: make(chan error, 1)}
 	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
-		Config: cfg, Redis: rdb, Registry: h.reg, Stages: []string{stage},
+		Config: cfg, Redis: rdb, Registry: testRegistry(h.stage), Metrics: h.reg, Stages: []string{stage},
 		Pools: map[string]config.Pool{stage: pool},
 	})
 	if err != nil {
@@ -279,7 +282,7 @@ func TestRunnerRetriesTransientFailureWithoutHoldingOthersBack(t *testing.T) {
 	h.add(t, events...)
 	h.start()
 	testenv.WaitFor(t, "the 20 healthy entries", 10*time.Second, func() bool { return len(h.outputs(t)) >= 20 })
-	st := stageFor(h.prefix)
+	st := h.stage
 	st.mu.Lock()
 	flakyDone := len(st.handled) > 0 && slices.Contains(st.handled, 0)
 	st.mu.Unlock()
@@ -338,7 +341,7 @@ func TestRunnerDeadLettersPermanentAtOnceAndExhaustedAfterMaxAttempts(t *testing
 	if got := testenv.MetricValue(t, h.reg, "stage_dlq_total", map[string]string{"stage": "test-pass", "reason": "exhausted"}); got != 1 {
 		t.Errorf("stage_dlq_total{exhausted} = %v, want 1", got)
 	}
-	st := stageFor(h.prefix)
+	st := h.stage
 	st.mu.Lock()
 	if st.calls[1] != 1 {
 		t.Errorf("permanent failure handled %d times, want 1", st.calls[1])
@@ -424,7 +427,7 @@ func TestRunnerGracefulShutdownFinishesInFlight(t *testing.T) {
 	})
 	h.add(t, testEvent{N: 1, Block: true}, testEvent{N: 2, Block: true}, testEvent{N: 3, Block: true})
 	h.start()
-	st := stageFor(h.prefix)
+	st := h.stage
 	for range 3 {
 		select {
 		case <-st.started:
@@ -458,7 +461,7 @@ func TestRunnerShutdownTimeoutLeavesEntriesPending(t *testing.T) {
 	})
 	h.add(t, testEvent{N: 1, Block: true})
 	h.start()
-	<-stageFor(h.prefix).started
+	<-h.stage.started
 	h.cancel()
 	var err error
 	select {
@@ -517,7 +520,7 @@ func TestRunnerDeadLettersOversizedEntry(t *testing.T) {
 	if reason := h.dlq(t)[0].Values["error"].(string); !strings.Contains(reason, "entry too large") {
 		t.Fatalf("reason %q does not name the size problem", reason)
 	}
-	if calls := stageFor(h.prefix).calls[1]; calls != 0 {
+	if calls := h.stage.calls[1]; calls != 0 {
 		t.Fatalf("oversized entry reached the stage %d times", calls)
 	}
 }
@@ -542,7 +545,7 @@ func TestRunnerClaimsEntriesOfADeadConsumer(t *testing.T) {
 	if got := testenv.MetricValue(t, h.reg, "stage_claimed_total", map[string]string{"stage": "test-pass"}); got != 2 {
 		t.Errorf("stage_claimed_total = %v, want 2", got)
 	}
-	st := stageFor(h.prefix)
+	st := h.stage
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if a := st.attempts[1]; len(a) != 1 || a[0] != 2 {
@@ -554,7 +557,7 @@ func TestNewRunnerRejectsUnknownStage(t *testing.T) {
 	t.Parallel()
 	rdb, prefix := testenv.Redis(t)
 	_, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
-		Config: testenv.Config(t, prefix, ""), Redis: rdb, Stages: []string{"nope"},
+		Config: testenv.Config(t, prefix, ""), Redis: rdb, Registry: testRegistry(newTestStage()), Stages: []string{"nope"},
 	})
 	if err == nil || !strings.Contains(err.Error(), `unknown stage "nope"`) {
 		t.Fatalf("err = %v, want unknown stage", err)
@@ -574,19 +577,10 @@ func TestStageInflightCountsHeldEntriesOnly(t *testing.T) {
 	testenv.WaitFor(t, "one output", 5*time.Second, func() bool { return len(h.outputs(t)) == 1 })
 	testenv.WaitFor(t, "gauge back to 0", 5*time.Second, func() bool { return inflight() == 0 })
 	h.add(t, testEvent{N: 2, Block: true}, testEvent{N: 3, Block: true})
-	<-stageFor(h.prefix).started
+	<-h.stage.started
 	testenv.WaitFor(t, "two entries held", 5*time.Second, func() bool { return inflight() == 2 })
-	close(stageFor(h.prefix).release)
+	close(h.stage.release)
 	testenv.WaitFor(t, "gauge back to 0", 5*time.Second, func() bool { return inflight() == 0 && len(h.outputs(t)) == 3 })
-}
-
-func init() {
-	pipeline.Register(pipeline.Definition{
-		Name:        "test-legacy",
-		Input:       func(s config.Streams) string { return s.Parsed },
-		LegacyInput: func(s config.Streams) string { return s.LegacyParsed },
-		New:         newTestStage,
-	})
 }
 
 // TestRunnerConsumesTheLegacyStreamWhenEnabled proves that with
@@ -688,7 +682,7 @@ func TestRunnerRetriesCountAsDeliveries(t *testing.T) {
 	// Fails twice, then blocks on the third attempt until released.
 	h.add(t, testEvent{N: 7, FailTimes: 2, Block: true})
 	h.start()
-	st := stageFor(h.prefix)
+	st := h.stage
 	for range 3 { // Block waits on every attempt: release the first two
 		select {
 		case <-st.started:

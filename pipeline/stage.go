@@ -5,16 +5,18 @@
 // envelope that every stage reads and writes.
 //
 // The runner knows nothing about stages. A stage is a small type implementing
-// Stage; it registers a Definition by name from its package's init, and the
-// daemon's main package imports the stage packages for that side effect, the
-// way database/sql drivers register themselves.
+// Stage (and, for periodic work that reads no stream, Service); its package
+// exports a Definition that describes it completely — input, outputs,
+// settings block, needs, constructors — and the daemon's main package lists
+// those definitions into an explicit Registry (see stages/all). Nothing
+// registers itself behind the program's back, and tests build registries of
+// their own.
 package pipeline
 
 import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,71 +48,29 @@ type Closer interface {
 	Close() error
 }
 
-// Definition describes a stage to the registry.
-type Definition struct {
-	// Name is the stage name, used in config (stages.<name>), in --stages,
-	// as the consumer-group name and as the metrics label.
-	Name string
-	// Input returns the (unprefixed) stream the stage consumes.
-	Input func(config.Streams) string
-	// LegacyInput returns the old worker's stream key read as well when
-	// streams.legacy_consumer_enabled is set; nil or "" for none.
-	LegacyInput func(config.Streams) string
-	// Batch asks for whole batches in one Handle call (persist uses one
-	// multi-row statement per batch). Otherwise the runner hands each worker
-	// one message per call, so slow calls do not hold others back.
-	Batch bool
-	// New builds the stage. It runs once per process, before any entry is read.
-	New func(ctx context.Context, deps Deps) (Stage, error)
-}
-
-// Deps is what a stage constructor may use.
+// Deps is what a stage or service constructor may use.
 type Deps struct {
-	Config    *config.Config
-	Redis     redis.UniversalClient
-	Keys      Keys
-	Logger    *slog.Logger
-	Metrics   prometheus.Registerer
-	Resources *Resources
+	Config *config.Config
+	// StageConfig is the stage's own settings block (stages.<name>): the
+	// pointer its Definition.Config returned, decoded from the file and the
+	// environment and validated. StageSettings gives it typed.
+	StageConfig any
+	Redis       redis.UniversalClient
+	Keys        Keys
+	Logger      *slog.Logger
+	Metrics     prometheus.Registerer
+	Resources   *Resources
 }
 
-var (
-	registryMu sync.RWMutex
-	registry   = map[string]Definition{}
-)
-
-// Register adds a stage definition. It panics on a duplicate or incomplete
-// definition: both are programming errors found at start-up.
-func Register(def Definition) {
-	if def.Name == "" || def.Input == nil || def.New == nil {
-		panic(fmt.Sprintf("pipeline: incomplete stage definition %q", def.Name))
+// StageSettings returns deps.StageConfig as the stage's settings type T (a
+// pointer to its struct); an error names what was there instead.
+func StageSettings[T any](deps Deps) (T, error) {
+	t, ok := deps.StageConfig.(T)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("stage settings are %T, not %T", deps.StageConfig, zero)
 	}
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	if _, dup := registry[def.Name]; dup {
-		panic("pipeline: stage registered twice: " + def.Name)
-	}
-	registry[def.Name] = def
-}
-
-// Lookup returns the definition registered under name.
-func Lookup(name string) (Definition, bool) {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	def, ok := registry[name]
-	return def, ok
-}
-
-// Registered lists the registered stage names in sorted order.
-func Registered() []string {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	names := make([]string, 0, len(registry))
-	for name := range registry {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names
+	return t, nil
 }
 
 // Keys names every Redis key the daemon uses, applying the configured prefix.

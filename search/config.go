@@ -1,7 +1,6 @@
 package search
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 
@@ -9,6 +8,7 @@ import (
 
 	"github.com/assistant-dev/assistant/ai/provider"
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/store"
 )
 
 // OptionsFromConfig maps the search section of the configuration.
@@ -20,11 +20,12 @@ func OptionsFromConfig(c config.Search) Options {
 }
 
 // FromConfig builds the service the CLI and the daemon use: PostgreSQL for
-// full text and the final rows, the configured embedder, and the
-// configured vector store. For a long-lived process (the daemon) over the
-// PostgreSQL backend without pgvector it also returns the in-memory Mirror
-// of the vectors, which the caller must Run; otherwise the Mirror is nil.
-func FromConfig(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, logger *slog.Logger, longLived bool) (*Service, *Mirror, error) {
+// full text and the final rows, the configured embedder, and vs — the
+// index stage's vector store — for collection. For a long-lived process
+// (the daemon) over the PostgreSQL backend without pgvector it also returns
+// the in-memory Mirror of the vectors, which the caller must Run; otherwise
+// the Mirror is nil.
+func FromConfig(cfg *config.Config, pool *pgxpool.Pool, vs store.VectorStore, collection string, logger *slog.Logger, longLived bool) (*Service, *Mirror, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -36,9 +37,6 @@ func FromConfig(ctx context.Context, cfg *config.Config, pool *pgxpool.Pool, log
 	if err != nil {
 		return nil, nil, fmt.Errorf("search: embedder: %w", err)
 	}
-	vectors, mirror, err := openVectors(ctx, cfg, pool, emb.Dimension(), logger, longLived)
-	if err != nil {
-		return nil, nil, err
-	}
+	vectors, mirror := VectorsFor(vs, collection, emb.Dimension(), cfg.Search.MirrorRefresh, cfg.Search.MirrorKeepExact, logger, longLived)
 	return New(pool, emb, vectors, OptionsFromConfig(cfg.Search)), mirror, nil
 }

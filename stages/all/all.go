@@ -1,10 +1,20 @@
-// Package all links every stage into the binary. Each stage package
-// registers itself with the pipeline registry from its init function; the
-// daemon's main package imports this package for that side effect, the way
-// programs import database/sql drivers. A new stage is added here.
+// Package all lists the stages of the production binary. Each stage package
+// exports a Definition; Registry puts them, in pipeline order, into the
+// explicit registry that main hands to the command line. A new stage is one
+// line here. Test and benchmark stages are not listed: tests and
+// `assistant bench` build registries of their own.
 package all
 
 import (
-	_ "github.com/assistant-dev/assistant/stages/persist" // posts.tagged -> PostgreSQL
-	_ "github.com/assistant-dev/assistant/stages/tag"     // posts.parsed -> posts.tagged
+	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/stages/persist"
+	"github.com/assistant-dev/assistant/stages/tag"
 )
+
+// Registry returns the registry of every production stage.
+func Registry() *pipeline.Registry {
+	return pipeline.MustRegistry(
+		tag.Definition(),     // posts.parsed -> posts.tagged
+		persist.Definition(), // posts.tagged -> PostgreSQL
+	)
+}

@@ -21,23 +21,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
 // Name is the stage's name (config key, --stages value, consumer group).
 const Name = "persist"
-
-func init() {
-	pipeline.Register(pipeline.Definition{
-		Name:        Name,
-		Input:       func(s config.Streams) string { return s.Tagged },
-		LegacyInput: func(s config.Streams) string { return s.LegacyTagged },
-		Batch:       true,
-		New:         New,
-	})
-}
 
 // Stage is the persist stage. It is safe for concurrent use.
 type Stage struct {
@@ -59,11 +48,18 @@ func New(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 	if deps.Config == nil || deps.Resources == nil {
 		return nil, errors.New("persist: deps need a config and resources")
 	}
+	settings := DefaultConfig()
+	if deps.StageConfig != nil {
+		var err error
+		if settings, err = pipeline.StageSettings[*Config](deps); err != nil {
+			return nil, fmt.Errorf("persist: %w", err)
+		}
+	}
 	pool, err := postgres.Shared(ctx, deps.Resources, deps.Config.Database)
 	if err != nil {
 		return nil, fmt.Errorf("persist: %w", err)
 	}
-	return newStage(postgres.NewRepository(pool), deps.Config.Stages.Persist.Retention, deps.Logger, deps.Metrics)
+	return newStage(postgres.NewRepository(pool), settings.Retention, deps.Logger, deps.Metrics)
 }
 
 func newStage(repo *postgres.Repository, retention time.Duration, logger *slog.Logger, reg prometheus.Registerer) (*Stage, error) {

@@ -96,12 +96,9 @@ func newEnv(t *testing.T) *env {
 	if _, err := pipeline.Resource(res, postgres.ResourceName, func() (*pgxpool.Pool, func(), error) { return pool, nil, nil }); err != nil {
 		t.Fatalf("resource: %v", err)
 	}
-	def, ok := pipeline.Lookup(persist.Name)
-	if !ok {
-		t.Fatal("persist is not registered")
-	}
+	def := persist.Definition()
 	e.stage, err = def.New(ctx, pipeline.Deps{
-		Config: e.cfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Config: e.cfg, StageConfig: persist.DefaultConfig(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: e.registry, Resources: res,
 	})
 	if err != nil {
@@ -212,15 +209,18 @@ func (e *env) rowVersion(t *testing.T, postID string) string {
 	return xmin
 }
 
-func TestRegistration(t *testing.T) {
+func TestDefinition(t *testing.T) {
 	t.Parallel()
-	def, ok := pipeline.Lookup(persist.Name)
-	if !ok {
-		t.Fatal("persist is not registered")
-	}
+	def := persist.Definition()
 	streams := config.Default().Streams
-	if !def.Batch || def.Input(streams) != "posts.tagged" || def.LegacyInput(streams) != "stream:posts:tagged" {
-		t.Errorf("definition: batch=%v input=%q legacy=%q", def.Batch, def.Input(streams), def.LegacyInput(streams))
+	if !def.Batch || def.Input(streams) != "posts.tagged" || def.LegacyInput(streams) != "stream:posts:tagged" || def.Outputs != nil {
+		t.Errorf("definition: batch=%v input=%q legacy=%q outputs=%v", def.Batch, def.Input(streams), def.LegacyInput(streams), def.Outputs != nil)
+	}
+	if !slices.Contains(def.Needs, pipeline.NeedMigrations) || !slices.Contains(def.Needs, pipeline.NeedPostgres) {
+		t.Errorf("needs %v, want postgres and migrations", def.Needs)
+	}
+	if _, err := pipeline.NewRegistry(def); err != nil {
+		t.Errorf("registry rejects the definition: %v", err)
 	}
 }
 
@@ -357,7 +357,7 @@ func TestPersistPostsColumns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read post: %v", err)
 	}
-	retention := e.cfg.Stages.Persist.Retention
+	retention := persist.DefaultConfig().Retention
 	if got.ChannelID != "chan-1" || got.TenantID != "tenant-1" || got.Text != full.Text ||
 		!slices.Equal(got.URLs, full.URLs) || !got.PostedAt.Equal(full.PostedAt) ||
 		!got.ExpiresAt.Equal(full.PostedAt.Add(retention)) || got.ContentHash != full.ContentHash {

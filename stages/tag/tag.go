@@ -20,7 +20,6 @@ import (
 
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/provider"
-	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/pipeline"
 )
 
@@ -35,18 +34,9 @@ const (
 	statusError        = "error"
 )
 
-func init() {
-	pipeline.Register(pipeline.Definition{
-		Name:        Name,
-		Input:       func(s config.Streams) string { return s.Parsed },
-		LegacyInput: func(s config.Streams) string { return s.LegacyParsed },
-		New:         New,
-	})
-}
-
 // Stage tags posts.
 type Stage struct {
-	cfg     config.TagStage
+	cfg     Config
 	out     string
 	tagger  ai.Tagger
 	rdb     redis.UniversalClient
@@ -81,9 +71,12 @@ func NewWithTagger(deps pipeline.Deps, tagger ai.Tagger) (*Stage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tag: register metrics: %w", err)
 	}
-	cfg := deps.Config.Stages.Tag
+	cfg, err := settingsOf(deps)
+	if err != nil {
+		return nil, err
+	}
 	return &Stage{
-		cfg:     cfg,
+		cfg:     *cfg,
 		out:     deps.Config.Streams.Tagged,
 		tagger:  tagger,
 		rdb:     deps.Redis,
@@ -93,6 +86,19 @@ func NewWithTagger(deps pipeline.Deps, tagger ai.Tagger) (*Stage, error) {
 		metrics: m,
 		now:     time.Now,
 	}, nil
+}
+
+// settingsOf returns the stage's settings block, or the defaults when the
+// deps carry none (a stage built directly by a test).
+func settingsOf(deps pipeline.Deps) (*Config, error) {
+	if deps.StageConfig == nil {
+		return DefaultConfig(), nil
+	}
+	cfg, err := pipeline.StageSettings[*Config](deps)
+	if err != nil {
+		return nil, fmt.Errorf("tag: %w", err)
+	}
+	return cfg, nil
 }
 
 // Handle tags each post of the batch (the runner hands it one at a time).

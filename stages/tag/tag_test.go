@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -35,37 +34,21 @@ func (c *countingTagger) Tag(ctx context.Context, req ai.TagRequest) (ai.TagResp
 	return c.Tagger.Tag(ctx, req)
 }
 
-// Taggers injected per test, found by the key prefix of the runner's deps.
-var (
-	taggersMu sync.Mutex
-	taggers   = map[string]ai.Tagger{}
-)
-
-func useTagger(prefix string, t ai.Tagger) {
-	taggersMu.Lock()
-	defer taggersMu.Unlock()
-	taggers[prefix] = t
-}
-
-func init() {
-	// The real tag stage, with the tagger chosen by the test instead of by
-	// configuration.
-	pipeline.Register(pipeline.Definition{
-		Name:  "tag-under-test",
-		Input: func(s config.Streams) string { return s.Parsed },
-		New: func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
-			taggersMu.Lock()
-			t := taggers[deps.Keys.Prefix]
-			taggersMu.Unlock()
-			return tag.NewWithTagger(deps, t)
-		},
-	})
+// registryWith is an isolated registry holding the real tag stage, with the
+// tagger chosen by the test instead of by configuration.
+func registryWith(tagger ai.Tagger) *pipeline.Registry {
+	def := tag.Definition()
+	def.New = func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+		return tag.NewWithTagger(deps, tagger)
+	}
+	return pipeline.MustRegistry(def)
 }
 
 type env struct {
 	rdb    *redis.Client
 	prefix string
 	cfg    *config.Config
+	set    *tag.Config // the stage's settings block, stages.tag
 	reg    *prometheus.Registry
 	done   chan error
 	cancel context.CancelFunc
@@ -75,12 +58,12 @@ func startStage(t *testing.T, tagger ai.Tagger, tweak func(*config.Config)) *env
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
 	cfg := testenv.Config(t, prefix, "")
-	// Only the stage under test exists in this deployment.
-	cfg.Stages.Tag.Enabled, cfg.Stages.Persist.Enabled = false, false
+	set := tag.DefaultConfig()
+	cfg.Stages.Set(tag.Name, set)
 	if tweak != nil {
 		tweak(cfg)
 	}
-	e := &env{rdb: rdb, prefix: prefix, cfg: cfg, reg: prometheus.NewRegistry(), done: make(chan error, 1)}
+	e := &env{rdb: rdb, prefix: prefix, cfg: cfg, set: set, reg: prometheus.NewRegistry(), done: make(chan error, 1)}
 	e.start(t, tagger)
 	return e
 }
@@ -88,11 +71,9 @@ func startStage(t *testing.T, tagger ai.Tagger, tweak func(*config.Config)) *env
 // start runs a runner (with a fresh stage instance and cache) on the env.
 func (e *env) start(t *testing.T, tagger ai.Tagger) {
 	t.Helper()
-	useTagger(e.prefix, tagger)
 	e.reg = prometheus.NewRegistry()
 	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
-		Config: e.cfg, Redis: e.rdb, Registry: e.reg, Stages: []string{"tag-under-test"},
-		Pools: map[string]config.Pool{"tag-under-test": e.cfg.Stages.Tag.Pool},
+		Config: e.cfg, Redis: e.rdb, Registry: registryWith(tagger), Metrics: e.reg, Stages: []string{tag.Name},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +138,7 @@ func (e *env) tagged(t *testing.T) []pipeline.PostTagged {
 
 func (e *env) drained(t *testing.T) bool {
 	t.Helper()
-	p, err := e.rdb.XPending(context.Background(), e.prefix+e.cfg.Streams.Parsed, "tag-under-test").Result()
+	p, err := e.rdb.XPending(context.Background(), e.prefix+e.cfg.Streams.Parsed, tag.Name).Result()
 	if err != nil {
 		return false
 	}
@@ -166,7 +147,7 @@ func (e *env) drained(t *testing.T) bool {
 		return false
 	}
 	for _, g := range groups {
-		if g.Name == "tag-under-test" {
+		if g.Name == tag.Name {
 			return g.Lag == 0
 		}
 	}
@@ -189,7 +170,7 @@ func TestTagStageTagsRealPostsWithTheLocalTagger(t *testing.T) {
 	long := 0
 	for i, p := range posts {
 		events[i] = parsedEvent(p, i)
-		if len([]rune(p.Text)) >= e.cfg.Stages.Tag.MinChars {
+		if len([]rune(p.Text)) >= e.set.MinChars {
 			long++
 		}
 	}
@@ -225,7 +206,7 @@ func TestTagStageTagsRealPostsWithTheLocalTagger(t *testing.T) {
 				t.Errorf("post %d: tag %q is not in the text", i, tg)
 			}
 		}
-		short := len([]rune(in.Text)) < e.cfg.Stages.Tag.MinChars
+		short := len([]rune(in.Text)) < e.set.MinChars
 		if short && (len(got.Tags) != 0 || got.Provider != "rule") {
 			t.Errorf("short post %d got tags %v from %s, want empty tags by rule", i, got.Tags, got.Provider)
 		}

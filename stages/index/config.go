@@ -1,0 +1,184 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/store"
+	"github.com/assistant-dev/assistant/store/neo4j"
+	"github.com/assistant-dev/assistant/store/postgres"
+	"github.com/assistant-dev/assistant/store/qdrant"
+)
+
+// Backend names of vector_store and graph_store.
+const (
+	BackendPostgres = "postgres"
+	BackendQdrant   = "qdrant"
+	BackendNeo4j    = "neo4j"
+)
+
+// Config is the stage's section of the configuration (stages.index).
+type Config struct {
+	config.Pool `mapstructure:",squash" yaml:",inline"`
+	// VectorStore is postgres (embedded, the default) or qdrant.
+	VectorStore string `mapstructure:"vector_store" yaml:"vector_store"`
+	// GraphStore is postgres (embedded, the default) or neo4j.
+	GraphStore string `mapstructure:"graph_store" yaml:"graph_store"`
+	// Collection is the vector collection; CollectionTemplate, when set,
+	// names one per tenant ({tenant_id} is replaced), e.g. t{tenant_id}_posts.
+	Collection         string `mapstructure:"collection" yaml:"collection"`
+	CollectionTemplate string `mapstructure:"collection_template" yaml:"collection_template"`
+	// Retention is how long a post lives after posted_at (expires_at).
+	Retention time.Duration `mapstructure:"retention" yaml:"retention"`
+	// EmbedBatch is the most texts per embedder call.
+	EmbedBatch int        `mapstructure:"embed_batch" yaml:"embed_batch"`
+	Qdrant     QdrantConf `mapstructure:"qdrant" yaml:"qdrant"`
+	Neo4j      Neo4jConf  `mapstructure:"neo4j" yaml:"neo4j"`
+}
+
+// QdrantConf locates Qdrant (QDRANT_URL, QDRANT_API_KEY).
+type QdrantConf struct {
+	URL    string `mapstructure:"url" yaml:"url"`
+	APIKey string `mapstructure:"api_key" yaml:"api_key"`
+}
+
+// Neo4jConf locates Neo4j (NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD).
+type Neo4jConf struct {
+	URI      string `mapstructure:"uri" yaml:"uri"`
+	User     string `mapstructure:"user" yaml:"user"`
+	Password string `mapstructure:"password" yaml:"password"`
+	Database string `mapstructure:"database" yaml:"database"`
+}
+
+// DefaultConfig is the stage's configuration with its defaults: the
+// embedded backends, so Redis and PostgreSQL run the whole pipeline.
+func DefaultConfig() *Config {
+	return &Config{
+		Pool:        config.Pool{Enabled: true, Workers: 4, BatchSize: 100, MaxInflight: 1000},
+		VectorStore: BackendPostgres,
+		GraphStore:  BackendPostgres,
+		Collection:  "posts",
+		Retention:   90 * 24 * time.Hour,
+		EmbedBatch:  32,
+		Qdrant:      QdrantConf{URL: "http://localhost:6334"},
+		Neo4j:       Neo4jConf{URI: "neo4j://localhost:7687", User: "neo4j"},
+	}
+}
+
+// envNames maps the seed's environment variables onto the section.
+var envNames = []struct {
+	name string
+	dst  func(*Config) *string
+}{
+	{"QDRANT_URL", func(c *Config) *string { return &c.Qdrant.URL }},
+	{"QDRANT_API_KEY", func(c *Config) *string { return &c.Qdrant.APIKey }},
+	{"NEO4J_URI", func(c *Config) *string { return &c.Neo4j.URI }},
+	{"NEO4J_USER", func(c *Config) *string { return &c.Neo4j.User }},
+	{"NEO4J_PASSWORD", func(c *Config) *string { return &c.Neo4j.Password }},
+}
+
+// ApplyEnv lets QDRANT_URL, QDRANT_API_KEY, NEO4J_URI, NEO4J_USER and
+// NEO4J_PASSWORD override the section (lookup is os.LookupEnv when nil).
+func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	for _, e := range envNames {
+		if v, ok := lookup(e.name); ok {
+			*e.dst(c) = v
+		}
+	}
+}
+
+// Validate reports settings the stage cannot run with.
+func (c *Config) Validate() error {
+	var errs []error
+	switch c.VectorStore {
+	case BackendPostgres:
+	case BackendQdrant:
+		if c.Qdrant.URL == "" {
+			errs = append(errs, errors.New("stages.index.qdrant.url (QDRANT_URL) is required with vector_store qdrant"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("stages.index.vector_store %q: want postgres or qdrant", c.VectorStore))
+	}
+	switch c.GraphStore {
+	case BackendPostgres:
+	case BackendNeo4j:
+		if c.Neo4j.URI == "" {
+			errs = append(errs, errors.New("stages.index.neo4j.uri (NEO4J_URI) is required with graph_store neo4j"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("stages.index.graph_store %q: want postgres or neo4j", c.GraphStore))
+	}
+	if c.Collection == "" {
+		errs = append(errs, errors.New("stages.index.collection must not be empty"))
+	}
+	if c.CollectionTemplate != "" && !strings.Contains(c.CollectionTemplate, "{tenant_id}") {
+		errs = append(errs, fmt.Errorf("stages.index.collection_template %q does not contain {tenant_id}", c.CollectionTemplate))
+	}
+	if c.Retention <= 0 {
+		errs = append(errs, errors.New("stages.index.retention must be positive"))
+	}
+	if c.EmbedBatch < 1 {
+		errs = append(errs, errors.New("stages.index.embed_batch must be at least 1"))
+	}
+	return errors.Join(errs...)
+}
+
+// Stores are the backends a Config names, opened.
+type Stores struct {
+	Vectors store.VectorStore
+	Graph   store.GraphStore
+	// Close releases what was opened here (not the shared pool).
+	Close func()
+}
+
+// OpenStores opens the vector and graph stores the configuration names;
+// the postgres backends use pool.
+func OpenStores(ctx context.Context, c *Config, pool *pgxpool.Pool) (Stores, error) {
+	if err := c.Validate(); err != nil {
+		return Stores{}, err
+	}
+	var closers []func()
+	st := Stores{Close: func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}}
+	switch c.VectorStore {
+	case BackendQdrant:
+		q, err := qdrant.Open(qdrant.Config{URL: c.Qdrant.URL, APIKey: c.Qdrant.APIKey})
+		if err != nil {
+			return Stores{}, err
+		}
+		closers = append(closers, func() { _ = q.Close() })
+		st.Vectors = q
+	default:
+		v, err := postgres.NewVectorStore(ctx, pool)
+		if err != nil {
+			return Stores{}, err
+		}
+		st.Vectors = v
+	}
+	switch c.GraphStore {
+	case BackendNeo4j:
+		n, err := neo4j.Open(neo4j.Config{URI: c.Neo4j.URI, User: c.Neo4j.User, Password: c.Neo4j.Password, Database: c.Neo4j.Database})
+		if err != nil {
+			st.Close()
+			return Stores{}, err
+		}
+		closers = append(closers, func() { _ = n.Close(context.WithoutCancel(ctx)) })
+		st.Graph = n
+	default:
+		st.Graph = postgres.NewGraphStore(pool)
+	}
+	return st, nil
+}

@@ -1,0 +1,655 @@
+// Package index is the index stage: it reads posts.enriched, embeds each
+// post (text, crawled excerpts and tags) in batched calls to the configured
+// embedder, writes one point per post to the vector store and the post's
+// channel, tags and pages to the graph store, records the outcome in
+// indexing_status and publishes posts.indexed (spec sections 3, 5 and 7).
+//
+// A post whose embedding text and model are unchanged since it was last
+// indexed (index_hash) is not embedded again: it is acknowledged with
+// posts.indexed skipped_unchanged=true. A changed post is re-embedded and
+// its point and edges replaced (stale tag and link edges removed). A store
+// or embedder that fails fails the batch transiently: the runner retries
+// it, and Check (for /readyz) names the failing store.
+package index
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/store"
+)
+
+// Name is the stage's name (config key, --stages value, consumer group).
+const Name = "index"
+
+// Limits of the embedding text (spec section 5, index step 1).
+const (
+	maxPostChars = 2000
+	maxPageChars = 1500
+)
+
+// Options are what New needs; the daemon builds them from the configuration.
+type Options struct {
+	// Pool holds indexing_status.
+	Pool     *pgxpool.Pool
+	Vectors  store.VectorStore
+	Graph    store.GraphStore
+	Embedder ai.Embedder
+	// Provider names the embedder in metrics (gigachat, openrouter, local).
+	Provider string
+	// Collection is the vector collection (default "posts");
+	// CollectionTemplate, when set, names a collection per tenant with
+	// {tenant_id} replaced (posts without a tenant go to Collection).
+	Collection         string
+	CollectionTemplate string
+	// Retention is how long a post lives after posted_at (expires_at).
+	Retention time.Duration
+	// EmbedBatch is the most texts per embedder call (default 32).
+	EmbedBatch int
+	// EmbedRetries and EmbedBackoff tune retries of temporary embedder
+	// failures inside one Handle (defaults: 3, 200ms).
+	EmbedRetries int
+	EmbedBackoff time.Duration
+	// Output is the (unprefixed) stream of posts.indexed.
+	Output  string
+	Logger  *slog.Logger
+	Metrics prometheus.Registerer
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// Stage is the index stage. It is safe for concurrent use.
+type Stage struct {
+	opts     Options
+	embedder *ai.BatchEmbedder
+	logger   *slog.Logger
+	metrics  metrics
+
+	mu          sync.Mutex
+	collections map[string]int // ensured collection → dimension
+	fatal       error          // a model mismatch: every batch fails until fixed
+}
+
+var (
+	_ pipeline.Stage   = (*Stage)(nil)
+	_ pipeline.Checker = (*Stage)(nil)
+)
+
+// New builds the stage and prepares the graph store (constraints).
+func New(ctx context.Context, opts Options) (*Stage, error) {
+	if opts.Pool == nil || opts.Vectors == nil || opts.Graph == nil || opts.Embedder == nil {
+		return nil, errors.New("index: options need a pool, a vector store, a graph store and an embedder")
+	}
+	if opts.Collection == "" {
+		opts.Collection = "posts"
+	}
+	if opts.Retention <= 0 {
+		opts.Retention = 90 * 24 * time.Hour
+	}
+	if opts.Output == "" {
+		opts.Output = "posts.indexed"
+	}
+	if opts.Provider == "" {
+		opts.Provider = "unknown"
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m, err := newMetrics(opts.Metrics, opts.Provider, opts.Embedder.Model())
+	if err != nil {
+		return nil, fmt.Errorf("index: register metrics: %w", err)
+	}
+	if err := opts.Graph.EnsureSchema(ctx); err != nil {
+		return nil, fmt.Errorf("index: prepare graph store: %w", err)
+	}
+	s := &Stage{
+		opts:        opts,
+		logger:      opts.Logger.With(slog.String("stage", Name)),
+		metrics:     m,
+		collections: map[string]int{},
+	}
+	s.embedder = &ai.BatchEmbedder{
+		Embedder: opts.Embedder,
+		Batch:    opts.EmbedBatch,
+		Retries:  opts.EmbedRetries,
+		Backoff:  opts.EmbedBackoff,
+		Observe: func(status string, d time.Duration) {
+			m.requests.WithLabelValues(opts.Provider, opts.Embedder.Model(), status).Inc()
+			m.latency.Observe(d.Seconds())
+		},
+	}
+	return s, nil
+}
+
+// Check probes indexing_status's database and both stores, naming the one
+// that fails; a model mismatch keeps the stage not ready until fixed.
+func (s *Stage) Check(ctx context.Context) error {
+	s.mu.Lock()
+	fatal := s.fatal
+	s.mu.Unlock()
+	if fatal != nil {
+		return fmt.Errorf("index: %w", fatal)
+	}
+	if err := s.opts.Pool.Ping(ctx); err != nil {
+		return fmt.Errorf("index: postgres: %w", err)
+	}
+	if err := s.opts.Vectors.Check(ctx); err != nil {
+		return fmt.Errorf("index: vector store: %w", err)
+	}
+	if err := s.opts.Graph.Check(ctx); err != nil {
+		return fmt.Errorf("index: graph store: %w", err)
+	}
+	return nil
+}
+
+// item is one post of a batch on its way through the stage.
+type item struct {
+	msgs       []*pipeline.Message // every message of the batch about this post
+	ev         *pipeline.PostEnriched
+	text       string
+	hash       string
+	pointID    string
+	collection string
+	vector     []float32
+	attempts   int
+	unchanged  bool
+}
+
+// Handle indexes a batch: undecodable entries fail alone (permanently);
+// a failing embedder or store fails the batch (transiently).
+func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
+	items := make([]*item, 0, len(batch))
+	byID := make(map[string]*item, len(batch))
+	model := s.opts.Embedder.Model()
+	for _, m := range batch {
+		ev := new(pipeline.PostEnriched)
+		if err := m.Decode(ev); err != nil {
+			m.Fail(err)
+			s.metrics.processed.WithLabelValues("error").Inc()
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "undecodable posts.enriched entry",
+				append(m.LogAttrs(), slog.String("error", err.Error()))...)
+			continue
+		}
+		if it, dup := byID[ev.PostID]; dup {
+			// The later event of a post wins; both entries are acknowledged
+			// together with one posts.indexed.
+			it.msgs = append(it.msgs, m)
+			it.ev = ev
+			continue
+		}
+		it := &item{msgs: []*pipeline.Message{m}, ev: ev}
+		byID[ev.PostID] = it
+		items = append(items, it)
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	for _, it := range items {
+		it.text = EmbeddingText(it.ev)
+		it.hash = IndexHash(it.text, model)
+		it.pointID = store.PointID(it.ev.PostID)
+		it.collection = s.collectionOf(it.ev.TenantID)
+	}
+	if err := s.loadStatus(ctx, items); err != nil {
+		s.metrics.processed.WithLabelValues("error").Add(float64(len(items)))
+		return fmt.Errorf("index: read indexing_status of %d posts: %w", len(items), err)
+	}
+	var todo []*item
+	for _, it := range items {
+		if !it.unchanged {
+			todo = append(todo, it)
+		}
+	}
+	var counts store.GraphCounts
+	if len(todo) > 0 {
+		var err error
+		counts, err = s.index(ctx, todo)
+		if err != nil {
+			s.metrics.processed.WithLabelValues("error").Add(float64(len(todo)))
+			s.recordFailure(ctx, todo, err)
+			return err
+		}
+	}
+	now := s.opts.Now().UTC()
+	skipped := 0
+	for _, it := range items {
+		status := "success"
+		if it.unchanged {
+			status = "skipped_unchanged"
+			skipped++
+		}
+		s.metrics.processed.WithLabelValues(status).Inc()
+		out := &pipeline.PostIndexed{
+			PostID:           it.ev.PostID,
+			VectorID:         it.pointID,
+			Collection:       it.collection,
+			EmbeddingModel:   model,
+			EmbeddingDim:     s.dimOf(it.collection),
+			Graph:            map[string]int{},
+			IndexedAt:        now,
+			SkippedUnchanged: it.unchanged,
+		}
+		if !it.unchanged {
+			// The batch's counts are reported per post as that post's share:
+			// one Post node, its channel, tags and pages.
+			out.Graph = postGraphCounts(it.ev)
+		}
+		out.SchemaVersion = pipeline.SchemaV1
+		out.TraceID = it.ev.TraceID
+		out.OccurredAt = now
+		out.IdempotencyKey = it.ev.PostID + ":indexed:" + it.hash
+		last := it.msgs[len(it.msgs)-1]
+		if err := last.Publish(s.opts.Output, out); err != nil {
+			last.Fail(pipeline.Permanent(fmt.Errorf("encode posts.indexed: %w", err)))
+		}
+	}
+	s.logger.LogAttrs(ctx, slog.LevelDebug, "batch indexed",
+		slog.Int("entries", len(batch)), slog.Int("posts", len(items)), slog.Int("embedded", len(todo)),
+		slog.Int("skipped_unchanged", skipped), slog.Int("graph_nodes", counts.Nodes), slog.Int("graph_relationships", counts.Relationships))
+	return nil
+}
+
+// index embeds and stores the posts of todo and records them completed.
+func (s *Stage) index(ctx context.Context, todo []*item) (store.GraphCounts, error) {
+	s.mu.Lock()
+	fatal := s.fatal
+	s.mu.Unlock()
+	if fatal != nil {
+		return store.GraphCounts{}, fmt.Errorf("index: %w", fatal)
+	}
+	texts := make([]string, len(todo))
+	for i, it := range todo {
+		texts[i] = it.text
+	}
+	vecs, err := s.embedder.Embed(ctx, texts)
+	if err != nil {
+		if errors.Is(err, ai.ErrDimensionChanged) {
+			s.setFatal(err)
+		}
+		return store.GraphCounts{}, retryable(fmt.Errorf("index: embed %d posts: %w", len(todo), err))
+	}
+	for i, it := range todo {
+		it.vector = vecs[i]
+	}
+	// Points grouped by collection (one per tenant with a template).
+	points := map[string][]store.Point{}
+	var order []string
+	now := s.opts.Now()
+	for _, it := range todo {
+		if err := s.ensureCollection(ctx, it.collection, len(it.vector)); err != nil {
+			return store.GraphCounts{}, err
+		}
+		if _, ok := points[it.collection]; !ok {
+			order = append(order, it.collection)
+		}
+		points[it.collection] = append(points[it.collection], store.Point{ID: it.pointID, Vector: it.vector, Payload: s.payload(it.ev, now)})
+	}
+	for _, c := range order {
+		if err := s.opts.Vectors.Upsert(ctx, c, points[c]); err != nil {
+			return store.GraphCounts{}, fmt.Errorf("index: vector store: %w", err)
+		}
+	}
+	gposts := make([]store.GraphPost, len(todo))
+	for i, it := range todo {
+		gposts[i] = s.graphPost(it.ev, now)
+	}
+	counts, err := s.opts.Graph.UpsertPosts(ctx, gposts)
+	if err != nil {
+		return store.GraphCounts{}, fmt.Errorf("index: graph store: %w", err)
+	}
+	if err := s.recordSuccess(ctx, todo); err != nil {
+		return store.GraphCounts{}, fmt.Errorf("index: write indexing_status: %w", err)
+	}
+	return counts, nil
+}
+
+// retryable passes err on, adding the provider's Retry-After as a hint.
+func retryable(err error) error {
+	if d, ok := ai.RetryAfterOf(err); ok {
+		return pipeline.RetryAfter(err, d)
+	}
+	return err
+}
+
+func (s *Stage) setFatal(err error) {
+	s.mu.Lock()
+	if s.fatal == nil {
+		s.fatal = err
+	}
+	s.mu.Unlock()
+	s.logger.Error("index stage stopped indexing: the embedding model changed; fix the configuration or re-index explicitly",
+		slog.String("error", err.Error()))
+}
+
+// ensureCollection creates the collection on first use with the vector size
+// the provider answered with, and refuses a model or size change.
+func (s *Stage) ensureCollection(ctx context.Context, name string, dim int) error {
+	s.mu.Lock()
+	have, ok := s.collections[name]
+	s.mu.Unlock()
+	if ok {
+		if have != dim {
+			err := &store.MismatchError{Collection: name, HaveDim: have, WantDim: dim, HaveModel: s.opts.Embedder.Model(), WantModel: s.opts.Embedder.Model()}
+			s.setFatal(err)
+			return err
+		}
+		return nil
+	}
+	err := s.opts.Vectors.EnsureCollection(ctx, store.Collection{Name: name, Dim: dim, Model: s.opts.Embedder.Model()})
+	if errors.Is(err, store.ErrCollectionMismatch) {
+		s.setFatal(err)
+		return fmt.Errorf("index: %w", err)
+	}
+	if err != nil {
+		return fmt.Errorf("index: vector store: %w", err)
+	}
+	s.mu.Lock()
+	s.collections[name] = dim
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Stage) dimOf(collection string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if d, ok := s.collections[collection]; ok {
+		return d
+	}
+	if d := s.embedder.Dim(); d > 0 {
+		return d
+	}
+	return s.opts.Embedder.Dimension()
+}
+
+// collectionOf names the collection of a tenant's posts.
+func (s *Stage) collectionOf(tenant string) string {
+	if s.opts.CollectionTemplate == "" || tenant == "" {
+		return s.opts.Collection
+	}
+	return strings.ReplaceAll(s.opts.CollectionTemplate, "{tenant_id}", tenant)
+}
+
+func (s *Stage) times(ev *pipeline.PostEnriched, now time.Time) (posted, expires time.Time) {
+	posted = ev.PostedAt
+	base := posted
+	if base.IsZero() {
+		base = now
+	}
+	return posted, base.Add(s.opts.Retention)
+}
+
+func (s *Stage) payload(ev *pipeline.PostEnriched, now time.Time) store.Payload {
+	posted, expires := s.times(ev, now)
+	p := store.Payload{
+		PostID:      ev.PostID,
+		ChannelID:   ev.ChannelID,
+		TenantID:    ev.TenantID,
+		Tags:        nonNil(ev.Tags),
+		ExpiresAt:   expires.Unix(),
+		TextShort:   store.ShortText(ev.Text),
+		URLs:        nonNil(ev.URLs),
+		ContentHash: pipeline.ContentHash(ev.Text),
+	}
+	if !posted.IsZero() {
+		p.PostedAt = posted.Unix()
+	}
+	return p
+}
+
+func (s *Stage) graphPost(ev *pipeline.PostEnriched, now time.Time) store.GraphPost {
+	posted, expires := s.times(ev, now)
+	g := store.GraphPost{
+		PostID: ev.PostID, ChannelID: ev.ChannelID, TenantID: ev.TenantID,
+		PostedAt: posted, ExpiresAt: expires, Tags: ev.Tags,
+	}
+	for _, c := range ev.Crawl {
+		if page, ok := crawledPage(c); ok {
+			g.Pages = append(g.Pages, page)
+		}
+	}
+	return g
+}
+
+// crawledPage is the WebPage of a crawl result that fetched something.
+func crawledPage(c pipeline.CrawlResult) (store.WebPage, bool) {
+	if c.Error != "" || (c.Status != 0 && (c.Status < 200 || c.Status > 299)) {
+		return store.WebPage{}, false
+	}
+	u := c.FinalURL
+	if u == "" {
+		u = c.URL
+	}
+	if u == "" {
+		return store.WebPage{}, false
+	}
+	return store.WebPage{URL: u, Title: c.Title}, true
+}
+
+// postGraphCounts is what the graph holds about one post: its node, its
+// channel's, its tags' and pages' nodes, and the edges to them.
+func postGraphCounts(ev *pipeline.PostEnriched) map[string]int {
+	nodes, rels := 1, 0
+	if ev.ChannelID != "" {
+		nodes, rels = nodes+1, rels+1
+	}
+	seen := map[string]bool{}
+	for _, t := range ev.Tags {
+		if t != "" && !seen[t] {
+			seen[t] = true
+			nodes, rels = nodes+1, rels+1
+		}
+	}
+	seen = map[string]bool{}
+	for _, c := range ev.Crawl {
+		if p, ok := crawledPage(c); ok && !seen[p.URL] {
+			seen[p.URL] = true
+			nodes, rels = nodes+1, rels+1
+		}
+	}
+	return map[string]int{"nodes": nodes, "relationships": rels}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// EmbeddingText is what gets embedded for a post: the text's first 2,000
+// characters, the first 1,500 characters of each crawled page's Markdown,
+// then the tags; NFC-normalised, whitespace collapsed to single spaces.
+func EmbeddingText(ev *pipeline.PostEnriched) string {
+	var b strings.Builder
+	b.WriteString(firstChars(ev.Text, maxPostChars))
+	for _, c := range ev.Crawl {
+		if c.Error != "" || c.MarkdownExcerpt == "" {
+			continue
+		}
+		b.WriteString("\n\n")
+		b.WriteString(firstChars(c.MarkdownExcerpt, maxPageChars))
+	}
+	if len(ev.Tags) > 0 {
+		b.WriteString("\n\n")
+		b.WriteString(strings.Join(ev.Tags, ", "))
+	}
+	return strings.Join(strings.Fields(norm.NFC.String(b.String())), " ")
+}
+
+// IndexHash identifies an embedding: the text and the model that embeds it.
+func IndexHash(text, model string) string {
+	h := sha256.New()
+	h.Write([]byte(model))
+	h.Write([]byte{0})
+	h.Write([]byte(text))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func firstChars(s string, n int) string {
+	i := 0
+	for pos := range s {
+		if i == n {
+			return s[:pos]
+		}
+		i++
+	}
+	return s
+}
+
+// loadStatus marks the items whose stored index_hash equals theirs with
+// both stores completed, and reads every item's attempts.
+func (s *Stage) loadStatus(ctx context.Context, items []*item) error {
+	ids := make([]string, len(items))
+	byID := make(map[string]*item, len(items))
+	for i, it := range items {
+		ids[i] = it.ev.PostID
+		byID[it.ev.PostID] = it
+	}
+	rows, err := s.opts.Pool.Query(ctx, `
+		SELECT post_id, coalesce(index_hash, ''), embedding_status, graph_status, attempts
+		FROM indexing_status WHERE post_id = ANY($1::text[])`, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id, hash, es, gs string
+			attempts         int
+		)
+		if err := rows.Scan(&id, &hash, &es, &gs, &attempts); err != nil {
+			return err
+		}
+		it := byID[id]
+		it.attempts = attempts
+		it.unchanged = hash == it.hash && es == "completed" && gs == "completed"
+	}
+	return rows.Err()
+}
+
+// recordSuccess marks the items completed with their hash and point id.
+func (s *Stage) recordSuccess(ctx context.Context, items []*item) error {
+	ids, vids, hashes := make([]string, len(items)), make([]string, len(items)), make([]string, len(items))
+	for i, it := range items {
+		ids[i], vids[i], hashes[i] = it.ev.PostID, it.pointID, it.hash
+	}
+	_, err := s.opts.Pool.Exec(ctx, `
+		INSERT INTO indexing_status AS s (post_id, embedding_status, graph_status, vector_id, index_hash, error, attempts, updated_at)
+		SELECT u.post_id, 'completed', 'completed', u.vector_id, u.index_hash, NULL, 1, now()
+		FROM unnest($1::text[], $2::text[], $3::text[]) AS u(post_id, vector_id, index_hash)
+		ON CONFLICT (post_id) DO UPDATE SET embedding_status = 'completed', graph_status = 'completed',
+		    vector_id = EXCLUDED.vector_id, index_hash = EXCLUDED.index_hash, error = NULL,
+		    attempts = s.attempts + 1, updated_at = now()`, ids, vids, hashes)
+	return err
+}
+
+// recordFailure notes the error on the items' rows (best effort: when
+// Postgres itself is what failed, this fails too and the runner's retry is
+// what counts). The stored index_hash is left alone, so a post that was
+// indexed before is not mistaken for unchanged content.
+func (s *Stage) recordFailure(ctx context.Context, items []*item, cause error) {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ev.PostID
+		for _, m := range it.msgs {
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "indexing failed, batch will be retried",
+				append(m.LogAttrs(), slog.String("error", cause.Error()))...)
+		}
+	}
+	embedding, graph := "failed", "pending"
+	if strings.Contains(cause.Error(), "graph store") {
+		embedding, graph = "completed", "failed"
+	}
+	msg := cause.Error()
+	if len(msg) > 2000 {
+		msg = msg[:2000]
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_, err := s.opts.Pool.Exec(ctx, `
+		INSERT INTO indexing_status AS s (post_id, embedding_status, graph_status, error, attempts, updated_at)
+		SELECT unnest($1::text[]), $2, $3, $4, 1, now()
+		ON CONFLICT (post_id) DO UPDATE SET embedding_status = EXCLUDED.embedding_status,
+		    graph_status = EXCLUDED.graph_status, error = EXCLUDED.error, index_hash = NULL,
+		    attempts = s.attempts + 1, updated_at = now()`, ids, embedding, graph, msg)
+	if err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		s.logger.Debug("could not record the indexing failure", slog.String("error", err.Error()))
+	}
+}
+
+// metrics are the stage's own series (spec section 5, index).
+type metrics struct {
+	processed *prometheus.CounterVec
+	requests  *prometheus.CounterVec
+	latency   prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer, provider, model string) (metrics, error) {
+	m := metrics{
+		processed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "indexing_processed_total",
+			Help: "posts.enriched posts handled by index, by status: success, skipped_unchanged (same content and model as last time: no embedding) or error.",
+		}, []string{"status"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "embedding_requests_total",
+			Help: "Calls to the embedding provider, by provider, model and status (success or error).",
+		}, []string{"provider", "model", "status"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "embedding_latency_seconds",
+			Help:    "Duration of one embedding call (a batch of texts).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}),
+	}
+	if reg != nil {
+		var err error
+		if m.processed, err = register(reg, m.processed); err != nil {
+			return metrics{}, err
+		}
+		if m.requests, err = register(reg, m.requests); err != nil {
+			return metrics{}, err
+		}
+		if m.latency, err = register(reg, m.latency); err != nil {
+			return metrics{}, err
+		}
+	}
+	// Every series exists from the start, so rates are 0 rather than absent.
+	for _, st := range []string{"success", "skipped_unchanged", "error"} {
+		m.processed.WithLabelValues(st)
+	}
+	for _, st := range []string{"success", "error"} {
+		m.requests.WithLabelValues(provider, model, st)
+	}
+	return m, nil
+}
+
+// register registers c, or returns the collector already registered under
+// the same description (a second stage instance in one process shares it).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}
