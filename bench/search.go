@@ -266,7 +266,7 @@ func writeSearchResult(out io.Writer, r SearchSizeResult) {
 	mib := func(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 	fmt.Fprintf(out, "== %d posts (loaded into PostgreSQL in %s; vector mirror loaded in %s)\n",
 		r.Posts, r.LoadTime.Round(time.Second), r.MirrorLoad.Round(time.Millisecond))
-	fmt.Fprintf(out, "vector backend (in-memory int8 mirror + exact re-rank from the table): p50 %s  p99 %s  recall@10 vs exact scan %.3f\n",
+	fmt.Fprintf(out, "vector backend (in-memory int8 mirror, float re-rank of the candidates): p50 %s  p99 %s  recall@10 vs exact scan %.3f\n",
 		ms(r.VectorP50), ms(r.VectorP99), r.VectorRecall)
 	fmt.Fprintf(out, "  mirror memory: codes %s + ids/metadata %s = %s (%d points); PostgreSQL exact SQL scan p50 %s\n",
 		mib(r.Memory.Codes), mib(r.Memory.Meta), mib(r.Memory.Total), r.Memory.Points, ms(r.SQLScanP50))
