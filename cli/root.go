@@ -126,6 +126,8 @@ pipeline.`,
 		a.benchCommand(),
 		a.healthcheckCommand(),
 		a.crawlCommand(),
+		a.evalCommand(),
+		a.searchCommand(),
 	)
 	for _, c := range root.Commands() {
 		requireSubcommand(c)
