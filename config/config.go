@@ -93,7 +93,7 @@ type Database struct {
 	MaxConns    int    `mapstructure:"max_conns" yaml:"max_conns"`
 }
 
-// Streams names the Redis streams between stages (spec section 2).
+// Streams names the Redis streams between stages (docs/delivery.md).
 type Streams struct {
 	Parsed    string `mapstructure:"parsed" yaml:"parsed"`
 	Tagged    string `mapstructure:"tagged" yaml:"tagged"`
@@ -111,7 +111,7 @@ type Streams struct {
 	LegacyDeleted  string `mapstructure:"legacy_deleted" yaml:"legacy_deleted"`
 }
 
-// Runner holds the delivery settings shared by every stage (spec section 4).
+// Runner holds the delivery settings shared by every stage (docs/delivery.md).
 type Runner struct {
 	Block               time.Duration `mapstructure:"block" yaml:"block"`
 	MaxAttempts         int           `mapstructure:"max_attempts" yaml:"max_attempts"`

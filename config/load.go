@@ -282,7 +282,7 @@ func (c *Config) Validate() error {
 	return p.Err()
 }
 
-// ResolveProviders expands "auto" per spec section 8: gigachat when its key is
+// ResolveProviders expands "auto" (README.md, "Configuration"): gigachat when its key is
 // set, else openrouter when its key is set, else local. Other values are split
 // into a chain.
 func (c *Config) ResolveProviders(setting string) []string {

@@ -258,8 +258,8 @@ func (r *Runner) refreshGauges(ctx context.Context) {
 			r.metrics.pending.WithLabelValues(key.stream, st.name).Set(float64(st.pending))
 			age := 0.0
 			if st.oldestPending != "" {
-				if ms, ok := idMillis(st.oldestPending); ok {
-					age = max(0, time.Since(time.UnixMilli(ms)).Seconds())
+				if id, err := ParseStreamID(st.oldestPending); err == nil {
+					age = max(0, time.Since(id.Time()).Seconds())
 				}
 			}
 			r.metrics.oldestPending.WithLabelValues(key.stream, st.name).Set(age)
