@@ -25,7 +25,7 @@ func (a *app) migrateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := postgres.MigrateUp(cmd.Context(), cfg.Database.URL); err != nil {
+			if err := postgres.MigrateUp(cmd.Context(), cfg.Database.URL, postgres.InSchema(cfg.Database.Schema)); err != nil {
 				return fmt.Errorf("migrate up on %s: %w", config.RedactURL(cfg.Database.URL), err)
 			}
 			_, err = fmt.Fprintln(a.stdout, "migrations applied")
@@ -40,7 +40,7 @@ func (a *app) migrateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := postgres.MigrateDown(cmd.Context(), cfg.Database.URL); err != nil {
+			if err := postgres.MigrateDown(cmd.Context(), cfg.Database.URL, postgres.InSchema(cfg.Database.Schema)); err != nil {
 				return fmt.Errorf("migrate down on %s: %w", config.RedactURL(cfg.Database.URL), err)
 			}
 			_, err = fmt.Fprintln(a.stdout, "rolled back one migration")
@@ -55,7 +55,7 @@ func (a *app) migrateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			statuses, err := postgres.MigrateStatus(cmd.Context(), cfg.Database.URL)
+			statuses, err := postgres.MigrateStatus(cmd.Context(), cfg.Database.URL, postgres.InSchema(cfg.Database.Schema))
 			if err != nil {
 				return fmt.Errorf("migrate status on %s: %w", config.RedactURL(cfg.Database.URL), err)
 			}

@@ -114,8 +114,8 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	defer rdb.Close()
 
 	if cfg.Database.AutoMigrate && a.stages.Needs(stages, pipeline.NeedMigrations) {
-		logger.Info("applying database migrations", "database", config.RedactURL(cfg.Database.URL))
-		if err := postgres.MigrateUp(ctx, cfg.Database.URL); err != nil {
+		logger.Info("applying database migrations", "database", config.RedactURL(cfg.Database.URL), "schema", cfg.Database.Schema)
+		if err := postgres.MigrateUp(ctx, cfg.Database.URL, postgres.InSchema(cfg.Database.Schema)); err != nil {
 			return fmt.Errorf("migrate database %s: %w", config.RedactURL(cfg.Database.URL), err)
 		}
 	}

@@ -51,7 +51,14 @@ type Redis struct {
 
 // Database locates PostgreSQL.
 type Database struct {
-	URL         string `mapstructure:"url" yaml:"url" secret:"url"`
+	URL string `mapstructure:"url" yaml:"url" secret:"url"`
+	// Schema holds the daemon's tables (and goose_db_version): a schema of
+	// its own, so that a database shared with another application (the old
+	// system's posts) never collides. It is the search_path of every
+	// connection; a search_path set in URL takes precedence (tests and
+	// benchmarks give each run a schema that way). Empty leaves the
+	// server's search_path alone.
+	Schema      string `mapstructure:"schema" yaml:"schema"`
 	AutoMigrate bool   `mapstructure:"auto_migrate" yaml:"auto_migrate"`
 	MaxConns    int    `mapstructure:"max_conns" yaml:"max_conns"`
 }
@@ -159,6 +166,7 @@ func Default(sections ...Section) Config {
 		},
 		Database: Database{
 			URL:         "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+			Schema:      "assistant",
 			AutoMigrate: true,
 			MaxConns:    10,
 		},

@@ -191,6 +191,12 @@ func (c *Config) Validate() error {
 	p.URL("database.url", c.Database.URL, "postgres", "postgresql")
 	p.AtLeast("database.max_conns", c.Database.MaxConns, 1)
 
+	if len(c.Database.Schema) > 63 {
+		// PostgreSQL truncates longer identifiers silently: two long names
+		// could end up the same schema.
+		p.Add("database.schema", "%q is longer than 63 bytes", c.Database.Schema)
+	}
+
 	s := c.Streams
 	p.NotEmpty("streams.parsed", s.Parsed)
 	p.NotEmpty("streams.tagged", s.Tagged)
