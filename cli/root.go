@@ -107,6 +107,7 @@ pipeline.`,
 		a.configCommand(),
 		a.migrateCommand(),
 		a.ingestCommand(),
+		a.importCommand(),
 		a.versionCommand(),
 		a.benchCommand(),
 	)

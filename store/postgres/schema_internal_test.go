@@ -34,7 +34,7 @@ func TestApplySchema(t *testing.T) {
 		{"postgres://h/db", "assistant", `"assistant"`},
 		{"postgres://h/db", `we"ird`, `"we""ird"`},
 		{"postgres://h/db?search_path=t_1", "assistant", "t_1"}, // the URL's wins
-		{"postgres://h/db", "", ""},                            // server default
+		{"postgres://h/db", "", ""},                             // server default
 	}
 	for _, tt := range tests {
 		cfg, err := pgx.ParseConfig(tt.url)
