@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/pipeline"
 )
@@ -193,7 +194,7 @@ func Import(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, 
 		return finish(fmt.Errorf("import legacy: read old posts after %s: %w", after, err))
 	}
 	defer rows.Close()
-	batch := make([]*pipeline.PostParsed, 0, opts.BatchSize)
+	batch := make([]*events.PostParsed, 0, opts.BatchSize)
 	flush := func() error {
 		if len(batch) == 0 {
 			return nil
@@ -239,14 +240,14 @@ func Import(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, 
 // publish adds the batch's events to the stream and moves the checkpoint
 // in one MULTI/EXEC: either the whole batch and its checkpoint are in
 // Redis, or neither is.
-func publish(ctx context.Context, rdb redis.UniversalClient, stream, checkpoint string, events []*pipeline.PostParsed, last position) error {
+func publish(ctx context.Context, rdb redis.UniversalClient, stream, checkpoint string, evs []*events.PostParsed, last position) error {
 	cp, err := json.Marshal(last)
 	if err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
 	_, err = rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		for _, ev := range events {
-			values, err := pipeline.EncodeEvent(ev)
+		for _, ev := range evs {
+			values, err := events.Encode(ev)
 			if err != nil {
 				return fmt.Errorf("post %s: %w", ev.PostID, err)
 			}
@@ -257,7 +258,7 @@ func publish(ctx context.Context, rdb redis.UniversalClient, stream, checkpoint 
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("publish %d posts to %s: %w", len(events), stream, err)
+		return fmt.Errorf("publish %d posts to %s: %w", len(evs), stream, err)
 	}
 	return nil
 }

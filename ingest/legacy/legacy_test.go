@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/ingest/legacy"
 	"github.com/assistant-dev/assistant/internal/testenv"
@@ -113,19 +114,19 @@ VALUES ($1, 'tags', 'gigachat', 'h', jsonb_build_object('tags', '[]'::jsonb, 'te
 }
 
 // streamEvents reads every entry of the stream as a posts.parsed event.
-func streamEvents(t *testing.T, ctx context.Context, rdb *redis.Client, stream string) []pipeline.PostParsed {
+func streamEvents(t *testing.T, ctx context.Context, rdb *redis.Client, stream string) []events.PostParsed {
 	t.Helper()
 	entries, err := rdb.XRange(ctx, stream, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]pipeline.PostParsed, 0, len(entries))
+	out := make([]events.PostParsed, 0, len(entries))
 	for _, e := range entries {
-		data, ok := e.Values[pipeline.DataField].(string)
+		data, ok := e.Values[events.DataField].(string)
 		if !ok || len(e.Values) != 1 {
 			t.Fatalf("entry %s is not in the data form: %v", e.ID, e.Values)
 		}
-		var ev pipeline.PostParsed
+		var ev events.PostParsed
 		if err := json.Unmarshal([]byte(data), &ev); err != nil {
 			t.Fatalf("entry %s: %v", e.ID, err)
 		}
@@ -135,10 +136,10 @@ func streamEvents(t *testing.T, ctx context.Context, rdb *redis.Client, stream s
 }
 
 // checkOnce fails unless every old post is in events exactly once.
-func checkOnce(t *testing.T, db *oldDB, events []pipeline.PostParsed) {
+func checkOnce(t *testing.T, db *oldDB, evs []events.PostParsed) {
 	t.Helper()
 	seen := map[string]int{}
-	for _, ev := range events {
+	for _, ev := range evs {
 		seen[ev.PostID]++
 	}
 	for _, p := range db.posts {
@@ -146,8 +147,8 @@ func checkOnce(t *testing.T, db *oldDB, events []pipeline.PostParsed) {
 			t.Errorf("old post %s published %d times, want once", p.id, seen[p.id])
 		}
 	}
-	if len(events) != len(db.posts) {
-		t.Errorf("stream holds %d events for %d old posts", len(events), len(db.posts))
+	if len(evs) != len(db.posts) {
+		t.Errorf("stream holds %d events for %d old posts", len(evs), len(db.posts))
 	}
 }
 
@@ -188,23 +189,23 @@ func TestImportEveryPostOnce(t *testing.T) {
 	if !strings.Contains(out.String(), "imported 62 of 62") {
 		t.Errorf("summary line %q", out.String())
 	}
-	events := streamEvents(t, ctx, rdb, stream)
-	checkOnce(t, db, events)
+	published := streamEvents(t, ctx, rdb, stream)
+	checkOnce(t, db, published)
 
-	byID := map[string]pipeline.PostParsed{}
-	for _, ev := range events {
+	byID := map[string]events.PostParsed{}
+	for _, ev := range published {
 		byID[ev.PostID] = ev
 		if ev.SchemaVersion != "v1" || ev.TraceID == "" || ev.OccurredAt.IsZero() || ev.IdempotencyKey == "" {
 			t.Errorf("post %s: incomplete envelope %+v", ev.PostID, ev.Envelope)
 		}
-		if ev.ContentHash != pipeline.ContentHash(ev.Text) {
+		if ev.ContentHash != events.ContentHash(ev.Text) {
 			t.Errorf("post %s: content_hash %s", ev.PostID, ev.ContentHash)
 		}
 	}
 	// The old (created_at, id) order is the stream's order.
-	for i := 1; i < len(events); i++ {
-		if events[i].PostID == events[i-1].PostID {
-			t.Fatalf("post %s twice in a row", events[i].PostID)
+	for i := 1; i < len(published); i++ {
+		if published[i].PostID == published[i-1].PostID {
+			t.Fatalf("post %s twice in a row", published[i].PostID)
 		}
 	}
 	for _, p := range db.posts {

@@ -10,8 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
-	"github.com/assistant-dev/assistant/pipeline"
 )
 
 // source is what Import learned about the old database's tables: the old
@@ -198,17 +198,17 @@ func (r *row) scan(rows pgx.Rows) error {
 // event is the posts.parsed event of an old post. The post keeps its old
 // id and channel id, so that everything downstream keys it as the old
 // system did; the trace id is new (the old rows carry none).
-func (r *row) event(now time.Time) *pipeline.PostParsed {
-	ev := &pipeline.PostParsed{
-		Envelope: pipeline.Envelope{
-			SchemaVersion: pipeline.SchemaV1,
+func (r *row) event(now time.Time) *events.PostParsed {
+	ev := &events.PostParsed{
+		Envelope: events.Envelope{
+			SchemaVersion: events.SchemaV1,
 			TraceID:       uuid.NewString(),
 			OccurredAt:    now.UTC(),
 		},
 		PostID:      r.id,
 		ChannelID:   r.channelID,
 		Text:        r.content,
-		ContentHash: pipeline.ContentHash(r.content),
+		ContentHash: events.ContentHash(r.content),
 		HasMedia:    r.hasMedia,
 	}
 	if r.postedAt != nil {
