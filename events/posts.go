@@ -40,9 +40,7 @@ func (p *PostParsed) Validate() error {
 	if p.ChannelID == "" {
 		missing = append(missing, "channel_id")
 	}
-	if p.Text == "" {
-		missing = append(missing, "text")
-	}
+	// text may be empty: a photo or video without a caption is a post.
 	if p.PostedAt.IsZero() {
 		missing = append(missing, "posted_at")
 	}
