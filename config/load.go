@@ -204,6 +204,7 @@ func (c *Config) Validate() error {
 	p.NotEmpty("streams.indexed", s.Indexed)
 	p.NotEmpty("streams.deleted", s.Deleted)
 	p.NotEmpty("streams.dlq_suffix", s.DLQSuffix)
+	p.OneOf("streams.legacy_start", s.LegacyStart, "$", "0")
 
 	r := c.Runner
 	p.Positive("runner.block", r.Block)

@@ -687,10 +687,16 @@ func TestStageInflightCountsHeldEntriesOnly(t *testing.T) {
 
 // TestRunnerConsumesTheLegacyStreamWhenEnabled proves that with
 // streams.legacy_consumer_enabled a stage also reads the old worker's key
-// and its flat-field entries, next to its own stream.
+// and its flat-field entries, next to its own stream. The entry is on the
+// old key before the group exists, so the group starts at 0 here
+// (streams.legacy_start; the default "$" would skip it, see the tag stage's
+// TestLegacyWorkerSideBySide).
 func TestRunnerConsumesTheLegacyStreamWhenEnabled(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, "test-legacy", func(c *config.Config, _ *config.Pool) { c.Streams.LegacyConsumerEnabled = true })
+	h := newHarness(t, "test-legacy", func(c *config.Config, _ *config.Pool) {
+		c.Streams.LegacyConsumerEnabled = true
+		c.Streams.LegacyStart = "0"
+	})
 	ctx := context.Background()
 	h.add(t, testEvent{N: 1})
 	// The old telethon-ingest's flat form: one field per key, no envelope.

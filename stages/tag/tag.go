@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -46,6 +48,8 @@ type Stage struct {
 	log     *slog.Logger
 	metrics *metrics
 	now     func() time.Time
+	// inflight holds the dedup keys being handled now (value: since when).
+	inflight sync.Map
 }
 
 // New builds the stage from the process's dependencies; the tagger chain is
@@ -122,6 +126,18 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		post.ContentHash = events.ContentHash(post.Text)
 	}
 	dedupKey := post.PostID + ":" + post.ContentHash
+	// The same post can arrive twice at once: from the old worker's key and
+	// from ours, read in one batch. While one worker handles it, another
+	// copy is retried shortly, and then finds it done (the cache below).
+	if !s.claim(dedupKey) {
+		return pipeline.RetryAfter(fmt.Errorf("tag: post %s is being tagged by another worker", post.PostID), inflightRetry)
+	}
+	release := true
+	defer func() {
+		if release {
+			s.inflight.Delete(dedupKey)
+		}
+	}()
 
 	if s.cache.Contains(dedupKey) {
 		s.metrics.processed.WithLabelValues(statusDedup).Inc()
@@ -160,8 +176,9 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		out.URLs = []string{}
 	}
 	status := statusSuccess
-	if utf8.RuneCountInString(post.Text) < s.cfg.MinChars && !post.HasMedia {
-		// Too short to say anything about: empty tags, no model call.
+	if strings.TrimSpace(post.Text) == "" || utf8.RuneCountInString(post.Text) < s.cfg.MinChars && !post.HasMedia {
+		// Too short to say anything about (a photo without a caption has
+		// nothing at all): empty tags, no model call.
 		status = statusSkippedShort
 		out.Provider = "rule"
 		out.Model = "min_chars"
@@ -178,6 +195,8 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		}
 		out.Tags, out.Provider, out.Model, out.LatencyMS = tags, resp.Provider, resp.Model, latency.Milliseconds()
 	}
+	out.UserID = post.UserID
+	out.Metadata = map[string]string{"model": out.Model, "prompt_version": out.PromptVersion}
 	out.TagsHash = events.TagsHash(out.Tags)
 	out.IdempotencyKey = events.TaggedIdempotencyKey(out.PostID, out.TagsHash)
 	if err := m.Publish(s.out, &out); err != nil {
@@ -185,9 +204,32 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 	}
 	// Marked done only together with the published output (same MULTI/EXEC).
 	m.SetKey(markKey, out.TagsHash, s.cfg.DedupTTL)
-	m.OnCommitted(func() { s.cache.Add(dedupKey) })
+	release = false // until committed: a copy waits for the cache entry
+	m.OnCommitted(func() { s.cache.Add(dedupKey); s.inflight.Delete(dedupKey) })
 	s.metrics.processed.WithLabelValues(status).Inc()
 	return nil
+}
+
+// inflightRetry is how soon a copy of a post that another worker is
+// handling is retried; inflightStale is when a claim whose output never
+// committed (Redis failed) stops blocking copies.
+const (
+	inflightRetry = 200 * time.Millisecond
+	inflightStale = 30 * time.Second
+)
+
+// claim marks key as being handled here; false when another worker holds
+// a fresh claim on it.
+func (s *Stage) claim(key string) bool {
+	now := s.now()
+	prev, loaded := s.inflight.LoadOrStore(key, now)
+	if !loaded {
+		return true
+	}
+	if now.Sub(prev.(time.Time)) > inflightStale && s.inflight.CompareAndSwap(key, prev, now) {
+		return true
+	}
+	return false
 }
 
 // tag calls the tagger chain and validates its answer against the text.
