@@ -2,7 +2,6 @@ package legacy_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -122,12 +121,13 @@ func streamEvents(t *testing.T, ctx context.Context, rdb *redis.Client, stream s
 	}
 	out := make([]events.PostParsed, 0, len(entries))
 	for _, e := range entries {
-		data, ok := e.Values[events.DataField].(string)
-		if !ok || len(e.Values) != 1 {
+		if _, ok := e.Values[events.DataField].(string); !ok || len(e.Values) != 1 {
 			t.Fatalf("entry %s is not in the data form: %v", e.ID, e.Values)
 		}
+		// Decoded as the tag stage does: every event, the photo posts
+		// without text included, is a valid posts.parsed.
 		var ev events.PostParsed
-		if err := json.Unmarshal([]byte(data), &ev); err != nil {
+		if err := events.Decode(e.Values, &ev); err != nil {
 			t.Fatalf("entry %s: %v", e.ID, err)
 		}
 		out = append(out, ev)
