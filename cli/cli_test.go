@@ -377,3 +377,28 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 		t.Errorf("log:\n%s", stderr.String())
 	}
 }
+
+// TestStreamsShowsIgnoredLegacyKeys: with the legacy consumer off, an old
+// worker's key that holds entries is listed, with a warning that nothing
+// reads it; an empty one is not.
+func TestStreamsShowsIgnoredLegacyKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testConfig(t, prefix, "", "")
+	for range 3 {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: prefix + "stream:posts:parsed", Values: map[string]any{"post_id": "p"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, stderr := runCLI(t, "streams", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("streams: %d %s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^stream:posts:parsed +3 `).MatchString(out) || strings.Contains(out, "stream:posts:tagged") {
+		t.Errorf("streams output does not list exactly the old key with entries:\n%s", out)
+	}
+	if !strings.Contains(stderr, "stream:posts:parsed holds 3 entries that nothing reads") {
+		t.Errorf("no warning about the ignored key: %q", stderr)
+	}
+}
