@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/events"
 )
 
 // completion is a finished entry for the acker: acknowledged with its
@@ -92,6 +94,26 @@ func (s *stageRunner) flush(ctx context.Context, batch []completion) {
 	}
 }
 
+// legacyValues renders an output for the old worker's key: posts.tagged in
+// the old PostTaggedEventV1 shape, anything else as it is. An output that
+// cannot be read back (it was encoded by this process) goes as it is.
+func (s *stageRunner) legacyValues(o output) map[string]any {
+	if o.stream != s.r.cfg.Streams.Tagged {
+		return o.values
+	}
+	var ev events.PostTagged
+	if err := events.Decode(o.values, &ev); err != nil {
+		s.log.Warn("legacy output: posts.tagged not readable, published as is", "err", err)
+		return o.values
+	}
+	values, err := events.LegacyTagged(&ev)
+	if err != nil {
+		s.log.Warn("legacy output: encode", "post_id", ev.PostID, "err", err)
+		return o.values
+	}
+	return values
+}
+
 func (s *stageRunner) commit(ctx context.Context, batch []completion) error {
 	keys := s.r.keys
 	pipe := pipeliner(s.r.rdb)
@@ -103,6 +125,11 @@ func (s *stageRunner) commit(ctx context.Context, batch []completion) error {
 		} else {
 			for _, o := range m.outputs {
 				pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Stream(o.stream), Values: o.values})
+				if legacy, ok := s.r.legacyOut[o.stream]; ok {
+					// The old downstream tasks read the old key: same
+					// MULTI/EXEC, their format.
+					pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Stream(legacy), Values: s.legacyValues(o)})
+				}
 			}
 			for _, mk := range m.marks {
 				pipe.Set(ctx, keys.Key(mk.key), mk.value, mk.ttl)

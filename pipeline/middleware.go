@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -76,24 +78,58 @@ type DedupOptions struct {
 // mark exists exactly when the outputs do, and a failure never marks
 // anything (docs/delivery.md, "Idempotency"). A duplicate is acknowledged
 // without reaching the handler.
+//
+// Two copies of one key can also arrive at once (the old worker's stream
+// and ours, read in one batch or by two workers). A copy in the same batch
+// is a duplicate of the first; a copy in another worker waits until the
+// first is settled, then finds its mark (or, if the first failed, is
+// handled itself). Either way the work is done once and no attempt is
+// spent on waiting.
 func Dedup(o DedupOptions) Middleware {
+	inflight := &inflightKeys{m: map[string]chan struct{}{}}
 	return func(next Handler) Handler {
-		return func(ctx context.Context, batch []*Message) error {
+		return func(ctx context.Context, batch []*Message) (err error) {
 			keys := make([]string, len(batch))
+			claimed := make([]string, 0, len(batch))
+			// Claims are released when their message is settled: after its
+			// commit when it succeeds, at once otherwise.
+			defer func() {
+				for _, k := range claimed {
+					i := slices.Index(keys, k)
+					if err == nil && i >= 0 && batch[i].Err() == nil {
+						batch[i].OnCommitted(func() { inflight.release(k) })
+						continue
+					}
+					inflight.release(k)
+				}
+			}()
 			var lookup []int // indexes to look up in Redis
 			for i, m := range batch {
-				keys[i] = o.Key(m)
-				if keys[i] == "" {
+				k := o.Key(m)
+				if k == "" {
 					continue
 				}
-				if o.Cache != nil {
-					if _, hit := o.Cache.Get(keys[i]); hit {
-						o.hit(m, "cache")
+				if slices.Contains(keys[:i], k) {
+					o.hit(m, "batch")
+					keys[i] = "-"
+					continue
+				}
+				if !o.cached(k) {
+					claimedHere, cerr := inflight.claim(ctx, k, func() bool { return o.cached(k) })
+					if cerr != nil {
+						m.Fail(fmt.Errorf("wait for the other copy of %s: %w", k, cerr))
 						keys[i] = "-"
 						continue
 					}
+					if claimedHere {
+						claimed = append(claimed, k)
+						keys[i] = k
+						lookup = append(lookup, i)
+						continue
+					}
 				}
-				lookup = append(lookup, i)
+				o.hit(m, "cache")
+				keys[i] = "-"
 			}
 			if len(lookup) > 0 {
 				pipe := o.Redis.Pipeline()
@@ -127,7 +163,7 @@ func Dedup(o DedupOptions) Middleware {
 			if len(todo) == 0 {
 				return nil
 			}
-			err := next(ctx, todo)
+			err = next(ctx, todo)
 			if err != nil {
 				return err
 			}
@@ -147,6 +183,62 @@ func Dedup(o DedupOptions) Middleware {
 			}
 			return nil
 		}
+	}
+}
+
+// cached reports whether the in-process cache knows key is done.
+func (o DedupOptions) cached(key string) bool {
+	if o.Cache == nil {
+		return false
+	}
+	_, hit := o.Cache.Get(key)
+	return hit
+}
+
+// inflightStale bounds the wait for another worker's copy: a claim whose
+// commit never came (its process is stopping) stops holding copies back.
+const inflightStale = 30 * time.Second
+
+// inflightKeys are the idempotency keys being handled in this process; a
+// key's channel is closed when its handling is settled.
+type inflightKeys struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}
+
+// claim returns true when key is now handled by the caller. When another
+// worker holds it, claim waits until that one is settled; done then tells
+// whether it succeeded (false: try to claim again). After inflightStale
+// the caller takes the key over; at-least-once makes that safe.
+func (f *inflightKeys) claim(ctx context.Context, key string, done func() bool) (bool, error) {
+	for {
+		f.mu.Lock()
+		ch, busy := f.m[key]
+		if !busy {
+			f.m[key] = make(chan struct{})
+			f.mu.Unlock()
+			return true, nil
+		}
+		f.mu.Unlock()
+		select {
+		case <-ch:
+			if done() {
+				return false, nil
+			}
+		case <-time.After(inflightStale):
+			f.release(key)
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+func (f *inflightKeys) release(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if ch, ok := f.m[key]; ok {
+		close(ch)
+		delete(f.m, key)
 	}
 }
 

@@ -11,8 +11,11 @@ import (
 
 // createGroup creates a consumer group reading the stream from its start,
 // creating the stream if needed. An existing group is left as it is.
-func createGroup(ctx context.Context, rdb redis.UniversalClient, key, group string) error {
-	err := rdb.XGroupCreateMkStream(ctx, key, group, "0").Err()
+func createGroup(ctx context.Context, rdb redis.UniversalClient, key, group, start string) error {
+	if start == "" {
+		start = "0"
+	}
+	err := rdb.XGroupCreateMkStream(ctx, key, group, start).Err()
 	if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -193,8 +194,9 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		out.URLs = []string{}
 	}
 	status := statusSuccess
-	if utf8.RuneCountInString(post.Text) < s.cfg.MinChars && !post.HasMedia {
-		// Too short to say anything about: empty tags, no model call.
+	if strings.TrimSpace(post.Text) == "" || utf8.RuneCountInString(post.Text) < s.cfg.MinChars && !post.HasMedia {
+		// Too short to say anything about (a photo without a caption has
+		// nothing at all): empty tags, no model call.
 		status = statusSkippedShort
 		out.Provider = "rule"
 		out.Model = "min_chars"
@@ -211,6 +213,8 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		}
 		out.Tags, out.Provider, out.Model, out.LatencyMS = tags, resp.Provider, resp.Model, latency.Milliseconds()
 	}
+	out.UserID = post.UserID
+	out.Metadata = map[string]string{"model": out.Model, "prompt_version": out.PromptVersion}
 	out.TagsHash = events.TagsHash(out.Tags)
 	out.IdempotencyKey = events.TaggedIdempotencyKey(out.PostID, out.TagsHash)
 	if err := m.Publish(s.out, &out); err != nil {
