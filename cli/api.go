@@ -27,7 +27,7 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, reg prometheus.R
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
 	}
-	svc, mirror, closeStores, err := openSearch(ctx, cfg, pool, logger, true)
+	svc, mirror, closeStores, err := a.openSearch(ctx, cfg, pool, logger, true)
 	if err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("api: %w", err)

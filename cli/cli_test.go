@@ -57,13 +57,15 @@ func testConfig(t *testing.T, prefix, dbURL, extra string) string {
 	if dbURL == "" {
 		dbURL = testenv.DatabaseURL()
 	}
+	api := "api:\n  addr: 127.0.0.1:0\n"
+	if strings.Contains(extra, "\napi:") || strings.HasPrefix(extra, "api:") {
+		api = "" // the caller configures the API itself
+	}
 	body := fmt.Sprintf(`log:
   format: text
 http:
   addr: 127.0.0.1:0
-api:
-  addr: 127.0.0.1:0
-redis:
+%sredis:
   url: %s
   key_prefix: %q
 database:
@@ -72,7 +74,7 @@ runner:
   block: 100ms
   metrics_interval: 200ms
   shutdown_timeout: 10s
-%s`, testenv.RedisURL(), prefix, dbURL, extra)
+%s`, api, testenv.RedisURL(), prefix, dbURL, extra)
 	path := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

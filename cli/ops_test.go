@@ -410,7 +410,7 @@ func TestProcessLogging(t *testing.T) {
 		t.Errorf("migrate down at warn level: %d %q", code, stderr)
 	}
 	code, _, stderr = runProcess(t, dir, nil, "migrate", "up")
-	if code != 0 || !regexp.MustCompile(`level=INFO msg="migration applied" migration=\S+ direction=up took=\d+(\.\d+)?(µs|ms|s)\n`).MatchString(stderr) {
+	if code != 0 || !regexp.MustCompile(`level=INFO msg="migration applied" migration=\S+ (schema=\S+ )?direction=up took=\d+(\.\d+)?(µs|ms|s)\n`).MatchString(stderr) {
 		t.Errorf("migrate up in the configured text format: %d\n%s", code, stderr)
 	}
 

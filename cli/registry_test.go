@@ -138,7 +138,10 @@ func TestNewStageAndServicePlugIn(t *testing.T) {
 			t.Errorf("config validate with %q: exit %d, stderr %q, want %q", tt.extra, code, stderr, tt.want)
 		}
 	}
-	cfgPath := testConfig(t, prefix, "", `stages:
+	// The plugged-in stages use no database, so neither does the API.
+	cfgPath := testConfig(t, prefix, "", `api:
+  addr: ""
+stages:
   echo:
     label: from-file
   ticker:

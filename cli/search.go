@@ -58,7 +58,7 @@ as the HTTP API returns it (next_cursor continues it with --cursor).`,
 				return err
 			}
 			defer pool.Close()
-			svc, _, closeStores, err := openSearch(ctx, cfg, pool, nil, false)
+			svc, _, closeStores, err := a.openSearch(ctx, cfg, pool, nil, false)
 			if err != nil {
 				return err
 			}

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Distance is the similarity measure of a collection. Only cosine is used:
@@ -272,4 +273,22 @@ type VectorFeed interface {
 	// (a point may be seen more than once: applying a change is idempotent)
 	// and returns the cursor for the next call.
 	Changes(ctx context.Context, collection string, since Cursor, fn func(Change) error) (Cursor, error)
+}
+
+// Opened is a deployment's index stores, opened: the vector store and the
+// collection posts go to, the graph store, and what closes them.
+type Opened struct {
+	Vectors    VectorStore
+	Collection string
+	Graph      GraphStore
+	// Close releases what was opened (not a shared pool).
+	Close func()
+}
+
+// Opener is implemented by the settings of the stage that owns the index
+// stores (their backends, collection and credentials live in its block),
+// so that readers of those stores — search, the console — open the
+// configured backends without naming that stage.
+type Opener interface {
+	OpenIndexStores(ctx context.Context, pool *pgxpool.Pool) (Opened, error)
 }

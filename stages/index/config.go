@@ -135,6 +135,18 @@ type Stores struct {
 	Close func()
 }
 
+// OpenIndexStores implements store.Opener: search and the console open the
+// stores this block configures through it.
+func (c *Config) OpenIndexStores(ctx context.Context, pool *pgxpool.Pool) (store.Opened, error) {
+	st, err := OpenStores(ctx, c, pool)
+	if err != nil {
+		return store.Opened{}, err
+	}
+	return store.Opened{Vectors: st.Vectors, Collection: c.Collection, Graph: st.Graph, Close: st.Close}, nil
+}
+
+var _ store.Opener = (*Config)(nil)
+
 // OpenStores opens the vector and graph stores the configuration names;
 // the postgres backends use pool.
 func OpenStores(ctx context.Context, c *Config, pool *pgxpool.Pool) (Stores, error) {
