@@ -109,6 +109,7 @@ pipeline.`,
 		a.ingestCommand(),
 		a.versionCommand(),
 		a.benchCommand(),
+		a.telegramCommand(),
 	)
 	for _, c := range root.Commands() {
 		requireSubcommand(c)

@@ -2,12 +2,14 @@ package postgres_test
 
 import (
 	"context"
+	"io/fs"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/assistant-dev/assistant/internal/testenv"
+	"github.com/assistant-dev/assistant/migrations"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -44,8 +46,12 @@ func TestMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatalf("status on an empty schema: %v", err)
 	}
-	if len(statuses) != 3 {
-		t.Fatalf("status lists %d migrations, want 3: %+v", len(statuses), statuses)
+	files, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(statuses) != len(files) {
+		t.Fatalf("status lists %d migrations, want %d: %+v", len(statuses), len(files), statuses)
 	}
 	for _, s := range statuses {
 		if s.Applied {
