@@ -117,6 +117,11 @@ func Login(ctx context.Context, cfg Config, p Prompter, opts LoginOptions) (*tg.
 	if err != nil {
 		return nil, fmt.Errorf("telegram login: %w", err)
 	}
+	if user == nil {
+		// gotd's Run returns nil when the connection was closed under
+		// the callback.
+		return nil, errors.New("telegram login: the connection closed before the sign-in completed")
+	}
 	return user, nil
 }
 
@@ -226,6 +231,7 @@ func ListChannels(ctx context.Context, cfg Config, store telegram.SessionStorage
 	network.apply(&o)
 	client := telegram.NewClient(cfg.APIID, cfg.APIHash, o)
 	var out []Dialog
+	listed := false
 	err := client.Run(ctx, func(ctx context.Context) error {
 		status, err := client.Auth().Status(ctx)
 		if err != nil {
@@ -235,10 +241,14 @@ func ListChannels(ctx context.Context, cfg Config, store telegram.SessionStorage
 			return errNotAuthorized
 		}
 		out, err = Dialogs(ctx, client.API())
+		listed = err == nil
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("telegram channels: %w", err)
+	}
+	if !listed {
+		return nil, errors.New("telegram channels: the connection closed before the channels were listed")
 	}
 	return out, nil
 }

@@ -179,7 +179,7 @@ func TestBackfillThreeChannels(t *testing.T) {
 	e.tg.AddChannel(ids[0], "alpha", "Альфа", 500)
 	e.tg.AddChannel(ids[1], "beta", "Бета", 500)
 	e.tg.AddChannel(ids[2], "", "Гамма (private)", 500)
-	r := e.start(testConfig("alpha", "@Beta", "-1001003"), "a")
+	r := e.start(testConfig("alpha", "@Beta", "-1000000001003"), "a")
 	e.waitLen("posts.parsed", 1500, 90*time.Second)
 	for _, id := range ids {
 		id := id

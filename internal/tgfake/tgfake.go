@@ -18,6 +18,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/gotd/td/bin"
 	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
@@ -148,7 +149,7 @@ func (f *Server) AddChannel(id int64, username, title string, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fc := &fakeChannel{
-		ch:     &tg.Channel{ID: id, AccessHash: id*7 + 3, Title: title, Username: username, Broadcast: true, Date: int(time.Now().Add(-48 * time.Hour).Unix())},
+		ch:     &tg.Channel{ID: id, AccessHash: id*7 + 3, Photo: &tg.ChatPhotoEmpty{}, Title: title, Username: username, Broadcast: true, Date: int(time.Now().Add(-48 * time.Hour).Unix())},
 		msgs:   map[int]*tg.Message{},
 		nextID: 1,
 		pts:    1,
@@ -295,14 +296,14 @@ func (f *Server) register(d *tgtest.Dispatcher) {
 		return srv.SendVector(req, f.self)
 	}))
 	d.Handle(tg.UpdatesGetStateRequestTypeID, f.handler(true, func(srv *tgtest.Server, req *tgtest.Request) error {
-		return srv.SendResult(req, &tg.UpdatesState{Pts: 1, Qts: 0, Date: int(time.Now().Unix()), Seq: 0})
+		return f.result(srv, req, &tg.UpdatesState{Pts: 1, Qts: 0, Date: int(time.Now().Unix()), Seq: 0})
 	}))
 	d.Handle(tg.UpdatesGetDifferenceRequestTypeID, f.handler(true, func(srv *tgtest.Server, req *tgtest.Request) error {
 		var r tg.UpdatesGetDifferenceRequest
 		if err := r.Decode(req.Buf); err != nil {
 			return err
 		}
-		return srv.SendResult(req, &tg.UpdatesDifferenceEmpty{Date: int(time.Now().Unix()), Seq: 0})
+		return f.result(srv, req, &tg.UpdatesDifferenceEmpty{Date: int(time.Now().Unix()), Seq: 0})
 	}))
 	d.Handle(tg.UpdatesGetChannelDifferenceRequestTypeID, f.handler(true, f.channelDifference))
 	d.Handle(tg.ContactsResolveUsernameRequestTypeID, f.handler(true, func(srv *tgtest.Server, req *tgtest.Request) error {
@@ -320,7 +321,7 @@ func (f *Server) register(d *tgtest.Dispatcher) {
 		if !ok {
 			return srv.SendErr(req, tgerr.New(400, "USERNAME_NOT_OCCUPIED"))
 		}
-		return srv.SendResult(req, &tg.ContactsResolvedPeer{
+		return f.result(srv, req, &tg.ContactsResolvedPeer{
 			Peer:  &tg.PeerChannel{ChannelID: id},
 			Chats: []tg.ChatClass{ch},
 			Users: []tg.UserClass{},
@@ -336,7 +337,7 @@ func (f *Server) register(d *tgtest.Dispatcher) {
 		if r.PhoneNumber != f.phone {
 			return srv.SendErr(req, tgerr.New(400, "PHONE_NUMBER_INVALID"))
 		}
-		return srv.SendResult(req, &tg.AuthSentCode{
+		return f.result(srv, req, &tg.AuthSentCode{
 			Type:          &tg.AuthSentCodeTypeApp{Length: len(f.code)},
 			PhoneCodeHash: f.codeHash,
 		})
@@ -353,10 +354,10 @@ func (f *Server) register(d *tgtest.Dispatcher) {
 			return srv.SendErr(req, tgerr.New(401, "SESSION_PASSWORD_NEEDED"))
 		}
 		f.authorize(req)
-		return srv.SendResult(req, &tg.AuthAuthorization{User: f.self})
+		return f.result(srv, req, &tg.AuthAuthorization{User: f.self})
 	}))
 	d.Handle(tg.AccountGetPasswordRequestTypeID, f.handler(false, func(srv *tgtest.Server, req *tgtest.Request) error {
-		return srv.SendResult(req, f.password.challenge())
+		return f.result(srv, req, f.password.challenge())
 	}))
 	d.Handle(tg.AuthCheckPasswordRequestTypeID, f.handler(false, func(srv *tgtest.Server, req *tgtest.Request) error {
 		var r tg.AuthCheckPasswordRequest
@@ -368,8 +369,19 @@ func (f *Server) register(d *tgtest.Dispatcher) {
 			return srv.SendErr(req, tgerr.New(400, "PASSWORD_HASH_INVALID"))
 		}
 		f.authorize(req)
-		return srv.SendResult(req, &tg.AuthAuthorization{User: f.self})
+		return f.result(srv, req, &tg.AuthAuthorization{User: f.self})
 	}))
+}
+
+// result sends an RPC result; a TL object that cannot be encoded is a bug
+// of the test server, reported as such (tgtest would just drop the
+// connection).
+func (f *Server) result(srv *tgtest.Server, req *tgtest.Request, msg bin.Encoder) error {
+	var b bin.Buffer
+	if err := msg.Encode(&b); err != nil {
+		f.t.Errorf("tgfake: encode %T: %v", msg, err)
+	}
+	return srv.SendResult(req, msg)
 }
 
 func (f *Server) authorize(req *tgtest.Request) {
@@ -422,7 +434,7 @@ func (f *Server) history(srv *tgtest.Server, req *tgtest.Request) error {
 	}
 	res := &tg.MessagesChannelMessages{Pts: fc.pts, Count: len(fc.msgs), Messages: msgs, Chats: []tg.ChatClass{fc.ch}, Users: []tg.UserClass{}, Topics: []tg.ForumTopicClass{}}
 	f.mu.Unlock()
-	return srv.SendResult(req, res)
+	return f.result(srv, req, res)
 }
 
 // channelDifference serves updates.getChannelDifference from the
@@ -459,9 +471,9 @@ func (f *Server) channelDifference(srv *tgtest.Server, req *tgtest.Request) erro
 	pts, ch := fc.pts, fc.ch
 	f.mu.Unlock()
 	if len(news) == 0 && len(others) == 0 {
-		return srv.SendResult(req, &tg.UpdatesChannelDifferenceEmpty{Final: true, Pts: pts})
+		return f.result(srv, req, &tg.UpdatesChannelDifferenceEmpty{Final: true, Pts: pts})
 	}
-	return srv.SendResult(req, &tg.UpdatesChannelDifference{
+	return f.result(srv, req, &tg.UpdatesChannelDifference{
 		Final: true, Pts: pts, NewMessages: news, OtherUpdates: others,
 		Chats: []tg.ChatClass{ch}, Users: []tg.UserClass{},
 	})
@@ -490,7 +502,7 @@ func (f *Server) dialogs(srv *tgtest.Server, req *tgtest.Request) error {
 		}
 	}
 	f.mu.Unlock()
-	return srv.SendResult(req, res)
+	return f.result(srv, req, res)
 }
 
 // srpServer is the server side of Telegram's SRP 2FA check
