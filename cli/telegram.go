@@ -138,6 +138,9 @@ func (a *app) telegramSetup(ctx context.Context, flags telegramFlags) (telegram.
 		return telegram.Config{}, nil, noop, err
 	}
 	tcfg := telegram.DefaultConfig()
+	if section, ok := cfg.Stage(telegram.Name).(*telegram.Config); ok {
+		tcfg = *section
+	}
 	if err := tcfg.ApplyEnv(); err != nil {
 		return tcfg, nil, noop, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/internal/tgfake"
+	"github.com/assistant-dev/assistant/stages/all"
 )
 
 // runTelegram runs `assistant telegram ARGS...` against the test MTProto
@@ -17,7 +18,7 @@ import (
 func runTelegram(t *testing.T, srv *tgfake.Server, configPath, stdin string, args ...string) (string, string, error) {
 	t.Helper()
 	var stdout, stderr syncBuffer
-	a := &app{stdout: &stdout, stderr: &stderr, configPath: configPath}
+	a := &app{stages: all.Registry(), stdout: &stdout, stderr: &stderr, configPath: configPath}
 	cmd := a.telegramCommandWith(telegramIO{stdin: strings.NewReader(stdin), network: srv.Network()})
 	cmd.SetArgs(args)
 	cmd.SetOut(&stdout)

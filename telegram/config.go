@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/assistant-dev/assistant/config"
 )
 
 // Session storages.
@@ -15,9 +17,11 @@ const (
 	StorageFile     = "file"
 )
 
-// Config configures the telegram source and `assistant telegram`.
+// Config is the telegram service's settings block, stages.telegram; the
+// `assistant telegram` commands read it too.
 type Config struct {
-	Enabled bool `mapstructure:"enabled" yaml:"enabled"`
+	// Switch.Enabled runs the service (off by default: it needs a login).
+	config.Switch `mapstructure:",squash" yaml:",inline"`
 	// APIID and APIHash identify the application (my.telegram.org);
 	// env TELEGRAM_API_ID and TELEGRAM_API_HASH.
 	APIID   int    `mapstructure:"api_id" yaml:"api_id"`
@@ -62,7 +66,7 @@ type SessionConfig struct {
 // DefaultConfig returns the defaults (mirrored in config.yaml).
 func DefaultConfig() Config {
 	return Config{
-		Enabled:         false,
+		Switch:          config.Switch{Enabled: false},
 		BackfillDays:    7,
 		Session:         SessionConfig{Storage: StoragePostgres, Name: "default", File: "telegram.session"},
 		LeaseTTL:        30 * time.Second,
@@ -115,30 +119,44 @@ func (c *Config) ValidateCredentials() error {
 	return errors.Join(errs...)
 }
 
-// Validate checks the configuration of an enabled source.
-func (c *Config) Validate() error {
+// Validate checks the settings of an enabled service (the credentials may
+// also come from TELEGRAM_API_ID and TELEGRAM_API_HASH).
+func (c *Config) Validate(p *config.Problems) {
 	if !c.Enabled {
-		return nil
+		return
 	}
-	errs := []error{c.ValidateCredentials()}
+	withEnv := *c
+	if err := withEnv.ApplyEnv(); err != nil {
+		p.Add("api_id", "%v", err)
+	}
+	if withEnv.APIID <= 0 {
+		p.Add("api_id", "is not set (TELEGRAM_API_ID; from my.telegram.org)")
+	}
+	p.NotEmpty("api_hash", withEnv.APIHash)
+	p.OneOf("session.storage", c.Session.Storage, StoragePostgres, StorageFile)
+	if c.Session.Storage == StorageFile {
+		p.NotEmpty("session.file", c.Session.File)
+	} else {
+		p.NotEmpty("session.name", c.Session.Name)
+	}
 	if len(c.Channels) == 0 {
-		errs = append(errs, errors.New("telegram.channels is empty"))
+		p.Add("channels", "is empty: name the channels to follow")
 	}
 	for _, ch := range c.Channels {
 		if _, err := ParseChannelRef(ch); err != nil {
-			errs = append(errs, err)
+			p.Add("channels", "%v", err)
 		}
 	}
-	if c.BackfillDays < 0 {
-		errs = append(errs, errors.New("telegram.backfill_days is negative"))
-	}
+	p.AtLeast("backfill_days", c.BackfillDays, 0)
 	if c.LeaseTTL < time.Second {
-		errs = append(errs, errors.New("telegram.lease_ttl is under 1s"))
+		p.Add("lease_ttl", "is under 1s")
 	}
-	if c.ReconnectMin <= 0 || c.ReconnectMax < c.ReconnectMin {
-		errs = append(errs, errors.New("telegram.reconnect_min/max must be positive and ordered"))
+	p.Positive("max_flood_wait", c.MaxFloodWait)
+	p.Positive("reconnect_min", c.ReconnectMin)
+	if c.ReconnectMax < c.ReconnectMin {
+		p.Add("reconnect_max", "is below reconnect_min")
 	}
-	return errors.Join(errs...)
+	p.Positive("ping_interval", c.PingInterval)
 }
 
 // ChannelRef is a configured channel: a username or an id.

@@ -92,6 +92,10 @@ type followed struct {
 	catchUp bool
 	// reading is true while a history read runs.
 	reading bool
+	// pub serializes live messages of the channel, so that the repeat
+	// check and the checkpoint see one message at a time (the updates
+	// engine may hand over a channel's updates from two goroutines).
+	pub sync.Mutex
 }
 
 // New builds the source. It does not connect: Run does.
@@ -249,7 +253,37 @@ func (s *Source) connect(ctx context.Context) error {
 		s.onDelete(ctx, u.ChannelID, u.Messages)
 		return nil
 	})
-	return client.Run(ctx, func(ctx context.Context) error {
+	// The client runs on a context of its own, stopped only after the
+	// callback's work has ended: on shutdown the engine and the readers
+	// stop first, and the connection closes with no call in flight.
+	outer := ctx
+	clientCtx, stopClient := context.WithCancel(context.WithoutCancel(outer))
+	defer stopClient()
+	stopWithOuter := context.AfterFunc(outer, func() {
+		// A callback stuck in a dead connection must not hold the
+		// shutdown: give it a moment, then close the client anyway.
+		time.AfterFunc(5*time.Second, stopClient)
+	})
+	defer stopWithOuter()
+	err := client.Run(clientCtx, func(cbCtx context.Context) error {
+		ctx, cancel := context.WithCancel(cbCtx)
+		defer cancel()
+		defer context.AfterFunc(outer, cancel)()
+		err := s.follow(ctx, client, gaps, state)
+		if outer.Err() != nil {
+			return nil
+		}
+		return err
+	})
+	if outer.Err() != nil {
+		return outer.Err()
+	}
+	return err
+}
+
+// follow is the work of one connection: authorize, read history, follow.
+func (s *Source) follow(ctx context.Context, client *telegram.Client, gaps *updates.Manager, state *memState) error {
+	{
 		status, err := client.Auth().Status(ctx)
 		if err != nil {
 			return fmt.Errorf("telegram auth status: %w", err)
@@ -264,12 +298,20 @@ func (s *Source) connect(ctx context.Context) error {
 		// at the pts those reads saw, so nothing falls in between.
 		s.markCatchUp()
 		s.resolveAll(ctx, api)
-		s.refreshLeases(ctx)
+		s.refreshLeases(ctx, true)
+		keepCtx, stopKeeping := context.WithCancel(ctx)
+		kept := make(chan struct{})
+		go func() { // the leases outlive a long first read
+			defer close(kept)
+			s.keepLeases(keepCtx)
+		}()
 		for _, f := range s.toRead() {
 			if pts := s.readHistory(ctx, api, f); pts > 0 {
 				state.seed(f.info.ID, pts)
 			}
 		}
+		stopKeeping()
+		<-kept
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -293,7 +335,7 @@ func (s *Source) connect(ctx context.Context) error {
 		g.Go(func() error { return s.manage(ctx, api) })
 		g.Go(func() error { return s.ping(ctx, api) })
 		return g.Wait()
-	})
+	}
 }
 
 // markCatchUp asks for a history read of every channel.
@@ -333,13 +375,13 @@ func (s *Source) ping(ctx context.Context, api *tg.Client) error {
 // manage resolves the configured channels, takes their leases, reads their
 // history and keeps the leases, once per lease_ttl/3.
 func (s *Source) manage(ctx context.Context, api *tg.Client) error {
-	tick := time.NewTicker(max(s.cfg.LeaseTTL/3, 10*time.Millisecond))
+	tick := time.NewTicker(s.leaseInterval())
 	defer tick.Stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for {
 		s.resolveAll(ctx, api)
-		s.refreshLeases(ctx)
+		s.refreshLeases(ctx, true)
 		s.updateAges()
 		for _, f := range s.toRead() {
 			wg.Add(1)
@@ -441,8 +483,26 @@ func infoOf(ch *tg.Channel) channelInfo {
 	return channelInfo{ID: ch.ID, AccessHash: ch.AccessHash, Username: lower(ch.Username), Title: ch.Title}
 }
 
-// refreshLeases renews the leases held and tries to take the others.
-func (s *Source) refreshLeases(ctx context.Context) {
+// leaseInterval is how often leases are renewed: three times per TTL.
+func (s *Source) leaseInterval() time.Duration { return max(s.cfg.LeaseTTL/3, 10*time.Millisecond) }
+
+// keepLeases renews the held leases until ctx ends.
+func (s *Source) keepLeases(ctx context.Context) {
+	t := time.NewTicker(s.leaseInterval())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.refreshLeases(ctx, false)
+		}
+	}
+}
+
+// refreshLeases renews the leases held and, with acquire, tries to take
+// the others.
+func (s *Source) refreshLeases(ctx context.Context, acquire bool) {
 	s.mu.Lock()
 	list := make([]*followed, 0, len(s.channels))
 	for _, f := range s.channels {
@@ -457,6 +517,8 @@ func (s *Source) refreshLeases(ctx context.Context) {
 		var err error
 		if held {
 			ok, err = s.leases.renew(ctx, f.info.ID)
+		} else if !acquire {
+			continue
 		} else {
 			ok, err = s.leases.acquire(ctx, f.info.ID)
 		}
@@ -701,6 +763,8 @@ func (s *Source) onMessage(ctx context.Context, mc tg.MessageClass, edit bool) {
 	if !ok {
 		return
 	}
+	f.pub.Lock()
+	defer f.pub.Unlock()
 	s.mu.Lock()
 	seen := !edit && int64(m.ID) <= f.last
 	s.mu.Unlock()

@@ -9,12 +9,14 @@ import (
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/persist"
 	"github.com/assistant-dev/assistant/stages/tag"
+	"github.com/assistant-dev/assistant/telegram"
 )
 
 // Registry returns the registry of every production stage.
 func Registry() *pipeline.Registry {
 	return pipeline.MustRegistry(
-		tag.Definition(),     // posts.parsed -> posts.tagged
-		persist.Definition(), // posts.tagged -> PostgreSQL
+		tag.Definition(),      // posts.parsed -> posts.tagged
+		persist.Definition(),  // posts.tagged -> PostgreSQL
+		telegram.Definition(), // Telegram channels -> posts.parsed, posts.deleted (service)
 	)
 }
