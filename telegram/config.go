@@ -67,6 +67,7 @@ type SessionConfig struct {
 func DefaultConfig() Config {
 	return Config{
 		Switch:          config.Switch{Enabled: false},
+		Channels:        []string{},
 		BackfillDays:    7,
 		Session:         SessionConfig{Storage: StoragePostgres, Name: "default", File: "telegram.session"},
 		LeaseTTL:        30 * time.Second,
@@ -99,22 +100,22 @@ func (c *Config) ApplyEnv() error {
 func (c *Config) ValidateCredentials() error {
 	var errs []error
 	if c.APIID <= 0 {
-		errs = append(errs, errors.New("telegram.api_id is not set (TELEGRAM_API_ID; from my.telegram.org)"))
+		errs = append(errs, errors.New("stages.telegram.api_id is not set (TELEGRAM_API_ID; from my.telegram.org)"))
 	}
 	if c.APIHash == "" {
-		errs = append(errs, errors.New("telegram.api_hash is not set (TELEGRAM_API_HASH)"))
+		errs = append(errs, errors.New("stages.telegram.api_hash is not set (TELEGRAM_API_HASH)"))
 	}
 	switch c.Session.Storage {
 	case StoragePostgres:
 		if c.Session.Name == "" {
-			errs = append(errs, errors.New("telegram.session.name is empty"))
+			errs = append(errs, errors.New("stages.telegram.session.name is empty"))
 		}
 	case StorageFile:
 		if c.Session.File == "" {
-			errs = append(errs, errors.New("telegram.session.file is empty"))
+			errs = append(errs, errors.New("stages.telegram.session.file is empty"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("telegram.session.storage %q is not postgres or file", c.Session.Storage))
+		errs = append(errs, fmt.Errorf("stages.telegram.session.storage %q is not postgres or file", c.Session.Storage))
 	}
 	return errors.Join(errs...)
 }

@@ -96,6 +96,10 @@ type followed struct {
 	// check and the checkpoint see one message at a time (the updates
 	// engine may hand over a channel's updates from two goroutines).
 	pub sync.Mutex
+	// early holds the ids published live while a history read ran (the
+	// checkpoint could not move past them yet); the updates engine may
+	// deliver them again from the pts the read saw.
+	early map[int64]bool
 }
 
 // New builds the source. It does not connect: Run does.
@@ -606,8 +610,12 @@ func (s *Source) readHistory(ctx context.Context, api *tg.Client, f *followed) (
 	s.mu.Lock()
 	info, last := f.info, f.last
 	s.mu.Unlock()
-	_, known, err := s.cps.load(ctx, info.ID)
+	// The stored checkpoint wins over the one in memory: another replica
+	// may have read the channel since this one last held it.
+	stored, known, err := s.cps.load(ctx, info.ID)
 	if err == nil {
+		last = max(last, stored)
+		s.advance(f, last, time.Time{})
 		pts, err = s.backfill(ctx, api, f, info, last, known)
 	}
 	s.mu.Lock()
@@ -728,6 +736,11 @@ func (s *Source) advance(f *followed, id int64, at time.Time) {
 	defer s.mu.Unlock()
 	if id > f.last {
 		f.last = id
+		for e := range f.early {
+			if e <= id {
+				delete(f.early, e)
+			}
+		}
 	}
 	if at.After(f.lastAt) {
 		f.lastAt = at
@@ -766,7 +779,7 @@ func (s *Source) onMessage(ctx context.Context, mc tg.MessageClass, edit bool) {
 	f.pub.Lock()
 	defer f.pub.Unlock()
 	s.mu.Lock()
-	seen := !edit && int64(m.ID) <= f.last
+	seen := !edit && (int64(m.ID) <= f.last || f.early[int64(m.ID)])
 	s.mu.Unlock()
 	if seen {
 		// Published already (by a history read that overlapped the
@@ -801,6 +814,12 @@ func (s *Source) onMessage(ctx context.Context, mc tg.MessageClass, edit bool) {
 	// While a history read runs, older messages may still be unpublished:
 	// the checkpoint moves when the read ends, not past it.
 	advance := int64(m.ID) > f.last && !f.reading
+	if f.reading {
+		if f.early == nil {
+			f.early = map[int64]bool{}
+		}
+		f.early[int64(m.ID)] = true
+	}
 	s.mu.Unlock()
 	if !advance {
 		return

@@ -165,5 +165,5 @@ func SessionStorage(cfg SessionConfig, db *pgxpool.Pool) (session.Storage, error
 	case StorageFile:
 		return &FileSession{Path: cfg.File}, nil
 	}
-	return nil, fmt.Errorf("telegram.session.storage %q is not postgres or file", cfg.Storage)
+	return nil, fmt.Errorf("stages.telegram.session.storage %q is not postgres or file", cfg.Storage)
 }
