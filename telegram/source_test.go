@@ -98,7 +98,7 @@ func (e *env) start(cfg telegram.Config, owner string) *running {
 			if err != nil {
 				e.t.Errorf("Run returned %v", err)
 			}
-		case <-time.After(30 * time.Second):
+		case <-time.After(90 * time.Second):
 			e.t.Error("Run did not return after cancel")
 		}
 	}
@@ -148,6 +148,9 @@ func (e *env) streamLen(stream string) int {
 
 func (e *env) waitLen(stream string, n int, timeout time.Duration) {
 	e.t.Helper()
+	// MTProto key exchanges and RSA under -race on a shared 2-core machine
+	// take long; the waits are generous, the assertions exact.
+	timeout *= 3
 	testenv.WaitFor(e.t, stream+" to hold "+itoa(int64(n))+" entries", timeout, func() bool { return e.streamLen(stream) >= n })
 }
 
@@ -173,7 +176,6 @@ func countByPost(posts []pipeline.PostParsed) map[string]int {
 // through the dialogs) and checks that each message is published exactly
 // once, with the event built as file ingest builds it, and the checkpoints.
 func TestBackfillThreeChannels(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	ids := []int64{1001, 1002, 1003}
 	e.tg.AddChannel(ids[0], "alpha", "Альфа", 500)
@@ -244,7 +246,6 @@ func TestBackfillThreeChannels(t *testing.T) {
 // messages while it is down, and starts a new source: it publishes the new
 // messages only.
 func TestRestartResumesFromCheckpoint(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	e.tg.AddChannel(2001, "news", "News", 500)
 	e.tg.AddChannel(2002, "more", "More", 300)
@@ -284,7 +285,6 @@ func TestRestartResumesFromCheckpoint(t *testing.T) {
 // again under the same post id) and a deletion (posts.deleted, reason
 // telegram) all arrive as pushed updates.
 func TestLiveEditDeleteMedia(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	e.tg.AddChannel(3001, "live", "Live", 20)
 	r := e.start(testConfig("live"), "a")
@@ -346,7 +346,6 @@ func TestLiveEditDeleteMedia(t *testing.T) {
 // messages.getHistory with FLOOD_WAIT_3: the source sleeps 3 s, retries, and
 // publishes everything.
 func TestFloodWaitIsWaited(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	e.tg.AddChannel(4001, "slow", "Slow", 150)
 	e.tg.SetFloodWait(1, 3)
@@ -373,7 +372,6 @@ func TestFloodWaitIsWaited(t *testing.T) {
 // one after are both published once the client has reconnected, through
 // the updates engine's gap recovery (getChannelDifference).
 func TestDroppedConnectionRecovered(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	e.tg.AddChannel(5001, "flaky", "Flaky", 10)
 	e.start(testConfig("flaky"), "a")
@@ -407,7 +405,6 @@ func TestDroppedConnectionRecovered(t *testing.T) {
 // and the same message from a Telegram Desktop export (as `assistant
 // ingest` does): one post id.
 func TestExportAndLiveShareThePostID(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	e.tg.AddChannel(1234567890, "shared", "Shared", 3)
 	e.start(testConfig("shared"), "a")
@@ -451,7 +448,6 @@ func TestExportAndLiveShareThePostID(t *testing.T) {
 // TestLeaseOneReaderPerChannel runs two sources on the same channels: each
 // channel is read by one of them, so every message is published once.
 func TestLeaseOneReaderPerChannel(t *testing.T) {
-	t.Parallel()
 	e := newEnv(t)
 	e.tg.AddChannel(6001, "one", "One", 200)
 	e.tg.AddChannel(6002, "two", "Two", 200)
@@ -477,7 +473,7 @@ func TestLeaseOneReaderPerChannel(t *testing.T) {
 	// are not published again.
 	holder.stop()
 	e.tg.Post(6001, &tg.Message{Message: "после остановки"}, false)
-	testenv.WaitFor(t, "the other replica to take the lease", 15*time.Second, func() bool {
+	testenv.WaitFor(t, "the other replica to take the lease", time.Minute, func() bool {
 		v, _ := e.rdb.Get(context.Background(), e.prefix+"telegram:lease:6001").Result()
 		return v == otherName
 	})
