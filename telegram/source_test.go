@@ -3,6 +3,7 @@ package telegram_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gotd/td/tg"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
@@ -156,7 +158,11 @@ func (e *env) waitLen(stream string, n int, timeout time.Duration) {
 
 func (e *env) checkpoint(channelID int64) int64 {
 	var last int64
-	if err := e.db.QueryRow(context.Background(), `SELECT last_message_id FROM telegram_channels WHERE channel_id = $1`, channelID).Scan(&last); err != nil {
+	err := e.db.QueryRow(context.Background(), `SELECT last_message_id FROM telegram_channels WHERE channel_id = $1`, channelID).Scan(&last)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0 // not saved yet: the posts are published first
+	}
+	if err != nil {
 		e.t.Fatalf("checkpoint of %d: %v", channelID, err)
 	}
 	return last
