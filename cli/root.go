@@ -129,6 +129,7 @@ pipeline.`,
 		a.crawlCommand(),
 		a.evalCommand(),
 		a.searchCommand(),
+		a.telegramCommand(),
 	)
 	for _, c := range root.Commands() {
 		requireSubcommand(c)

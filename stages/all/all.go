@@ -11,14 +11,16 @@ import (
 	"github.com/assistant-dev/assistant/stages/index"
 	"github.com/assistant-dev/assistant/stages/persist"
 	"github.com/assistant-dev/assistant/stages/tag"
+	"github.com/assistant-dev/assistant/telegram"
 )
 
 // Registry returns the registry of every production stage.
 func Registry() *pipeline.Registry {
 	return pipeline.MustRegistry(
-		tag.Definition(),     // posts.parsed -> posts.tagged
-		persist.Definition(), // posts.tagged -> PostgreSQL
-		enrich.Definition(),  // posts.tagged -> crawl -> PostgreSQL, posts.enriched
-		index.Definition(),   // posts.enriched -> vector + graph stores -> posts.indexed
+		tag.Definition(),      // posts.parsed -> posts.tagged
+		persist.Definition(),  // posts.tagged -> PostgreSQL
+		enrich.Definition(),   // posts.tagged -> crawl -> PostgreSQL, posts.enriched
+		index.Definition(),    // posts.enriched -> vector + graph stores -> posts.indexed
+		telegram.Definition(), // Telegram channels -> posts.parsed, posts.deleted (service)
 	)
 }

@@ -101,6 +101,16 @@ func TestConfigAndCLINameNoStage(t *testing.T) {
 	for _, n := range names {
 		alts = append(alts, regexp.QuoteMeta(n))
 	}
+	// "telegram" is also the platform and an ingest format (`--format
+	// telegram`): a word of the domain, not the service's name, in help
+	// texts.
+	domainWords := map[string]bool{"telegram": true}
+	alts = alts[:0]
+	for _, n := range names {
+		if !domainWords[n] {
+			alts = append(alts, regexp.QuoteMeta(n))
+		}
+	}
 	word := regexp.MustCompile(`(^|[^a-z_-])(` + strings.Join(alts, "|") + `)($|[^a-z_-])`)
 	for _, dir := range []string{"config", "cli"} {
 		files, err := filepath.Glob(filepath.Join("..", "..", dir, "*.go"))

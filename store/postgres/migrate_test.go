@@ -77,17 +77,29 @@ func TestMigrations(t *testing.T) {
 		if !s.Applied || s.AppliedAt.IsZero() {
 			t.Errorf("after up, %s: applied=%v at %v", s.Name, s.Applied, s.AppliedAt)
 		}
-		if s.Version != int64(i+1) {
-			t.Errorf("migration %d has version %d", i, s.Version)
+		if i > 0 && s.Version <= statuses[i-1].Version {
+			t.Errorf("migration %d has version %d, not above %d", i, s.Version, statuses[i-1].Version)
 		}
 	}
 	if err := postgres.MigrateUp(ctx, dbURL); err != nil {
 		t.Fatalf("up again with nothing pending: %v", err)
 	}
 
-	// Down is one step: only the newest migration is undone.
-	if err := postgres.MigrateDown(ctx, dbURL); err != nil {
-		t.Fatalf("down: %v", err)
+	// Down is one step: only the newest migration is undone. Every
+	// migration down to 00003 is undone first; then indexing_status goes.
+	for i := len(statuses) - 1; i >= 2; i-- {
+		if err := postgres.MigrateDown(ctx, dbURL); err != nil {
+			t.Fatalf("down: %v", err)
+		}
+		after, err := postgres.MigrateStatus(ctx, dbURL)
+		if err != nil {
+			t.Fatalf("status: %v", err)
+		}
+		for j, st := range after {
+			if st.Applied != (j < i) {
+				t.Errorf("after undoing %s, %s applied=%v", statuses[i].Name, st.Name, st.Applied)
+			}
+		}
 	}
 	statuses, err = postgres.MigrateStatus(ctx, dbURL)
 	if err != nil {
