@@ -1,6 +1,7 @@
-// Package httpx is the HTTP plumbing shared by the model-provider clients
-// (gigachat, openrouter): a concurrency limit, a circuit breaker, Retry-After
-// handling, TLS trust set-up and the classification of failures into
+// Package httpx is the HTTP plumbing of the model-provider clients
+// (gigachat, openrouter): the Caller that sends their JSON requests under the
+// outbound policy of the top-level httpx package (concurrency limit, circuit
+// breaker, Retry-After, TLS trust) and classifies failures into
 // *ai.APIError, so both clients retry and back off the same way.
 package httpx
 
@@ -16,192 +17,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/assistant-dev/assistant/ai"
+	policy "github.com/assistant-dev/assistant/httpx"
 )
 
 // maxBodyBytes bounds a response body read into memory.
 const maxBodyBytes = 32 << 20
-
-// Limiter bounds the calls in flight to one provider (x/sync's weighted
-// semaphore). A provider's chat and embedding calls share one (GigaChat PERS
-// allows one stream).
-type Limiter struct {
-	sem *semaphore.Weighted
-}
-
-// NewLimiter allows n concurrent calls (1 when n <= 0).
-func NewLimiter(n int) *Limiter {
-	if n <= 0 {
-		n = 1
-	}
-	return &Limiter{sem: semaphore.NewWeighted(int64(n))}
-}
-
-// Acquire waits for a slot or for ctx to end.
-func (l *Limiter) Acquire(ctx context.Context) error { return l.sem.Acquire(ctx, 1) }
-
-// Release returns a slot taken by Acquire.
-func (l *Limiter) Release() { l.sem.Release(1) }
-
-type breakerState int
-
-const (
-	breakerClosed breakerState = iota
-	breakerOpen
-	breakerHalfOpen
-)
-
-// Breaker is a consecutive-failure circuit breaker. After `failures`
-// temporary failures in a row it opens for `cooldown`; then one probe call
-// is let through (half-open): its success closes the breaker, its failure
-// opens it again. Permanent failures (a 400) say the service is up and count
-// as successes.
-type Breaker struct {
-	failures int
-	cooldown time.Duration
-	now      func() time.Time
-
-	mu       sync.Mutex
-	state    breakerState
-	count    int
-	openedAt time.Time
-	probing  bool
-}
-
-// NewBreaker returns a closed breaker; failures <= 0 disables it.
-func NewBreaker(failures int, cooldown time.Duration, now func() time.Time) *Breaker {
-	if now == nil {
-		now = time.Now
-	}
-	return &Breaker{failures: failures, cooldown: cooldown, now: now}
-}
-
-// Allow reports whether a call may go out now. When it returns true the
-// caller must report the outcome with Record or Forget.
-func (b *Breaker) Allow() bool {
-	if b.failures <= 0 {
-		return true
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	switch b.state {
-	case breakerOpen:
-		if b.now().Sub(b.openedAt) < b.cooldown {
-			return false
-		}
-		b.state = breakerHalfOpen
-		b.probing = true
-		return true
-	case breakerHalfOpen:
-		if b.probing {
-			return false
-		}
-		b.probing = true
-		return true
-	default:
-		return true
-	}
-}
-
-// Record reports a call's outcome: failed is true for a temporary failure.
-func (b *Breaker) Record(failed bool) {
-	if b.failures <= 0 {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !failed {
-		b.state, b.count, b.probing = breakerClosed, 0, false
-		return
-	}
-	b.count++
-	if b.state == breakerHalfOpen || b.count >= b.failures {
-		b.state, b.openedAt, b.probing = breakerOpen, b.now(), false
-	}
-}
-
-// Forget reports a call that says nothing about the provider (the caller
-// cancelled it); a half-open breaker may probe again.
-func (b *Breaker) Forget() {
-	if b.failures <= 0 {
-		return
-	}
-	b.mu.Lock()
-	b.probing = false
-	b.mu.Unlock()
-}
-
-// IsOpen reports whether calls are being refused now (for health output).
-func (b *Breaker) IsOpen() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.state == breakerOpen && b.now().Sub(b.openedAt) < b.cooldown
-}
-
-// ParseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.
-// It returns 0 when the header is absent, malformed or in the past.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseFloat(v, 64); err == nil {
-		if secs <= 0 || secs > 86400 {
-			return 0
-		}
-		return time.Duration(secs * float64(time.Second))
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
-
-// TLSConfig builds the trust settings: the system pool plus the PEM
-// certificates of caFile (the Russian Trusted Root CA for GigaChat), or no
-// verification at all when insecure is set.
-func TLSConfig(caFile string, insecure bool) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if insecure {
-		cfg.InsecureSkipVerify = true //nolint:gosec // explicit, loudly logged opt-in
-		return cfg, nil
-	}
-	if caFile == "" {
-		return cfg, nil // nil RootCAs: the system pool
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("read ca_file: %w", err)
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("ca_file %s: no PEM certificate found", caFile)
-	}
-	cfg.RootCAs = pool
-	return cfg, nil
-}
-
-// NewHTTPClient returns an http.Client with the given TLS settings. Timeouts
-// are set per call from the context, not here.
-func NewHTTPClient(tlsCfg *tls.Config) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = tlsCfg
-	tr.MaxIdleConnsPerHost = 16
-	return &http.Client{Transport: tr}
-}
 
 // Caller sends JSON requests to one provider: under its Limiter, guarded by
 // its Breaker, each attempt bounded by Timeout, failures classified.
@@ -463,3 +287,18 @@ func CheckDimension(provider, model, setting string, want int, vecs [][]float32)
 	}
 	return nil
 }
+
+// The outbound policy lives in the top-level httpx package, shared with the
+// crawler; these names keep the provider clients' code as it was.
+type (
+	Limiter = policy.Limiter
+	Breaker = policy.Breaker
+)
+
+var (
+	NewLimiter      = policy.NewLimiter
+	NewBreaker      = policy.NewBreaker
+	ParseRetryAfter = policy.ParseRetryAfter
+	TLSConfig       = policy.TLSConfig
+	NewHTTPClient   = policy.NewHTTPClient
+)
