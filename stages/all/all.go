@@ -7,6 +7,7 @@ package all
 
 import (
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/stages/cleanup"
 	"github.com/assistant-dev/assistant/stages/index"
 	"github.com/assistant-dev/assistant/stages/persist"
 	"github.com/assistant-dev/assistant/stages/tag"
@@ -18,5 +19,6 @@ func Registry() *pipeline.Registry {
 		tag.Definition(),     // posts.parsed -> posts.tagged
 		persist.Definition(), // posts.tagged -> PostgreSQL
 		index.Definition(),   // posts.enriched -> vector + graph stores -> posts.indexed
+		cleanup.Definition(), // posts.deleted + the TTL sweep -> every store
 	)
 }
