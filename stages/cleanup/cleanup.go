@@ -233,3 +233,7 @@ func (c *Cleaner) DeletePosts(ctx context.Context, ids []string, reason string) 
 	c.m.observe(counts)
 	return counts, err
 }
+
+// Redis is the cleaner's Redis client (the CLI and tests take the lease
+// with it themselves).
+func (c *Cleaner) Redis() redis.UniversalClient { return c.opts.Redis }
