@@ -113,7 +113,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{"dlq unknown stream", []string{"dlq", "list", "posts.parsd", "--config", cfg}, `unknown stream "posts.parsd"`},
 		{"dlq list without stream", []string{"dlq", "list", "--config", cfg}, "accepts 1 arg(s)"},
 		{"unknown dlq subcommand", []string{"dlq", "bogus"}, `unknown command "bogus" for "assistant dlq"`},
-		{"unknown bench subcommand", []string{"bench", "bogus"}, "want one of: persist, pipeline, runner"},
+		{"unknown bench subcommand", []string{"bench", "bogus"}, "want one of: cleanup, index, persist, pipeline, runner"},
 		{"ingest bad format", []string{"ingest", "--format", "xml", "--config", cfg, "f.jsonl"}, "ingest: unknown input format"},
 	}
 	for _, tt := range tests {

@@ -109,6 +109,7 @@ pipeline.`,
 		a.ingestCommand(),
 		a.versionCommand(),
 		a.benchCommand(),
+		a.cleanupCommand(), a.postsCommand(),
 	)
 	for _, c := range root.Commands() {
 		requireSubcommand(c)

@@ -102,21 +102,27 @@ func (s *Service) Run(ctx context.Context) error {
 // Once takes the lease and sweeps once; swept is false when another replica
 // holds the lease.
 func (s *Service) Once(ctx context.Context) (swept bool, err error) {
+	_, swept, err = s.SweepOnce(ctx)
+	return swept, err
+}
+
+// SweepOnce is Once with what the sweep did.
+func (s *Service) SweepOnce(ctx context.Context) (res SweepResult, swept bool, err error) {
 	lease := NewLease(s.c.opts.Redis, s.c.LeaseKey(), s.c.opts.Config.LeaseTTL)
 	ok, err := lease.Acquire(ctx)
 	if err != nil || !ok {
-		return false, err
+		return res, false, err
 	}
 	defer func() {
 		if rerr := lease.Release(context.WithoutCancel(ctx)); rerr != nil {
 			s.c.log.Warn("sweep lease not released; it expires by itself", "error", rerr)
 		}
 	}()
-	_, err = s.c.Sweep(ctx, lease)
+	res, err = s.c.Sweep(ctx, lease)
 	if errors.Is(err, ErrLeaseLost) {
 		s.c.log.Warn("sweep lease lost; stopping at this batch", "token", lease.Token())
 	}
-	return err == nil, err
+	return res, err == nil, err
 }
 
 // FromDeps builds the process's one Cleaner (shared by the consumer and the
