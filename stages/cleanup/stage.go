@@ -136,19 +136,21 @@ func FromDeps(ctx context.Context, deps pipeline.Deps) (*Cleaner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cleanup: %w", err)
 	}
+	// Resource holds its lock while opening, so the shared pool and stores
+	// are fetched first, not from inside the cleaner's open function.
+	idx := IndexConfig(deps.Config)
+	pool, err := postgres.Shared(ctx, deps.Resources, deps.Config.Database)
+	if err != nil {
+		return nil, err
+	}
+	stores, err := pipeline.Resource(deps.Resources, "index-stores", func() (index.Stores, func(), error) {
+		st, err := index.OpenStores(ctx, idx, pool)
+		return st, st.Close, err
+	})
+	if err != nil {
+		return nil, err
+	}
 	return pipeline.Resource(deps.Resources, "cleanup", func() (*Cleaner, func(), error) {
-		idx := IndexConfig(deps.Config)
-		pool, err := postgres.Shared(ctx, deps.Resources, deps.Config.Database)
-		if err != nil {
-			return nil, nil, err
-		}
-		stores, err := pipeline.Resource(deps.Resources, "index-stores", func() (index.Stores, func(), error) {
-			st, err := index.OpenStores(ctx, idx, pool)
-			return st, st.Close, err
-		})
-		if err != nil {
-			return nil, nil, err
-		}
 		if err := stores.Graph.EnsureSchema(ctx); err != nil {
 			return nil, nil, fmt.Errorf("prepare graph store: %w", err)
 		}
@@ -156,7 +158,7 @@ func FromDeps(ctx context.Context, deps pipeline.Deps) (*Cleaner, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if p, ok := deps.Config.Stage(persist.Name).(*persist.Config); ok && p.Retention != idx.Retention {
+		if p, ok := deps.Config.Stage(persist.Name).(*persist.Config); ok && p.Retention != idx.Retention && deps.Logger != nil {
 			deps.Logger.Warn("stages.persist.retention and stages.index.retention differ: posts.expires_at is the truth, the sweep deletes by it")
 		}
 		c, err := NewCleaner(Options{
