@@ -58,6 +58,25 @@ func (a *app) benchCommand() *cobra.Command {
 	persistCmd.Flags().IntSliceVar(&persistSizes, "batch", []int{1, 100, 1000}, "batch sizes")
 	persistCmd.Flags().IntVar(&persistN, "n", 20_000, "events per batch size")
 
+	var cleanupN, cleanupBatch int
+	cleanupCmd := &cobra.Command{
+		Use:   "cleanup",
+		Short: "One sweep of N expired posts in every embedded store: rows deleted/s, and ingest throughput kept meanwhile",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			_, err = bench.Cleanup(cmd.Context(), bench.CleanupOptions{
+				RedisURL: cfg.Redis.URL, DatabaseURL: cfg.Database.URL, N: cleanupN, Batch: cleanupBatch, Out: a.stdout,
+			})
+			return err
+		},
+	}
+	cleanupCmd.Flags().IntVar(&cleanupN, "n", 100_000, "expired posts to sweep")
+	cleanupCmd.Flags().IntVar(&cleanupBatch, "batch", 1000, "stages.cleanup.sweep_batch")
+
 	var corpus string
 	var posts, rate int
 	pipelineCmd := &cobra.Command{
@@ -154,6 +173,6 @@ func (a *app) benchCommand() *cobra.Command {
 	searchCmd.Flags().IntVar(&searchClients, "clients", 4, "concurrent clients of the QPS measurement")
 	searchCmd.Flags().DurationVar(&searchDuration, "duration", 5*time.Second, "QPS measurement time per mode")
 
-	cmd.AddCommand(runner, persistCmd, pipelineCmd, enrichCmd, indexCmd, searchCmd)
+	cmd.AddCommand(runner, persistCmd, pipelineCmd, enrichCmd, indexCmd, searchCmd, cleanupCmd)
 	return cmd
 }

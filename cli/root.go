@@ -130,6 +130,7 @@ pipeline.`,
 		a.evalCommand(),
 		a.searchCommand(),
 		a.telegramCommand(),
+		a.cleanupCommand(), a.postsCommand(),
 	)
 	for _, c := range root.Commands() {
 		requireSubcommand(c)

@@ -7,6 +7,7 @@ package all
 
 import (
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/stages/cleanup"
 	"github.com/assistant-dev/assistant/stages/enrich"
 	"github.com/assistant-dev/assistant/stages/index"
 	"github.com/assistant-dev/assistant/stages/persist"
@@ -22,5 +23,6 @@ func Registry() *pipeline.Registry {
 		enrich.Definition(),   // posts.tagged -> crawl -> PostgreSQL, posts.enriched
 		index.Definition(),    // posts.enriched -> vector + graph stores -> posts.indexed
 		telegram.Definition(), // Telegram channels -> posts.parsed, posts.deleted (service)
+		cleanup.Definition(),  // posts.deleted + the TTL sweep -> every store
 	)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
+	"github.com/assistant-dev/assistant/store/tombstone"
 )
 
 // Definition describes the index stage to the registry: posts.enriched in
@@ -70,5 +71,6 @@ func NewFromDeps(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error
 		Collection: cfg.Collection, CollectionTemplate: cfg.CollectionTemplate,
 		Retention: cfg.Retention, EmbedBatch: cfg.EmbedBatch, StoreWait: cfg.StoreWait,
 		Output: deps.Config.Streams.Indexed, Logger: deps.Logger, Metrics: deps.Metrics,
+		Tombstones: tombstone.New(deps.Redis, deps.Keys.Prefix),
 	})
 }

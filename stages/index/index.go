@@ -31,6 +31,7 @@ import (
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store"
+	"github.com/assistant-dev/assistant/store/tombstone"
 )
 
 // Name is the stage's name (config key, --stages value, consumer group).
@@ -75,6 +76,9 @@ type Options struct {
 	Metrics prometheus.Registerer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Tombstones are the posts cleanup deleted: a late posts.enriched
+	// entry of one is acknowledged without indexing it (nil: none).
+	Tombstones *tombstone.Set
 }
 
 // Stage is the index stage. It is safe for concurrent use.
@@ -206,6 +210,13 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 	if len(items) == 0 {
 		return nil
 	}
+	items, err := s.dropDeleted(ctx, items)
+	if err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		return nil
+	}
 	for _, it := range items {
 		it.text = EmbeddingText(it.ev)
 		it.hash = IndexHash(it.text, model)
@@ -229,6 +240,9 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 		if err != nil {
 			s.metrics.processed.WithLabelValues("error").Add(float64(len(todo)))
 			s.recordFailure(ctx, todo, err)
+			return err
+		}
+		if items, err = s.undoDeleted(ctx, items, todo); err != nil {
 			return err
 		}
 	}
@@ -700,4 +714,68 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 		return c, err
 	}
 	return c, nil
+}
+
+// dropDeleted removes the posts cleanup has tombstoned from the batch: their
+// entries are acknowledged without a posts.indexed.
+func (s *Stage) dropDeleted(ctx context.Context, items []*item) ([]*item, error) {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ev.PostID
+	}
+	dead, err := s.opts.Tombstones.Dead(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("index: %w", err)
+	}
+	if len(dead) == 0 {
+		return items, nil
+	}
+	kept := items[:0]
+	for _, it := range items {
+		if !dead[it.ev.PostID] {
+			kept = append(kept, it)
+		}
+	}
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "deleted posts not indexed", slog.Int("posts", len(dead)))
+	return kept, nil
+}
+
+// undoDeleted closes the race with a deletion that arrived while todo was
+// being written (cleanup tombstones before it deletes): the posts
+// tombstoned now are removed from the stores again and get no posts.indexed.
+func (s *Stage) undoDeleted(ctx context.Context, items, todo []*item) ([]*item, error) {
+	ids := make([]string, len(todo))
+	for i, it := range todo {
+		ids[i] = it.ev.PostID
+	}
+	dead, err := s.opts.Tombstones.Dead(ctx, ids)
+	if err != nil || len(dead) == 0 {
+		return items, err
+	}
+	var gone []string
+	points := map[string][]string{}
+	for _, it := range todo {
+		if dead[it.ev.PostID] {
+			gone = append(gone, it.ev.PostID)
+			points[it.collection] = append(points[it.collection], it.pointID)
+		}
+	}
+	for c, pids := range points {
+		if err := s.opts.Vectors.Delete(ctx, c, pids); err != nil {
+			return nil, fmt.Errorf("index: remove %d posts deleted meanwhile: %w", len(pids), err)
+		}
+	}
+	if _, err := s.opts.Graph.DeletePosts(ctx, gone); err != nil {
+		return nil, fmt.Errorf("index: remove %d posts deleted meanwhile: %w", len(gone), err)
+	}
+	if _, err := s.opts.Pool.Exec(ctx, `DELETE FROM indexing_status WHERE post_id = ANY($1::text[])`, gone); err != nil {
+		return nil, fmt.Errorf("index: remove %d posts deleted meanwhile: %w", len(gone), err)
+	}
+	kept := items[:0]
+	for _, it := range items {
+		if !dead[it.ev.PostID] {
+			kept = append(kept, it)
+		}
+	}
+	return kept, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
+	"github.com/assistant-dev/assistant/store/tombstone"
 )
 
 // Name is the stage's name (config key, --stages value, consumer group).
@@ -36,6 +37,9 @@ type Stage struct {
 	logger    *slog.Logger
 	metrics   metrics
 	scratch   sync.Pool // *batchScratch
+	// tombstones are the posts cleanup deleted: a late posts.tagged entry
+	// of one is acknowledged without bringing it back (nil: none).
+	tombstones *tombstone.Set
 }
 
 var (
@@ -60,7 +64,11 @@ func New(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persist: %w", err)
 	}
-	return newStage(postgres.NewRepository(pool), settings.Retention, deps.Logger, deps.Metrics)
+	st, err := newStage(postgres.NewRepository(pool), settings.Retention, deps.Logger, deps.Metrics)
+	if err == nil && deps.Redis != nil {
+		st.tombstones = tombstone.New(deps.Redis, deps.Keys.Prefix)
+	}
+	return st, err
 }
 
 func newStage(repo *postgres.Repository, retention time.Duration, logger *slog.Logger, reg prometheus.Registerer) (*Stage, error) {
@@ -148,6 +156,12 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 	if len(sc.events) == 0 {
 		return nil
 	}
+	if err := s.dropDeleted(ctx, sc); err != nil {
+		return err
+	}
+	if len(sc.events) == 0 {
+		return nil
+	}
 
 	start := time.Now()
 	res, err := s.repo.UpsertTagged(ctx, sc.events, s.retention)
@@ -162,6 +176,9 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 		}
 		s.metrics.errors.Add(float64(len(sc.decoded)))
 		return fmt.Errorf("persist %d tagged posts: %w", len(sc.events), err)
+	}
+	if err := s.undoDeleted(ctx, sc); err != nil {
+		return err
 	}
 	s.metrics.success.Add(float64(len(sc.decoded)))
 	s.metrics.conflicts.Add(float64(res.Replaced))
@@ -285,4 +302,49 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 		return c, err
 	}
 	return c, nil
+}
+
+func eventIDs(evs []*events.PostTagged) []string {
+	ids := make([]string, len(evs))
+	for i, ev := range evs {
+		ids[i] = ev.PostID
+	}
+	return ids
+}
+
+// dropDeleted removes from the batch the posts cleanup has tombstoned: their
+// entries are acknowledged, nothing is written.
+func (s *Stage) dropDeleted(ctx context.Context, sc *batchScratch) error {
+	dead, err := s.tombstones.Dead(ctx, eventIDs(sc.events))
+	if err != nil || len(dead) == 0 {
+		return err
+	}
+	kept := sc.events[:0]
+	for _, ev := range sc.events {
+		if !dead[ev.PostID] {
+			kept = append(kept, ev)
+		}
+	}
+	clear(sc.events[len(kept):])
+	sc.events = kept
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "deleted posts not persisted", slog.Int("posts", len(dead)))
+	return nil
+}
+
+// undoDeleted closes the race with a deletion that arrived while the batch
+// was being written: cleanup tombstones before it deletes, so a post
+// tombstoned now was either deleted after this write or is deleted here.
+func (s *Stage) undoDeleted(ctx context.Context, sc *batchScratch) error {
+	dead, err := s.tombstones.Dead(ctx, eventIDs(sc.events))
+	if err != nil || len(dead) == 0 {
+		return err
+	}
+	ids := make([]string, 0, len(dead))
+	for id := range dead {
+		ids = append(ids, id)
+	}
+	if _, err := s.repo.DeletePosts(ctx, ids); err != nil {
+		return fmt.Errorf("persist: remove %d posts deleted meanwhile: %w", len(ids), err)
+	}
+	return nil
 }

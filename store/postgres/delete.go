@@ -1,0 +1,43 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DeletePostRows removes posts' rows from posts, post_enrichment and
+// indexing_status in one short transaction (post_enrichment has no foreign
+// key to posts, so each table is named explicitly). It returns how many
+// posts rows existed; deleting what is gone is not an error.
+func DeletePostRows(ctx context.Context, pool *pgxpool.Pool, ids []string) (int, error) {
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var n int
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `DELETE FROM post_enrichment WHERE post_id = ANY($1::text[])`, ids); err != nil {
+			return fmt.Errorf("post_enrichment: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM indexing_status WHERE post_id = ANY($1::text[])`, ids); err != nil {
+			return fmt.Errorf("indexing_status: %w", err)
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM posts WHERE post_id = ANY($1::text[])`, ids)
+		if err != nil {
+			return fmt.Errorf("posts: %w", err)
+		}
+		n = int(tag.RowsAffected())
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete %d posts: %w", len(ids), err)
+	}
+	return n, nil
+}
+
+// DeletePosts removes posts' rows from every post table (DeletePostRows).
+func (r *Repository) DeletePosts(ctx context.Context, ids []string) (int, error) {
+	return DeletePostRows(ctx, r.pool, ids)
+}
