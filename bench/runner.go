@@ -217,13 +217,16 @@ func resetPeakRSS() {
 }
 
 // peakRSS reads VmHWM from /proc/self/status, in KiB.
-func peakRSS() int64 {
+func peakRSS() int64 { return procStatusKiB("VmHWM:") }
+
+// procStatusKiB reads a kB field of /proc/self/status.
+func procStatusKiB(field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(line, field); ok {
 			kib, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 			return kib
 		}

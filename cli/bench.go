@@ -16,7 +16,7 @@ import (
 func (a *app) benchCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure throughput: the runner, the persist stage, the whole pipeline",
+		Short: "Measure throughput: the runner, the persist stage, the whole pipeline, search",
 	}
 
 	var sizes []int
@@ -103,6 +103,32 @@ func (a *app) benchCommand() *cobra.Command {
 	indexCmd.Flags().DurationVar(&idx.Latency, "latency", 80*time.Millisecond, "emulated embedder time per call")
 	indexCmd.Flags().IntVar(&idx.Dim, "dim", 384, "vector size")
 
-	cmd.AddCommand(runner, persistCmd, pipelineCmd, indexCmd)
+	var searchSizes []int
+	var searchCorpus, searchSet string
+	var searchClients int
+	var searchDuration time.Duration
+	searchCmd := &cobra.Command{
+		Use:   "search",
+		Short: "Search at each size: vector backend p50/p99 and recall@10 vs exact scan, per-mode latency and QPS, RSS",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			_, err = bench.Search(cmd.Context(), bench.SearchOptions{
+				DatabaseURL: cfg.Database.URL, Corpus: searchCorpus, Set: searchSet, Sizes: searchSizes,
+				Concurrency: searchClients, Duration: searchDuration, Out: a.stdout,
+			})
+			return err
+		},
+	}
+	searchCmd.Flags().IntSliceVar(&searchSizes, "n", []int{10_000, 100_000}, "indexed posts (the corpus repeated under new ids)")
+	searchCmd.Flags().StringVar(&searchCorpus, "corpus", "testdata/telegram-news-ru/sample.jsonl", "JSONL corpus")
+	searchCmd.Flags().StringVar(&searchSet, "set", "testdata/search/judged.json", "judged query set whose queries are searched")
+	searchCmd.Flags().IntVar(&searchClients, "clients", 4, "concurrent clients of the QPS measurement")
+	searchCmd.Flags().DurationVar(&searchDuration, "duration", 5*time.Second, "QPS measurement time per mode")
+
+	cmd.AddCommand(runner, persistCmd, pipelineCmd, indexCmd, searchCmd)
 	return cmd
 }

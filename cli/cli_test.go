@@ -60,6 +60,8 @@ func testConfig(t *testing.T, prefix, dbURL, extra string) string {
   format: text
 http:
   addr: 127.0.0.1:0
+api:
+  addr: 127.0.0.1:0
 redis:
   url: %s
   key_prefix: %q

@@ -109,6 +109,8 @@ pipeline.`,
 		a.ingestCommand(),
 		a.versionCommand(),
 		a.benchCommand(),
+		a.evalCommand(),
+		a.searchCommand(),
 	)
 	for _, c := range root.Commands() {
 		requireSubcommand(c)

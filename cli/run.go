@@ -170,6 +170,12 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	}()
 	logger.Info("ops server listening", "addr", ln.Addr().String())
 
+	stopAPI, err := a.startAPI(runCtx, cfg, registry, logger, cancel)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
+
 	resources := pipeline.NewResources()
 	defer resources.Close()
 	runner, err := pipeline.NewRunner(runCtx, pipeline.RunnerOptions{

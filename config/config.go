@@ -25,9 +25,46 @@ type Config struct {
 	Streams  Streams  `mapstructure:"streams" yaml:"streams"`
 	Runner   Runner   `mapstructure:"runner" yaml:"runner"`
 	AI       AI       `mapstructure:"ai" yaml:"ai"`
+	API      API      `mapstructure:"api" yaml:"api"`
+	Search   Search   `mapstructure:"search" yaml:"search"`
 	// Stages are the stages' own settings blocks (stages.<name>), decoded
 	// into the structs the stage packages define; see Section.
 	Stages StageSections `mapstructure:"-" yaml:"stages"`
+}
+
+// API configures the HTTP API listener (search, later admin and the
+// console), separate from the operations port.
+type API struct {
+	// Addr is where `run` serves the API; empty disables it.
+	Addr string `mapstructure:"addr" yaml:"addr"`
+	// Token, when set, is required as "Authorization: Bearer <token>" on
+	// every /v1 request.
+	Token string `mapstructure:"token" yaml:"token" secret:"true"`
+	// MaxQueryBytes bounds the q parameter; a longer one is a 400.
+	MaxQueryBytes int `mapstructure:"max_query_bytes" yaml:"max_query_bytes"`
+	// RequestTimeout bounds the work of one request.
+	RequestTimeout time.Duration `mapstructure:"request_timeout" yaml:"request_timeout"`
+}
+
+// Search tunes the search service (assistant search and the API).
+type Search struct {
+	// RRFK is the k of reciprocal-rank fusion: score = Σ weight/(k + rank).
+	RRFK           float64 `mapstructure:"rrf_k" yaml:"rrf_k"`
+	KeywordWeight  float64 `mapstructure:"keyword_weight" yaml:"keyword_weight"`
+	SemanticWeight float64 `mapstructure:"semantic_weight" yaml:"semantic_weight"`
+	// CrawlWeight scales a match in a crawled page against one in the post.
+	CrawlWeight float64 `mapstructure:"crawl_weight" yaml:"crawl_weight"`
+	// Candidates is how many posts each ranking contributes to the fusion.
+	Candidates int `mapstructure:"candidates" yaml:"candidates"`
+	// MaxLimit caps the results of one page.
+	MaxLimit int `mapstructure:"max_limit" yaml:"max_limit"`
+	// MirrorRefresh is how often the daemon's in-memory copy of the
+	// PostgreSQL vector backend applies the table's changes.
+	MirrorRefresh time.Duration `mapstructure:"mirror_refresh" yaml:"mirror_refresh"`
+	// MirrorKeepExact keeps float32 vectors in memory for an exact re-rank
+	// (5x the memory); without it candidates are re-ranked by the float
+	// query against their int8 codes.
+	MirrorKeepExact bool `mapstructure:"mirror_keep_exact" yaml:"mirror_keep_exact"`
 }
 
 // Log configures log/slog output.
@@ -213,6 +250,20 @@ func Default(sections ...Section) Config {
 				BreakerCooldown: 30 * time.Second,
 			},
 			Local: Local{EmbeddingDim: 384},
+		},
+		API: API{
+			Addr:           ":8080",
+			MaxQueryBytes:  2048,
+			RequestTimeout: 10 * time.Second,
+		},
+		Search: Search{
+			RRFK:           60,
+			KeywordWeight:  1,
+			SemanticWeight: 1,
+			CrawlWeight:    0.5,
+			Candidates:     100,
+			MaxLimit:       100,
+			MirrorRefresh:  time.Second,
 		},
 	}
 	for _, sec := range sections {

@@ -191,6 +191,21 @@ func (c *Config) Validate() error {
 	p.URL("database.url", c.Database.URL, "postgres", "postgresql")
 	p.AtLeast("database.max_conns", c.Database.MaxConns, 1)
 
+	p.AtLeast("api.max_query_bytes", c.API.MaxQueryBytes, 16)
+	p.Positive("api.request_timeout", c.API.RequestTimeout)
+	if c.Search.RRFK <= 0 {
+		p.Add("search.rrf_k", "must be positive")
+	}
+	if c.Search.KeywordWeight < 0 || c.Search.SemanticWeight < 0 || c.Search.KeywordWeight+c.Search.SemanticWeight == 0 {
+		p.Add("search.keyword_weight", "weights must not be negative and not both zero")
+	}
+	if c.Search.CrawlWeight <= 0 {
+		p.Add("search.crawl_weight", "must be positive")
+	}
+	p.AtLeast("search.candidates", c.Search.Candidates, 10)
+	p.AtLeast("search.max_limit", c.Search.MaxLimit, 1)
+	p.Positive("search.mirror_refresh", c.Search.MirrorRefresh)
+
 	s := c.Streams
 	p.NotEmpty("streams.parsed", s.Parsed)
 	p.NotEmpty("streams.tagged", s.Tagged)

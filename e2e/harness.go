@@ -284,7 +284,7 @@ func (d *Daemon) start(ctx context.Context) {
 	if len(d.opts.Stages) > 0 {
 		args = append(args, "--stages="+strings.Join(d.opts.Stages, ","))
 	}
-	extra := map[string]string{"ASSISTANT_HTTP_ADDR": d.Addr}
+	extra := map[string]string{"ASSISTANT_HTTP_ADDR": d.Addr, "ASSISTANT_API_ADDR": "127.0.0.1:0"}
 	for k, v := range d.opts.Env {
 		extra[k] = v
 	}

@@ -137,6 +137,7 @@ func Config(t testing.TB, prefix, dbURL string) *config.Config {
 		cfg.Database.URL = dbURL
 	}
 	cfg.HTTP.Addr = "127.0.0.1:0"
+	cfg.API.Addr = "127.0.0.1:0"
 	cfg.Log.Format = "text"
 	cfg.Runner.Block = 100 * time.Millisecond
 	cfg.Runner.RetryInitialBackoff = 10 * time.Millisecond

@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/assistant-dev/assistant/api"
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/store/postgres"
+)
+
+// startAPI serves the HTTP API on api.addr (nothing when it is empty) until
+// ctx ends; a server failure cancels the daemon through fail. The returned
+// func stops it and waits. Over the PostgreSQL vector backend without
+// pgvector, it also keeps the in-memory vector mirror current.
+func (a *app) startAPI(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger, fail context.CancelCauseFunc) (func(), error) {
+	if cfg.API.Addr == "" {
+		return func() {}, nil
+	}
+	pool, err := postgres.Open(ctx, cfg.Database, postgres.WithApplicationName("assistant-api"))
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	svc, mirror, closeStores, err := openSearch(ctx, cfg, pool, logger, true)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	handler, err := api.New(svc, api.Options{
+		Token: cfg.API.Token, MaxQueryBytes: cfg.API.MaxQueryBytes, RequestTimeout: cfg.API.RequestTimeout,
+		Logger: logger, Registerer: reg,
+	})
+	if err != nil {
+		closeStores()
+		pool.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.API.Addr)
+	if err != nil {
+		closeStores()
+		pool.Close()
+		return nil, fmt.Errorf("listen on api.addr %s: %w", cfg.API.Addr, err)
+	}
+	srv := api.NewHTTPServer(ln.Addr().String(), handler)
+	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{}, 2)
+	go func() {
+		defer func() { done <- struct{}{} }()
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			fail(fmt.Errorf("api server on %s: %w", ln.Addr(), err))
+		}
+	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		if mirror != nil {
+			_ = mirror.Run(bg)
+		}
+	}()
+	logger.Info("api server listening", "addr", ln.Addr().String(), "auth", cfg.API.Token != "", "vector_mirror", mirror != nil)
+	return func() {
+		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opsShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(shutCtx); err != nil {
+			logger.Warn("api server shutdown", "err", err)
+		}
+		stopBG()
+		<-done
+		<-done
+		closeStores()
+		pool.Close()
+	}, nil
+}

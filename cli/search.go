@@ -1,0 +1,138 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/assistant-dev/assistant/api"
+	"github.com/assistant-dev/assistant/search"
+	"github.com/assistant-dev/assistant/store/postgres"
+)
+
+func (a *app) searchCommand() *cobra.Command {
+	var (
+		channels, tags             []string
+		since, until, mode, tenant string
+		cursor                     string
+		limit, offset              int
+		asJSON                     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "search QUERY",
+		Short: "Search posts: hybrid (full text + vectors), semantic or keyword, with filters",
+		Long: `search answers a query over the stored posts and their crawled pages.
+QUERY uses web-search syntax: words, "a phrase", -excluded, a OR b. Russian
+and English words match in any inflected form. Results show the channel, date,
+score and which searches matched, a snippet with the matched words
+highlighted, tags, and linked pages with their titles; --json prints the page
+as the HTTP API returns it (next_cursor continues it with --cursor).`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			q := search.Query{
+				Text: args[0], Channels: search.SplitList(channels...), Tags: search.SplitList(tags...),
+				TenantID: tenant, Limit: limit, Offset: offset, Cursor: cursor,
+			}
+			if q.Mode, err = search.ParseMode(mode); err != nil {
+				return err
+			}
+			if q.Since, err = api.ParseTime("--since", since, false); err != nil {
+				return err
+			}
+			if q.Until, err = api.ParseTime("--until", until, true); err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			pool, err := postgres.Open(ctx, cfg.Database)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			svc, _, closeStores, err := openSearch(ctx, cfg, pool, nil, false)
+			if err != nil {
+				return err
+			}
+			defer closeStores()
+			page, err := svc.Search(ctx, q)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "  ")
+				return enc.Encode(page)
+			}
+			f, ok := a.stdout.(*os.File)
+			writePage(a.stdout, page, ok && term.IsTerminal(int(f.Fd())))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringSliceVar(&channels, "channel", nil, "only these channel ids (repeat or comma-separate)")
+	fl.StringSliceVar(&tags, "tag", nil, "only posts carrying every one of these tags")
+	fl.StringVar(&since, "since", "", "posted on or after (2024-11-30 or RFC 3339)")
+	fl.StringVar(&until, "until", "", "posted on or before (a date means the whole day)")
+	fl.StringVar(&mode, "mode", "hybrid", "hybrid, semantic or keyword")
+	fl.StringVar(&tenant, "tenant", "", "only this tenant's posts")
+	fl.IntVar(&limit, "limit", 10, "results per page (at most search.max_limit)")
+	fl.IntVar(&offset, "offset", 0, "results to skip")
+	fl.StringVar(&cursor, "cursor", "", "next_cursor of a previous page")
+	fl.BoolVar(&asJSON, "json", false, "print JSON (for scripts)")
+	return cmd
+}
+
+// writePage prints a page for people: one block per result. On a terminal
+// matched words are bold; elsewhere they are left plain.
+func writePage(w io.Writer, page *search.Page, tty bool) {
+	if len(page.Results) == 0 {
+		fmt.Fprintf(w, "no results for %q (%s)\n", page.Query, page.Mode)
+		return
+	}
+	for i, r := range page.Results {
+		snippet := r.Snippet
+		if tty {
+			snippet = boldHighlights(r.SnippetHTML)
+		}
+		fmt.Fprintf(w, "%2d. %s  %s  channel %s  score %.4f  [%s]\n", i+1, r.PostedAt.Format("2006-01-02 15:04"),
+			r.PostID, r.ChannelID, r.Score, strings.Join(r.Signals, "+"))
+		fmt.Fprintf(w, "    %s\n", snippet)
+		if len(r.Tags) > 0 {
+			fmt.Fprintf(w, "    tags: %s\n", strings.Join(r.Tags, ", "))
+		}
+		for _, l := range r.URLs {
+			if l.Title != "" {
+				fmt.Fprintf(w, "    %s — %s\n", l.URL, l.Title)
+			} else {
+				fmt.Fprintf(w, "    %s\n", l.URL)
+			}
+		}
+	}
+	fmt.Fprintf(w, "%d results (%s, %.1f ms)", len(page.Results), page.Mode, page.TookMS)
+	if page.NextCursor != "" {
+		fmt.Fprintf(w, "; more with --cursor %s", page.NextCursor)
+	}
+	fmt.Fprintln(w)
+}
+
+// boldHighlights turns the <mark>-ed HTML snippet into terminal text with
+// bold matches.
+func boldHighlights(h string) string {
+	r := strings.NewReplacer("<mark>", "\x1b[1m", "</mark>", "\x1b[0m",
+		"&lt;", "<", "&gt;", ">", "&amp;", "&", "&#34;", `"`, "&#39;", "'")
+	s := r.Replace(h)
+	if !utf8.ValidString(s) {
+		return h
+	}
+	return s
+}

@@ -1,0 +1,70 @@
+// Package searchtest builds, for tests, a search service over the committed
+// 500-post corpus sample indexed the way the pipeline does it: tags from the
+// local tagger, posts and tag rows written by persist's UPSERT, vectors from
+// the local embedder in the in-memory vector index — in a private schema of
+// the real PostgreSQL (internal/testenv).
+package searchtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/internal/testenv"
+	"github.com/assistant-dev/assistant/search"
+	"github.com/assistant-dev/assistant/search/vecindex"
+	"github.com/assistant-dev/assistant/store/postgres"
+)
+
+// Fixture is an indexed sample.
+type Fixture struct {
+	Service *search.Service
+	Pool    *pgxpool.Pool
+	// IDs are the post ids in sample order (IDs[i] is Posts[i]).
+	IDs   []string
+	Posts []search.CorpusPost
+	Index *vecindex.Index
+}
+
+// New indexes the sample into a fresh schema.
+func New(t testing.TB) *Fixture {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	dbURL := testenv.Postgres(t)
+	if err := postgres.MigrateUp(ctx, dbURL); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	posts, err := search.ReadCorpus(testenv.SamplePath(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb := local.NewEmbedder(0)
+	ix := vecindex.New(emb.Dimension(), vecindex.Options{KeepExact: true})
+	ids, err := search.LoadCorpus(ctx, pool, emb, ix, posts, search.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Fixture{
+		Service: search.New(pool, emb, search.IndexVectors{Index: ix}, search.DefaultOptions()),
+		Pool:    pool, IDs: ids, Posts: posts, Index: ix,
+	}
+}
+
+// Rank is the 1-based rank of sample post i among ids (0: absent).
+func (f *Fixture) Rank(results []search.Result, i int) int {
+	for r, res := range results {
+		if res.PostID == f.IDs[i] {
+			return r + 1
+		}
+	}
+	return 0
+}
