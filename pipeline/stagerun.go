@@ -33,6 +33,9 @@ type stageRunner struct {
 	log      *slog.Logger
 	inputs   []groupRef
 	running  atomic.Bool
+	// paused stops the fetcher from reading new entries (the admin API's
+	// pause); work in flight, retries and claims go on.
+	paused atomic.Bool
 	// cutOff counts entries the shutdown deadline interrupted.
 	cutOff atomic.Int64
 
@@ -189,6 +192,10 @@ func (s *stageRunner) fetch(ctx context.Context) {
 	}
 	failures := 0
 	for ctx.Err() == nil {
+		if s.paused.Load() {
+			sleepCtx(ctx, pausePoll)
+			continue
+		}
 		n := s.acquire(ctx, s.pool.BatchSize)
 		if n == 0 {
 			continue
