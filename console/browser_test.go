@@ -347,4 +347,3 @@ func longestWord(s string) string {
 	}
 	return best
 }
-
