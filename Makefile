@@ -2,14 +2,24 @@
 
 GO      ?= go
 BIN     := bin/assistant
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -s -w -X github.com/assistant-dev/assistant/cli.version=$(VERSION)
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The revision is stamped explicitly: the toolchain records none with
+# -buildvcs=false, in a Docker build (no .git in the context) or in CI
+# checkouts that disable VCS stamping.
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null)
+MODIFIED ?= $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo true)
+PKG      := github.com/assistant-dev/assistant/cli
+LDFLAGS  := -s -w -X $(PKG).version=$(VERSION) -X $(PKG).revision=$(REVISION) -X $(PKG).modified=$(MODIFIED)
 
-.PHONY: build run services test bench demo lint
+.PHONY: build run services test bench demo lint docker
 
 ## build: compile bin/assistant with the version stamped in
 build:
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+
+## docker: build the image with the version and revision stamped in
+docker:
+	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t assistant:$(VERSION) -t assistant:latest .
 
 ## services: make sure local Redis and PostgreSQL are up
 services:

@@ -103,6 +103,31 @@ func (a *app) benchCommand() *cobra.Command {
 	indexCmd.Flags().DurationVar(&idx.Latency, "latency", 80*time.Millisecond, "emulated embedder time per call")
 	indexCmd.Flags().IntVar(&idx.Dim, "dim", 384, "vector size")
 
+	var enrichSizes []int
+	var enrichPages string
+	var enrichHosts int
+	var enrichLatency time.Duration
+	enrichCmd := &cobra.Command{
+		Use:   "enrich",
+		Short: "The enrich stage against a local site with response latency: posts/s, pages/s, peak RSS",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			_, err = bench.Enrich(cmd.Context(), bench.EnrichOptions{
+				RedisURL: cfg.Redis.URL, DatabaseURL: cfg.Database.URL, Pages: enrichPages,
+				Sizes: enrichSizes, Hosts: enrichHosts, Latency: enrichLatency, Out: a.stdout,
+			})
+			return err
+		},
+	}
+	enrichCmd.Flags().IntSliceVar(&enrichSizes, "n", []int{1000, 4000}, "post counts (1-3 links each; several show whether memory stays flat)")
+	enrichCmd.Flags().StringVar(&enrichPages, "pages", "crawl/testdata/pages", "directory of saved HTML pages the local site serves")
+	enrichCmd.Flags().IntVar(&enrichHosts, "hosts", 200, "host names the local site answers to")
+	enrichCmd.Flags().DurationVar(&enrichLatency, "latency", 50*time.Millisecond, "response latency of the local site")
+
 	var searchSizes []int
 	var searchCorpus, searchSet string
 	var searchClients int
@@ -129,6 +154,6 @@ func (a *app) benchCommand() *cobra.Command {
 	searchCmd.Flags().IntVar(&searchClients, "clients", 4, "concurrent clients of the QPS measurement")
 	searchCmd.Flags().DurationVar(&searchDuration, "duration", 5*time.Second, "QPS measurement time per mode")
 
-	cmd.AddCommand(runner, persistCmd, pipelineCmd, indexCmd, searchCmd)
+	cmd.AddCommand(runner, persistCmd, pipelineCmd, enrichCmd, indexCmd, searchCmd)
 	return cmd
 }

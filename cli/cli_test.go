@@ -115,8 +115,11 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{"dlq unknown stream", []string{"dlq", "list", "posts.parsd", "--config", cfg}, `unknown stream "posts.parsd"`},
 		{"dlq list without stream", []string{"dlq", "list", "--config", cfg}, "accepts 1 arg(s)"},
 		{"unknown dlq subcommand", []string{"dlq", "bogus"}, `unknown command "bogus" for "assistant dlq"`},
-		{"unknown bench subcommand", []string{"bench", "bogus"}, "want one of: persist, pipeline, runner"},
-		{"ingest bad format", []string{"ingest", "--format", "xml", "--config", cfg, "f.jsonl"}, "ingest: unknown input format"},
+		{"unknown bench subcommand", []string{"bench", "bogus"}, "(want one of: "},
+		{"ingest bad format", []string{"ingest", "--format", "xml", "--config", cfg, "f.jsonl"}, `ingest: unknown --format "xml" (want auto, jsonl or telegram)`},
+		{"ingest missing file", []string{"ingest", "--dry-run", "--config", cfg, "/nonexistent/nope.jsonl"}, "ingest: open /nonexistent/nope.jsonl: no such file or directory"},
+		{"bad --log-level", []string{"config", "validate", "--config", cfg, "--log-level", "loud"}, `--log-level "loud": want one of debug, info, warn, error`},
+		{"bad --log-format", []string{"streams", "--config", cfg, "--log-format", "xml"}, `--log-format "xml": want one of json, text`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,7 +193,7 @@ func TestStreamsAndDLQCommands(t *testing.T) {
 	}
 
 	code, out, _ = runCLI(t, "dlq", "list", "parsed", "--config", cfg)
-	if code != 0 || !strings.Contains(out, "1 entries") || !strings.Contains(out, dlqID) ||
+	if code != 0 || !strings.Contains(out, ": 1 entry\n") || !strings.Contains(out, dlqID) ||
 		!strings.Contains(out, "undecodable entry: missing required field text") || !strings.Contains(out, "2026-01-02T03:04:06Z") {
 		t.Errorf("dlq list: %d\n%s", code, out)
 	}
@@ -202,7 +205,7 @@ func TestStreamsAndDLQCommands(t *testing.T) {
 	}
 
 	code, out, _ = runCLI(t, "dlq", "replay", "posts.parsed", "--id", dlqID, "--config", cfg)
-	if code != 0 || !strings.Contains(out, "replayed 1 entries") {
+	if code != 0 || !strings.Contains(out, "replayed 1 entry from") {
 		t.Errorf("dlq replay: %d %s", code, out)
 	}
 	last := rdb.XRevRangeN(ctx, stream, "+", "-", 1).Val()
@@ -211,8 +214,8 @@ func TestStreamsAndDLQCommands(t *testing.T) {
 	}
 
 	rdb.XAdd(ctx, &redis.XAddArgs{Stream: stream + ".dlq", Values: []any{"data", "{}", "stream", "posts.parsed"}})
-	code, out, _ = runCLI(t, "dlq", "purge", "parsed", "--all", "--config", cfg)
-	if code != 0 || !strings.Contains(out, "purged 1 entries") {
+	code, out, _ = runCLI(t, "dlq", "purge", "parsed", "--all", "--yes", "--config", cfg)
+	if code != 0 || !strings.Contains(out, "purged 1 entry from") {
 		t.Errorf("dlq purge: %d %s", code, out)
 	}
 	code, _, stderr = runCLI(t, "dlq", "show", dlqID, "--config", cfg)
@@ -259,7 +262,7 @@ func TestMigrateCommands(t *testing.T) {
 	if code != 0 || strings.Contains(out, "pending") || !strings.Contains(out, "00001_posts.sql") {
 		t.Errorf("status after up: %d\n%s", code, out)
 	}
-	if code, _, stderr := runCLI(t, "migrate", "down", "--config", cfg); code != 0 {
+	if code, _, stderr := runCLI(t, "migrate", "down", "--yes", "--config", cfg); code != 0 {
 		t.Fatalf("migrate down: %d %s", code, stderr)
 	}
 	if _, out, _ := runCLI(t, "migrate", "status", "--config", cfg); strings.Count(out, "pending") != 1 {
@@ -322,8 +325,29 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	if code != 200 || strings.TrimSpace(body) != "ready" {
 		t.Errorf("readyz: %d %q", code, body)
 	}
+	if code, out, stderr := runCLI(t, "healthcheck", "--ready", "--addr", addr); code != 0 || !strings.Contains(out, "/readyz: ready") {
+		t.Errorf("healthcheck --ready against the daemon: %d %q %q", code, out, stderr)
+	}
 	if code, body := get("/metrics"); code != 200 || !strings.Contains(body, "assistant_build_info") || !strings.Contains(body, `stage="persist"`) {
 		t.Errorf("metrics: %d", code)
+	}
+	// Labelled series exist at zero before their first event, for alerts;
+	// histogram bounds print as written.
+	_, body = get("/metrics")
+	for _, series := range []string{
+		`stage_messages_total{stage="persist",status="dlq"} 0`,
+		`stage_messages_total{stage="persist",status="retry"} 0`,
+		`stage_dlq_total{reason="exhausted",stage="persist"} 0`,
+		`stage_dlq_total{reason="permanent",stage="persist"} 0`,
+		`stage_claimed_total{stage="persist"} 0`,
+		`tags_persisted_total{status="error"} 0`,
+	} {
+		if !strings.Contains(body, series) {
+			t.Errorf("metrics lack %s", series)
+		}
+	}
+	if m := regexp.MustCompile(`le="[0-9.]*[0-9]{7,}"`).FindString(body); m != "" {
+		t.Errorf("a bucket bound prints as %s", m)
 	}
 
 	cancel()

@@ -26,38 +26,82 @@ func (a *app) dlqCommand() *cobra.Command {
 (<stream>` + ".dlq" + ` by default) when it cannot be handled: at once for a permanent
 failure, after runner.max_attempts deliveries for a transient one. STREAM is a
 configured stream's name (posts.parsed) or role (parsed); ID is the entry's id
-in the DLQ, as "dlq list" shows it.`,
+in the DLQ, as "dlq list" shows it ("dlq show" also takes the original id).`,
 	}
 	cmd.AddCommand(a.dlqListCommand(), a.dlqShowCommand(), a.dlqReplayCommand(), a.dlqPurgeCommand())
 	return cmd
 }
 
 func (a *app) dlqListCommand() *cobra.Command {
-	var limit int
+	var (
+		limit        int
+		asJSON       bool
+		filter       pipeline.DLQFilter
+		since, until string
+	)
 	cmd := &cobra.Command{
-		Use:   "list STREAM",
+		Use:   "list STREAM [--stage S] [--class C] [--post-id ID] [--since T] [--until T] [--json]",
 		Short: "List the DLQ of a stream, oldest first, one entry per line",
-		Args:  cobra.ExactArgs(1),
+		Long: `List shows the dead-lettered entries of STREAM's DLQ, oldest first. Filters
+combine: --stage and --class (permanent, exhausted) match the entry's fields,
+--post-id the post in the original event, --since and --until when the entry
+was dead-lettered (RFC 3339, e.g. 2026-11-30T10:00:00Z, or a duration back
+from now, e.g. 2h).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			now := time.Now()
+			var err error
+			if filter.Since, err = parseSince(now, since); err != nil {
+				return errUsage(cmd, "--since: %v", err)
+			}
+			if filter.Until, err = parseSince(now, until); err != nil {
+				return errUsage(cmd, "--until: %v", err)
+			}
 			rdb, keys, stream, err := a.openDLQ(cmd, args[0])
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
-			page, err := pipeline.DLQList(cmd.Context(), rdb, keys, stream, limit)
+			page, err := pipeline.DLQQuery(cmd.Context(), rdb, keys, stream, filter, limit)
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				return writeDLQListJSON(a.stdout, page)
 			}
 			return writeDLQList(a.stdout, page)
 		},
 	}
 	cmd.Flags().IntVar(&limit, "limit", 50, "show at most this many entries (0: all)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the entries as JSON")
+	cmd.Flags().StringVar(&filter.Stage, "stage", "", "only entries dead-lettered by this stage")
+	cmd.Flags().StringVar(&filter.ErrorClass, "class", "", "only entries of this error class (permanent, exhausted)")
+	cmd.Flags().StringVar(&filter.PostID, "post-id", "", "only entries of this post")
+	cmd.Flags().StringVar(&since, "since", "", "only entries dead-lettered at or after this time (RFC 3339, or a duration ago: 2h)")
+	cmd.Flags().StringVar(&until, "until", "", "only entries dead-lettered before this time (RFC 3339, or a duration ago)")
 	return cmd
 }
 
-func writeDLQList(w io.Writer, page pipeline.DLQPage) error {
-	fmt.Fprintf(w, "%s: %d entries", page.Key, page.Total)
-	if int64(len(page.Entries)) < page.Total {
+// parseSince reads a point in time: RFC 3339, or a duration back from now.
+func parseSince(now time.Time, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", s)
+}
+
+func writeDLQList(w io.Writer, page pipeline.DLQMatches) error {
+	fmt.Fprintf(w, "%s: %s", page.Key, count(page.Total, "entry", "entries"))
+	if page.Matched != page.Total {
+		fmt.Fprintf(w, ", %d matching", page.Matched)
+	}
+	if int64(len(page.Entries)) < page.Matched {
 		fmt.Fprintf(w, " (showing the oldest %d)", len(page.Entries))
 	}
 	fmt.Fprintln(w)
@@ -65,16 +109,68 @@ func writeDLQList(w io.Writer, page pipeline.DLQPage) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSTAGE\tCLASS\tATTEMPTS\tFAILED AT\tERROR")
+	fmt.Fprintln(tw, "ID\tENTRY ID\tSTAGE\tCLASS\tATTEMPTS\tFAILED AT\tPOST\tERROR")
 	for _, e := range page.Entries {
 		failed := e.Fields[pipeline.DLQFieldFailedAt]
 		if !e.FailedAt.IsZero() {
 			failed = e.FailedAt.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n",
-			e.ID, dash(e.Stage), dash(e.ErrorClass), e.Attempts, dash(failed), truncateRunes(oneLine(e.Error), 160))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n",
+			e.ID, dash(e.EntryID), dash(e.Stage), dash(e.ErrorClass), e.Attempts, dash(failed),
+			dash(pipeline.DLQPostID(e)), truncateRunes(oneLine(e.Error), 160))
 	}
 	return tw.Flush()
+}
+
+// dlqEntryJSON is one entry of `dlq list --json`. Times are omitted when
+// the entry does not carry them, rather than printed as year 1.
+type dlqEntryJSON struct {
+	ID          string            `json:"id"`
+	Stream      string            `json:"stream"`
+	Group       string            `json:"group,omitempty"`
+	EntryID     string            `json:"entry_id,omitempty"`
+	Stage       string            `json:"stage,omitempty"`
+	ErrorClass  string            `json:"error_class,omitempty"`
+	Attempts    int               `json:"attempts"`
+	FirstSeenAt *time.Time        `json:"first_seen_at,omitempty"`
+	FailedAt    *time.Time        `json:"failed_at,omitempty"`
+	TraceID     string            `json:"trace_id,omitempty"`
+	PostID      string            `json:"post_id,omitempty"`
+	Error       string            `json:"error"`
+	Data        map[string]string `json:"data"` // the original entry's fields; null when undecodable
+}
+
+func writeDLQListJSON(w io.Writer, page pipeline.DLQMatches) error {
+	out := struct {
+		Key     string         `json:"key"`
+		Total   int64          `json:"total"`
+		Matched int64          `json:"matched"`
+		Entries []dlqEntryJSON `json:"entries"`
+	}{Key: page.Key, Total: page.Total, Matched: page.Matched, Entries: []dlqEntryJSON{}}
+	for _, e := range page.Entries {
+		out.Entries = append(out.Entries, dlqEntryJSON{
+			ID: e.ID, Stream: e.Stream, Group: e.Group, EntryID: e.EntryID, Stage: e.Stage,
+			ErrorClass: e.ErrorClass, Attempts: e.Attempts, FirstSeenAt: timeOrNil(e.FirstSeenAt),
+			FailedAt: timeOrNil(e.FailedAt), TraceID: e.TraceID, PostID: pipeline.DLQPostID(e),
+			Error: e.Error, Data: e.Data,
+		})
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
+}
+
+// count is "1 entry", "3 entries".
+func count[N int | int64](n N, one, many string) string {
+	return fmt.Sprintf("%d %s", n, plural(int(n), one, many))
 }
 
 func (a *app) dlqShowCommand() *cobra.Command {
@@ -82,13 +178,17 @@ func (a *app) dlqShowCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show ID [--stream STREAM]",
 		Short: "Show every field of one DLQ entry, the original entry pretty-printed",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show prints a dead-lettered entry. ID is either its id in the DLQ (as "dlq
+list" shows it) or the id the entry had in its original stream (the entry_id
+of the "entry dead-lettered" log line); an original id dead-lettered by
+several stages shows each of their DLQ entries.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.loadConfig()
 			if err != nil {
 				return err
 			}
-			streams := streamNames(configuredStreams(cfg, a.stages, true))
+			streams := streamNames(configuredStreams(cfg, a.stages, false))
 			if streamFlag != "" {
 				stream, err := resolveStream(cfg, a.stages, streamFlag)
 				if err != nil {
@@ -101,14 +201,22 @@ func (a *app) dlqShowCommand() *cobra.Command {
 				return err
 			}
 			defer rdb.Close()
-			entry, err := pipeline.DLQGet(cmd.Context(), rdb, keysOf(cfg), streams, args[0])
+			entries, err := pipeline.DLQFind(cmd.Context(), rdb, keysOf(cfg), streams, args[0])
 			if err != nil {
 				return err
 			}
-			return writeDLQEntry(a.stdout, entry)
+			for i, e := range entries {
+				if i > 0 {
+					fmt.Fprintln(a.stdout)
+				}
+				if err := writeDLQEntry(a.stdout, e); err != nil {
+					return err
+				}
+			}
+			return nil
 		},
 	}
-	cmd.Flags().StringVar(&streamFlag, "stream", "", "the stream whose DLQ holds the entry (default: search every DLQ)")
+	cmd.Flags().StringVar(&streamFlag, "stream", "", "the stream whose DLQ holds the entry (default: search the DLQ of every configured stream)")
 	return cmd
 }
 
@@ -162,10 +270,11 @@ func prettyDLQData(e pipeline.DLQEntry) string {
 
 func (a *app) dlqReplayCommand() *cobra.Command {
 	return a.dlqChangeCommand(dlqChange{
-		use:     "replay STREAM (--id ID... | --all)",
+		use:     "replay STREAM (--id ID... | --all) [--dry-run]",
 		short:   "Put dead-lettered entries back on their stream (XADD + XDEL in one MULTI/EXEC each)",
 		idHelp:  "DLQ entry id to replay (repeatable, or comma-separated)",
 		allHelp: "replay every entry in the DLQ",
+		verb:    "replay",
 		done:    "replayed",
 		run:     pipeline.DLQReplay,
 		// A replay that fails partway has already moved the entries before
@@ -176,12 +285,15 @@ func (a *app) dlqReplayCommand() *cobra.Command {
 
 func (a *app) dlqPurgeCommand() *cobra.Command {
 	return a.dlqChangeCommand(dlqChange{
-		use:     "purge STREAM (--id ID... | --all)",
-		short:   "Delete dead-lettered entries for good",
+		use:     "purge STREAM (--id ID... | --all [--yes]) [--dry-run]",
+		short:   "Delete dead-lettered entries for good (--all asks first, or needs --yes)",
 		idHelp:  "DLQ entry id to delete (repeatable, or comma-separated)",
-		allHelp: "delete every entry in the DLQ",
+		allHelp: "delete every entry in the DLQ (asks on a terminal; --yes otherwise)",
+		verb:    "purge",
 		done:    "purged",
 		run:     pipeline.DLQPurge,
+		// Deleting a whole DLQ cannot be undone: confirm it.
+		confirmAll: true,
 	})
 }
 
@@ -190,15 +302,18 @@ func (a *app) dlqPurgeCommand() *cobra.Command {
 type dlqChange struct {
 	use, short      string
 	idHelp, allHelp string
+	verb            string // "purge": for --dry-run and the confirmation
 	done            string // past participle in the report: "replayed 3 entries from ..."
 	run             func(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, ids []string, all bool) (pipeline.DLQResult, error)
 	// countOnError prints the count even when run fails.
 	countOnError bool
+	// confirmAll makes --all ask on a terminal and need --yes elsewhere.
+	confirmAll bool
 }
 
 func (a *app) dlqChangeCommand(op dlqChange) *cobra.Command {
 	var ids []string
-	var all bool
+	var all, dryRun, yes bool
 	cmd := &cobra.Command{
 		Use:   op.use,
 		Short: op.short,
@@ -212,11 +327,29 @@ func (a *app) dlqChangeCommand(op dlqChange) *cobra.Command {
 				return err
 			}
 			defer rdb.Close()
+			dlqKey := keys.DLQ(stream)
+			if dryRun || (all && op.confirmAll && !yes) {
+				n, err := countDLQEntries(cmd.Context(), rdb, dlqKey, ids, all)
+				if err != nil {
+					return err
+				}
+				if dryRun {
+					_, err := fmt.Fprintf(a.stdout, "would %s %s from %s (dry run: nothing changed)\n", op.verb, count(n, "entry", "entries"), dlqKey)
+					return err
+				}
+				if n == 0 {
+					_, err := fmt.Fprintf(a.stdout, "%s is empty: nothing to %s\n", dlqKey, op.verb)
+					return err
+				}
+				if err := a.confirm(cmd, fmt.Sprintf("%s all %s of %s", op.verb, count(n, "entry", "entries"), dlqKey)); err != nil {
+					return err
+				}
+			}
 			res, err := op.run(cmd.Context(), rdb, keys, stream, ids, all)
 			if err != nil && !op.countOnError {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "%s %d entries from %s\n", op.done, res.Done, keys.DLQ(stream))
+			fmt.Fprintf(a.stdout, "%s %s from %s\n", op.done, count(res.Done, "entry", "entries"), dlqKey)
 			if err != nil {
 				return err
 			}
@@ -224,14 +357,41 @@ func (a *app) dlqChangeCommand(op dlqChange) *cobra.Command {
 				fmt.Fprintf(a.stderr, "skipped %s\n", s)
 			}
 			if len(res.Skipped) > 0 {
-				return fmt.Errorf("%d entries could not be %s and stay in the DLQ (see \"dlq show\")", len(res.Skipped), op.done)
+				return fmt.Errorf("%s could not be %s and %s in the DLQ (see \"dlq show\")",
+					count(len(res.Skipped), "entry", "entries"), op.done, plural(len(res.Skipped), "stays", "stay"))
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringSliceVar(&ids, "id", nil, op.idHelp)
 	cmd.Flags().BoolVar(&all, "all", false, op.allHelp)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say how many entries would be handled, and change nothing")
+	if op.confirmAll {
+		cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
+	}
 	return cmd
+}
+
+// countDLQEntries counts what a change would handle: the DLQ's length with
+// all, else the given ids, each of which must exist.
+func countDLQEntries(ctx context.Context, rdb redis.UniversalClient, dlqKey string, ids []string, all bool) (int, error) {
+	if all {
+		n, err := rdb.XLen(ctx, dlqKey).Result()
+		if err != nil {
+			return 0, fmt.Errorf("XLEN %s: %w", dlqKey, err)
+		}
+		return int(n), nil
+	}
+	for _, id := range ids {
+		msgs, err := rdb.XRange(ctx, dlqKey, id, id).Result()
+		if err != nil {
+			return 0, fmt.Errorf("XRANGE %s %s: %w", dlqKey, id, err)
+		}
+		if len(msgs) == 0 {
+			return 0, fmt.Errorf("%w: %s in %s", pipeline.ErrDLQEntryNotFound, id, dlqKey)
+		}
+	}
+	return len(ids), nil
 }
 
 // openDLQ loads the configuration, resolves the STREAM argument (a stream's

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -16,6 +18,52 @@ func (a *app) migrateCommand() *cobra.Command {
 		Use:   "migrate",
 		Short: "Apply, roll back or list the database migrations (embedded in the binary)",
 	}
+	var dryRun, yes bool
+	down := &cobra.Command{
+		Use:   "down [--dry-run] [--yes]",
+		Short: "Roll back the most recent migration (one step; asks first, or needs --yes)",
+		Long: `Down rolls back the most recently applied migration, which usually drops
+tables and their data. On a terminal it asks first; elsewhere it needs --yes.
+--dry-run names the migration it would roll back.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			db := config.RedactURL(cfg.Database.URL)
+			statuses, err := postgres.MigrateStatus(cmd.Context(), cfg.Database.URL)
+			if err != nil {
+				return fmt.Errorf("migrate down on %s: %w", db, err)
+			}
+			last := -1
+			for i, st := range statuses {
+				if st.Applied {
+					last = i
+				}
+			}
+			if last < 0 {
+				return fmt.Errorf("migrate down on %s: no migration is applied", db)
+			}
+			target := statuses[last].Name
+			if dryRun {
+				_, err := fmt.Fprintf(a.stdout, "would roll back %s on %s (dry run: nothing changed)\n", target, db)
+				return err
+			}
+			if !yes {
+				if err := a.confirm(cmd, fmt.Sprintf("roll back %s on %s, dropping what it created", target, db)); err != nil {
+					return err
+				}
+			}
+			if err := postgres.MigrateDown(cmd.Context(), cfg.Database.URL); err != nil {
+				return fmt.Errorf("migrate down on %s: %w", db, err)
+			}
+			_, err = fmt.Fprintf(a.stdout, "rolled back %s\n", target)
+			return err
+		},
+	}
+	down.Flags().BoolVar(&dryRun, "dry-run", false, "name the migration that would be rolled back, and change nothing")
+	down.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	cmd.AddCommand(&cobra.Command{
 		Use:   "up",
 		Short: "Apply every pending migration",
@@ -25,28 +73,18 @@ func (a *app) migrateCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := postgres.MigrateUp(cmd.Context(), cfg.Database.URL); err != nil {
+			applied, version, err := migrateUp(cmd.Context(), cfg.Database.URL)
+			if err != nil {
 				return fmt.Errorf("migrate up on %s: %w", config.RedactURL(cfg.Database.URL), err)
 			}
-			_, err = fmt.Fprintln(a.stdout, "migrations applied")
-			return err
-		},
-	}, &cobra.Command{
-		Use:   "down",
-		Short: "Roll back the most recent migration (one step)",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadConfig()
-			if err != nil {
+			if len(applied) == 0 {
+				_, err = fmt.Fprintf(a.stdout, "no pending migration: the database is at %s\n", version)
 				return err
 			}
-			if err := postgres.MigrateDown(cmd.Context(), cfg.Database.URL); err != nil {
-				return fmt.Errorf("migrate down on %s: %w", config.RedactURL(cfg.Database.URL), err)
-			}
-			_, err = fmt.Fprintln(a.stdout, "rolled back one migration")
+			_, err = fmt.Fprintf(a.stdout, "applied %s: %s\n", count(len(applied), "migration", "migrations"), strings.Join(applied, ", "))
 			return err
 		},
-	}, &cobra.Command{
+	}, down, &cobra.Command{
 		Use:   "status",
 		Short: "List every migration and whether it is applied",
 		Args:  cobra.NoArgs,
@@ -75,4 +113,36 @@ func (a *app) migrateCommand() *cobra.Command {
 		},
 	})
 	return cmd
+}
+
+// migrateUp applies the pending migrations and returns the names of those it
+// applied and the database's version afterwards ("00003_indexing_status.sql",
+// or "no migration" for an empty list), so that callers say "applied" only
+// when something was.
+func migrateUp(ctx context.Context, dbURL string) (applied []string, version string, err error) {
+	before, err := postgres.MigrateStatus(ctx, dbURL)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := postgres.MigrateUp(ctx, dbURL); err != nil {
+		return nil, "", err
+	}
+	after, err := postgres.MigrateStatus(ctx, dbURL)
+	if err != nil {
+		return nil, "", err
+	}
+	was := map[string]bool{}
+	for _, st := range before {
+		was[st.Name] = st.Applied
+	}
+	version = "no migration"
+	for _, st := range after {
+		if st.Applied {
+			version = st.Name
+			if !was[st.Name] {
+				applied = append(applied, st.Name)
+			}
+		}
+	}
+	return applied, version, nil
 }

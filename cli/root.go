@@ -23,6 +23,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/pipeline"
@@ -42,8 +43,15 @@ type app struct {
 	// them, so this package names no stage.
 	stages     *pipeline.Registry
 	configPath string
+	logLevel   string // --log-level, overriding log.level
+	logFormat  string // --log-format, overriding log.format
+	logger     *slog.Logger
+	stdin      io.Reader
 	stdout     io.Writer
 	stderr     io.Writer
+	// interactive is true when stdin is a terminal: destructive commands
+	// ask there, and need --yes otherwise.
+	interactive bool
 	// setDefaultLogger makes `run` install its logger as slog's default, so
 	// libraries that log through slog.Default (migrations) follow the
 	// configured format. Only the real process does; tests run commands
@@ -61,7 +69,13 @@ func Execute(stages *pipeline.Registry) int {
 		<-ctx.Done()
 		stop() // restore default handling: a second signal ends a stuck shutdown
 	}()
-	a := &app{stages: stages, stdout: os.Stdout, stderr: os.Stderr, setDefaultLogger: true}
+	redis.SetLogger(redisLogger{})
+	a := &app{
+		stages: stages,
+		stdin:  os.Stdin, stdout: os.Stdout, stderr: os.Stderr,
+		interactive:      term.IsTerminal(int(os.Stdin.Fd())),
+		setDefaultLogger: true,
+	}
 	return a.execute(ctx, os.Args[1:])
 }
 
@@ -94,6 +108,7 @@ pipeline.`,
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVar(&a.configPath, "config", "",
 		"configuration file (default ./config.yaml when present, else built-in defaults)")
+	a.addLogFlags(root)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		if name := commandName(cmd); name != "" {
 			return fmt.Errorf("%s: %w", name, err)
@@ -109,6 +124,8 @@ pipeline.`,
 		a.ingestCommand(),
 		a.versionCommand(),
 		a.benchCommand(),
+		a.healthcheckCommand(),
+		a.crawlCommand(),
 		a.evalCommand(),
 		a.searchCommand(),
 	)
@@ -143,36 +160,18 @@ func requireSubcommand(cmd *cobra.Command) {
 	}
 }
 
-// loadConfig loads the effective configuration (defaults, file, env), with
-// the settings blocks of the stages built in.
+// loadConfig loads the effective configuration (defaults, file, env, then
+// the --log-* flags) and installs the logger it asks for (logging.go).
 func (a *app) loadConfig() (*config.Config, error) {
 	cfg, err := a.stages.LoadConfig(a.configPath)
 	if err != nil {
 		return nil, err
 	}
+	if err := a.applyLogFlags(&cfg); err != nil {
+		return nil, err
+	}
+	a.installLogger(&cfg)
 	return &cfg, nil
-}
-
-// newLogger builds the slog logger the configuration asks for, on stderr.
-func (a *app) newLogger(cfg *config.Config) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated by config.Load
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.Log.Format == "text" {
-		return slog.New(slog.NewTextHandler(a.stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(a.stderr, opts))
-}
-
-// toolLogger is the logger of the operator commands: text on stderr, warnings
-// and errors only unless the configuration asks for debug, so command output
-// stays readable.
-func (a *app) toolLogger(cfg *config.Config) *slog.Logger {
-	level := slog.LevelWarn
-	if cfg.Log.Level == "debug" {
-		level = slog.LevelDebug
-	}
-	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // connectRedis opens a client on the configured URL and checks that the
@@ -239,16 +238,18 @@ func streamNames(roles []streamRole) []string {
 }
 
 // resolveStream accepts a configured stream's name ("posts.parsed") or its
-// role ("parsed"); anything else is an error listing the known streams, so a
+// role ("parsed"); anything else is an error listing the configured streams, so a
 // typo never reads or deletes the wrong key.
 func resolveStream(cfg *config.Config, stages *pipeline.Registry, arg string) (string, error) {
-	known := configuredStreams(cfg, stages, true)
-	for _, r := range known {
+	for _, r := range configuredStreams(cfg, stages, true) {
 		if arg == r.name || arg == r.role {
 			return r.name, nil
 		}
 	}
-	return "", fmt.Errorf("unknown stream %q (known: %s)", arg, strings.Join(streamNames(known), ", "))
+	// The old worker's streams are accepted by name even when the legacy
+	// consumer is off (their DLQs may still hold entries), but listed only
+	// when it is on.
+	return "", fmt.Errorf("unknown stream %q (known: %s)", arg, strings.Join(streamNames(configuredStreams(cfg, stages, false)), ", "))
 }
 
 // keysOf is the key namer of a configuration.

@@ -19,7 +19,6 @@ import (
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/console"
 	"github.com/assistant-dev/assistant/pipeline"
-	"github.com/assistant-dev/assistant/store/postgres"
 )
 
 // opsShutdownTimeout bounds the HTTP server's drain after the runner stopped.
@@ -94,13 +93,10 @@ func selectStages(cfg *config.Config, reg *pipeline.Registry, flag string, given
 // known: Redis, migrations, the operations server, then the runner until ctx
 // is cancelled.
 func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string) (err error) {
-	logger := a.newLogger(cfg)
-	if a.setDefaultLogger {
-		slog.SetDefault(logger)
-	}
+	logger := a.log()
 	bi := readBuildInfo()
 	logger.Info("starting", "version", bi.Version, "revision", bi.Revision, "stages", stages,
-		"redis", config.RedactURL(cfg.Redis.URL), "config", a.configPathOrDefault())
+		"redis", config.RedactURL(cfg.Redis.URL), "config", configFileUsed(a.configPath))
 	if a.stages.Needs(stages, pipeline.NeedTagger) {
 		logger.Info("tagger providers", "setting", cfg.AI.Tagger, "chain", cfg.ResolveProviders(cfg.AI.Tagger))
 	}
@@ -115,9 +111,12 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	defer rdb.Close()
 
 	if cfg.Database.AutoMigrate && a.stages.Needs(stages, pipeline.NeedMigrations) {
-		logger.Info("applying database migrations", "database", config.RedactURL(cfg.Database.URL))
-		if err := postgres.MigrateUp(ctx, cfg.Database.URL); err != nil {
+		applied, version, err := migrateUp(ctx, cfg.Database.URL)
+		if err != nil {
 			return fmt.Errorf("migrate database %s: %w", config.RedactURL(cfg.Database.URL), err)
+		}
+		if len(applied) > 0 {
+			logger.Info("database migrations applied", "count", len(applied), "version", version, "database", config.RedactURL(cfg.Database.URL))
 		}
 	}
 
@@ -207,13 +206,6 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	}
 	logger.Info("stopped cleanly")
 	return nil
-}
-
-func (a *app) configPathOrDefault() string {
-	if a.configPath == "" {
-		return "(./config.yaml if present, else defaults)"
-	}
-	return a.configPath
 }
 
 // buildInfoGauge is assistant_build_info: constant 1, labelled with the

@@ -43,7 +43,7 @@ the stream) and IDLE how long ago it was last delivered.`,
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(reports)
+				return enc.Encode(streamsJSON(reports))
 			}
 			return writeStreamsTable(a.stdout, reports, showConsumers)
 		},
@@ -114,4 +114,35 @@ func trimZeroUnits(s string) string {
 		s = s[:len(s)-2]
 	}
 	return s
+}
+
+// streamJSON is a stream in `streams --json`: lists are [] rather than null
+// when empty, and a time that does not exist (the newest DLQ entry of an
+// empty DLQ) is left out rather than printed as 0001-01-01T00:00:00Z. The
+// embedded report's other fields are written as they are.
+type streamJSON struct {
+	pipeline.StreamReport
+	Groups        []groupJSON `json:"groups"`
+	DLQNewestTime *time.Time  `json:"dlq_newest_time,omitempty"`
+}
+
+type groupJSON struct {
+	pipeline.GroupReport
+	Consumers []pipeline.ConsumerReport `json:"consumers"`
+}
+
+func streamsJSON(reports []pipeline.StreamReport) []streamJSON {
+	out := make([]streamJSON, 0, len(reports))
+	for _, r := range reports {
+		s := streamJSON{StreamReport: r, Groups: make([]groupJSON, 0, len(r.Groups)), DLQNewestTime: timeOrNil(r.DLQNewestTime)}
+		for _, g := range r.Groups {
+			consumers := g.Consumers
+			if consumers == nil {
+				consumers = []pipeline.ConsumerReport{}
+			}
+			s.Groups = append(s.Groups, groupJSON{GroupReport: g, Consumers: consumers})
+		}
+		out = append(out, s)
+	}
+	return out
 }

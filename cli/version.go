@@ -8,13 +8,22 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is stamped at build time:
+// version, revision and modified are stamped at build time (the Makefile
+// and the Dockerfile do):
 //
-//	go build -ldflags "-X github.com/assistant-dev/assistant/cli.version=v1.2.3"
+//	go build -ldflags "-X github.com/assistant-dev/assistant/cli.version=v1.2.3
+//	  -X github.com/assistant-dev/assistant/cli.revision=$(git rev-parse HEAD)
+//	  -X github.com/assistant-dev/assistant/cli.modified=true"
 //
-// Without it, the module version and VCS data that the Go toolchain records
-// in the binary are used.
-var version = ""
+// Without them, the module version and the VCS data the Go toolchain records
+// in the binary are used; it records none with -buildvcs=false or when the
+// sources are not in a git work tree (a Docker build context without .git),
+// which is why the revision is stamped explicitly.
+var (
+	version  = ""
+	revision = ""
+	modified = "" // "true" when built from a work tree with uncommitted changes
+)
 
 // buildInfo is what `assistant version` and the assistant_build_info metric
 // report.
@@ -33,6 +42,7 @@ func readBuildInfo() buildInfo {
 		if bi.Version == "" {
 			bi.Version = "unknown"
 		}
+		bi.Revision, bi.Modified = revision, modified == "true"
 		return bi
 	}
 	if bi.Version == "" {
@@ -47,6 +57,9 @@ func readBuildInfo() buildInfo {
 		case "vcs.modified":
 			bi.Modified = s.Value == "true"
 		}
+	}
+	if revision != "" {
+		bi.Revision, bi.Modified = revision, modified == "true"
 	}
 	if bi.Version == "" {
 		bi.Version = "unknown"

@@ -199,7 +199,7 @@ func Default(sections ...Section) Config {
 			URL: "redis://127.0.0.1:6379/0",
 		},
 		Database: Database{
-			URL:         "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable",
+			URL:         "postgres://postgres@127.0.0.1:5432/assistant?sslmode=disable", // created by scripts/services.sh
 			AutoMigrate: true,
 			MaxConns:    10,
 		},

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/assistant-dev/assistant/crawl/links"
 	"github.com/assistant-dev/assistant/events"
 )
 
@@ -103,15 +104,15 @@ func (p *post) event(now time.Time) *events.PostParsed {
 // urls lists the entity URLs first (they are exact: Telegram marked them),
 // then those found in the text, without repeats.
 func (p *post) urls() []string {
-	var set urlSet
+	var set links.Set
 	for _, e := range p.entities {
 		switch e.Type {
 		case "link":
-			set.addEntityURL(e.Text)
+			set.AddEntity(e.Text)
 		case "text_link":
-			set.addEntityURL(e.Href)
+			set.AddEntity(e.Href)
 		}
 	}
-	set.addText(p.text)
-	return set.list
+	set.AddText(p.text)
+	return set.List()
 }

@@ -171,7 +171,9 @@ func Run(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, fil
 	sum.Published = pub.published
 	sum.Elapsed = time.Since(start)
 	prog.finish(sum)
-	logger.Info("ingest finished", "files", sum.Files, "posts", sum.Posts, "published", sum.Published,
+	// Debug: the summary line (Options.Progress) already says this to a
+	// person; the log line is for those who collect debug logs.
+	logger.Debug("ingest finished", "files", sum.Files, "posts", sum.Posts, "published", sum.Published,
 		"skipped", sum.Skipped(), "malformed", sum.Malformed, "dry_run", sum.DryRun,
 		"stream", sum.Stream, "elapsed", sum.Elapsed)
 	return sum, errors.Join(fileErrs...)

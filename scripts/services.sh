@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the services the daemon and its tests need are up on this host:
-# Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (trust auth, with a
-# database named "test"). Installs the Debian packages when they are missing
+# Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (trust auth, with
+# the databases "assistant", the daemon's default, and "test"). Installs the Debian packages when they are missing
 # and starts the servers when they are not reachable; a service that already
 # answers is left alone. Used by .ci/run and `make run`.
 set -euo pipefail
@@ -79,7 +79,11 @@ if ! redis_up; then
 	wait_for Redis redis_up
 fi
 
-if ! psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1; then
-	log "creating database test"
-	createdb -h "$PG_HOST" -p "$PG_PORT" -U postgres test
-fi
+# "assistant" is the daemon's default database (database.url): its tables
+# never land in the "postgres" maintenance database. "test" is the tests'.
+for db in assistant test; do
+	if ! psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+		log "creating database $db"
+		createdb -h "$PG_HOST" -p "$PG_PORT" -U postgres "$db"
+	fi
+done

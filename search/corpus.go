@@ -15,6 +15,7 @@ import (
 
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/local"
+	crawllinks "github.com/assistant-dev/assistant/crawl/links"
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/search/vecindex"
@@ -189,7 +190,7 @@ func LoadCorpus(ctx context.Context, pool *pgxpool.Pool, emb ai.Embedder, ix *ve
 					IdempotencyKey: id + ":tagged:" + pipeline.TagsHash(tags),
 				},
 				PostID: id, ChannelID: strconv.FormatInt(p.ChannelID, 10), Text: p.Text,
-				URLs: ingest.ExtractURLs(p.Text), PostedAt: postedAt.UTC(),
+				URLs: crawllinks.Extract(p.Text), PostedAt: postedAt.UTC(),
 				ContentHash: pipeline.ContentHash(p.Text), Tags: tags, TagsHash: pipeline.TagsHash(tags),
 				Provider: "local", Model: "local", Trigger: pipeline.TriggerInitial,
 			}

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -368,7 +369,35 @@ type ranked struct {
 // keywordCandidates ranks posts by full-text match of the text and crawled
 // pages.
 func (s *Service) keywordCandidates(ctx context.Context, q *Query, n int) ([]ranked, error) {
-	args := []any{q.Text, s.opts.CrawlWeight, n}
+	out, err := s.keywordQuery(ctx, q, q.Text, n, nil)
+	if err != nil {
+		return nil, err
+	}
+	// Every word must match (websearch AND). When that finds fewer than n
+	// posts for a plain multi-word query, posts matching only some of the
+	// words follow, ranked below every full match.
+	if words := strings.Fields(q.Text); len(out) < n && len(words) > 1 && !strings.ContainsAny(q.Text, `"-`) &&
+		!slices.ContainsFunc(words, func(w string) bool { return strings.EqualFold(w, "or") }) {
+		seen := make([]string, len(out))
+		for i, c := range out {
+			seen[i] = c.id
+		}
+		more, err := s.keywordQuery(ctx, q, strings.Join(words, " or "), n-len(out), seen)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	for i := range out {
+		out[i].keyRank = i + 1
+	}
+	return out, nil
+}
+
+// keywordQuery ranks posts matching the websearch query text (post text and
+// crawled pages), leaving out the posts in skip.
+func (s *Service) keywordQuery(ctx context.Context, q *Query, text string, n int, skip []string) ([]ranked, error) {
+	args := []any{text, s.opts.CrawlWeight, n, skip}
 	where := filterSQL(q, &args, nil)
 	rows, err := s.pool.Query(ctx, `
 WITH q AS (SELECT `+tsquery("$1")+` AS q),
@@ -381,7 +410,7 @@ m AS (
 )
 SELECT m.post_id, sum(m.r)::float8, bool_or(m.crawl), bool_or(NOT m.crawl)
 FROM m JOIN posts p ON p.post_id = m.post_id
-WHERE `+where+`
+WHERE NOT (m.post_id = ANY(coalesce($4::text[], '{}'))) AND `+where+`
 GROUP BY m.post_id
 ORDER BY 2 DESC, 1
 LIMIT $3`, args...)
@@ -395,9 +424,6 @@ LIMIT $3`, args...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("keyword search: %w", err)
-	}
-	for i := range out {
-		out[i].keyRank = i + 1
 	}
 	return out, nil
 }

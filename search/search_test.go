@@ -139,6 +139,19 @@ func TestWebsearchSyntax(t *testing.T) {
 	if f.rankOf(res, 86) == 0 || f.rankOf(res, 73) == 0 {
 		t.Fatalf("OR did not return both: %v", ids(res))
 	}
+	// A plain multi-word query: posts with every word first, then posts
+	// with some of them.
+	res = f.search(t, search.Query{Text: "Хезболла прекращение огня Starship", Mode: search.Keyword, Limit: 50})
+	if len(res) == 0 || f.rankOf(res, 86) == 0 || f.rankOf(res, 73) == 0 {
+		t.Fatalf("partial matches missing: %v", ids(res))
+	}
+	res = f.search(t, search.Query{Text: "Хезболла прекращение огня", Mode: search.Keyword, Limit: 50})
+	full := f.rankOf(res, 73)
+	for _, r := range res[:full] {
+		if !slices.Contains(r.Highlights, "огня") && !slices.ContainsFunc(r.Highlights, func(w string) bool { return strings.HasPrefix(strings.ToLower(w), "хезбол") }) {
+			t.Fatalf("a partial match ranks above the full match 73: %v", ids(res))
+		}
+	}
 	res = f.search(t, search.Query{Text: `"огня в Ливане"`, Mode: search.Keyword, Limit: 50})
 	if f.rankOf(res, 73) == 0 || f.rankOf(res, 108) != 0 {
 		t.Fatalf("phrase query: %v", ids(res))

@@ -7,6 +7,7 @@ package all
 
 import (
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/stages/enrich"
 	"github.com/assistant-dev/assistant/stages/index"
 	"github.com/assistant-dev/assistant/stages/persist"
 	"github.com/assistant-dev/assistant/stages/tag"
@@ -17,6 +18,7 @@ func Registry() *pipeline.Registry {
 	return pipeline.MustRegistry(
 		tag.Definition(),     // posts.parsed -> posts.tagged
 		persist.Definition(), // posts.tagged -> PostgreSQL
+		enrich.Definition(),  // posts.tagged -> crawl -> PostgreSQL, posts.enriched
 		index.Definition(),   // posts.enriched -> vector + graph stores -> posts.indexed
 	)
 }

@@ -35,6 +35,9 @@ type Config struct {
 	CollectionTemplate string `mapstructure:"collection_template" yaml:"collection_template"`
 	// Retention is how long a post lives after posted_at (expires_at).
 	Retention time.Duration `mapstructure:"retention" yaml:"retention"`
+	// StoreWait is how long a batch waits for a store that is down before
+	// it fails (and the runner retries it); below runner.claim_min_idle.
+	StoreWait time.Duration `mapstructure:"store_wait" yaml:"store_wait"`
 	// EmbedBatch is the most texts per embedder call.
 	EmbedBatch int        `mapstructure:"embed_batch" yaml:"embed_batch"`
 	Qdrant     QdrantConf `mapstructure:"qdrant" yaml:"qdrant"`
@@ -65,6 +68,7 @@ func DefaultConfig() *Config {
 		Collection:  "posts",
 		Retention:   90 * 24 * time.Hour,
 		EmbedBatch:  32,
+		StoreWait:   20 * time.Second,
 		Qdrant:      QdrantConf{URL: "http://localhost:6334"},
 		Neo4j:       Neo4jConf{URI: "neo4j://localhost:7687", User: "neo4j"},
 	}
@@ -111,6 +115,9 @@ func (c *Config) Validate(p *config.Problems) {
 	}
 	p.Positive("retention", c.Retention)
 	p.AtLeast("embed_batch", c.EmbedBatch, 1)
+	if c.StoreWait < 0 {
+		p.Add("store_wait", "must not be negative, got %s", c.StoreWait)
+	}
 }
 
 // check validates c on its own (outside config loading).

@@ -64,6 +64,11 @@ type Options struct {
 	// failures inside one Handle (defaults: 3, 200ms).
 	EmbedRetries int
 	EmbedBackoff time.Duration
+	// StoreWait is how long a batch waits for a store that is down (its
+	// Check fails too) to answer again before the batch fails; the write is
+	// then repeated. It keeps a short outage from using up the entries'
+	// delivery attempts. Keep it below runner.claim_min_idle. 0: no wait.
+	StoreWait time.Duration
 	// Output is the (unprefixed) stream of posts.indexed.
 	Output  string
 	Logger  *slog.Logger
@@ -302,7 +307,10 @@ func (s *Stage) index(ctx context.Context, todo []*item) (store.GraphCounts, err
 		points[it.collection] = append(points[it.collection], store.Point{ID: it.pointID, Vector: it.vector, Payload: s.payload(it.ev, now)})
 	}
 	for _, c := range order {
-		if err := s.opts.Vectors.Upsert(ctx, c, points[c]); err != nil {
+		err := s.whenUp(ctx, "vector store", s.opts.Vectors.Check, func() error {
+			return s.opts.Vectors.Upsert(ctx, c, points[c])
+		})
+		if err != nil {
 			return store.GraphCounts{}, fmt.Errorf("index: vector store: %w", err)
 		}
 	}
@@ -310,7 +318,12 @@ func (s *Stage) index(ctx context.Context, todo []*item) (store.GraphCounts, err
 	for i, it := range todo {
 		gposts[i] = s.graphPost(it.ev, now)
 	}
-	counts, err := s.opts.Graph.UpsertPosts(ctx, gposts)
+	var counts store.GraphCounts
+	err = s.whenUp(ctx, "graph store", s.opts.Graph.Check, func() error {
+		var err error
+		counts, err = s.opts.Graph.UpsertPosts(ctx, gposts)
+		return err
+	})
 	if err != nil {
 		return store.GraphCounts{}, fmt.Errorf("index: graph store: %w", err)
 	}
@@ -318,6 +331,41 @@ func (s *Stage) index(ctx context.Context, todo []*item) (store.GraphCounts, err
 		return store.GraphCounts{}, fmt.Errorf("index: write indexing_status: %w", err)
 	}
 	return counts, nil
+}
+
+// whenUp runs write; when it fails and the store's own check fails too
+// (the store is down, not refusing this data), it waits up to StoreWait
+// for the check to pass and then runs write once more.
+func (s *Stage) whenUp(ctx context.Context, name string, check func(context.Context) error, write func() error) error {
+	err := write()
+	if err == nil || s.opts.StoreWait <= 0 || ctx.Err() != nil {
+		return err
+	}
+	if check(ctx) == nil {
+		return err
+	}
+	s.logger.LogAttrs(ctx, slog.LevelWarn, "store is down, holding the batch until it answers",
+		slog.String("store", name), slog.Duration("up_to", s.opts.StoreWait), slog.String("error", err.Error()))
+	deadline := time.Now().Add(s.opts.StoreWait)
+	wait := 100 * time.Millisecond
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return err
+		}
+		t := time.NewTimer(min(wait, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		if check(ctx) == nil {
+			s.logger.LogAttrs(ctx, slog.LevelInfo, "store answers again, writing the batch", slog.String("store", name))
+			return write()
+		}
+		wait = min(wait*2, 2*time.Second)
+	}
 }
 
 // retryable passes err on, adding the provider's Retry-After as a hint.

@@ -461,3 +461,31 @@ func TestGigaChatEmbeddings(t *testing.T) {
 		t.Errorf("%d vectors of another size were stored", n)
 	}
 }
+
+// TestIndexStoreOutageHeld: with store_wait, a batch whose store goes down
+// waits for it (its check failing) and is written once it answers, in the
+// same Handle: a short outage uses up none of the entries' attempts.
+func TestIndexStoreOutageHeld(t *testing.T) {
+	t.Parallel()
+	down := &flakyVectors{err: errors.New("connection refused")}
+	e := newEnv(t, local.NewEmbedder(16), nil)
+	down.VectorStore = e.vec
+	e.stage = e.newStage(t, func(o *index.Options) { o.Vectors, o.StoreWait = down, 10*time.Second })
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		down.mu.Lock()
+		down.err = nil
+		down.mu.Unlock()
+	}()
+	start := time.Now()
+	e.handle(t, corpusEvents(t, 4), 4)
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("handled in %s, before the store came back", d)
+	}
+	if n := e.count(t, `SELECT count(*) FROM vectors`); n != 4 {
+		t.Errorf("vectors: %d", n)
+	}
+	if n := e.count(t, `SELECT count(*) FROM indexing_status WHERE embedding_status = 'completed' AND attempts = 1`); n != 4 {
+		t.Errorf("completed at the first attempt: %d", n)
+	}
+}

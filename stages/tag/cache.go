@@ -20,6 +20,7 @@ type Cache struct {
 	order    *list.List // front = most recently used; values are *cacheEntry
 	entries  map[string]*list.Element
 	size     prometheus.Gauge
+	evicted  prometheus.Counter // fresh entries dropped for room
 	now      func() time.Time
 }
 
@@ -28,14 +29,20 @@ type cacheEntry struct {
 	expires time.Time
 }
 
-// NewCache returns an empty cache; size may be nil.
-func NewCache(capacity int, ttl time.Duration, size prometheus.Gauge) *Cache {
+// NewCache returns an empty cache. size follows the number of entries;
+// evicted counts entries dropped for room before their TTL ran out, the sign
+// that the cache is too small for the window in which duplicates arrive.
+// Either may be nil.
+func NewCache(capacity int, ttl time.Duration, size prometheus.Gauge, evicted prometheus.Counter) *Cache {
 	if size == nil {
 		size = prometheus.NewGauge(prometheus.GaugeOpts{Name: "unused"})
 	}
+	if evicted == nil {
+		evicted = prometheus.NewCounter(prometheus.CounterOpts{Name: "unused"})
+	}
 	return &Cache{
 		capacity: capacity, ttl: ttl, order: list.New(),
-		entries: make(map[string]*list.Element, capacity), size: size, now: time.Now,
+		entries: make(map[string]*list.Element, capacity), size: size, evicted: evicted, now: time.Now,
 	}
 }
 
@@ -71,6 +78,7 @@ func (c *Cache) Add(key string) {
 	}
 	for len(c.entries) >= c.capacity {
 		c.remove(c.order.Back())
+		c.evicted.Inc()
 	}
 	c.entries[key] = c.order.PushFront(&cacheEntry{key: key, expires: now.Add(c.ttl)})
 	c.size.Set(float64(len(c.entries)))

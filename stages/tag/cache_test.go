@@ -12,7 +12,7 @@ import (
 func TestCacheIsATrueLRUWithTTLAndAnExactGauge(t *testing.T) {
 	t.Parallel()
 	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"})
-	c := NewCache(3, time.Minute, gauge)
+	c := NewCache(3, time.Minute, gauge, nil)
 	now := time.Unix(1000, 0)
 	c.now = func() time.Time { return now }
 
@@ -51,14 +51,41 @@ func TestCacheIsATrueLRUWithTTLAndAnExactGauge(t *testing.T) {
 func TestCacheNeverExceedsCapacity(t *testing.T) {
 	t.Parallel()
 	gauge := prometheus.NewGauge(prometheus.GaugeOpts{Name: "g"})
-	c := NewCache(10000, 24*time.Hour, gauge)
+	evicted := prometheus.NewCounter(prometheus.CounterOpts{Name: "e"})
+	c := NewCache(10000, 24*time.Hour, gauge, evicted)
 	for i := range 25000 {
 		c.Add(fmt.Sprint(i))
 	}
 	if c.Len() != 10000 || testutil.ToFloat64(gauge) != 10000 {
 		t.Fatalf("len %d gauge %v, want 10000", c.Len(), testutil.ToFloat64(gauge))
 	}
+	if n := testutil.ToFloat64(evicted); n != 15000 {
+		t.Errorf("evictions %v, want 15000", n)
+	}
 	if c.Contains("0") || !c.Contains("24999") {
 		t.Fatal("eviction did not drop the oldest entries")
+	}
+}
+
+// TestCacheCountsOnlyFreshEvictions: tagging_cache_evictions_total counts
+// entries dropped for room while still fresh, not those whose TTL ran out —
+// a full cache of expiring entries is healthy, evicting fresh ones is not.
+func TestCacheCountsOnlyFreshEvictions(t *testing.T) {
+	t.Parallel()
+	evicted := prometheus.NewCounter(prometheus.CounterOpts{Name: "e"})
+	c := NewCache(2, time.Minute, nil, evicted)
+	now := time.Unix(1000, 0)
+	c.now = func() time.Time { return now }
+	c.Add("a")
+	c.Add("b")
+	now = now.Add(2 * time.Minute) // a and b expire
+	c.Add("c")
+	c.Add("d")
+	if n := testutil.ToFloat64(evicted); n != 0 || c.Len() != 2 {
+		t.Fatalf("after expiry: %v evictions, len %d; want 0, 2", n, c.Len())
+	}
+	c.Add("e") // c is fresh and goes for room
+	if n := testutil.ToFloat64(evicted); n != 1 || c.Contains("c") {
+		t.Errorf("evictions %v (want 1), c present %v", n, c.Contains("c"))
 	}
 }

@@ -28,6 +28,12 @@ import (
 // Name is the stage name.
 const Name = "tag"
 
+// rejectReasons are the reason label values of tagging_rejected_tags_total.
+var rejectReasons = []string{
+	ai.RejectNotInText, ai.RejectTooLong, ai.RejectDuplicate, ai.RejectOverLimit,
+	ai.RejectNotJSON, ai.RejectNotString,
+}
+
 // Statuses of tagging_processed_total.
 const (
 	statusSuccess      = "success"
@@ -85,7 +91,7 @@ func NewWithTagger(deps pipeline.Deps, tagger ai.Tagger) (*Stage, error) {
 		tagger:  tagger,
 		rdb:     deps.Redis,
 		keys:    deps.Keys,
-		cache:   NewCache(cfg.CacheSize, cfg.CacheTTL, m.cacheSize),
+		cache:   NewCache(cfg.CacheSize, cfg.CacheTTL, m.cacheSize, m.cacheEvictions),
 		log:     deps.Logger,
 		metrics: m,
 		now:     time.Now,
@@ -244,6 +250,7 @@ func clip(s string, n int) string {
 type metrics struct {
 	processed      *prometheus.CounterVec
 	cacheSize      prometheus.Gauge
+	cacheEvictions prometheus.Counter
 	redisDedupHits prometheus.Counter
 	latency        *prometheus.HistogramVec
 	rejected       *prometheus.CounterVec
@@ -259,24 +266,39 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "tagging_cache_size",
 			Help: "Entries held by the in-process TTL-LRU dedup cache.",
 		}),
+		cacheEvictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tagging_cache_evictions_total",
+			Help: "Entries the in-process dedup cache dropped before their TTL because it was full (expired entries are not counted).",
+		}),
 		redisDedupHits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tagging_redis_dedup_hits_total",
 			Help: "Posts found already tagged by the Redis dedup mark (missed by the in-process cache).",
 		}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "tagging_latency_seconds",
-			Help:    "Duration of successful tagger calls.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 3, 12),
+			Name: "tagging_latency_seconds",
+			Help: "Duration of successful tagger calls.",
+			// Written out, so that they print as written (le="0.005"), not
+			// as computed (le="0.0045000000000000005"): from the local
+			// tagger's milliseconds to a slow model's tens of seconds.
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60},
 		}, []string{"provider", "model"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tagging_rejected_tags_total",
 			Help: "Tags the validator dropped, by reason (not_in_text, too_long, duplicate, over_limit, ...).",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.processed, m.cacheSize, m.redisDedupHits, m.latency, m.rejected} {
+	for _, c := range []prometheus.Collector{m.processed, m.cacheSize, m.cacheEvictions, m.redisDedupHits, m.latency, m.rejected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
+	}
+	// Every known label value exists from the start, at zero, so that
+	// alerts and rate() see the series before the first event of its kind.
+	for _, status := range []string{statusSuccess, statusSkippedShort, statusDedup, statusError} {
+		m.processed.WithLabelValues(status)
+	}
+	for _, reason := range rejectReasons {
+		m.rejected.WithLabelValues(reason)
 	}
 	return m, nil
 }

@@ -1,4 +1,8 @@
-package ingest
+// Package links finds the web links of a post and puts them in the one
+// normal form that the enrich stage crawls, caches and stores them under
+// (spec section 5, enrich, step 1). It is a leaf package: ingest uses it to
+// fill posts.parsed urls, enrich to read them back or find them in the text.
+package links
 
 import (
 	"strings"
@@ -6,23 +10,26 @@ import (
 	"unicode/utf8"
 )
 
-// ExtractURLs returns the http(s) URLs of a post text in order of
+// Extract returns the http(s) URLs of a post text in order of
 // appearance, without duplicates: the targets of Markdown links `[t](u)` and
 // bare URLs, with trailing punctuation stripped. A URL shown as a link's
 // label counts as a URL of its own (it is what the reader sees, and often the
 // real destination behind a redirector). t.me and other links are kept:
-// deciding what is worth crawling is the enrich stage's job.
-func ExtractURLs(text string) []string {
-	var set urlSet
-	set.addText(text)
-	return set.list
+// deciding what is worth crawling is the enrich stage's job (see Policy).
+func Extract(text string) []string {
+	var set Set
+	set.AddText(text)
+	return set.List()
 }
 
-// urlSet collects URLs in order, dropping repeats. Posts carry a handful of
-// URLs, so a linear search beats a map here.
-type urlSet struct{ list []string }
+// Set collects URLs in order, dropping repeats. The zero value is empty and
+// ready. Posts carry a handful of URLs, so a linear search beats a map here.
+type Set struct{ list []string }
 
-func (s *urlSet) add(u string) {
+// List returns the URLs collected so far, in order of first appearance.
+func (s *Set) List() []string { return s.list }
+
+func (s *Set) add(u string) {
 	for _, seen := range s.list {
 		if seen == u {
 			return
@@ -31,12 +38,12 @@ func (s *urlSet) add(u string) {
 	s.list = append(s.list, u)
 }
 
-// addEntityURL adds the URL of a Telegram `link` entity (whose text is the
+// AddEntity adds the URL of a Telegram `link` entity (whose text is the
 // URL as displayed) or `text_link` href. Telegram linkifies bare host names
 // ("habr.com/ru/…"), so a missing scheme gets https://, the scheme browsers
 // and Telegram's own link preview try first today; other schemes (tg://,
 // mailto:, ftp://) are not crawlable and are dropped.
-func (s *urlSet) addEntityURL(raw string) {
+func (s *Set) AddEntity(raw string) {
 	u := strings.TrimSpace(raw)
 	if u == "" {
 		return
@@ -56,8 +63,8 @@ func (s *urlSet) addEntityURL(raw string) {
 	s.add(u)
 }
 
-// addText adds the URLs found in text (see ExtractURLs).
-func (s *urlSet) addText(text string) {
+// AddText adds the URLs found in text (see Extract).
+func (s *Set) AddText(text string) {
 	i := 0
 	for i < len(text) {
 		j := strings.Index(text[i:], "://")

@@ -1,0 +1,156 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/assistant-dev/assistant/crawl"
+	"github.com/assistant-dev/assistant/crawl/links"
+	"github.com/assistant-dev/assistant/stages/enrich"
+)
+
+// crawlCommand is `assistant crawl URL`: one URL through the configured
+// policy and crawler, printing what the pipeline would store for it. It always
+// crawls afresh (no cache) so an operator sees the site as it is now.
+func (a *app) crawlCommand() *cobra.Command {
+	var (
+		asJSON       bool
+		force        bool
+		backend      string
+		c4URL        string
+		c4Token      string
+		allowPrivate bool
+		noRobots     bool
+		timeout      time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "crawl URL",
+		Short: "Crawl one URL as the pipeline would and print what it would store",
+		Long: `Crawl one URL with the configured URL policy and crawler (stages.<crawling
+stage>.crawl; builtin by default) and print the title, the metadata and the
+Markdown that would be stored in post_enrichment (kind='crawl'). The crawl is
+always fresh (the Redis cache is neither read nor written). The SSRF guard is on
+unless --allow-private-addresses.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			// The crawling stage's own settings block, as configured.
+			ecfg, ok := cfg.Stage(enrich.Name).(*enrich.Config)
+			if !ok || ecfg == nil {
+				ecfg = enrich.DefaultConfig()
+			}
+			ccfg := ecfg.Crawl
+			if backend != "" {
+				ccfg.Backend = backend
+			}
+			if c4URL != "" {
+				ccfg.Crawl4AI.URL = c4URL
+			}
+			if c4Token != "" {
+				ccfg.Crawl4AI.Token = c4Token
+			}
+			ccfg.AllowPrivateAddresses = ccfg.AllowPrivateAddresses || allowPrivate
+			if noRobots {
+				ccfg.Robots = false
+			}
+			if timeout > 0 {
+				ccfg.Timeout = timeout
+			}
+			raw := args[0]
+			toCrawl, dropped := ecfg.Policy().Select([]string{raw})
+			if len(toCrawl) == 0 {
+				reason := links.ReasonInvalid
+				if len(dropped) > 0 {
+					reason = dropped[0].Reason
+				}
+				if !force || reason == links.ReasonInvalid {
+					return fmt.Errorf("crawl: the URL policy would not crawl %s (%s); --force crawls it anyway", raw, reason)
+				}
+				norm, _ := links.Normalize(raw)
+				toCrawl = []string{norm}
+			}
+			c, err := crawl.New(ccfg, crawl.WithLogger(a.log()))
+			if err != nil {
+				return err
+			}
+			start := time.Now()
+			res, crawlErr := c.Crawl(cmd.Context(), toCrawl[0])
+			took := time.Since(start)
+			if crawlErr != nil && res.Error == "" {
+				res.URL, res.Error, res.ErrorKind = toCrawl[0], crawlErr.Error(), crawl.KindOf(crawlErr)
+			}
+			row := enrich.BuildRow("", []crawl.Result{res}, nil)
+			page := row.Pages[0]
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(page); err != nil {
+					return err
+				}
+			} else if err := printPage(a.stdout, page, res, took); err != nil {
+				return err
+			}
+			if crawlErr != nil && page.Status == enrich.URLError {
+				return fmt.Errorf("crawl %s: %w", toCrawl[0], crawlErr)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&asJSON, "json", false, "print the stored page document as JSON")
+	f.BoolVar(&force, "force", false, "crawl even when the URL policy would skip the URL (t.me, deny list)")
+	f.StringVar(&backend, "backend", "", "crawler backend: builtin or crawl4ai (default builtin)")
+	f.StringVar(&c4URL, "crawl4ai-url", "", "crawl4ai server URL (default http://127.0.0.1:11235)")
+	f.StringVar(&c4Token, "crawl4ai-token", "", "crawl4ai bearer token")
+	f.BoolVar(&allowPrivate, "allow-private-addresses", false, "turn the SSRF guard off (to check a site on a private network)")
+	f.BoolVar(&noRobots, "ignore-robots", false, "do not read robots.txt")
+	f.DurationVar(&timeout, "timeout", 0, "total timeout of the crawl (default 20s)")
+	return cmd
+}
+
+func printPage(w io.Writer, p enrich.Page, res crawl.Result, took time.Duration) error {
+	var b strings.Builder
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "%-13s %s\n", k+":", v)
+		}
+	}
+	line("url", p.URL)
+	if p.FinalURL != p.URL {
+		line("final url", p.FinalURL)
+	}
+	line("status", fmt.Sprintf("%s (HTTP %d)", p.Status, p.HTTPStatus))
+	line("error", p.Error)
+	line("title", p.Title)
+	line("description", p.Description)
+	line("site name", p.SiteName)
+	line("language", p.Language)
+	if p.PublishedAt != nil {
+		line("published", p.PublishedAt.Format(time.RFC3339))
+	}
+	line("canonical", p.Canonical)
+	line("content type", p.ContentType)
+	if p.Status == enrich.URLOK {
+		line("words", fmt.Sprint(p.WordCount))
+		line("bytes", fmt.Sprint(res.Bytes))
+		line("sha256", p.ContentSHA256)
+	}
+	line("backend", res.Backend)
+	line("took", took.Round(time.Millisecond).String())
+	if p.Markdown != "" {
+		b.WriteString("\n")
+		b.WriteString(p.Markdown)
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
