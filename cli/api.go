@@ -63,7 +63,7 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, rdb redis.Univer
 	console.New(console.Options{
 		Redis: rdb, Keys: pipeline.NewKeys(cfg), Streams: a.stages.Streams(cfg.Streams), Groups: groups,
 		Runner: runner, Search: svc, Pool: pool, Gatherer: gatherer,
-		AdminToken: cfg.API.AdminToken, Loopback: console.IsLoopback(ln.Addr()), Logger: logger.With("component", "console"),
+		AdminToken: cfg.API.AdminToken, APIToken: cfg.API.Token, Loopback: console.IsLoopback(ln.Addr()), Logger: logger.With("component", "console"),
 	}).Mount(handler)
 	srv := api.NewHTTPServer(ln.Addr().String(), handler)
 	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)

@@ -52,11 +52,12 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 func (c *Console) admin(changes bool, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		rule := c.mayRead
-		if changes {
-			rule = c.mayChange
+		// A changing call must also pass the read rule (api.token).
+		err := c.mayReadAPI(token, false)
+		if err == nil && changes {
+			err = c.mayChange(token, false)
 		}
-		switch err := rule(token, false); {
+		switch {
 		case errors.Is(err, errUnauthorized):
 			w.Header().Set("WWW-Authenticate", `Bearer realm="assistant-admin"`)
 			writeError(w, http.StatusUnauthorized, err.Error())

@@ -55,6 +55,9 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// AdminToken guards changing calls; see the package comment.
 	AdminToken string
+	// APIToken (api.token), when set and AdminToken is not, is what admin
+	// API reads need, like the rest of /v1.
+	APIToken string
 	// Loopback says the listener accepts loopback connections only.
 	Loopback bool
 	// SecureCookies marks cookies Secure (the listener is behind TLS).
@@ -127,6 +130,15 @@ func (c *Console) mayRead(token string, session bool) error {
 		return nil
 	}
 	return errUnauthorized
+}
+
+// mayReadAPI is mayRead for the admin API, where api.token also guards
+// reads when no admin token is configured.
+func (c *Console) mayReadAPI(token string, session bool) error {
+	if c.o.AdminToken == "" && c.o.APIToken != "" && !tokenEqual(token, c.o.APIToken) {
+		return errUnauthorized
+	}
+	return c.mayRead(token, session)
 }
 
 func tokenEqual(a, b string) bool {

@@ -48,22 +48,27 @@ func TestAdminAuthRules(t *testing.T) {
 	cases := []struct {
 		name       string
 		adminToken string
+		apiToken   string
 		loopback   bool
 		sent       string
 		wantRead   int
 		wantChange int
 	}{
-		{"no token configured, public listener", "", false, "", 200, 403},
-		{"no token configured, public listener, a token sent", "", false, "anything", 200, 403},
-		{"no token configured, loopback-only", "", true, "", 200, 200},
-		{"token configured, none sent", "s3cret", false, "", 401, 401},
-		{"token configured, wrong one", "s3cret", true, "wrong", 401, 401},
-		{"token configured, right one", "s3cret", false, "s3cret", 200, 200},
+		{"no token configured, public listener", "", "", false, "", 200, 403},
+		{"no token configured, public listener, a token sent", "", "", false, "anything", 200, 403},
+		{"no token configured, loopback-only", "", "", true, "", 200, 200},
+		{"token configured, none sent", "s3cret", "", false, "", 401, 401},
+		{"token configured, wrong one", "s3cret", "", true, "wrong", 401, 401},
+		{"token configured, right one", "s3cret", "", false, "s3cret", 200, 200},
+		{"only api.token, none sent", "", "api", true, "", 401, 401},
+		{"only api.token, sent, loopback-only", "", "api", true, "api", 200, 200},
+		{"only api.token, sent", "", "api", false, "api", 200, 403},
+		{"both tokens, api.token is not the admin token", "s3cret", "api", false, "api", 401, 401},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			mux := http.NewServeMux()
-			console.New(console.Options{Redis: rdb, Keys: keys, Streams: []string{stream}, AdminToken: tc.adminToken,
+			console.New(console.Options{Redis: rdb, Keys: keys, Streams: []string{stream}, AdminToken: tc.adminToken, APIToken: tc.apiToken,
 				Loopback: tc.loopback, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Mount(mux)
 			do := func(method, path, body string) int {
 				req := httptest.NewRequest(method, path, strings.NewReader(body))
