@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/internal/testenv"
@@ -120,6 +121,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{"ingest missing file", []string{"ingest", "--dry-run", "--config", cfg, "/nonexistent/nope.jsonl"}, "ingest: open /nonexistent/nope.jsonl: no such file or directory"},
 		{"bad --log-level", []string{"config", "validate", "--config", cfg, "--log-level", "loud"}, `--log-level "loud": want one of debug, info, warn, error`},
 		{"bad --log-format", []string{"streams", "--config", cfg, "--log-format", "xml"}, `--log-format "xml": want one of json, text`},
+		{"import legacy without --from", []string{"import", "legacy", "--config", cfg}, "--from is required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -251,6 +253,44 @@ func TestIngestCommand(t *testing.T) {
 	}
 }
 
+// TestImportLegacyCommand runs `assistant import legacy` twice on a
+// database built with the old system's DDL: the first run publishes its
+// posts, the second nothing.
+func TestImportLegacyCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testConfig(t, prefix, "", "")
+	oldURL := testenv.Postgres(t)
+	ddl, err := os.ReadFile(filepath.Join("..", "testdata", "legacy", "old_schema.sql"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, oldURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, string(ddl)+`;
+INSERT INTO channels (id, tg_channel_id, title) VALUES ('6f1c1f3e-0d7a-4d38-9a57-3d1f8c2e0a11', 1000724666, 'Naked Science');
+INSERT INTO posts (id, channel_id, tg_message_id, content, media_urls, posted_at, created_at) VALUES
+    ('0b7a3c8e-5d1f-4c2a-9e6b-7f8d9a0b1c2d', '6f1c1f3e-0d7a-4d38-9a57-3d1f8c2e0a11', 1, 'первый', '[]', '2024-12-01 10:00+00', '2024-12-01 10:00+00'),
+    ('1c8b4d9f-6e20-4d3b-8f7c-8a9e0b1c2d3e', '6f1c1f3e-0d7a-4d38-9a57-3d1f8c2e0a11', 2, '', '["https://cdn.example/a.jpg"]', '2024-12-01 11:00+00', '2024-12-01 11:00+00');`); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runCLI(t, "import", "legacy", "--from", oldURL, "--config", cfg)
+	if code != 0 || !strings.Contains(stderr, "imported 2 of 2 pending old posts") {
+		t.Fatalf("import: %d %s", code, stderr)
+	}
+	code, _, stderr = runCLI(t, "import", "legacy", "--from", oldURL, "--config", cfg)
+	if code != 0 || !strings.Contains(stderr, "imported 0 of 0 pending old posts") || !strings.Contains(stderr, "resumed") {
+		t.Fatalf("second import: %d %s", code, stderr)
+	}
+	if n := rdb.XLen(ctx, prefix+"posts.parsed").Val(); n != 2 {
+		t.Errorf("stream holds %d entries, want 2", n)
+	}
+}
+
 func TestMigrateCommands(t *testing.T) {
 	t.Parallel()
 	dbURL := testenv.Postgres(t)
@@ -361,5 +401,30 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "stopped cleanly") {
 		t.Errorf("log:\n%s", stderr.String())
+	}
+}
+
+// TestStreamsShowsIgnoredLegacyKeys: with the legacy consumer off, an old
+// worker's key that holds entries is listed, with a warning that nothing
+// reads it; an empty one is not.
+func TestStreamsShowsIgnoredLegacyKeys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testConfig(t, prefix, "", "")
+	for range 3 {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: prefix + "stream:posts:parsed", Values: map[string]any{"post_id": "p"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, stderr := runCLI(t, "streams", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("streams: %d %s", code, stderr)
+	}
+	if !regexp.MustCompile(`(?m)^stream:posts:parsed +3 `).MatchString(out) || strings.Contains(out, "stream:posts:tagged") {
+		t.Errorf("streams output does not list exactly the old key with entries:\n%s", out)
+	}
+	if !strings.Contains(stderr, "stream:posts:parsed holds 3 entries that nothing reads") {
+		t.Errorf("no warning about the ignored key: %q", stderr)
 	}
 }

@@ -32,7 +32,7 @@ tables and their data. On a terminal it asks first; elsewhere it needs --yes.
 				return err
 			}
 			db := config.RedactURL(cfg.Database.URL)
-			statuses, err := postgres.MigrateStatus(cmd.Context(), cfg.Database.URL)
+			statuses, err := postgres.MigrateStatus(cmd.Context(), cfg.Database.URL, postgres.InSchema(cfg.Database.Schema))
 			if err != nil {
 				return fmt.Errorf("migrate down on %s: %w", db, err)
 			}
@@ -55,7 +55,7 @@ tables and their data. On a terminal it asks first; elsewhere it needs --yes.
 					return err
 				}
 			}
-			if err := postgres.MigrateDown(cmd.Context(), cfg.Database.URL); err != nil {
+			if err := postgres.MigrateDown(cmd.Context(), cfg.Database.URL, postgres.InSchema(cfg.Database.Schema)); err != nil {
 				return fmt.Errorf("migrate down on %s: %w", db, err)
 			}
 			_, err = fmt.Fprintf(a.stdout, "rolled back %s\n", target)
@@ -73,7 +73,7 @@ tables and their data. On a terminal it asks first; elsewhere it needs --yes.
 			if err != nil {
 				return err
 			}
-			applied, version, err := migrateUp(cmd.Context(), cfg.Database.URL)
+			applied, version, err := migrateUp(cmd.Context(), cfg.Database.URL, cfg.Database.Schema)
 			if err != nil {
 				return fmt.Errorf("migrate up on %s: %w", config.RedactURL(cfg.Database.URL), err)
 			}
@@ -93,7 +93,7 @@ tables and their data. On a terminal it asks first; elsewhere it needs --yes.
 			if err != nil {
 				return err
 			}
-			statuses, err := postgres.MigrateStatus(cmd.Context(), cfg.Database.URL)
+			statuses, err := postgres.MigrateStatus(cmd.Context(), cfg.Database.URL, postgres.InSchema(cfg.Database.Schema))
 			if err != nil {
 				return fmt.Errorf("migrate status on %s: %w", config.RedactURL(cfg.Database.URL), err)
 			}
@@ -119,15 +119,16 @@ tables and their data. On a terminal it asks first; elsewhere it needs --yes.
 // applied and the database's version afterwards ("00003_indexing_status.sql",
 // or "no migration" for an empty list), so that callers say "applied" only
 // when something was.
-func migrateUp(ctx context.Context, dbURL string) (applied []string, version string, err error) {
-	before, err := postgres.MigrateStatus(ctx, dbURL)
+func migrateUp(ctx context.Context, dbURL, schema string) (applied []string, version string, err error) {
+	inSchema := postgres.InSchema(schema)
+	before, err := postgres.MigrateStatus(ctx, dbURL, inSchema)
 	if err != nil {
 		return nil, "", err
 	}
-	if err := postgres.MigrateUp(ctx, dbURL); err != nil {
+	if err := postgres.MigrateUp(ctx, dbURL, inSchema); err != nil {
 		return nil, "", err
 	}
-	after, err := postgres.MigrateStatus(ctx, dbURL)
+	after, err := postgres.MigrateStatus(ctx, dbURL, inSchema)
 	if err != nil {
 		return nil, "", err
 	}

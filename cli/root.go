@@ -1,4 +1,4 @@
-// Package cli is the command line of the assistant daemon (spec section 10):
+// Package cli is the command line of the assistant daemon (README.md, "Command line"):
 // `assistant run` starts stages, the other commands are operator tools
 // (streams, dlq, config, migrate, ingest, version). Commands parse flags,
 // load the configuration and format output; the work itself lives in the
@@ -122,6 +122,7 @@ pipeline.`,
 		a.configCommand(),
 		a.migrateCommand(),
 		a.ingestCommand(),
+		a.importCommand(),
 		a.versionCommand(),
 		a.benchCommand(),
 		a.healthcheckCommand(),

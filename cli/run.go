@@ -111,7 +111,7 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	defer rdb.Close()
 
 	if cfg.Database.AutoMigrate && a.stages.Needs(stages, pipeline.NeedMigrations) {
-		applied, version, err := migrateUp(ctx, cfg.Database.URL)
+		applied, version, err := migrateUp(ctx, cfg.Database.URL, cfg.Database.Schema)
 		if err != nil {
 			return fmt.Errorf("migrate database %s: %w", config.RedactURL(cfg.Database.URL), err)
 		}

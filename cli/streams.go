@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -19,7 +20,8 @@ func (a *app) streamsCommand() *cobra.Command {
 		Use:   "streams",
 		Short: "Show each stream: length, groups with lag, pending and oldest pending age, and DLQ size",
 		Long: `Streams reports the configured streams (and the old worker's keys when
-streams.legacy_consumer_enabled is set). For every consumer group: LAG is the
+streams.legacy_consumer_enabled is set, or when they hold entries: then
+nothing reads them, and a warning says so). For every consumer group: LAG is the
 number of entries not yet delivered ("?" when Redis cannot tell), PENDING the
 entries delivered but not acknowledged, OLDEST PENDING the age of the oldest
 pending entry (now minus the time in its id: how long that post has been in
@@ -35,10 +37,27 @@ the stream) and IDLE how long ago it was last delivered.`,
 				return err
 			}
 			defer rdb.Close()
-			reports, err := pipeline.StreamsReport(cmd.Context(), rdb, keysOf(cfg),
-				streamNames(configuredStreams(cfg, a.stages, false)))
+			names := streamNames(configuredStreams(cfg, a.stages, false))
+			// The old worker's keys that hold entries are shown even with
+			// the legacy consumer off: nothing reads them then.
+			var ignored []string
+			if !cfg.Streams.LegacyConsumerEnabled {
+				for _, name := range cfg.Streams.LegacyKeys() {
+					if name == "" || slices.Contains(names, name) {
+						continue
+					}
+					if n, err := rdb.XLen(cmd.Context(), keysOf(cfg).Stream(name)).Result(); err == nil && n > 0 {
+						names = append(names, name)
+						ignored = append(ignored, fmt.Sprintf("%s holds %d entries that nothing reads (streams.legacy_consumer_enabled is off)", name, n))
+					}
+				}
+			}
+			reports, err := pipeline.StreamsReport(cmd.Context(), rdb, keysOf(cfg), names)
 			if err != nil {
 				return err
+			}
+			for _, line := range ignored {
+				fmt.Fprintln(a.stderr, "warning: "+line)
 			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)

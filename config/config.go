@@ -92,12 +92,19 @@ type Redis struct {
 
 // Database locates PostgreSQL.
 type Database struct {
-	URL         string `mapstructure:"url" yaml:"url" secret:"url"`
+	URL string `mapstructure:"url" yaml:"url" secret:"url"`
+	// Schema holds the daemon's tables (and goose_db_version): a schema of
+	// its own, so that a database shared with another application (the old
+	// system's posts) never collides. It is the search_path of every
+	// connection; a search_path set in URL takes precedence (tests and
+	// benchmarks give each run a schema that way). Empty leaves the
+	// server's search_path alone.
+	Schema      string `mapstructure:"schema" yaml:"schema"`
 	AutoMigrate bool   `mapstructure:"auto_migrate" yaml:"auto_migrate"`
 	MaxConns    int    `mapstructure:"max_conns" yaml:"max_conns"`
 }
 
-// Streams names the Redis streams between stages (spec section 2).
+// Streams names the Redis streams between stages (docs/delivery.md).
 type Streams struct {
 	Parsed    string `mapstructure:"parsed" yaml:"parsed"`
 	Tagged    string `mapstructure:"tagged" yaml:"tagged"`
@@ -113,9 +120,41 @@ type Streams struct {
 	LegacyTagged   string `mapstructure:"legacy_tagged" yaml:"legacy_tagged"`
 	LegacyEnriched string `mapstructure:"legacy_enriched" yaml:"legacy_enriched"`
 	LegacyDeleted  string `mapstructure:"legacy_deleted" yaml:"legacy_deleted"`
+	// LegacyStart is where the consumer groups on the old keys start when
+	// they are created: "$" (only entries added from now on; the old
+	// worker's retained backlog is not processed again) or "0" (everything
+	// the key holds).
+	LegacyStart string `mapstructure:"legacy_start" yaml:"legacy_start"`
+	// LegacyPublishTagged and LegacyPublishEnriched also publish each
+	// posts.tagged / posts.enriched event to the old key (legacy_tagged,
+	// legacy_enriched), in the same MULTI/EXEC, while the legacy consumer
+	// is enabled: the old downstream tasks keep working during a switch.
+	LegacyPublishTagged   bool `mapstructure:"legacy_publish_tagged" yaml:"legacy_publish_tagged"`
+	LegacyPublishEnriched bool `mapstructure:"legacy_publish_enriched" yaml:"legacy_publish_enriched"`
 }
 
-// Runner holds the delivery settings shared by every stage (spec section 4).
+// LegacyOutputs maps our output streams to the old keys they are also
+// published to; empty unless the legacy consumer is enabled.
+func (s Streams) LegacyOutputs() map[string]string {
+	out := map[string]string{}
+	if !s.LegacyConsumerEnabled {
+		return out
+	}
+	if s.LegacyPublishTagged && s.LegacyTagged != "" {
+		out[s.Tagged] = s.LegacyTagged
+	}
+	if s.LegacyPublishEnriched && s.LegacyEnriched != "" {
+		out[s.Enriched] = s.LegacyEnriched
+	}
+	return out
+}
+
+// LegacyKeys lists the old worker's keys.
+func (s Streams) LegacyKeys() []string {
+	return []string{s.LegacyParsed, s.LegacyTagged, s.LegacyEnriched, s.LegacyDeleted}
+}
+
+// Runner holds the delivery settings shared by every stage (docs/delivery.md).
 type Runner struct {
 	Block               time.Duration `mapstructure:"block" yaml:"block"`
 	MaxAttempts         int           `mapstructure:"max_attempts" yaml:"max_attempts"`
@@ -200,6 +239,7 @@ func Default(sections ...Section) Config {
 		},
 		Database: Database{
 			URL:         "postgres://postgres@127.0.0.1:5432/assistant?sslmode=disable", // created by scripts/services.sh
+			Schema:      "assistant",
 			AutoMigrate: true,
 			MaxConns:    10,
 		},
@@ -214,6 +254,10 @@ func Default(sections ...Section) Config {
 			LegacyTagged:   "stream:posts:tagged",
 			LegacyEnriched: "stream:posts:enriched",
 			LegacyDeleted:  "stream:posts:deleted",
+			LegacyStart:    "$",
+
+			LegacyPublishTagged:   true,
+			LegacyPublishEnriched: true,
 		},
 		Runner: Runner{
 			Block:               2 * time.Second,

@@ -205,6 +205,11 @@ func (c *Config) Validate() error {
 	p.AtLeast("search.candidates", c.Search.Candidates, 10)
 	p.AtLeast("search.max_limit", c.Search.MaxLimit, 1)
 	p.Positive("search.mirror_refresh", c.Search.MirrorRefresh)
+	if len(c.Database.Schema) > 63 {
+		// PostgreSQL truncates longer identifiers silently: two long names
+		// could end up the same schema.
+		p.Add("database.schema", "%q is longer than 63 bytes", c.Database.Schema)
+	}
 
 	s := c.Streams
 	p.NotEmpty("streams.parsed", s.Parsed)
@@ -213,6 +218,7 @@ func (c *Config) Validate() error {
 	p.NotEmpty("streams.indexed", s.Indexed)
 	p.NotEmpty("streams.deleted", s.Deleted)
 	p.NotEmpty("streams.dlq_suffix", s.DLQSuffix)
+	p.OneOf("streams.legacy_start", s.LegacyStart, "$", "0")
 
 	r := c.Runner
 	p.Positive("runner.block", r.Block)
@@ -282,7 +288,7 @@ func (c *Config) Validate() error {
 	return p.Err()
 }
 
-// ResolveProviders expands "auto" per spec section 8: gigachat when its key is
+// ResolveProviders expands "auto" (README.md, "Configuration"): gigachat when its key is
 // set, else openrouter when its key is set, else local. Other values are split
 // into a chain.
 func (c *Config) ResolveProviders(setting string) []string {

@@ -836,18 +836,14 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// idLess compares two stream entry ids ("ms-seq").
+// idLess compares two stream entry ids; an unparsable id sorts first.
 func idLess(a, b string) bool {
-	am, as := splitID(a)
-	bm, bs := splitID(b)
-	return am < bm || am == bm && as < bs
-}
-
-func splitID(id string) (uint64, uint64) {
-	msPart, seqPart, _ := strings.Cut(id, "-")
-	ms, _ := strconv.ParseUint(msPart, 10, 64)
-	seq, _ := strconv.ParseUint(seqPart, 10, 64)
-	return ms, seq
+	ia, errA := pipeline.ParseStreamID(a)
+	ib, errB := pipeline.ParseStreamID(b)
+	if errA != nil || errB != nil {
+		return errA != nil && errB == nil
+	}
+	return ia.Less(ib)
 }
 
 // freePort asks the kernel for a free TCP port on 127.0.0.1.

@@ -84,7 +84,7 @@ func TestMalformedEntriesAreDeadLettered(t *testing.T) {
 		{"not JSON", map[string]any{"data": "this is not json"}, "not JSON"},
 		{"JSON but not an object", map[string]any{"data": `["post_id", "text"]`}, "not an object"},
 		{"missing post_id", object(map[string]any{"post_id": nil}), "missing required field post_id"},
-		{"missing text", object(map[string]any{"text": nil}), "missing required field text"},
+		{"missing channel_id", object(map[string]any{"channel_id": nil}), "missing required field channel_id"},
 		{"missing posted_at", object(map[string]any{"posted_at": nil}), "missing required field posted_at"},
 		{"wrong type", object(map[string]any{"channel_id": 12345}), "channel_id has the wrong type"},
 		{"bad time", object(map[string]any{"posted_at": "yesterday"}), "field posted_at"},

@@ -52,7 +52,9 @@ func dedicatedDatabase(ctx context.Context, t *testing.T) (*pgx.Conn, string, st
 	}
 	u.Path = "/" + name
 	q := u.Query()
-	q.Del("search_path")
+	// The daemon's schema (database.schema) by name, so that the test's own
+	// connections on this URL see its tables too.
+	q.Set("search_path", "assistant")
 	u.RawQuery = q.Encode()
 	return admin, name, u.String()
 }

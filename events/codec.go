@@ -49,7 +49,12 @@ func Decode(values map[string]any, ev Event) error {
 			return &DecodeError{Reason: "data is not JSON"}
 		}
 		if err := json.Unmarshal([]byte(trimmed), ev); err != nil {
-			return &DecodeError{Reason: "data: " + describeJSONError(err, []byte(trimmed), ev)}
+			// The old system's times (str(datetime), naive ISO) are not
+			// RFC 3339: rewrite them and try once more before giving up.
+			fixed, ok := normalizeTimes([]byte(trimmed), ev)
+			if !ok || json.Unmarshal(fixed, ev) != nil {
+				return &DecodeError{Reason: "data: " + describeJSONError(err, []byte(trimmed), ev)}
+			}
 		}
 		env := ev.Env()
 		if env.SchemaVersion != "" && env.SchemaVersion != SchemaV1 {
@@ -133,6 +138,16 @@ func flatValue(s string, kind reflect.Kind) (json.RawMessage, error) {
 	case reflect.String:
 		b, _ := json.Marshal(s)
 		return b, nil
+	case kindTime:
+		if s == "" || s == "None" {
+			return nil, nil
+		}
+		t, err := ParseTime(s)
+		if err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(t)
+		return b, nil
 	case reflect.Bool:
 		switch strings.ToLower(s) {
 		case "true", "1":
@@ -161,8 +176,12 @@ func flatValue(s string, kind reflect.Kind) (json.RawMessage, error) {
 	return nil, fmt.Errorf("unsupported kind %s", kind)
 }
 
+// kindTime marks a time.Time field in jsonFieldKinds: its flat value is a
+// timestamp in any form ParseTime accepts.
+const kindTime = reflect.Kind(1 << 10)
+
 // jsonFieldKinds maps JSON keys of a struct (embedded structs flattened) to
-// their kinds; time.Time counts as a string.
+// their kinds; time.Time fields are kindTime.
 func jsonFieldKinds(t reflect.Type) map[string]reflect.Kind {
 	out := map[string]reflect.Kind{}
 	for i := range t.NumField() {
@@ -179,7 +198,7 @@ func jsonFieldKinds(t reflect.Type) map[string]reflect.Kind {
 		}
 		kind := f.Type.Kind()
 		if f.Type == reflect.TypeOf(time.Time{}) {
-			kind = reflect.String
+			kind = kindTime
 		}
 		out[name] = kind
 	}
@@ -191,4 +210,62 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// timeLayouts are the forms ParseTime accepts, tried in order.
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999Z07:00", // Python str(datetime), aware
+	"2006-01-02T15:04:05.999999999",       // naive ISO (isoformat)
+	"2006-01-02 15:04:05.999999999",       // naive str(datetime)
+}
+
+// ParseTime reads a timestamp as the old system's validator accepted it:
+// RFC 3339 with a T or with a space between date and time (Python's
+// str(datetime) writes "2024-12-04 09:00:28+00:00"), fractions of a second
+// up to nanoseconds, Z or an offset; a time without a zone (a naive
+// datetime) is taken as UTC.
+func ParseTime(s string) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time (RFC 3339, with T or a space, zone optional)", truncate(s, 40))
+}
+
+// normalizeTimes rewrites the time fields of a data-form object that
+// ParseTime understands but encoding/json does not into RFC 3339; ok is
+// false when there was nothing to rewrite.
+func normalizeTimes(data []byte, ev Event) ([]byte, bool) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(data, &obj) != nil {
+		return nil, false
+	}
+	changed := false
+	for name, kind := range jsonFieldKinds(reflect.TypeOf(ev).Elem()) {
+		raw, ok := obj[name]
+		if kind != kindTime || !ok {
+			continue
+		}
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			continue
+		}
+		if _, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			continue
+		}
+		t, err := ParseTime(s)
+		if err != nil {
+			continue
+		}
+		obj[name], _ = json.Marshal(t)
+		changed = true
+	}
+	if !changed {
+		return nil, false
+	}
+	out, err := json.Marshal(obj)
+	return out, err == nil
 }

@@ -17,7 +17,7 @@ const SchemaV1 = "v1"
 // DataField is the single stream field that carries an event as JSON.
 const DataField = "data"
 
-// Envelope is carried by every event (spec section 3).
+// Envelope is carried by every event (docs/events.md, "The envelope").
 type Envelope struct {
 	SchemaVersion  string    `json:"schema_version"`
 	TraceID        string    `json:"trace_id"`

@@ -131,7 +131,7 @@ func TestDecodeEventRejectsMalformedEntriesWithAReason(t *testing.T) {
 		{"plain text", map[string]any{"data": "hello"}, "not JSON"},
 		{"JSON but not an object", map[string]any{"data": `[1,2]`}, "not an object"},
 		{"missing post_id", with("post_id", nil), "missing required field post_id"},
-		{"missing text", with("text", nil), "missing required field text"},
+		{"missing channel_id", with("channel_id", nil), "missing required field channel_id"},
 		{"missing posted_at", with("posted_at", nil), "posted_at"},
 		{"wrong type", with("text", 42), "wrong type"},
 		{"bad time", with("posted_at", "yesterday"), "posted_at"},

@@ -70,7 +70,7 @@ func writePythonJSONString(b *strings.Builder, s string) {
 }
 
 // ContentHash is the SHA-256 hex of the text lower-cased, trimmed and with
-// whitespace collapsed (spec section 3). It streams the normalised text
+// whitespace collapsed (docs/events.md, "Hashes"). It streams the normalised text
 // into the hash instead of building it, since it runs for every post.
 func ContentHash(text string) string {
 	h := sha256.New()

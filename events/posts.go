@@ -40,9 +40,7 @@ func (p *PostParsed) Validate() error {
 	if p.ChannelID == "" {
 		missing = append(missing, "channel_id")
 	}
-	if p.Text == "" {
-		missing = append(missing, "text")
-	}
+	// text may be empty: a photo or video without a caption is a post.
 	if p.PostedAt.IsZero() {
 		missing = append(missing, "posted_at")
 	}
@@ -82,6 +80,10 @@ type PostTagged struct {
 	PromptVersion string    `json:"prompt_version"`
 	LatencyMS     int64     `json:"latency_ms"`
 	Trigger       string    `json:"trigger"`
+	// UserID and Metadata (model, prompt_version) are what the old
+	// system's posts.tagged consumers read (user_id, metadata.model).
+	UserID   string            `json:"user_id,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
 }
 
 // Trigger values of posts.tagged.

@@ -8,7 +8,9 @@
 // stream in pipelined batches (or writes them as JSON lines in a dry run)
 // and shows progress.
 //
-// Both readers skip what is not a post (service messages, empty texts) and
+// Both readers skip what is not a post (service messages, messages with
+// neither text nor media) — a photo or video without a caption is a post,
+// with an empty text and has_media — and
 // report what is broken (a malformed line or message object, with its line
 // number or index and the reason) without stopping: one bad record never
 // costs the rest of the file.

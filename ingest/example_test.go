@@ -25,6 +25,7 @@ func ExampleReadFile() {
 	// -1001843271905 4 https://t.me/c/1843271905/4 [https://science.nasa.gov/mission/webb/]
 	// -1001843271905 6 https://t.me/c/1843271905/6 []
 	// -1001843271905 7 https://t.me/c/1843271905/7 [https://ru.wikipedia.org/wiki/Go_(язык_программирования)]
+	// -1001843271905 8 https://t.me/c/1843271905/8 []
 	// -1001843271905 9 https://t.me/c/1843271905/9 [https://example.org/r?id=313 https://t.me/naukaikod_chat https://example.org/blog/python-3-13]
-	// 6 posts, 5 skipped
+	// 7 posts, 4 skipped
 }

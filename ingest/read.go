@@ -93,12 +93,13 @@ type Counts struct {
 	// SkippedService counts service messages ("channel created", "message
 	// pinned"), unsupported ones and any other non-message type.
 	SkippedService int `json:"skipped_service"`
+	// MediaOnly counts the posts (included in Posts) with media but no
+	// text: a photo or video without a caption is still a post, carried
+	// with an empty text and has_media (the tag stage gives it empty tags;
+	// its channel, date and link are still stored and indexed).
+	MediaOnly int `json:"media_only"`
 	// SkippedEmpty counts posts with neither text nor media.
 	SkippedEmpty int `json:"skipped_empty"`
-	// SkippedMediaOnly counts posts with media but no text: posts.parsed v1
-	// requires a text (events.PostParsed.Validate), so they cannot be
-	// carried.
-	SkippedMediaOnly int `json:"skipped_media_only"`
 	// SkippedChats counts chats of a full-account export that are not
 	// channels (personal chats, groups): they are not channel posts.
 	SkippedChats int `json:"skipped_chats"`
@@ -107,13 +108,13 @@ type Counts struct {
 }
 
 // Skipped is the number of records left out on purpose.
-func (c Counts) Skipped() int { return c.SkippedService + c.SkippedEmpty + c.SkippedMediaOnly }
+func (c Counts) Skipped() int { return c.SkippedService + c.SkippedEmpty }
 
 func (c *Counts) add(o Counts) {
 	c.Posts += o.Posts
 	c.SkippedService += o.SkippedService
 	c.SkippedEmpty += o.SkippedEmpty
-	c.SkippedMediaOnly += o.SkippedMediaOnly
+	c.MediaOnly += o.MediaOnly
 	c.SkippedChats += o.SkippedChats
 	c.Malformed += o.Malformed
 }
@@ -195,12 +196,13 @@ func (s *source) handle(p *post) error {
 		}
 	}
 	if strings.TrimSpace(p.text) == "" {
-		if p.hasMedia {
-			s.counts.SkippedMediaOnly++
-		} else {
+		if !p.hasMedia {
 			s.counts.SkippedEmpty++
+			return nil
 		}
-		return nil
+		// A caption of blanks is no text: the post is its media.
+		p.text = ""
+		s.counts.MediaOnly++
 	}
 	s.counts.Posts++
 	return s.emit(p.event(s.now()))

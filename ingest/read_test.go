@@ -99,6 +99,8 @@ var channelPosts = map[int64]*events.PostParsed{
 	7: expected(fixtureChannel, "Наука и Код", 7, "2024-12-04T18:02:33Z",
 		"Почему язык Go называется именно так и при чём тут суслик? Коротко в Википедии: https://ru.wikipedia.org/wiki/Go_(язык_программирования).",
 		[]string{"https://ru.wikipedia.org/wiki/Go_(язык_программирования)"}, false, 0),
+	// A photo without a caption: a post with empty text and has_media.
+	8: expected(fixtureChannel, "Наука и Код", 8, "2024-12-05T06:40:00Z", "", nil, true, 0),
 	9: expected(fixtureChannel, "Наука и Код", 9, "2024-12-05T10:11:12Z",
 		"Обновили разбор: https://example.org/blog/python-3-13. Обсуждение — в чате https://t.me/naukaikod_chat.",
 		[]string{"https://example.org/r?id=313", "https://t.me/naukaikod_chat", "https://example.org/blog/python-3-13"}, false, 3),
@@ -115,10 +117,11 @@ func TestReadFixtures(t *testing.T) {
 		{
 			file:   "result.json",
 			format: FormatAuto,
-			want:   []*events.PostParsed{channelPosts[2], channelPosts[3], channelPosts[4], channelPosts[6], channelPosts[7], channelPosts[9]},
-			// service: create_channel, pin_message, unsupported; the photo
-			// without text; the poll (no text, no media).
-			wantCounts: Counts{Posts: 6, SkippedService: 3, SkippedMediaOnly: 1, SkippedEmpty: 1},
+			want: []*events.PostParsed{channelPosts[2], channelPosts[3], channelPosts[4], channelPosts[6],
+				channelPosts[7], channelPosts[8], channelPosts[9]},
+			// service: create_channel, pin_message, unsupported; the poll
+			// (no text, no media). The photo without text is a post.
+			wantCounts: Counts{Posts: 7, MediaOnly: 1, SkippedService: 3, SkippedEmpty: 1},
 		},
 		{
 			file:   "account_result.json",

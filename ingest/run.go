@@ -75,9 +75,9 @@ func (s Summary) String() string {
 		verb = "written (dry run)"
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "ingested %d posts from %d file(s) in %s: %d %s, %d skipped (%d service, %d empty, %d media without text",
-		s.Posts, s.Files, s.Elapsed.Round(time.Millisecond), s.Published, verb,
-		s.Skipped(), s.SkippedService, s.SkippedEmpty, s.SkippedMediaOnly)
+	fmt.Fprintf(&b, "ingested %d posts (%d media without text) from %d file(s) in %s: %d %s, %d skipped (%d service, %d empty",
+		s.Posts, s.MediaOnly, s.Files, s.Elapsed.Round(time.Millisecond), s.Published, verb,
+		s.Skipped(), s.SkippedService, s.SkippedEmpty)
 	if s.SkippedChats > 0 {
 		fmt.Fprintf(&b, "; %d non-channel chats", s.SkippedChats)
 	}

@@ -92,7 +92,7 @@ func TestRunPublishesSample(t *testing.T) {
 		}
 	}
 	// Not a terminal: only the summary line.
-	if out := progress.String(); !strings.HasPrefix(out, "ingested 500 posts from 1 file(s)") || strings.Count(out, "\n") != 1 || strings.Contains(out, "\r") {
+	if out := progress.String(); !strings.HasPrefix(out, "ingested 500 posts (0 media without text) from 1 file(s)") || strings.Count(out, "\n") != 1 || strings.Contains(out, "\r") {
 		t.Errorf("progress output = %q", out)
 	}
 }
@@ -108,13 +108,13 @@ func TestRunTwiceSameIDs(t *testing.T) {
 		}
 	}
 	got := streamEvents(t, rdb, keys.Stream(DefaultStream))
-	// Ingest does not deduplicate: both runs publish (6 + 3 posts each),
+	// Ingest does not deduplicate: both runs publish (7 + 3 posts each),
 	// and the consumers' idempotency keys make the repeats no-ops.
-	if len(got) != 18 {
-		t.Fatalf("stream has %d entries, want 18", len(got))
+	if len(got) != 20 {
+		t.Fatalf("stream has %d entries, want 20", len(got))
 	}
-	for i := range 9 {
-		first, second := got[i], got[i+9]
+	for i := range 10 {
+		first, second := got[i], got[i+10]
 		if first.PostID != second.PostID || first.IdempotencyKey != second.IdempotencyKey {
 			t.Errorf("entry %d: ids differ between runs: %s / %s", i, first.PostID, second.PostID)
 		}
@@ -123,7 +123,7 @@ func TestRunTwiceSameIDs(t *testing.T) {
 		}
 	}
 	// Posts 2 and 3 are in both exports: same ids.
-	if got[0].PostID != got[6].PostID || got[1].PostID != got[7].PostID {
+	if got[0].PostID != got[7].PostID || got[1].PostID != got[8].PostID {
 		t.Errorf("the same post has different ids in the two exports")
 	}
 }
@@ -228,7 +228,7 @@ func TestRunLimit(t *testing.T) {
 		{"inside a batch", []string{testenv.SamplePath()}, 7, 3, 7, true},
 		{"at a batch boundary", []string{testenv.SamplePath()}, 6, 3, 6, true},
 		{"across files", []string{fixture("result.json"), fixture("broken.jsonl"), testenv.SamplePath()}, 8, 0, 8, true},
-		{"above what there is", []string{fixture("result.json")}, 100, 0, 6, false},
+		{"above what there is", []string{fixture("result.json")}, 100, 0, 7, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,8 +259,8 @@ func TestRunBadFileDoesNotStopTheOthers(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "does-not-exist.jsonl") {
 		t.Errorf("err = %v, want the missing file named", err)
 	}
-	if sum.Published != 9 || sum.Files != 3 {
-		t.Errorf("summary = %+v, want 9 published from 3 files", sum)
+	if sum.Published != 10 || sum.Files != 3 || sum.MediaOnly != 1 {
+		t.Errorf("summary = %+v, want 10 published (1 photo without text) from 3 files", sum)
 	}
 }
 
@@ -308,7 +308,7 @@ func TestProgressOnTerminalRedrawsInPlace(t *testing.T) {
 	if !strings.HasPrefix(s, "\r\x1b[K[") || !strings.Contains(s, " 50% result.json  10 posts") || !strings.Contains(s, "1 malformed") {
 		t.Errorf("progress line = %q", s)
 	}
-	if !strings.HasSuffix(s, "\r\x1b[Kingested 10 posts from 1 file(s) in 0s: 10 published to posts.parsed, 0 skipped (0 service, 0 empty, 0 media without text), 0 malformed\n") {
+	if !strings.HasSuffix(s, "\r\x1b[Kingested 10 posts (0 media without text) from 1 file(s) in 0s: 10 published to posts.parsed, 0 skipped (0 service, 0 empty), 0 malformed\n") {
 		t.Errorf("summary = %q", s)
 	}
 }

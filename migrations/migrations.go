@@ -1,5 +1,5 @@
 // Package migrations holds the PostgreSQL schema of the assistant daemon as
-// plain goose SQL files (spec section 7), embedded in the binary so that
+// plain goose SQL files (docs/tables.md), embedded in the binary so that
 // `assistant migrate` and `run` with database.auto_migrate need nothing on
 // disk. store/postgres applies them.
 //

@@ -7,31 +7,14 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
-)
-
-// DLQ entry fields, as the runner writes them (spec section 3, "DLQ entries").
-const (
-	DLQFieldData        = "data"
-	DLQFieldStream      = "stream"
-	DLQFieldGroup       = "group"
-	DLQFieldEntryID     = "entry_id"
-	DLQFieldStage       = "stage"
-	DLQFieldError       = "error"
-	DLQFieldErrorClass  = "error_class"
-	DLQFieldAttempts    = "attempts"
-	DLQFieldFirstSeenAt = "first_seen_at"
-	DLQFieldFailedAt    = "failed_at"
-	DLQFieldTraceID     = "trace_id"
 )
 
 // StreamReport describes one stream, its consumer groups and its DLQ.
@@ -110,8 +93,8 @@ func streamReport(ctx context.Context, rdb redis.UniversalClient, keys Keys, str
 			return rep, fmt.Errorf("XREVRANGE %s: %w", rep.DLQKey, err)
 		}
 		if len(newest) == 1 {
-			if ms, ok := entryIDMillis(newest[0].ID); ok {
-				rep.DLQNewestTime = time.UnixMilli(ms)
+			if id, err := ParseStreamID(newest[0].ID); err == nil {
+				rep.DLQNewestTime = id.Time()
 			}
 		}
 	}
@@ -164,8 +147,8 @@ func fillOldestPending(ctx context.Context, rdb redis.UniversalClient, key strin
 	}
 	gr.Pending = sum.Count
 	gr.OldestPendingID = sum.Lower
-	if ms, ok := entryIDMillis(sum.Lower); ok {
-		gr.OldestPendingAge = max(now.Sub(time.UnixMilli(ms)), 0)
+	if id, err := ParseStreamID(sum.Lower); err == nil {
+		gr.OldestPendingAge = max(now.Sub(id.Time()), 0)
 	}
 	ext, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
 		Stream: key, Group: gr.Name, Start: sum.Lower, End: sum.Lower, Count: 1,
@@ -178,33 +161,6 @@ func fillOldestPending(ctx context.Context, rdb redis.UniversalClient, key strin
 		gr.OldestPendingDeliveries = ext[0].RetryCount
 	}
 	return nil
-}
-
-// DLQEntry is one dead-lettered entry, decoded from the fields the runner
-// wrote.
-type DLQEntry struct {
-	// ID is the entry's id in the DLQ stream (what `dlq show/replay/purge
-	// --id` take), not the original entry's id (EntryID).
-	ID         string
-	Stream     string // unprefixed original stream
-	Group      string
-	EntryID    string // id the entry had in its original stream
-	Stage      string
-	Error      string
-	ErrorClass string // permanent | exhausted
-	Attempts   int
-	// FirstSeenAt and FailedAt are zero when the field is absent or not
-	// RFC 3339; the raw strings stay in Fields.
-	FirstSeenAt time.Time
-	FailedAt    time.Time
-	TraceID     string
-	// Data holds the original entry's fields, as decoded from the data
-	// field's JSON object; nil when that field is not a JSON object
-	// (DataErr says why). Replay writes exactly these fields back.
-	Data    map[string]string
-	DataErr error
-	// Fields is every field of the DLQ entry as stored.
-	Fields map[string]string
 }
 
 // DLQPage is a slice of one DLQ, oldest first.
@@ -233,7 +189,7 @@ func DLQList(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream s
 		return page, fmt.Errorf("XRANGE %s: %w", page.Key, err)
 	}
 	for _, m := range msgs {
-		page.Entries = append(page.Entries, decodeDLQEntry(m))
+		page.Entries = append(page.Entries, DecodeDLQEntry(m))
 	}
 	return page, nil
 }
@@ -250,7 +206,7 @@ var ErrDLQEntryAmbiguous = errors.New("DLQ entry id is ambiguous")
 // Pass one stream when it is known; an id found in several DLQs is an
 // ErrDLQEntryAmbiguous naming them.
 func DLQGet(ctx context.Context, rdb redis.UniversalClient, keys Keys, streams []string, id string) (DLQEntry, error) {
-	if err := checkEntryID(id); err != nil {
+	if _, err := ParseStreamID(id); err != nil {
 		return DLQEntry{}, err
 	}
 	var found []DLQEntry
@@ -262,7 +218,7 @@ func DLQGet(ctx context.Context, rdb redis.UniversalClient, keys Keys, streams [
 			return DLQEntry{}, fmt.Errorf("XRANGE %s %s: %w", key, id, err)
 		}
 		if len(msgs) == 1 {
-			e := decodeDLQEntry(msgs[0])
+			e := DecodeDLQEntry(msgs[0])
 			if e.Stream == "" {
 				e.Stream = stream
 			}
@@ -342,7 +298,7 @@ func DLQPurge(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream 
 		return DLQResult{}, errors.New("purge: name the entries (ids) or ask for all")
 	}
 	for _, id := range ids {
-		if err := checkEntryID(id); err != nil {
+		if _, err := ParseStreamID(id); err != nil {
 			return DLQResult{}, err
 		}
 		msgs, err := rdb.XRange(ctx, dlqKey, id, id).Result()
@@ -370,7 +326,7 @@ func forEachDLQEntry(ctx context.Context, rdb redis.UniversalClient, dlqKey stri
 		}
 		entries := make([]DLQEntry, 0, len(ids))
 		for _, id := range ids {
-			if err := checkEntryID(id); err != nil {
+			if _, err := ParseStreamID(id); err != nil {
 				return err
 			}
 			msgs, err := rdb.XRange(ctx, dlqKey, id, id).Result()
@@ -380,7 +336,7 @@ func forEachDLQEntry(ctx context.Context, rdb redis.UniversalClient, dlqKey stri
 			if len(msgs) == 0 {
 				return fmt.Errorf("%w: %s in %s", ErrDLQEntryNotFound, id, dlqKey)
 			}
-			entries = append(entries, decodeDLQEntry(msgs[0]))
+			entries = append(entries, DecodeDLQEntry(msgs[0]))
 		}
 		for _, e := range entries {
 			if err := fn(e); err != nil {
@@ -409,7 +365,7 @@ func forEachDLQEntry(ctx context.Context, rdb redis.UniversalClient, dlqKey stri
 			return fmt.Errorf("XRANGE %s: %w", dlqKey, err)
 		}
 		for _, m := range msgs {
-			if err := fn(decodeDLQEntry(m)); err != nil {
+			if err := fn(DecodeDLQEntry(m)); err != nil {
 				return err
 			}
 		}
@@ -418,62 +374,6 @@ func forEachDLQEntry(ctx context.Context, rdb redis.UniversalClient, dlqKey stri
 		}
 		start = "(" + msgs[len(msgs)-1].ID
 	}
-}
-
-// decodeDLQEntry reads the runner's fields; it never fails, so that even a
-// malformed entry can be listed, shown and purged.
-func decodeDLQEntry(m redis.XMessage) DLQEntry {
-	fields := make(map[string]string, len(m.Values))
-	for k, v := range m.Values {
-		if s, ok := v.(string); ok {
-			fields[k] = s
-		} else {
-			fields[k] = fmt.Sprint(v)
-		}
-	}
-	e := DLQEntry{
-		ID:         m.ID,
-		Stream:     fields[DLQFieldStream],
-		Group:      fields[DLQFieldGroup],
-		EntryID:    fields[DLQFieldEntryID],
-		Stage:      fields[DLQFieldStage],
-		Error:      fields[DLQFieldError],
-		ErrorClass: fields[DLQFieldErrorClass],
-		TraceID:    fields[DLQFieldTraceID],
-		Fields:     fields,
-	}
-	e.Attempts, _ = strconv.Atoi(fields[DLQFieldAttempts])
-	e.FirstSeenAt, _ = time.Parse(time.RFC3339Nano, fields[DLQFieldFirstSeenAt])
-	e.FailedAt, _ = time.Parse(time.RFC3339Nano, fields[DLQFieldFailedAt])
-	e.Data, e.DataErr = decodeDLQData(fields)
-	return e
-}
-
-// decodeDLQData parses the data field: a JSON object of the original entry's
-// fields. String values are taken as they are; any other JSON value keeps its
-// JSON text, which is how it would have been stored in a stream field.
-func decodeDLQData(fields map[string]string) (map[string]string, error) {
-	raw, ok := fields[DLQFieldData]
-	if !ok {
-		return nil, errors.New("no data field")
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(raw), &obj); err != nil {
-		return nil, fmt.Errorf("data field is not a JSON object: %w", err)
-	}
-	if len(obj) == 0 {
-		return nil, errors.New("data field holds no original fields")
-	}
-	out := make(map[string]string, len(obj))
-	for k, v := range obj {
-		var s string
-		if err := json.Unmarshal(v, &s); err == nil {
-			out[k] = s
-		} else {
-			out[k] = string(v)
-		}
-	}
-	return out, nil
 }
 
 // adminPipeline is MULTI/EXEC on a single Redis. A cluster cannot run a
@@ -488,29 +388,5 @@ func adminPipeline(rdb redis.UniversalClient) redis.Pipeliner {
 }
 
 func isNoSuchKey(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no such key")
-}
-
-// checkEntryID rejects anything that is not a full stream id (ms-seq), so
-// a typo cannot turn into a range.
-func checkEntryID(id string) error {
-	ms, seq, ok := strings.Cut(id, "-")
-	if ok {
-		_, err1 := strconv.ParseUint(ms, 10, 64)
-		_, err2 := strconv.ParseUint(seq, 10, 64)
-		if err1 == nil && err2 == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("%q is not a stream entry id (want <ms>-<seq>, e.g. 1732880000000-0)", id)
-}
-
-// entryIDMillis is the millisecond timestamp part of an entry id.
-func entryIDMillis(id string) (int64, bool) {
-	ms, _, ok := strings.Cut(id, "-")
-	if !ok {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(ms, 10, 64)
-	return n, err == nil
+	return err != nil && strings.Contains(err.Error(), "no such key") // XINFO's reply has no error code of its own
 }

@@ -19,7 +19,7 @@ func adminKeys(prefix string) pipeline.Keys {
 	return pipeline.Keys{Prefix: prefix, DLQSuffix: ".dlq"}
 }
 
-// addDLQ writes a DLQ entry the way the runner does (spec section 3) and
+// addDLQ writes a DLQ entry the way the runner does (docs/delivery.md, "Dead letters") and
 // returns its DLQ id.
 func addDLQ(t *testing.T, rdb *redis.Client, keys pipeline.Keys, stream string, original map[string]string, errClass string) string {
 	t.Helper()

@@ -24,7 +24,7 @@ const dlqScanPage = 500
 // and enrich, may each dead-letter the same entry). An original entry is
 // dead-lettered after it was added, so only DLQ ids from id on are read.
 func DLQFind(ctx context.Context, rdb redis.UniversalClient, keys Keys, streams []string, id string) ([]DLQEntry, error) {
-	if err := checkEntryID(id); err != nil {
+	if _, err := ParseStreamID(id); err != nil {
 		return nil, err
 	}
 	var byDLQID, byEntryID []DLQEntry
@@ -37,7 +37,7 @@ func DLQFind(ctx context.Context, rdb redis.UniversalClient, keys Keys, streams 
 				return nil, fmt.Errorf("XRANGE %s %s +: %w", key, start, err)
 			}
 			for _, m := range msgs {
-				e := decodeDLQEntry(m)
+				e := DecodeDLQEntry(m)
 				if e.Stream == "" {
 					e.Stream = stream
 				}
@@ -143,7 +143,7 @@ func DLQQuery(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream 
 			return page, fmt.Errorf("XRANGE %s: %w", page.Key, err)
 		}
 		for _, m := range msgs {
-			e := decodeDLQEntry(m)
+			e := DecodeDLQEntry(m)
 			if !filter.matches(e) {
 				continue
 			}

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/assistant-dev/assistant/events"
 )
 
@@ -48,6 +50,12 @@ func (m *Message) Decode(ev events.Event) error {
 	if err := events.Decode(m.Values, ev); err != nil {
 		return Permanent(err)
 	}
+	// The old worker's entries carry no trace id: mint one at this first
+	// hop, derived from the entry so that every retry and every output of
+	// it carries the same id, and the stages keep it from here on.
+	if env := ev.Env(); env.TraceID == "" {
+		env.TraceID = uuid.NewSHA1(traceNamespace, []byte(m.Stream+"/"+m.ID)).String()
+	}
 	// Remember the identifiers for logs and the DLQ without parsing again.
 	if m.meta == nil {
 		meta := events.MetaOfEvent(ev)
@@ -55,6 +63,9 @@ func (m *Message) Decode(ev events.Event) error {
 	}
 	return nil
 }
+
+// traceNamespace is the UUIDv5 namespace of minted trace ids.
+var traceNamespace = uuid.MustParse("3c1f7a2e-5b8d-5e4f-9a6b-7c8d9e0f1a2b")
 
 // Publish encodes ev and queues it for the (unprefixed) stream. The runner
 // adds it to the stream in the same MULTI/EXEC that acknowledges the entry.

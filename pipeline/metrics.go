@@ -11,7 +11,7 @@ const (
 	StatusDLQ     = "dlq"
 )
 
-// runnerMetrics are the runner metrics of spec section 9.
+// runnerMetrics are the runner metrics of docs/metrics.md.
 type runnerMetrics struct {
 	messages       *prometheus.CounterVec
 	handleDuration *prometheus.HistogramVec

@@ -14,7 +14,7 @@ import (
 // fail instead of hanging the orchestrator's request.
 const ReadyTimeout = 2 * time.Second
 
-// NewOpsHandler serves the operations endpoints of spec section 9:
+// NewOpsHandler serves the operations endpoints (docs/metrics.md):
 //
 //   - /metrics: the gatherer's metrics in the Prometheus exposition format;
 //   - /healthz: 200 "ok" while the process can answer at all (liveness);

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -12,9 +11,12 @@ import (
 
 // createGroup creates a consumer group reading the stream from its start,
 // creating the stream if needed. An existing group is left as it is.
-func createGroup(ctx context.Context, rdb redis.UniversalClient, key, group string) error {
-	err := rdb.XGroupCreateMkStream(ctx, key, group, "0").Err()
-	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+func createGroup(ctx context.Context, rdb redis.UniversalClient, key, group, start string) error {
+	if start == "" {
+		start = "0"
+	}
+	err := rdb.XGroupCreateMkStream(ctx, key, group, start).Err()
+	if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
 		return err
 	}
 	return nil
@@ -23,7 +25,7 @@ func createGroup(ctx context.Context, rdb redis.UniversalClient, key, group stri
 // isNoGroup reports an error caused by a missing stream or consumer group
 // (Redis restarted without persistence, or the group was deleted).
 func isNoGroup(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "NOGROUP")
+	return redis.HasErrorPrefix(err, "NOGROUP")
 }
 
 // groupState is what the runner needs to know about one consumer group.
@@ -60,65 +62,29 @@ func groupStates(ctx context.Context, rdb redis.UniversalClient, key string) ([]
 	return out, nil
 }
 
-// streamID is a parsed entry id.
-type streamID struct{ ms, seq uint64 }
-
-func parseID(id string) (streamID, bool) {
-	msPart, seqPart, ok := strings.Cut(id, "-")
-	if !ok {
-		return streamID{}, false
-	}
-	ms, err1 := strconv.ParseUint(msPart, 10, 64)
-	seq, err2 := strconv.ParseUint(seqPart, 10, 64)
-	if err1 != nil || err2 != nil {
-		return streamID{}, false
-	}
-	return streamID{ms, seq}, true
-}
-
-func (a streamID) less(b streamID) bool {
-	return a.ms < b.ms || a.ms == b.ms && a.seq < b.seq
-}
-
-func (a streamID) next() streamID {
-	if a.seq == ^uint64(0) {
-		return streamID{a.ms + 1, 0}
-	}
-	return streamID{a.ms, a.seq + 1}
-}
-
-func (a streamID) String() string {
-	return strconv.FormatUint(a.ms, 10) + "-" + strconv.FormatUint(a.seq, 10)
-}
-
-func idMillis(id string) (int64, bool) {
-	p, ok := parseID(id)
-	return int64(p.ms), ok
-}
-
 // trimFloor is the lowest entry id any group still needs: for each group the
 // oldest pending entry, or the entry after its last-delivered id. Entries
 // below it have been acknowledged by every group. ok is false when the stream
 // has no group (nothing is known about who needs what: never trim).
-func trimFloor(states []groupState) (streamID, bool) {
-	var floor streamID
+func trimFloor(states []groupState) (StreamID, bool) {
+	var floor StreamID
 	found := false
 	for _, st := range states {
-		last, ok := parseID(st.lastDelivered)
-		if !ok {
-			return streamID{}, false
+		last, err := ParseStreamID(st.lastDelivered)
+		if err != nil {
+			return StreamID{}, false
 		}
-		need := last.next()
+		need := last.Next()
 		if st.oldestPending != "" {
-			p, ok := parseID(st.oldestPending)
-			if !ok {
-				return streamID{}, false
+			p, err := ParseStreamID(st.oldestPending)
+			if err != nil {
+				return StreamID{}, false
 			}
-			if p.less(need) {
+			if p.Less(need) {
 				need = p
 			}
 		}
-		if !found || need.less(floor) {
+		if !found || need.Less(floor) {
 			floor, found = need, true
 		}
 	}

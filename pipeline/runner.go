@@ -47,6 +47,9 @@ type Runner struct {
 	stages    []*stageRunner
 	services  []*serviceRunner
 	resources *Resources
+	// legacyOut maps an output stream to the old worker's key it is also
+	// published to (streams.legacy_publish_*, with the legacy consumer on).
+	legacyOut map[string]string
 	// groups are all consumer groups the deployment has: those of the stages
 	// run here and of every other stage enabled in the configuration, so
 	// that trimming respects consumers running in other replicas.
@@ -59,6 +62,7 @@ type groupRef struct {
 	stream string // unprefixed
 	key    string // prefixed Redis key
 	group  string
+	start  string // where the group starts when created: "0", or streams.legacy_start on an old key
 }
 
 // NewRunner builds the named stages and their services. It fails on an
@@ -88,6 +92,7 @@ func NewRunner(ctx context.Context, opts RunnerOptions) (*Runner, error) {
 		rdb:       opts.Redis,
 		log:       opts.Logger,
 		keys:      NewKeys(opts.Config),
+		legacyOut: opts.Config.Streams.LegacyOutputs(),
 		metrics:   metrics,
 		resources: opts.Resources,
 	}
@@ -150,7 +155,7 @@ func NewRunner(ctx context.Context, opts RunnerOptions) (*Runner, error) {
 			continue
 		}
 		for _, in := range r.inputsOf(def) {
-			r.groups = append(r.groups, groupRef{stream: in, key: r.keys.Stream(in), group: def.Name})
+			r.groups = append(r.groups, groupRef{stream: in, key: r.keys.Stream(in), group: def.Name, start: r.startOf(def, in)})
 		}
 	}
 	return r, nil
@@ -168,6 +173,36 @@ func (r *Runner) inputsOf(def Definition) []string {
 	return inputs
 }
 
+// startOf is where the group of def on stream starts: the old worker's
+// keys start at streams.legacy_start ("$" by default: the backlog the old
+// worker retained is not processed again when switching over), ours at 0.
+func (r *Runner) startOf(def Definition, stream string) string {
+	if def.LegacyInput != nil && stream == def.LegacyInput(r.cfg.Streams) && stream != def.Input(r.cfg.Streams) {
+		return r.cfg.Streams.LegacyStart
+	}
+	return "0"
+}
+
+// warnIgnoredLegacy logs, at start, every old-worker key that holds entries
+// while the legacy consumer is off: they would otherwise be ignored
+// without a word.
+func (r *Runner) warnIgnoredLegacy(ctx context.Context) {
+	if r.cfg.Streams.LegacyConsumerEnabled {
+		return
+	}
+	for _, name := range r.cfg.Streams.LegacyKeys() {
+		if name == "" {
+			continue
+		}
+		n, err := r.rdb.XLen(ctx, r.keys.Stream(name)).Result()
+		if err != nil || n == 0 {
+			continue
+		}
+		r.log.Warn("an old worker's stream holds entries that are not read: streams.legacy_consumer_enabled (LEGACY_REDIS_CONSUMER_ENABLED) is off",
+			"stream", r.keys.Stream(name), "length", n)
+	}
+}
+
 // Run runs every stage until ctx is cancelled, then stops reading, finishes
 // or hands back what is in flight, and returns. It returns nil after a clean
 // shutdown within runner.shutdown_timeout.
@@ -175,6 +210,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := r.ensureGroups(ctx); err != nil {
 		return err
 	}
+	r.warnIgnoredLegacy(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	for _, sr := range r.stages {
 		g.Go(func() error { return sr.run(gctx) })
@@ -217,7 +253,7 @@ func (r *Runner) Run(ctx context.Context) error {
 // starting at 0 so nothing already in the stream is skipped).
 func (r *Runner) ensureGroups(ctx context.Context) error {
 	for _, g := range r.groups {
-		if err := createGroup(ctx, r.rdb, g.key, g.group); err != nil {
+		if err := createGroup(ctx, r.rdb, g.key, g.group, g.start); err != nil {
 			return fmt.Errorf("create group %s on %s: %w", g.group, g.key, err)
 		}
 	}
@@ -258,8 +294,8 @@ func (r *Runner) refreshGauges(ctx context.Context) {
 			r.metrics.pending.WithLabelValues(key.stream, st.name).Set(float64(st.pending))
 			age := 0.0
 			if st.oldestPending != "" {
-				if ms, ok := idMillis(st.oldestPending); ok {
-					age = max(0, time.Since(time.UnixMilli(ms)).Seconds())
+				if id, err := ParseStreamID(st.oldestPending); err == nil {
+					age = max(0, time.Since(id.Time()).Seconds())
 				}
 			}
 			r.metrics.oldestPending.WithLabelValues(key.stream, st.name).Set(age)

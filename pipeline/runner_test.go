@@ -1,8 +1,10 @@
 package pipeline_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -687,10 +689,16 @@ func TestStageInflightCountsHeldEntriesOnly(t *testing.T) {
 
 // TestRunnerConsumesTheLegacyStreamWhenEnabled proves that with
 // streams.legacy_consumer_enabled a stage also reads the old worker's key
-// and its flat-field entries, next to its own stream.
+// and its flat-field entries, next to its own stream. The entry is on the
+// old key before the group exists, so the group starts at 0 here
+// (streams.legacy_start; the default "$" would skip it, see the tag stage's
+// TestLegacyWorkerSideBySide).
 func TestRunnerConsumesTheLegacyStreamWhenEnabled(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, "test-legacy", func(c *config.Config, _ *config.Pool) { c.Streams.LegacyConsumerEnabled = true })
+	h := newHarness(t, "test-legacy", func(c *config.Config, _ *config.Pool) {
+		c.Streams.LegacyConsumerEnabled = true
+		c.Streams.LegacyStart = "0"
+	})
 	ctx := context.Background()
 	h.add(t, testEvent{N: 1})
 	// The old telethon-ingest's flat form: one field per key, no envelope.
@@ -810,4 +818,56 @@ func TestRunnerRetriesCountAsDeliveries(t *testing.T) {
 	}
 	close(st.release)
 	testenv.WaitFor(t, "the entry done", 5*time.Second, func() bool { return len(h.outputs(t)) == 1 })
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRunnerWarnsAboutIgnoredLegacyKeys: with the legacy consumer off (the
+// old compose default), an old worker's key that holds entries is named,
+// with its length, in a warning at start; an empty one is not.
+func TestRunnerWarnsAboutIgnoredLegacyKeys(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testenv.Config(t, prefix, "")
+	ctx := context.Background()
+	for range 2 {
+		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: prefix + cfg.Streams.LegacyParsed, Values: map[string]any{"post_id": "p"}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var logs syncBuffer
+	r, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
+		Config: cfg, Redis: rdb, Registry: testRegistry(newTestStage()), Metrics: prometheus.NewRegistry(),
+		Stages: []string{"test-pass"}, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	testenv.WaitFor(t, "the warning", 5*time.Second, func() bool { return strings.Contains(logs.String(), "not read") })
+	cancel()
+	<-done
+	out := logs.String()
+	if !strings.Contains(out, "stream="+prefix+cfg.Streams.LegacyParsed) || !strings.Contains(out, "length=2") ||
+		strings.Contains(out, "stream="+prefix+cfg.Streams.LegacyTagged) {
+		t.Errorf("warning does not name exactly the old key with entries:\n%s", out)
+	}
 }

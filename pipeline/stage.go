@@ -1,7 +1,7 @@
 // Package pipeline is the stage runner of the assistant daemon: it moves
 // entries between Redis Streams through consumer groups, with at-least-once
 // delivery, retries, a dead-letter queue and trimming that never loses an
-// unacknowledged entry (spec sections 2–4). It also defines the event
+// unacknowledged entry (docs/delivery.md). It also defines the event
 // envelope that every stage reads and writes.
 //
 // The runner knows nothing about stages. A stage is a small type implementing

@@ -18,6 +18,10 @@ export ASSISTANT_REDIS_KEY_PREFIX="demo:"
 export ASSISTANT_HTTP_ADDR="127.0.0.1:${PORT}"
 export ASSISTANT_AI_TAGGER=local ASSISTANT_AI_EMBEDDER=local
 export ASSISTANT_LOG_FORMAT=text
+# The daemon's tables live in its own schema (database.schema, default
+# assistant); psql is pointed there.
+export ASSISTANT_DATABASE_SCHEMA=assistant
+sql() { PGOPTIONS="-c search_path=${ASSISTANT_DATABASE_SCHEMA}" psql "$DATABASE_URL" "$@"; }
 SAMPLE=testdata/telegram-news-ru/sample.jsonl
 BIN=bin/assistant
 LOG=$(mktemp -t assistant-demo.XXXXXX.log)
@@ -43,7 +47,7 @@ step "run the daemon until every post is stored (log: ${LOG})"
 "$BIN" run >"$LOG" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true' EXIT
-count() { psql "$DATABASE_URL" -Atqc "SELECT count(*) FROM post_enrichment WHERE kind = 'tags'"; }
+count() { sql -Atqc "SELECT count(*) FROM post_enrichment WHERE kind = 'tags'"; }
 for ((i = 0; i < 120; i++)); do
 	if ! kill -0 "$pid" 2>/dev/null; then
 		echo "the daemon stopped; its log:" >&2
@@ -70,12 +74,12 @@ wait "$pid"
 trap - EXIT
 
 step "summary"
-psql "$DATABASE_URL" -qc "
+sql -qc "
 SELECT count(*) AS posts,
        round(avg(jsonb_array_length(data->'tags')), 2) AS tags_per_post,
        count(*) FILTER (WHERE jsonb_array_length(data->'tags') >= 3) AS with_3_or_more_tags
 FROM post_enrichment WHERE kind = 'tags';"
-psql "$DATABASE_URL" -qc "
+sql -qc "
 SELECT left(regexp_replace(p.text, '\s+', ' ', 'g'), 70) AS post, e.data->'tags' AS tags
 FROM posts p JOIN post_enrichment e ON e.post_id = p.post_id AND e.kind = 'tags'
 WHERE length(p.text) > 120 ORDER BY p.posted_at DESC LIMIT 6;"

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/gigachat"
@@ -28,6 +29,9 @@ const (
 
 // Set holds the providers of one configuration. Safe for concurrent use.
 type Set struct {
+	cfg           *config.Config
+	opts          options
+	mu            sync.Mutex // guards the maps: the embedder is built on first use
 	logger        *slog.Logger
 	taggerNames   []string
 	embedderNames []string
@@ -86,37 +90,52 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Set, error) 
 	}
 	// The embedder is the first of its list; the rest are not built.
 	s.embedderNames = s.embedderNames[:1]
-	needed := map[string]bool{}
+	s.cfg, s.opts = cfg, o
 	for _, n := range append(append([]string(nil), s.taggerNames...), s.embedderNames...) {
 		switch n {
 		case GigaChat, OpenRouter, Local:
-			needed[n] = true
 		default:
 			return nil, fmt.Errorf("unknown AI provider %q (want %s, %s or %s)", n, GigaChat, OpenRouter, Local)
 		}
 	}
-	if needed[GigaChat] {
+	// The taggers' clients are built now, so a stage that tags fails at
+	// start when one cannot be built. The embedder is built by the first
+	// Embedder call: a process whose stages embed nothing never needs it,
+	// so "ai.embedder: gigachat" without a key does not stop the tag stage.
+	for _, n := range s.taggerNames {
+		if err := s.build(n); err != nil {
+			return nil, err
+		}
+	}
+	logger.Info("tagger chain", "names", s.taggerNames, "setting", cfg.AI.Tagger)
+	return s, nil
+}
+
+// build makes the client of one provider (both its roles) once; s.mu held
+// or not yet shared.
+func (s *Set) build(name string) error {
+	if _, done := s.taggers[name]; done {
+		return nil
+	}
+	cfg, o, logger := s.cfg, s.opts, s.logger
+	switch name {
+	case GigaChat:
 		c, err := gigachat.New(cfg.AI.GigaChat, logger, o.gigachat...)
 		if err != nil {
-			return nil, fmt.Errorf("build gigachat provider: %w", err)
+			return fmt.Errorf("build gigachat provider: %w", err)
 		}
 		s.taggers[GigaChat], s.embedders[GigaChat] = c.Tagger(), c.Embedder()
-	}
-	if needed[OpenRouter] {
+	case OpenRouter:
 		c, err := openrouter.New(cfg.AI.OpenRouter, logger, o.openrouter...)
 		if err != nil {
-			return nil, fmt.Errorf("build openrouter provider: %w", err)
+			return fmt.Errorf("build openrouter provider: %w", err)
 		}
 		s.taggers[OpenRouter], s.embedders[OpenRouter] = c.Tagger(), c.Embedder()
-	}
-	if needed[Local] {
+	case Local:
 		s.taggers[Local] = local.NewTagger(append([]local.Option{local.WithLogger(logger)}, o.local...)...)
 		s.embedders[Local] = local.NewEmbedder(cfg.AI.Local.EmbeddingDim)
 	}
-	emb := s.embedders[s.embedderNames[0]]
-	logger.Info("tagger chain", "names", s.taggerNames, "setting", cfg.AI.Tagger)
-	logger.Info("embedder", "name", s.embedderNames[0], "model", emb.Model(), "dim", emb.Dimension(), "setting", cfg.AI.Embedder)
-	return s, nil
+	return nil
 }
 
 // TaggerNames returns the tagger chain, in the order tried.
@@ -128,6 +147,8 @@ func (s *Set) EmbedderName() string { return s.embedderNames[0] }
 // Tagger returns the configured tagger: the provider itself when the chain
 // has one name, else a Chain.
 func (s *Set) Tagger() (ai.Tagger, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if len(s.taggerNames) == 1 {
 		return s.taggers[s.taggerNames[0]], nil
 	}
@@ -139,13 +160,21 @@ func (s *Set) Tagger() (ai.Tagger, error) {
 	return ch, nil
 }
 
-// Embedder returns the configured embedder (the first name of its list).
+// Embedder returns the configured embedder (the first name of its list),
+// building its client on the first call; an error names what is missing
+// (a key, a ca_file).
 func (s *Set) Embedder() (ai.Embedder, error) {
-	e, ok := s.embedders[s.embedderNames[0]]
-	if !ok {
-		return nil, fmt.Errorf("embedder %q was not built", s.embedderNames[0])
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	name := s.embedderNames[0]
+	if _, built := s.embedders[name]; !built {
+		if err := s.build(name); err != nil {
+			return nil, fmt.Errorf("ai.embedder %s: %w", name, err)
+		}
+		e := s.embedders[name]
+		s.logger.Info("embedder", "name", name, "model", e.Model(), "dim", e.Dimension(), "setting", s.cfg.AI.Embedder)
 	}
-	return e, nil
+	return s.embedders[name], nil
 }
 
 // Chain tries taggers in order: when one fails (with any error) the next

@@ -25,6 +25,7 @@ func TestNewResolvesNames(t *testing.T) {
 		wantTaggers []string
 		wantEmb     string
 		wantErr     string
+		wantEmbErr  string // the embedder fails only when asked for
 	}{
 		{name: "auto offline", tagger: "auto", embedder: "auto", wantTaggers: []string{"local"}, wantEmb: "local"},
 		{name: "auto with openrouter key", tagger: "auto", embedder: "local", orKey: "k", wantTaggers: []string{"openrouter"}, wantEmb: "local"},
@@ -32,6 +33,7 @@ func TestNewResolvesNames(t *testing.T) {
 		{name: "chain", tagger: "gigachat, openrouter,local", embedder: "local,gigachat", gigaKey: "k", orKey: "k", wantTaggers: []string{"gigachat", "openrouter", "local"}, wantEmb: "local"},
 		{name: "unknown", tagger: "gigachat,yandexgpt", embedder: "local", gigaKey: "k", wantErr: "yandexgpt"},
 		{name: "missing key", tagger: "openrouter", embedder: "local", wantErr: "OPENROUTER_API_KEY"},
+		{name: "unused embedder without key", tagger: "local", embedder: "gigachat", wantTaggers: []string{"local"}, wantEmb: "gigachat", wantEmbErr: "GIGACHAT"},
 		{name: "empty", tagger: " , ", embedder: "local", wantErr: "no provider"},
 	}
 	for _, tt := range tests {
@@ -69,8 +71,8 @@ func TestNewResolvesNames(t *testing.T) {
 			if _, isChain := tg.(*Chain); isChain != (len(tt.wantTaggers) > 1) {
 				t.Errorf("chain wrapper %v for %d providers", isChain, len(tt.wantTaggers))
 			}
-			if _, err := s.Embedder(); err != nil {
-				t.Fatal(err)
+			if _, err := s.Embedder(); tt.wantEmbErr == "" && err != nil || tt.wantEmbErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantEmbErr)) {
+				t.Fatalf("Embedder: %v, want error %q", err, tt.wantEmbErr)
 			}
 		})
 	}

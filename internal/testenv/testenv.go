@@ -125,6 +125,32 @@ func Postgres(t testing.TB) string {
 	return u.String()
 }
 
+// SchemaName reserves a schema name private to this test without creating
+// it (for code that must create it itself, like the migrations); the schema
+// is dropped, if it exists, when the test ends.
+func SchemaName(t testing.TB) string {
+	t.Helper()
+	schema := "t_" + strings.ToLower(sanitize(t.Name()))
+	if len(schema) > 40 {
+		schema = schema[:40]
+	}
+	schema += "_" + randomSuffix()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, DatabaseURL())
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	return schema
+}
+
 // Config returns the default configuration pointed at the test's Redis
 // prefix and, when dbURL is not empty, its database; the HTTP server binds an
 // ephemeral port and retry timings are shortened so tests finish fast.
@@ -135,6 +161,11 @@ func Config(t testing.TB, prefix, dbURL string) *config.Config {
 	cfg.Redis.KeyPrefix = prefix
 	if dbURL != "" {
 		cfg.Database.URL = dbURL
+		// The test's schema is the daemon's schema (database.schema), so
+		// code reading the setting sees the schema its tables are in.
+		if u, err := url.Parse(dbURL); err == nil && u.Query().Get("search_path") != "" {
+			cfg.Database.Schema = u.Query().Get("search_path")
+		}
 	}
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.API.Addr = "127.0.0.1:0"

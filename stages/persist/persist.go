@@ -1,7 +1,7 @@
 // Package persist is the persist stage: it stores every posts.tagged event
 // in PostgreSQL — the post's columns in posts and its tags in
 // post_enrichment (kind='tags') — with one transaction of two multi-row
-// statements per batch (spec sections 5 and 7). It is a sink: it publishes
+// statements per batch (docs/tables.md). It is a sink: it publishes
 // nothing.
 //
 // The tags row changes only when tags_hash differs, and an event older than
@@ -229,7 +229,7 @@ func entryTime(id string) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-// metrics are the stage's own series (spec section 5, persist).
+// metrics are the stage's own series (docs/metrics.md, "persist").
 type metrics struct {
 	success, errors prometheus.Counter
 	conflicts       prometheus.Counter

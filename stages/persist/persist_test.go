@@ -646,3 +646,31 @@ func TestPersistCheck(t *testing.T) {
 		t.Error("check passed on a closed pool")
 	}
 }
+
+// TestPersistPhotoPost stores a photo post without a caption (empty text,
+// empty tags) as the tag stage publishes it: the post row with its
+// channel, tenant and dates, and the tags row whose data carries tenant_id
+// (the old enrichment and indexing code reads data->>'tenant_id').
+func TestPersistPhotoPost(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	photo := tagged("p-photo", 1)
+	photo.Text, photo.URLs, photo.ContentHash = "", []string{}, events.ContentHash("")
+	photo.Provider, photo.Model = "rule", "min_chars"
+	e.handle(t, photo)
+	got, err := e.repo.GetPost(e.ctx, "p-photo")
+	if err != nil {
+		t.Fatalf("read post: %v", err)
+	}
+	if got.ChannelID != "chan-1" || got.TenantID != "tenant-1" || !got.PostedAt.Equal(photo.PostedAt) || got.Text != "" {
+		t.Errorf("photo post row = %+v", got)
+	}
+	var tenant, hash string
+	if err := e.pool.QueryRow(e.ctx, `SELECT data->>'tenant_id', data->>'tags_hash' FROM post_enrichment
+WHERE post_id = 'p-photo' AND kind = 'tags' AND jsonb_array_length(data->'tags') = 0`).Scan(&tenant, &hash); err != nil {
+		t.Fatalf("read tags row: %v", err)
+	}
+	if tenant != "tenant-1" || hash != events.TagsHash(nil) {
+		t.Errorf("tags data: tenant_id %q, tags_hash %s", tenant, hash)
+	}
+}

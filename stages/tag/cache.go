@@ -96,3 +96,6 @@ func (c *Cache) remove(el *list.Element) {
 	delete(c.entries, el.Value.(*cacheEntry).key)
 	c.size.Set(float64(len(c.entries)))
 }
+
+// Get is Contains in the shape of pipeline.DedupCache.
+func (c *Cache) Get(key string) (struct{}, bool) { return struct{}{}, c.Contains(key) }

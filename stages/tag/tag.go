@@ -1,6 +1,6 @@
 // Package tag is the tag stage: it reads posts.parsed, asks the configured
 // tagger chain for tags with the strict prompt, keeps only the tags that
-// occur in the post text, and publishes posts.tagged (spec sections 5, 6).
+// occur in the post text, and publishes posts.tagged (docs/events.md).
 //
 // A provider failure is never published as "no tags" and never marks the
 // post as done: the entry is retried and, if the provider stays down,
@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -53,6 +54,7 @@ type Stage struct {
 	log     *slog.Logger
 	metrics *metrics
 	now     func() time.Time
+	handler pipeline.Handler // handleBatch behind the dedup step
 }
 
 // New builds the stage from the process's dependencies; the tagger chain is
@@ -85,7 +87,7 @@ func NewWithTagger(deps pipeline.Deps, tagger ai.Tagger) (*Stage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{
+	s := &Stage{
 		cfg:     *cfg,
 		out:     deps.Config.Streams.Tagged,
 		tagger:  tagger,
@@ -95,7 +97,42 @@ func NewWithTagger(deps pipeline.Deps, tagger ai.Tagger) (*Stage, error) {
 		log:     deps.Logger,
 		metrics: m,
 		now:     time.Now,
-	}, nil
+	}
+	// Idempotency (docs/delivery.md, "Idempotency"): key <post_id>:<content_hash>,
+	// first the in-process cache, then the Redis mark, which is set only
+	// together with the published output.
+	s.handler = pipeline.Chain(s.handleBatch, pipeline.Dedup(pipeline.DedupOptions{
+		Key:    dedupKey,
+		Redis:  deps.Redis,
+		Keys:   deps.Keys,
+		Prefix: markPrefix,
+		TTL:    cfg.DedupTTL,
+		Cache:  s.cache,
+		OnHit: func(_ *pipeline.Message, source string) {
+			if source == "redis" {
+				s.metrics.redisDedupHits.Inc()
+			}
+			s.metrics.processed.WithLabelValues(statusDedup).Inc()
+		},
+	}))
+	return s, nil
+}
+
+// markPrefix names the Redis dedup marks: tagging:processed:<post_id>:<content_hash>.
+const markPrefix = "tagging:processed:"
+
+// dedupKey is <post_id>:<content_hash> of a posts.parsed entry, the content
+// hash computed when the producer left it out; "" when the entry does not
+// decode (the handler then fails it with the reason).
+func dedupKey(m *pipeline.Message) string {
+	var post events.PostParsed
+	if events.Decode(m.Values, &post) != nil {
+		return ""
+	}
+	if post.ContentHash == "" {
+		post.ContentHash = events.ContentHash(post.Text)
+	}
+	return post.PostID + ":" + post.ContentHash
 }
 
 // settingsOf returns the stage's settings block, or the defaults when the
@@ -111,8 +148,13 @@ func settingsOf(deps pipeline.Deps) (*Config, error) {
 	return cfg, nil
 }
 
-// Handle tags each post of the batch (the runner hands it one at a time).
+// Handle tags each post of the batch (the runner hands it one at a time)
+// that the dedup step lets through.
 func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
+	return s.handler(ctx, batch)
+}
+
+func (s *Stage) handleBatch(ctx context.Context, batch []*pipeline.Message) error {
 	for _, m := range batch {
 		if err := s.handle(ctx, m); err != nil {
 			m.Fail(err)
@@ -129,23 +171,6 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 	}
 	if post.ContentHash == "" {
 		post.ContentHash = events.ContentHash(post.Text)
-	}
-	dedupKey := post.PostID + ":" + post.ContentHash
-
-	if s.cache.Contains(dedupKey) {
-		s.metrics.processed.WithLabelValues(statusDedup).Inc()
-		return nil
-	}
-	markKey := "tagging:processed:" + dedupKey
-	n, err := s.rdb.Exists(ctx, s.keys.Key(markKey)).Result()
-	if err != nil {
-		return fmt.Errorf("tag: read dedup mark of %s: %w", post.PostID, err)
-	}
-	if n > 0 {
-		s.metrics.redisDedupHits.Inc()
-		s.metrics.processed.WithLabelValues(statusDedup).Inc()
-		s.cache.Add(dedupKey)
-		return nil
 	}
 
 	out := events.PostTagged{
@@ -169,8 +194,9 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		out.URLs = []string{}
 	}
 	status := statusSuccess
-	if utf8.RuneCountInString(post.Text) < s.cfg.MinChars && !post.HasMedia {
-		// Too short to say anything about: empty tags, no model call.
+	if strings.TrimSpace(post.Text) == "" || utf8.RuneCountInString(post.Text) < s.cfg.MinChars && !post.HasMedia {
+		// Too short to say anything about (a photo without a caption has
+		// nothing at all): empty tags, no model call.
 		status = statusSkippedShort
 		out.Provider = "rule"
 		out.Model = "min_chars"
@@ -187,14 +213,13 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		}
 		out.Tags, out.Provider, out.Model, out.LatencyMS = tags, resp.Provider, resp.Model, latency.Milliseconds()
 	}
+	out.UserID = post.UserID
+	out.Metadata = map[string]string{"model": out.Model, "prompt_version": out.PromptVersion}
 	out.TagsHash = events.TagsHash(out.Tags)
 	out.IdempotencyKey = events.TaggedIdempotencyKey(out.PostID, out.TagsHash)
 	if err := m.Publish(s.out, &out); err != nil {
 		return pipeline.Permanent(fmt.Errorf("tag: encode posts.tagged for %s: %w", post.PostID, err))
 	}
-	// Marked done only together with the published output (same MULTI/EXEC).
-	m.SetKey(markKey, out.TagsHash, s.cfg.DedupTTL)
-	m.OnCommitted(func() { s.cache.Add(dedupKey) })
 	s.metrics.processed.WithLabelValues(status).Inc()
 	return nil
 }

@@ -109,6 +109,12 @@ type env struct {
 func startStage(t *testing.T, tagger ai.Tagger, tweak func(*config.Config)) *env {
 	t.Helper()
 	rdb, prefix := testenv.Redis(t)
+	return startStageWithRedis(t, rdb, prefix, tagger, tweak)
+}
+
+// startStageWithRedis is startStage on a Redis prefix the test set up.
+func startStageWithRedis(t *testing.T, rdb *redis.Client, prefix string, tagger ai.Tagger, tweak func(*config.Config)) *env {
+	t.Helper()
 	cfg := testenv.Config(t, prefix, "")
 	set := tag.DefaultConfig()
 	cfg.Stages.Set(tag.Name, set)

@@ -5,7 +5,9 @@
 // read helpers later stages and tests use.
 //
 // Every query is parameterised. Table names are unqualified so that the
-// connection's search_path decides the schema (tests use a schema each).
+// connection's search_path decides the schema: database.schema (default
+// "assistant"), so that a database shared with another application never
+// collides with its tables; tests use a schema each.
 package postgres
 
 import (
@@ -77,6 +79,7 @@ func Open(ctx context.Context, db config.Database, opts ...Option) (*pgxpool.Poo
 	case params["application_name"] == "":
 		params["application_name"] = DefaultApplicationName
 	}
+	applySchema(poolConfig.ConnConfig, db.Schema)
 	if o.tracer != nil {
 		poolConfig.ConnConfig.Tracer = o.tracer
 	}
@@ -89,6 +92,18 @@ func Open(ctx context.Context, db config.Database, opts ...Option) (*pgxpool.Poo
 	if err := pool.Ping(pingCtx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("ping postgres at %s:%d: %w", poolConfig.ConnConfig.Host, poolConfig.ConnConfig.Port, err)
+	}
+	// A schema that does not exist would make every statement fail on a
+	// missing table, batch after batch; say what is wrong once, here.
+	var current *string
+	if err := pool.QueryRow(pingCtx, "SELECT current_schema()").Scan(&current); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("read current schema: %w", err)
+	}
+	if current == nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres schema %s: %w (apply the migrations: assistant migrate up, or database.auto_migrate)",
+			poolConfig.ConnConfig.RuntimeParams["search_path"], errSchemaMissing)
 	}
 	return pool, nil
 }

@@ -274,7 +274,8 @@ func pgText(s string) string {
 }
 
 // appendTagsData appends the data document of a tags row:
-// {tags, tags_hash, provider, model, prompt_version, latency_ms, trace_id}.
+// {tags, tags_hash, provider, model, prompt_version, latency_ms, trace_id}
+// and tenant_id when the post has one.
 func appendTagsData(dst []byte, ev *events.PostTagged) []byte {
 	dst = append(dst, `{"tags":`...)
 	dst = appendJSONStrings(dst, ev.Tags)
@@ -290,6 +291,12 @@ func appendTagsData(dst []byte, ev *events.PostTagged) []byte {
 	dst = strconv.AppendInt(dst, ev.LatencyMS, 10)
 	dst = append(dst, `,"trace_id":`...)
 	dst = appendJSONString(dst, ev.TraceID)
+	if ev.TenantID != "" {
+		// The old system's enrichment and indexing code reads
+		// data->>'tenant_id'.
+		dst = append(dst, `,"tenant_id":`...)
+		dst = appendJSONString(dst, ev.TenantID)
+	}
 	return append(dst, '}')
 }
 

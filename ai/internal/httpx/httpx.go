@@ -22,16 +22,19 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/assistant-dev/assistant/ai"
 )
 
 // maxBodyBytes bounds a response body read into memory.
 const maxBodyBytes = 32 << 20
 
-// Limiter is a counting semaphore: at most n calls in flight. A provider's
-// chat and embedding calls share one (GigaChat PERS allows one stream).
+// Limiter bounds the calls in flight to one provider (x/sync's weighted
+// semaphore). A provider's chat and embedding calls share one (GigaChat PERS
+// allows one stream).
 type Limiter struct {
-	slots chan struct{}
+	sem *semaphore.Weighted
 }
 
 // NewLimiter allows n concurrent calls (1 when n <= 0).
@@ -39,21 +42,14 @@ func NewLimiter(n int) *Limiter {
 	if n <= 0 {
 		n = 1
 	}
-	return &Limiter{slots: make(chan struct{}, n)}
+	return &Limiter{sem: semaphore.NewWeighted(int64(n))}
 }
 
 // Acquire waits for a slot or for ctx to end.
-func (l *Limiter) Acquire(ctx context.Context) error {
-	select {
-	case l.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (l *Limiter) Acquire(ctx context.Context) error { return l.sem.Acquire(ctx, 1) }
 
 // Release returns a slot taken by Acquire.
-func (l *Limiter) Release() { <-l.slots }
+func (l *Limiter) Release() { l.sem.Release(1) }
 
 type breakerState int
 
@@ -285,6 +281,16 @@ func (c *Caller) logger() *slog.Logger {
 }
 
 func (c *Caller) once(ctx context.Context, req Request, payload []byte) ([]byte, error) {
+	// The local concurrency slot comes first and outside the breaker: a call
+	// that timed out waiting for it never reached the provider, so it says
+	// nothing about the provider's health and must not count as a failure
+	// (two queued timeouts used to open the breaker with no provider error).
+	if c.Limiter != nil {
+		if err := c.Limiter.Acquire(ctx); err != nil {
+			return nil, &ai.APIError{Provider: c.Provider, Message: "waiting for a concurrency slot: " + err.Error(), Temporary: true, Err: err}
+		}
+		defer c.Limiter.Release()
+	}
 	if c.Breaker != nil && !c.Breaker.Allow() {
 		return nil, &ai.APIError{Provider: c.Provider, Message: "circuit breaker open", Temporary: true, Err: ai.ErrCircuitOpen}
 	}
@@ -306,12 +312,6 @@ func (c *Caller) once(ctx context.Context, req Request, payload []byte) ([]byte,
 }
 
 func (c *Caller) send(ctx context.Context, req Request, payload []byte) ([]byte, error) {
-	if c.Limiter != nil {
-		if err := c.Limiter.Acquire(ctx); err != nil {
-			return nil, &ai.APIError{Provider: c.Provider, Message: "waiting for a concurrency slot: " + err.Error(), Temporary: true, Err: err}
-		}
-		defer c.Limiter.Release()
-	}
 	if c.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, c.Timeout)

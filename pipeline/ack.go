@@ -1,0 +1,146 @@
+package pipeline
+
+// ack.go: outputs, marks, DLQ entries and XACKs go to Redis together, in
+// one MULTI/EXEC per group of finished entries.
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/events"
+)
+
+// completion is a finished entry for the acker: acknowledged with its
+// outputs, or dead-lettered.
+type completion struct {
+	msg   *Message
+	dlq   map[string]any // DLQ entry fields; nil for a success
+	class string         // the DLQ entry's error class
+}
+
+// deadLetter queues an entry for the DLQ with the reason (DLQEntry).
+func (s *stageRunner) deadLetter(m *Message, class string, failure error) {
+	s.log.LogAttrs(context.Background(), slog.LevelError, "entry dead-lettered",
+		append(m.LogAttrs(), slog.String("error_class", class), slog.String("err", failure.Error()))...)
+	e := NewDLQEntry(m, s.def.Name, class, failure, time.Now())
+	s.results <- completion{msg: m, dlq: e.Encode(), class: class}
+}
+
+// ack writes finished entries: outputs and DLQ entries are added and the
+// inputs acknowledged in one MULTI/EXEC per group of completions.
+func (s *stageRunner) ack(ctx context.Context) {
+	const maxGroup = 512
+	buf := make([]completion, 0, maxGroup)
+	for c := range s.results {
+		buf = append(buf[:0], c)
+	drain:
+		for len(buf) < maxGroup {
+			select {
+			case c, ok := <-s.results:
+				if !ok {
+					break drain
+				}
+				buf = append(buf, c)
+			default:
+				break drain
+			}
+		}
+		s.flush(ctx, buf)
+	}
+}
+
+// flush commits one group of completions, retrying while Redis is away. If
+// the shutdown deadline passes first, the entries stay pending and are
+// redelivered later (at least once, never lost).
+func (s *stageRunner) flush(ctx context.Context, batch []completion) {
+	msgs := make([]*Message, len(batch))
+	for i, c := range batch {
+		msgs[i] = c.msg
+	}
+	for attempt := 1; ; attempt++ {
+		err := s.commit(ctx, batch)
+		if err == nil || isNoGroup(err) {
+			if err != nil {
+				// The group vanished with its pending list: the entries will
+				// be delivered again from the recreated group.
+				s.log.Warn("acknowledge: consumer group missing; recreating it", "err", err)
+				_ = s.r.ensureGroups(ctx)
+			}
+			for _, c := range batch {
+				if c.dlq != nil {
+					s.r.metrics.messages.WithLabelValues(s.def.Name, StatusDLQ).Inc()
+					s.r.metrics.dlq.WithLabelValues(s.def.Name, c.class).Inc()
+				} else {
+					s.r.metrics.messages.WithLabelValues(s.def.Name, StatusSuccess).Inc()
+					for _, fn := range c.msg.committed {
+						fn()
+					}
+				}
+			}
+			s.release(len(batch), msgs...)
+			return
+		}
+		if ctx.Err() != nil {
+			s.log.Error("acknowledge: giving up at shutdown; entries stay pending", "err", err, "entries", len(batch))
+			s.cutOff.Add(int64(len(batch)))
+			s.release(len(batch), msgs...)
+			return
+		}
+		s.log.Error("acknowledge entries", "err", err, "entries", len(batch), "attempt", attempt)
+		sleepCtx(ctx, retryDelay(s.r.cfg.Runner, attempt))
+	}
+}
+
+// legacyValues renders an output for the old worker's key: posts.tagged in
+// the old PostTaggedEventV1 shape, anything else as it is. An output that
+// cannot be read back (it was encoded by this process) goes as it is.
+func (s *stageRunner) legacyValues(o output) map[string]any {
+	if o.stream != s.r.cfg.Streams.Tagged {
+		return o.values
+	}
+	var ev events.PostTagged
+	if err := events.Decode(o.values, &ev); err != nil {
+		s.log.Warn("legacy output: posts.tagged not readable, published as is", "err", err)
+		return o.values
+	}
+	values, err := events.LegacyTagged(&ev)
+	if err != nil {
+		s.log.Warn("legacy output: encode", "post_id", ev.PostID, "err", err)
+		return o.values
+	}
+	return values
+}
+
+func (s *stageRunner) commit(ctx context.Context, batch []completion) error {
+	keys := s.r.keys
+	pipe := pipeliner(s.r.rdb)
+	acks := map[string][]string{}
+	for _, c := range batch {
+		m := c.msg
+		if c.dlq != nil {
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.DLQ(m.Stream), Values: c.dlq})
+		} else {
+			for _, o := range m.outputs {
+				pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Stream(o.stream), Values: o.values})
+				if legacy, ok := s.r.legacyOut[o.stream]; ok {
+					// The old downstream tasks read the old key: same
+					// MULTI/EXEC, their format.
+					pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Stream(legacy), Values: s.legacyValues(o)})
+				}
+			}
+			for _, mk := range m.marks {
+				pipe.Set(ctx, keys.Key(mk.key), mk.value, mk.ttl)
+			}
+		}
+		k := keys.Stream(m.Stream)
+		acks[k] = append(acks[k], m.ID)
+	}
+	for k, ids := range acks {
+		pipe.XAck(ctx, k, s.def.Name, ids...)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
+}

@@ -1,0 +1,113 @@
+package pipeline
+
+// claim.go: XAUTOCLAIM of entries a dead consumer left pending, and the
+// refresh of this process's own long-held entries.
+
+import (
+	"context"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// claimLoop takes over entries idle longer than runner.claim_min_idle in
+// other consumers (a replica that died), and keeps this process's own slow
+// entries from looking idle to others.
+func (s *stageRunner) claimLoop(ctx context.Context) {
+	tick := time.NewTicker(s.r.cfg.Runner.ClaimInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		s.touchOwn(ctx)
+		for _, in := range s.inputs {
+			if err := s.claim(ctx, in); err != nil && ctx.Err() == nil {
+				s.log.Warn("claim idle entries", "stream", in.key, "err", err)
+			}
+		}
+	}
+}
+
+func (s *stageRunner) claim(ctx context.Context, in groupRef) error {
+	n := s.tryAcquire(s.pool.BatchSize)
+	if n == 0 {
+		return nil
+	}
+	msgs, _, err := s.r.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
+		Stream: in.key, Group: s.def.Name, Consumer: s.consumer,
+		MinIdle: s.r.cfg.Runner.ClaimMinIdle, Start: "0-0", Count: int64(n),
+	}).Result()
+	if err != nil {
+		s.release(n)
+		if isNoGroup(err) {
+			return nil
+		}
+		return err
+	}
+	// Skip entries this process already holds (claimed while handling).
+	s.mu.Lock()
+	fresh := msgs[:0]
+	for _, x := range msgs {
+		if _, held := s.tracked[in.key+"/"+x.ID]; !held && x.Values != nil {
+			fresh = append(fresh, x)
+		}
+	}
+	s.mu.Unlock()
+	if unused := n - len(fresh); unused > 0 {
+		s.release(unused)
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	// XAUTOCLAIM does not return delivery counts: read them from the PEL.
+	counts := map[string]int64{}
+	pend, err := s.r.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
+		Stream: in.key, Group: s.def.Name, Consumer: s.consumer,
+		Start: fresh[0].ID, End: fresh[len(fresh)-1].ID, Count: int64(len(fresh)) + 64,
+	}).Result()
+	if err == nil {
+		for _, p := range pend {
+			counts[p.ID] = p.RetryCount
+		}
+	}
+	now := time.Now()
+	out := make([]*Message, 0, len(fresh))
+	for _, x := range fresh {
+		attempt := int(counts[x.ID])
+		if attempt < 2 {
+			attempt = 2 // claimed entries were delivered at least once before
+		}
+		out = append(out, &Message{Stream: in.stream, ID: x.ID, Values: x.Values, Attempt: attempt, FirstSeen: now})
+	}
+	s.r.metrics.claimed.WithLabelValues(s.def.Name).Add(float64(len(out)))
+	s.log.Info("claimed idle entries", "stream", in.key, "count", len(out))
+	s.admit(out)
+	return nil
+}
+
+// touchOwn resets the idle time of entries this process has held for a
+// while (slow handlers, long backoffs), so other replicas do not claim them.
+// XCLAIM ... JUSTID does not count as a delivery.
+func (s *stageRunner) touchOwn(ctx context.Context) {
+	threshold := time.Now().Add(-s.r.cfg.Runner.ClaimMinIdle / 2)
+	byKey := map[string][]string{}
+	s.mu.Lock()
+	for _, t := range s.tracked {
+		if t.lastTouch.Before(threshold) {
+			byKey[t.key] = append(byKey[t.key], t.id)
+			t.lastTouch = time.Now()
+		}
+	}
+	s.mu.Unlock()
+	for key, ids := range byKey {
+		err := s.r.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
+			Stream: key, Group: s.def.Name, Consumer: s.consumer, MinIdle: 0, Messages: ids,
+		}).Err()
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("refresh idle time of held entries", "stream", key, "err", err)
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package pipeline
+
+// fetch.go: reading new entries (XREADGROUP) into the in-flight budget.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// fetch reads new entries until ctx is cancelled.
+func (s *stageRunner) fetch(ctx context.Context) {
+	// Wake a fetcher waiting for capacity when the run context ends.
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+
+	streams := make([]string, 0, 2*len(s.inputs))
+	for _, in := range s.inputs {
+		streams = append(streams, in.key)
+	}
+	for range s.inputs {
+		streams = append(streams, ">")
+	}
+	failures := 0
+	for ctx.Err() == nil {
+		if s.paused.Load() {
+			sleepCtx(ctx, pausePoll)
+			continue
+		}
+		n := s.acquire(ctx, s.pool.BatchSize)
+		if n == 0 {
+			continue
+		}
+		res, err := s.r.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
+			Group: s.def.Name, Consumer: s.consumer, Streams: streams,
+			Count: int64(n), Block: s.r.cfg.Runner.Block,
+		}).Result()
+		if err != nil {
+			s.release(n)
+			if errors.Is(err, redis.Nil) || ctx.Err() != nil {
+				continue
+			}
+			failures++
+			if isNoGroup(err) {
+				s.log.Warn("consumer group missing; recreating it", "err", err)
+				if gerr := s.r.ensureGroups(ctx); gerr != nil {
+					s.log.Error("recreate consumer groups", "err", gerr)
+				}
+			} else {
+				s.log.Error("read stream", "err", err, "consecutive_failures", failures)
+			}
+			sleepCtx(ctx, retryDelay(s.r.cfg.Runner, failures))
+			continue
+		}
+		failures = 0
+		now := time.Now()
+		var msgs []*Message
+		for _, st := range res {
+			name := s.streamName(st.Stream)
+			for _, x := range st.Messages {
+				msgs = append(msgs, &Message{Stream: name, ID: x.ID, Values: x.Values, Attempt: 1, FirstSeen: now})
+			}
+		}
+		if unused := n - len(msgs); unused > 0 {
+			s.release(unused)
+		}
+		s.admit(msgs)
+	}
+}
+
+// streamName maps a Redis key back to the unprefixed stream name.
+func (s *stageRunner) streamName(key string) string {
+	for _, in := range s.inputs {
+		if in.key == key {
+			return in.stream
+		}
+	}
+	return key
+}
+
+// admit tracks entries (their slots are already reserved) and dispatches
+// them; oversized entries and entries delivered too often go straight to the
+// DLQ without reaching the stage.
+func (s *stageRunner) admit(msgs []*Message) {
+	now := time.Now()
+	ready := msgs[:0]
+	s.mu.Lock()
+	for _, m := range msgs {
+		s.tracked[s.trackKey(m)] = &tracked{key: s.r.keys.Stream(m.Stream), id: m.ID, lastTouch: now}
+	}
+	s.r.metrics.inflight.WithLabelValues(s.def.Name).Set(float64(len(s.tracked)))
+	s.mu.Unlock()
+	for _, m := range msgs {
+		switch size := entrySize(m.Values); {
+		case size > s.r.cfg.Runner.MaxEntryBytes:
+			s.deadLetter(m, ClassPermanent, fmt.Errorf("entry too large: %d bytes exceeds runner.max_entry_bytes %d", size, s.r.cfg.Runner.MaxEntryBytes))
+		case m.Attempt > s.r.cfg.Runner.MaxAttempts:
+			s.deadLetter(m, ClassExhausted, fmt.Errorf("delivered %d times (runner.max_attempts %d); last consumer stopped while handling it", m.Attempt-1, s.r.cfg.Runner.MaxAttempts))
+		default:
+			ready = append(ready, m)
+		}
+	}
+	s.dispatch(ready)
+}
+
+func entrySize(values map[string]any) int {
+	n := 0
+	for k, v := range values {
+		n += len(k)
+		if s, ok := v.(string); ok {
+			n += len(s)
+		}
+	}
+	return n
+}

@@ -1,0 +1,56 @@
+package pipeline
+
+// inflight.go: the in-flight budget (runner max_inflight) and the entries
+// this process holds.
+
+import (
+	"context"
+	"time"
+)
+
+// tracked is an entry this process holds (handling, waiting for a retry, or
+// waiting for its acknowledgement).
+type tracked struct {
+	key       string
+	id        string
+	lastTouch time.Time
+}
+
+// acquire reserves up to n in-flight slots, waiting while the stage is full.
+func (s *stageRunner) acquire(ctx context.Context, n int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.inflight >= s.pool.MaxInflight && ctx.Err() == nil {
+		s.cond.Wait()
+	}
+	if ctx.Err() != nil {
+		return 0
+	}
+	n = min(n, s.pool.MaxInflight-s.inflight)
+	s.inflight += n
+	return n
+}
+
+// tryAcquire reserves up to n slots without waiting.
+func (s *stageRunner) tryAcquire(n int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n = max(0, min(n, s.pool.MaxInflight-s.inflight))
+	s.inflight += n
+	return n
+}
+
+// release frees n slots, forgetting the given entries.
+func (s *stageRunner) release(n int, msgs ...*Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range msgs {
+		delete(s.tracked, s.trackKey(m))
+	}
+	s.inflight -= n
+	// The gauge counts entries held, not slots reserved for a read.
+	s.r.metrics.inflight.WithLabelValues(s.def.Name).Set(float64(len(s.tracked)))
+	s.cond.Broadcast()
+}
+
+func (s *stageRunner) trackKey(m *Message) string { return s.r.keys.Stream(m.Stream) + "/" + m.ID }

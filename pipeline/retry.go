@@ -1,0 +1,176 @@
+package pipeline
+
+// retry.go: transient failures wait in a heap for their backoff, then are
+// re-claimed (so the delivery count stays true) and dispatched again.
+
+import (
+	"container/heap"
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/config"
+)
+
+func (s *stageRunner) retryLater(m *Message, failure error) {
+	wait := retryDelay(s.r.cfg.Runner, m.Attempt)
+	if hint, ok := RetryAfterHint(failure); ok && hint > wait {
+		wait = hint
+	}
+	s.r.metrics.retries.WithLabelValues(s.def.Name).Inc()
+	s.r.metrics.messages.WithLabelValues(s.def.Name, StatusRetry).Inc()
+	s.log.LogAttrs(context.Background(), slog.LevelWarn, "transient failure; will retry",
+		append(m.LogAttrs(), slog.String("err", failure.Error()), slog.Duration("backoff", wait))...)
+	m.Attempt++
+	s.retryMu.Lock()
+	if s.retryClosed { // shutting down: leave it pending for the next consumer
+		s.retryMu.Unlock()
+		s.handBack([]*Message{m})
+		return
+	}
+	heap.Push(&s.retryQ, retryItem{due: time.Now().Add(wait), msg: m})
+	s.retryMu.Unlock()
+	select {
+	case s.retryCh <- struct{}{}:
+	default:
+	}
+}
+
+// scheduleRetries re-dispatches messages whose backoff has passed.
+func (s *stageRunner) scheduleRetries(ctx context.Context) {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		s.retryMu.Lock()
+		var due []*Message
+		now := time.Now()
+		for s.retryQ.Len() > 0 && !s.retryQ[0].due.After(now) {
+			due = append(due, heap.Pop(&s.retryQ).(retryItem).msg)
+		}
+		next := time.Hour
+		if s.retryQ.Len() > 0 {
+			next = time.Until(s.retryQ[0].due)
+		}
+		s.retryMu.Unlock()
+		s.dispatch(s.redeliver(ctx, due))
+		timer.Reset(next)
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-s.retryCh:
+		}
+	}
+}
+
+// redeliver re-claims entries due for a retry before they are handled
+// again. XCLAIM counts a delivery, so the group's delivery count — which a
+// replica claiming the entry after a crash reads as its attempt number —
+// includes the retries made here. An entry that is gone (acknowledged or
+// trimmed elsewhere, its group recreated) is dropped instead of handled.
+func (s *stageRunner) redeliver(ctx context.Context, due []*Message) []*Message {
+	if len(due) == 0 {
+		return nil
+	}
+	byKey := map[string][]*Message{}
+	for _, m := range due {
+		k := s.r.keys.Stream(m.Stream)
+		byKey[k] = append(byKey[k], m)
+	}
+	out := due[:0]
+	var gone []*Message
+	for key, msgs := range byKey {
+		ids := make([]string, len(msgs))
+		for i, m := range msgs {
+			ids[i] = m.ID
+		}
+		claimed, err := s.r.rdb.XClaim(ctx, &redis.XClaimArgs{
+			Stream: key, Group: s.def.Name, Consumer: s.consumer, MinIdle: 0, Messages: ids,
+		}).Result()
+		if err != nil && !isNoGroup(err) {
+			// Redis unreachable: handle them anyway; the acknowledgement
+			// will wait for Redis, and nothing is lost.
+			out = append(out, msgs...)
+			continue
+		}
+		present := make(map[string]bool, len(claimed))
+		for _, x := range claimed {
+			present[x.ID] = x.Values != nil
+		}
+		for _, m := range msgs {
+			if present[m.ID] {
+				out = append(out, m)
+			} else {
+				gone = append(gone, m)
+			}
+		}
+	}
+	if len(gone) > 0 {
+		s.log.Warn("entries vanished while waiting for a retry; dropped", "count", len(gone))
+		s.release(len(gone), gone...)
+	}
+	return out
+}
+
+func (s *stageRunner) handBackRetries() {
+	s.retryMu.Lock()
+	var msgs []*Message
+	for _, it := range s.retryQ {
+		msgs = append(msgs, it.msg)
+	}
+	s.retryQ = nil
+	s.retryClosed = true
+	s.retryMu.Unlock()
+	s.handBack(msgs)
+}
+
+// retryDelay is the wait before the retry of a failed attempt: exponential
+// (retry_initial_backoff doubling per attempt, the interval capped at
+// retry_max_backoff) with ±50% jitter around it, so that retries of many
+// entries that failed together spread out (cenkalti/backoff's
+// ExponentialBackOff).
+func retryDelay(cfg config.Runner, attempt int) time.Duration {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     cfg.RetryInitialBackoff,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         cfg.RetryMaxBackoff,
+	}
+	b.Reset()
+	d := b.NextBackOff()
+	for i := 1; i < attempt; i++ {
+		d = b.NextBackOff()
+	}
+	return d
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+type retryItem struct {
+	due time.Time
+	msg *Message
+}
+
+// retryHeap orders waiting retries by due time.
+type retryHeap []retryItem
+
+func (h retryHeap) Len() int           { return len(h) }
+func (h retryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *retryHeap) Push(x any)        { *h = append(*h, x.(retryItem)) }
+func (h *retryHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}

@@ -1,0 +1,74 @@
+package pipeline
+
+// workers.go: the pool of workers that run the stage's handler chain.
+
+import (
+	"context"
+	"time"
+)
+
+// dispatch queues messages for the workers: the whole batch as one job for a
+// batch stage, else one job per message. The job channel holds max_inflight
+// jobs, so it never blocks while in-flight slots are respected.
+func (s *stageRunner) dispatch(msgs []*Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	if s.def.Batch {
+		for len(msgs) > 0 {
+			n := min(len(msgs), s.pool.BatchSize)
+			s.jobs <- msgs[:n:n]
+			msgs = msgs[n:]
+		}
+		return
+	}
+	for _, m := range msgs {
+		s.jobs <- []*Message{m}
+	}
+}
+
+// work handles jobs until the job channel closes. Jobs still queued when the
+// stage stops are handed back rather than started.
+func (s *stageRunner) work(runCtx, hctx context.Context) {
+	for job := range s.jobs {
+		if runCtx.Err() != nil {
+			s.handBack(job)
+			continue
+		}
+		s.handle(hctx, job)
+	}
+}
+
+func (s *stageRunner) handle(ctx context.Context, job []*Message) {
+	for _, m := range job {
+		m.reset()
+	}
+	start := time.Now()
+	err := s.handler(ctx, job)
+	s.r.metrics.handleDuration.WithLabelValues(s.def.Name).Observe(time.Since(start).Seconds())
+	for _, m := range job {
+		failure := m.err
+		if failure == nil && err != nil {
+			failure = err
+		}
+		if failure == nil {
+			s.results <- completion{msg: m}
+			continue
+		}
+		if ctx.Err() != nil {
+			// The shutdown deadline passed: the failure may be ours, not
+			// the entry's. Leave it pending for the next consumer.
+			s.cutOff.Add(1)
+			s.handBack([]*Message{m})
+			continue
+		}
+		switch {
+		case IsPermanent(failure):
+			s.deadLetter(m, ClassPermanent, failure)
+		case m.Attempt >= s.r.cfg.Runner.MaxAttempts:
+			s.deadLetter(m, ClassExhausted, failure)
+		default:
+			s.retryLater(m, failure)
+		}
+	}
+}
