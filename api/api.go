@@ -37,6 +37,9 @@ type Options struct {
 	Logger         *slog.Logger
 	// Registerer receives the request metrics (nil: not registered).
 	Registerer prometheus.Registerer
+	// Document, when set, amends the OpenAPI document before it is served
+	// (the admin API adds its paths and schemas).
+	Document func(doc map[string]any)
 }
 
 // Server serves the API. Create it with New.
@@ -100,7 +103,11 @@ func New(svc *search.Service, o Options) (*Server, error) {
 	for _, rt := range routes {
 		s.mux.Handle(rt.method+" "+rt.path, s.v1(rt.handler))
 	}
-	doc, err := json.MarshalIndent(OpenAPI(), "", "  ")
+	spec := OpenAPI()
+	if o.Document != nil {
+		o.Document(spec)
+	}
+	doc, err := json.MarshalIndent(spec, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("api: openapi document: %w", err)
 	}

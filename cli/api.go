@@ -9,9 +9,12 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/api"
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/console"
+	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -19,7 +22,11 @@ import (
 // ctx ends; a server failure cancels the daemon through fail. The returned
 // func stops it and waits. Over the PostgreSQL vector backend without
 // pgvector, it also keeps the in-memory vector mirror current.
-func (a *app) startAPI(ctx context.Context, cfg *config.Config, reg prometheus.Registerer, logger *slog.Logger, fail context.CancelCauseFunc) (func(), error) {
+//
+// The admin API (/v1/admin) and the web console (/ui) mount on the same
+// listener; runner returns this replica's runner once it is built.
+func (a *app) startAPI(ctx context.Context, cfg *config.Config, rdb redis.UniversalClient, reg prometheus.Registerer, gatherer prometheus.Gatherer,
+	runner func() console.Runner, logger *slog.Logger, fail context.CancelCauseFunc) (func(), error) {
 	if cfg.API.Addr == "" {
 		return func() {}, nil
 	}
@@ -34,7 +41,7 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, reg prometheus.R
 	}
 	handler, err := api.New(svc, api.Options{
 		Token: cfg.API.Token, MaxQueryBytes: cfg.API.MaxQueryBytes, RequestTimeout: cfg.API.RequestTimeout,
-		Logger: logger, Registerer: reg,
+		Logger: logger, Registerer: reg, Document: console.Document,
 	})
 	if err != nil {
 		closeStores()
@@ -47,6 +54,17 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, reg prometheus.R
 		pool.Close()
 		return nil, fmt.Errorf("listen on api.addr %s: %w", cfg.API.Addr, err)
 	}
+	groups := map[string]string{}
+	for _, def := range a.stages.Definitions() {
+		if def.Reads() && cfg.StageEnabled(def.Name) {
+			groups[def.Name] = def.Input(cfg.Streams)
+		}
+	}
+	console.New(console.Options{
+		Redis: rdb, Keys: pipeline.NewKeys(cfg), Streams: a.stages.Streams(cfg.Streams), Groups: groups,
+		Runner: runner, Search: svc, Pool: pool, Gatherer: gatherer,
+		AdminToken: cfg.API.AdminToken, APIToken: cfg.API.Token, Loopback: console.IsLoopback(ln.Addr()), Logger: logger.With("component", "console"),
+	}).Mount(handler)
 	srv := api.NewHTTPServer(ln.Addr().String(), handler)
 	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -63,7 +81,8 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, reg prometheus.R
 			_ = mirror.Run(bg)
 		}
 	}()
-	logger.Info("api server listening", "addr", ln.Addr().String(), "auth", cfg.API.Token != "", "vector_mirror", mirror != nil)
+	logger.Info("api server listening", "addr", ln.Addr().String(), "auth", cfg.API.Token != "", "admin_token", cfg.API.AdminToken != "",
+		"loopback_only", console.IsLoopback(ln.Addr()), "vector_mirror", mirror != nil, "console", "/ui/")
 	return func() {
 		shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opsShutdownTimeout)
 		defer cancel()

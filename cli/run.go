@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/console"
 	"github.com/assistant-dev/assistant/pipeline"
 )
 
@@ -169,7 +170,12 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	}()
 	logger.Info("ops server listening", "addr", ln.Addr().String())
 
-	stopAPI, err := a.startAPI(runCtx, cfg, registry, logger, cancel)
+	stopAPI, err := a.startAPI(runCtx, cfg, rdb, registry, registry, func() console.Runner {
+		if r := current.Load(); r != nil {
+			return r
+		}
+		return nil
+	}, logger, cancel)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,10 @@ type API struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every /v1 request.
 	Token string `mapstructure:"token" yaml:"token" secret:"true"`
+	// AdminToken, when set, is required on /v1/admin requests and to log in
+	// to the console's changing pages (replay, purge, pause). Unset, those
+	// are refused unless the listener is loopback-only.
+	AdminToken string `mapstructure:"admin_token" yaml:"admin_token" secret:"true"`
 	// MaxQueryBytes bounds the q parameter; a longer one is a 400.
 	MaxQueryBytes int `mapstructure:"max_query_bytes" yaml:"max_query_bytes"`
 	// RequestTimeout bounds the work of one request.

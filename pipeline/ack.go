@@ -116,7 +116,7 @@ func (s *stageRunner) legacyValues(o output) map[string]any {
 
 func (s *stageRunner) commit(ctx context.Context, batch []completion) error {
 	keys := s.r.keys
-	pipe := pipeliner(s.r.rdb)
+	pipe := pipeliner(s.r.rdb, s.r.keys)
 	acks := map[string][]string{}
 	for _, c := range batch {
 		m := c.msg

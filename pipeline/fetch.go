@@ -30,6 +30,10 @@ func (s *stageRunner) fetch(ctx context.Context) {
 	}
 	failures := 0
 	for ctx.Err() == nil {
+		if s.paused.Load() {
+			sleepCtx(ctx, pausePoll)
+			continue
+		}
 		n := s.acquire(ctx, s.pool.BatchSize)
 		if n == 0 {
 			continue

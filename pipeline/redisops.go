@@ -131,12 +131,27 @@ func pruneConsumers(ctx context.Context, rdb redis.UniversalClient, key, group s
 	return deleted, nil
 }
 
-// pipeliner returns a MULTI/EXEC pipeline where every key lives on one node
-// (a single Redis), and a plain pipeline for a cluster client, whose keys may
-// hash to different slots.
-func pipeliner(rdb redis.UniversalClient) redis.Pipeliner {
-	if _, cluster := rdb.(*redis.ClusterClient); cluster {
+// pipeliner returns a MULTI/EXEC pipeline where every key lives on one node:
+// a single Redis, or a cluster whose key prefix carries a hash tag
+// (key_prefix "{assistant}:"), which puts every key of the deployment in one
+// slot. On a cluster without one, keys may hash to different slots and the
+// outputs and acknowledgement go as a plain pipeline: a crash between them
+// can publish an output twice (downstream stages are idempotent).
+func pipeliner(rdb redis.UniversalClient, keys Keys) redis.Pipeliner {
+	if _, cluster := rdb.(*redis.ClusterClient); cluster && !keys.OneSlot() {
 		return rdb.Pipeline()
 	}
 	return rdb.TxPipeline()
+}
+
+// OneSlot reports whether every key under the prefix hashes to one Redis
+// Cluster slot: the prefix holds a hash tag, a non-empty "{...}" (Redis
+// hashes only the part between the first "{" and the next "}").
+func (k Keys) OneSlot() bool {
+	open := strings.IndexByte(k.Prefix, '{')
+	if open < 0 {
+		return false
+	}
+	end := strings.IndexByte(k.Prefix[open+1:], '}')
+	return end > 0
 }

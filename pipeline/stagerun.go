@@ -25,6 +25,9 @@ type stageRunner struct {
 	log      *slog.Logger
 	inputs   []groupRef
 	running  atomic.Bool
+	// paused stops the fetcher from reading new entries (the admin API's
+	// pause); work in flight, retries and claims go on.
+	paused atomic.Bool
 	// cutOff counts entries the shutdown deadline interrupted.
 	cutOff atomic.Int64
 

@@ -1,0 +1,116 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/console"
+	"github.com/assistant-dev/assistant/internal/testenv"
+	"github.com/assistant-dev/assistant/pipeline"
+)
+
+// addDLQ writes a DLQ entry the way the runner does.
+func addDLQ(t *testing.T, rdb redis.UniversalClient, keys pipeline.Keys, stream string, data map[string]any, errMsg string) string {
+	t.Helper()
+	raw, _ := json.Marshal(data)
+	id, err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: keys.DLQ(stream), Values: map[string]any{
+		"data": string(raw), "stream": stream, "group": "tag", "entry_id": "1-1", "stage": "tag",
+		"error": errMsg, "error_class": "exhausted", "attempts": "5",
+		"first_seen_at": time.Now().UTC().Format(time.RFC3339Nano), "failed_at": time.Now().UTC().Format(time.RFC3339Nano),
+		"trace_id": "trace-x",
+	}}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestAdminAuthRules: changing calls need the admin token when one is
+// configured (none or a wrong one is 401); with none configured they are
+// refused (403) unless the listener is loopback-only. Reads follow the token
+// when one is set.
+func TestAdminAuthRules(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testenv.Config(t, prefix, "")
+	keys := pipeline.NewKeys(cfg)
+	stream := cfg.Streams.Parsed
+	cases := []struct {
+		name       string
+		adminToken string
+		apiToken   string
+		loopback   bool
+		sent       string
+		wantRead   int
+		wantChange int
+	}{
+		{"no token configured, public listener", "", "", false, "", 200, 403},
+		{"no token configured, public listener, a token sent", "", "", false, "anything", 200, 403},
+		{"no token configured, loopback-only", "", "", true, "", 200, 200},
+		{"token configured, none sent", "s3cret", "", false, "", 401, 401},
+		{"token configured, wrong one", "s3cret", "", true, "wrong", 401, 401},
+		{"token configured, right one", "s3cret", "", false, "s3cret", 200, 200},
+		{"only api.token, none sent", "", "api", true, "", 401, 401},
+		{"only api.token, sent, loopback-only", "", "api", true, "api", 200, 200},
+		{"only api.token, sent", "", "api", false, "api", 200, 403},
+		{"both tokens, api.token is not the admin token", "s3cret", "api", false, "api", 401, 401},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mux := http.NewServeMux()
+			console.New(console.Options{Redis: rdb, Keys: keys, Streams: []string{stream}, AdminToken: tc.adminToken, APIToken: tc.apiToken,
+				Loopback: tc.loopback, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Mount(mux)
+			do := func(method, path, body string) int {
+				req := httptest.NewRequest(method, path, strings.NewReader(body))
+				if tc.sent != "" {
+					req.Header.Set("Authorization", "Bearer "+tc.sent)
+				}
+				rec := httptest.NewRecorder()
+				mux.ServeHTTP(rec, req)
+				if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+					t.Errorf("%s %s: content type %q", method, path, ct)
+				}
+				return rec.Code
+			}
+			if got := do("GET", "/v1/admin/streams", ""); got != tc.wantRead {
+				t.Errorf("GET streams = %d, want %d", got, tc.wantRead)
+			}
+			id := addDLQ(t, rdb, keys, stream, map[string]any{"post_id": "p1"}, "boom")
+			if got := do("POST", "/v1/admin/dlq/"+stream+"/purge", `{"ids":["`+id+`"]}`); got != tc.wantChange {
+				t.Errorf("POST purge = %d, want %d", got, tc.wantChange)
+			}
+			n, _ := rdb.XLen(context.Background(), keys.DLQ(stream)).Result()
+			if tc.wantChange == 200 && n != 0 || tc.wantChange != 200 && n != 1 {
+				t.Errorf("DLQ length after purge %d (status %d)", n, tc.wantChange)
+			}
+			rdb.Del(context.Background(), keys.DLQ(stream))
+		})
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]bool{"127.0.0.1:0": true, "[::1]:0": true, "0.0.0.0:0": false, ":0": false} {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			if strings.Contains(addr, "::1") {
+				continue // no IPv6 here
+			}
+			t.Fatal(err)
+		}
+		if got := console.IsLoopback(ln.Addr()); got != want {
+			t.Errorf("IsLoopback(%s) = %v, want %v", addr, got, want)
+		}
+		ln.Close()
+	}
+}

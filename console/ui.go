@@ -1,0 +1,634 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/assistant-dev/assistant/api"
+	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/search"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+const (
+	csrfCookie    = "assistant_csrf"
+	sessionCookie = "assistant_session"
+	csrfField     = "csrf"
+)
+
+var funcs = template.FuncMap{
+	"time": func(t time.Time) string {
+		if t.IsZero() {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04 UTC")
+	},
+	"ptime": func(t *time.Time) string {
+		if t == nil {
+			return "—"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"dur": func(d time.Duration) string {
+		if d <= 0 {
+			return "—"
+		}
+		return d.Round(time.Second).String()
+	},
+	"rate": func(f float64) string { return fmt.Sprintf("%.2f/s", f) },
+	"pretty": func(s string) string {
+		var v any
+		if json.Unmarshal([]byte(s), &v) != nil {
+			return s
+		}
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return s
+		}
+		return string(b)
+	},
+	"pathesc": url.PathEscape,
+	"prettyAny": func(v any) string {
+		b, _ := json.MarshalIndent(v, "", "  ")
+		return string(b)
+	},
+	// snippet trusts search.Result.SnippetHTML: the search package escapes
+	// the post text and adds only <mark> elements.
+	"snippet": func(s string) template.HTML { return template.HTML(s) },
+	"sortedKeys": func(m map[string]string) []string {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		return keys
+	},
+}
+
+var pages = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
+
+// page is what every template gets.
+type page struct {
+	Title    string
+	Nav      string
+	CSRF     string
+	LoggedIn bool
+	// NeedLogin: an admin token is configured and there is no session.
+	NeedLogin bool
+	// CanChange: this visitor may replay, purge, pause.
+	CanChange bool
+	Flash     string
+	Error     string
+	Refresh   int
+	Data      any
+}
+
+func (c *Console) mountUI(m Mounter) {
+	mux := http.NewServeMux()
+	sub, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(sub)))
+	mux.HandleFunc("GET /ui/{$}", c.ui(c.pageOverview))
+	mux.HandleFunc("GET /ui/dlq", c.ui(c.pageDLQ))
+	mux.HandleFunc("GET /ui/dlq/{stream}/{id}", c.ui(c.pageEntry))
+	mux.HandleFunc("GET /ui/dlq/{stream}/{id}/confirm", c.ui(c.pageConfirm))
+	mux.HandleFunc("POST /ui/dlq/{stream}/{id}/{action}", c.ui(c.postDLQ))
+	mux.HandleFunc("POST /ui/stages/{stage}/{action}", c.ui(c.postStage))
+	mux.HandleFunc("GET /ui/search", c.ui(c.pageSearch))
+	mux.HandleFunc("GET /ui/posts/{id}", c.ui(c.pagePost))
+	mux.HandleFunc("GET /ui/login", c.ui(c.pageLogin))
+	mux.HandleFunc("POST /ui/login", c.ui(c.postLogin))
+	mux.HandleFunc("POST /ui/logout", c.ui(c.postLogout))
+	// Cross-origin browser requests that change something are refused
+	// (Sec-Fetch-Site / Origin), and every form also carries the
+	// double-submit token checked in ui.
+	h := http.NewCrossOriginProtection().Handler(securityHeaders(mux))
+	m.Handle("/ui/", h)
+	m.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusFound))
+}
+
+func securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		// Scripts only from our own embedded files: an injected inline
+		// <script> would not run even if escaping failed.
+		hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("Cache-Control", "no-store")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// uiHandler renders into p and returns the template name, or writes itself
+// and returns "".
+type uiHandler func(w http.ResponseWriter, r *http.Request, p *page) (string, error)
+
+// errCSRF is a changing form without the right token.
+var errCSRF = errors.New("the form's CSRF token is missing or wrong; reload the page and try again")
+
+func (c *Console) ui(h uiHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p := &page{}
+		csrf := ""
+		if ck, err := r.Cookie(csrfCookie); err == nil && len(ck.Value) == 64 {
+			csrf = ck.Value
+		} else {
+			csrf = randomToken()
+			http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: csrf, Path: "/ui", HttpOnly: true,
+				Secure: c.o.SecureCookies, SameSite: http.SameSiteStrictMode})
+		}
+		p.CSRF = csrf
+		session := false
+		if ck, err := r.Cookie(sessionCookie); err == nil {
+			session = c.validSession(ck.Value)
+		}
+		p.LoggedIn = session
+		p.CanChange = c.mayChange("", session) == nil
+		p.NeedLogin = c.mayRead("", session) != nil
+		if r.Method == http.MethodPost {
+			if err := r.ParseForm(); err != nil {
+				c.fail(w, p, http.StatusBadRequest, err)
+				return
+			}
+			got := r.PostForm.Get(csrfField)
+			if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(csrf)) != 1 {
+				c.fail(w, p, http.StatusForbidden, errCSRF)
+				return
+			}
+		}
+		isLogin := strings.HasPrefix(r.URL.Path, "/ui/login") || strings.HasPrefix(r.URL.Path, "/ui/logout")
+		if p.NeedLogin && !isLogin {
+			if r.Method == http.MethodGet {
+				http.Redirect(w, r, "/ui/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+				return
+			}
+			c.fail(w, p, http.StatusUnauthorized, errUnauthorized)
+			return
+		}
+		p.Flash = r.URL.Query().Get("flash")
+		name, err := h(w, r, p)
+		if err != nil {
+			status := http.StatusInternalServerError
+			var ae apiError
+			switch {
+			case errors.As(err, &ae):
+				status = ae.status
+			case errors.Is(err, pipeline.ErrDLQEntryNotFound), errors.Is(err, search.ErrNotFound), errors.Is(err, pipeline.ErrStageNotRunning):
+				status = http.StatusNotFound
+			case errors.Is(err, search.ErrBadQuery), errors.Is(err, search.ErrNoVectors):
+				status = http.StatusBadRequest
+			case errors.Is(err, errNoAdmin):
+				status = http.StatusForbidden
+			case errors.Is(err, errUnauthorized):
+				status = http.StatusUnauthorized
+			default:
+				c.log.Error("console", "path", r.URL.Path, "err", err)
+			}
+			c.fail(w, p, status, err)
+			return
+		}
+		if name != "" {
+			c.render(w, http.StatusOK, name, p)
+		}
+	}
+}
+
+func (c *Console) fail(w http.ResponseWriter, p *page, status int, err error) {
+	p.Title = http.StatusText(status)
+	p.Error = err.Error()
+	c.render(w, status, "error.html", p)
+}
+
+func (c *Console) render(w http.ResponseWriter, status int, name string, p *page) {
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, name, p); err != nil {
+		c.log.Error("render console page", "template", name, "err", err)
+		http.Error(w, "render error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// --- overview -------------------------------------------------------------
+
+// StageRow is one line of the overview.
+type StageRow struct {
+	Stage, Stream   string
+	Rate            float64 // successes per second over the last samples; -1 unknown
+	Success, Retry  float64
+	DLQTotal        float64 // dead-lettered by this stage (this replica's counter)
+	Lag, Pending    int64
+	OldestAge       time.Duration
+	Consumers       int
+	DLQSize         int64 // entries in the input stream's DLQ
+	Health, Detail  string
+	Paused, Running bool
+	Local           bool // run by this replica
+}
+
+type overview struct {
+	Stages  []StageRow
+	Streams []pipeline.StreamReport
+	Checks  []CheckView
+}
+
+func (c *Console) pageOverview(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	reps, err := pipeline.StreamsReport(r.Context(), c.o.Redis, c.o.Keys, c.o.Streams)
+	if err != nil {
+		return "", err
+	}
+	byStream := map[string]pipeline.StreamReport{}
+	for _, rep := range reps {
+		byStream[rep.Stream] = rep
+	}
+	states := c.stageAnswer(r)
+	local := map[string]pipeline.StageState{}
+	for _, s := range states.Stages {
+		local[s.Name] = s
+	}
+	checkErr := map[string]string{}
+	for _, ch := range states.Checks {
+		if !ch.OK {
+			checkErr[ch.Name] = ch.Error
+		}
+	}
+	counts := c.rates.sample(c.o.Gatherer)
+	names := make([]string, 0, len(c.o.Groups))
+	for n := range c.o.Groups {
+		names = append(names, n)
+	}
+	// Pipeline order: by the position of the input stream, then name.
+	slices.SortFunc(names, func(a, b string) int {
+		ia, ib := slices.Index(c.o.Streams, c.o.Groups[a]), slices.Index(c.o.Streams, c.o.Groups[b])
+		if ia != ib {
+			return ia - ib
+		}
+		return strings.Compare(a, b)
+	})
+	var ov overview
+	for _, name := range names {
+		stream := c.o.Groups[name]
+		row := StageRow{Stage: name, Stream: stream, Rate: -1}
+		if st, ok := counts[name]; ok {
+			row.Rate, row.Success, row.Retry, row.DLQTotal = st.rate, st.success, st.retry, st.dlq
+		}
+		rep := byStream[stream]
+		row.DLQSize = rep.DLQLength
+		found := false
+		for _, g := range rep.Groups {
+			if g.Name == name {
+				found = true
+				row.Lag, row.Pending, row.OldestAge, row.Consumers = g.Lag, g.Pending, g.OldestPendingAge, len(g.Consumers)
+			}
+		}
+		st, isLocal := local[name]
+		row.Local, row.Paused, row.Running = isLocal, st.Paused, st.Running
+		switch {
+		case checkErr["stage "+name] != "":
+			row.Health, row.Detail = "failing", checkErr["stage "+name]
+		case isLocal && st.Paused:
+			row.Health = "paused"
+		case isLocal && st.Running:
+			row.Health = "ok"
+		case !found:
+			row.Health, row.Detail = "no group", "no consumer group on "+stream+" yet"
+		case row.Consumers == 0:
+			row.Health, row.Detail = "idle", "no consumer"
+		default:
+			row.Health, row.Detail = "ok", "run by another replica"
+		}
+		if row.Health == "ok" && row.DLQSize > 0 {
+			row.Health, row.Detail = "dlq", fmt.Sprintf("%d entries in the DLQ of %s", row.DLQSize, stream)
+		}
+		ov.Stages = append(ov.Stages, row)
+	}
+	ov.Streams, ov.Checks = reps, states.Checks
+	p.Title, p.Nav, p.Refresh, p.Data = "Overview", "overview", 5, ov
+	return "overview.html", nil
+}
+
+// rateSampler keeps recent samples of the stage counters to turn them into
+// rates between page loads.
+type rateSampler struct {
+	mu      sync.Mutex
+	samples []rateSample
+}
+
+type rateSample struct {
+	at     time.Time
+	counts map[string]stageCounts
+}
+
+type stageCounts struct {
+	success, retry, dlq, rate float64
+}
+
+// sample reads stage_messages_total now and returns each stage's totals
+// with the success rate over the oldest kept sample of the last minute.
+func (s *rateSampler) sample(g prometheus.Gatherer) map[string]stageCounts {
+	now := rateSample{at: time.Now(), counts: map[string]stageCounts{}}
+	if g == nil {
+		return now.counts
+	}
+	fams, err := g.Gather()
+	if err != nil {
+		return now.counts
+	}
+	for _, f := range fams {
+		if f.GetName() != "stage_messages_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var stage, status string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "stage":
+					stage = l.GetValue()
+				case "status":
+					status = l.GetValue()
+				}
+			}
+			c := now.counts[stage]
+			v := m.GetCounter().GetValue()
+			switch status {
+			case pipeline.StatusSuccess:
+				c.success = v
+			case pipeline.StatusRetry:
+				c.retry = v
+			case pipeline.StatusDLQ:
+				c.dlq = v
+			}
+			c.rate = -1
+			now.counts[stage] = c
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// Keep a minute of samples; the rate is against the oldest one at
+	// least a second old.
+	s.samples = slices.DeleteFunc(s.samples, func(x rateSample) bool { return now.at.Sub(x.at) > time.Minute })
+	if len(s.samples) > 0 {
+		old := s.samples[0]
+		if dt := now.at.Sub(old.at).Seconds(); dt >= 1 {
+			for stage, c := range now.counts {
+				c.rate = max(0, c.success-old.counts[stage].success) / dt
+				now.counts[stage] = c
+			}
+		}
+	}
+	s.samples = append(s.samples, now)
+	return now.counts
+}
+
+// --- DLQ -----------------------------------------------------------------
+
+type dlqPage struct {
+	Filter  DLQFilter
+	Streams []string
+	Stages  []string
+	List    DLQListing
+}
+
+func (c *Console) pageDLQ(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	f, err := filterFrom(r)
+	if err != nil {
+		return "", err
+	}
+	list, err := c.dlqList(r, f)
+	if err != nil {
+		return "", err
+	}
+	stages := make([]string, 0, len(c.o.Groups))
+	for s := range c.o.Groups {
+		stages = append(stages, s)
+	}
+	sort.Strings(stages)
+	p.Title, p.Nav = "Dead-letter queue", "dlq"
+	p.Data = dlqPage{Filter: f, Streams: c.o.Streams, Stages: stages, List: list}
+	return "dlq.html", nil
+}
+
+func (c *Console) pageEntry(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	v, err := c.dlqGet(r, r.PathValue("stream"), r.PathValue("id"))
+	if err != nil {
+		return "", err
+	}
+	p.Title, p.Nav, p.Data = "DLQ entry "+v.ID, "dlq", v
+	return "entry.html", nil
+}
+
+type confirmPage struct {
+	Action string
+	Entry  EntryView
+}
+
+func (c *Console) pageConfirm(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	action := r.URL.Query().Get("action")
+	if action != "replay" && action != "purge" {
+		return "", apiError{http.StatusBadRequest, "action must be replay or purge"}
+	}
+	if err := c.mayChange("", p.LoggedIn); err != nil {
+		return "", err
+	}
+	v, err := c.dlqGet(r, r.PathValue("stream"), r.PathValue("id"))
+	if err != nil {
+		return "", err
+	}
+	p.Title, p.Nav, p.Data = "Confirm "+action, "dlq", confirmPage{Action: action, Entry: v}
+	return "confirm.html", nil
+}
+
+func (c *Console) postDLQ(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	action := r.PathValue("action")
+	if action != "replay" && action != "purge" {
+		return "", apiError{http.StatusNotFound, "no such action"}
+	}
+	if err := c.mayChange("", p.LoggedIn); err != nil {
+		return "", err
+	}
+	if r.PostForm.Get("confirm") != "yes" {
+		return "", apiError{http.StatusBadRequest, "not confirmed"}
+	}
+	stream, id := r.PathValue("stream"), r.PathValue("id")
+	if err := c.knownStream(stream); err != nil {
+		return "", err
+	}
+	res, err := c.doDLQ(r, stream, []string{id}, false, action == "replay")
+	if err != nil {
+		return "", err
+	}
+	msg := fmt.Sprintf("%s of %s: %d done", action, id, res.Done)
+	if len(res.Skipped) > 0 {
+		msg += "; skipped: " + strings.Join(res.Skipped, "; ")
+	}
+	http.Redirect(w, r, "/ui/dlq?stream="+url.QueryEscape(stream)+"&flash="+url.QueryEscape(msg), http.StatusSeeOther)
+	return "", nil
+}
+
+func (c *Console) postStage(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	action := r.PathValue("action")
+	if action != "pause" && action != "resume" {
+		return "", apiError{http.StatusNotFound, "no such action"}
+	}
+	if err := c.mayChange("", p.LoggedIn); err != nil {
+		return "", err
+	}
+	stage := r.PathValue("stage")
+	if err := c.setPaused(stage, action == "pause"); err != nil {
+		return "", err
+	}
+	c.log.Info("stage pause set from the console", "stage", stage, "action", action, "remote", r.RemoteAddr)
+	http.Redirect(w, r, "/ui/?flash="+url.QueryEscape(stage+": "+action+"d"), http.StatusSeeOther)
+	return "", nil
+}
+
+// --- search and posts -------------------------------------------------------
+
+type searchPage struct {
+	Q, Mode, Channel, Tag, Since, Until string
+	Semantic                            bool
+	Page                                *search.Page
+	Searched                            bool
+}
+
+func (c *Console) pageSearch(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	if c.o.Search == nil {
+		return "", apiError{http.StatusNotImplemented, "search is not configured in this process"}
+	}
+	v := r.URL.Query()
+	sp := searchPage{Q: v.Get("q"), Mode: v.Get("mode"), Channel: v.Get("channel"), Tag: v.Get("tag"),
+		Since: v.Get("since"), Until: v.Get("until"), Semantic: c.o.Search.Semantic()}
+	p.Title, p.Nav = "Search", "search"
+	p.Data = &sp
+	if strings.TrimSpace(sp.Q) == "" {
+		return "search.html", nil
+	}
+	q := search.Query{Text: sp.Q, Mode: search.Mode(sp.Mode), Channels: search.SplitList(sp.Channel),
+		Tags: search.SplitList(sp.Tag), Limit: 20, Cursor: v.Get("cursor")}
+	var err error
+	if sp.Since != "" {
+		if q.Since, err = api.ParseTime("since", sp.Since, false); err != nil {
+			return "", apiError{http.StatusBadRequest, err.Error()}
+		}
+	}
+	if sp.Until != "" {
+		if q.Until, err = api.ParseTime("until", sp.Until, true); err != nil {
+			return "", apiError{http.StatusBadRequest, err.Error()}
+		}
+	}
+	res, err := c.o.Search.Search(r.Context(), q)
+	if err != nil {
+		return "", err
+	}
+	sp.Page, sp.Searched = res, true
+	return "search.html", nil
+}
+
+// IndexStatus is a post's row of indexing_status.
+type IndexStatus struct {
+	Embedding, Graph, Error string
+	Attempts                int
+	UpdatedAt               time.Time
+}
+
+type postPage struct {
+	Post  *search.Post
+	Index *IndexStatus
+}
+
+func (c *Console) pagePost(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	if c.o.Search == nil {
+		return "", apiError{http.StatusNotImplemented, "search is not configured in this process"}
+	}
+	post, err := c.o.Search.GetPost(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return "", err
+	}
+	pp := postPage{Post: post}
+	if c.o.Pool != nil {
+		pp.Index, err = indexStatus(r.Context(), c.o.Pool, post.PostID)
+		if err != nil {
+			return "", err
+		}
+	}
+	p.Title, p.Nav, p.Data = "Post "+post.PostID, "search", pp
+	return "post.html", nil
+}
+
+func indexStatus(ctx context.Context, pool interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, postID string) (*IndexStatus, error) {
+	var st IndexStatus
+	err := pool.QueryRow(ctx, `SELECT embedding_status, graph_status, coalesce(error, ''), attempts, updated_at
+FROM indexing_status WHERE post_id = $1`, postID).Scan(&st.Embedding, &st.Graph, &st.Error, &st.Attempts, &st.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read indexing status of %s: %w", postID, err)
+	}
+	return &st, nil
+}
+
+// --- login -------------------------------------------------------------------
+
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/ui/") || strings.HasPrefix(next, "//") || strings.Contains(next, `\`) {
+		return "/ui/"
+	}
+	return next
+}
+
+func (c *Console) pageLogin(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	p.Title, p.Data = "Log in", safeNext(r.URL.Query().Get("next"))
+	return "login.html", nil
+}
+
+func (c *Console) postLogin(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	if c.o.AdminToken == "" {
+		return "", apiError{http.StatusBadRequest, "no api.admin_token is configured: there is nothing to log in to"}
+	}
+	if !tokenEqual(r.PostForm.Get("token"), c.o.AdminToken) {
+		c.log.Warn("console login refused", "remote", r.RemoteAddr)
+		return "", errUnauthorized
+	}
+	// The token itself is never stored in the browser: the cookie holds a
+	// random session id, HttpOnly and SameSite=Strict.
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: c.newSession(), Path: "/ui", HttpOnly: true,
+		Secure: c.o.SecureCookies, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL / time.Second)})
+	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+	return "", nil
+}
+
+func (c *Console) postLogout(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	if ck, err := r.Cookie(sessionCookie); err == nil {
+		c.sessions.Delete(ck.Value)
+	}
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/ui", HttpOnly: true, MaxAge: -1, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
+	return "", nil
+}
