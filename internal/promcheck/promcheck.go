@@ -67,6 +67,23 @@ func Family(series string) string {
 // daemon can register. A name built at run time would be missed, which is
 // why the project spells every metric name out as a literal.
 func Registered(root string) (map[string]bool, error) {
+	all, err := Literals(root)
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]bool{}
+	for s := range all {
+		if metricName.MatchString(s) {
+			names[s] = true
+		}
+	}
+	return names, nil
+}
+
+// Literals returns every string literal of the non-test Go files under
+// root (vendor and testdata skipped): what the daemon can name, such as a
+// metric or an environment variable.
+func Literals(root string) (map[string]bool, error) {
 	names := map[string]bool{}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -92,7 +109,7 @@ func Registered(root string) (map[string]bool, error) {
 			if !ok || lit.Kind != token.STRING {
 				return true
 			}
-			if s, err := strconv.Unquote(lit.Value); err == nil && metricName.MatchString(s) {
+			if s, err := strconv.Unquote(lit.Value); err == nil {
 				names[s] = true
 			}
 			return true
@@ -100,7 +117,7 @@ func Registered(root string) (map[string]bool, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("scan %s for metric names: %w", root, err)
+		return nil, fmt.Errorf("scan %s for string literals: %w", root, err)
 	}
 	return names, nil
 }
