@@ -225,6 +225,11 @@ type OpenRouter struct {
 // Local configures the offline providers.
 type Local struct {
 	EmbeddingDim int `mapstructure:"embedding_dim" yaml:"embedding_dim"`
+	// ChannelStats weights down words that recur across a channel's posts
+	// (its signature, recurring subheads), from per-channel document
+	// frequencies kept in Redis. Tags then depend on the channel's history:
+	// off, a post's tags depend on its text alone.
+	ChannelStats bool `mapstructure:"channel_stats" yaml:"channel_stats"`
 }
 
 // Default returns the built-in defaults, with the default settings of each
@@ -297,7 +302,7 @@ func Default(sections ...Section) Config {
 				BreakerFailures: 5,
 				BreakerCooldown: 30 * time.Second,
 			},
-			Local: Local{EmbeddingDim: 384},
+			Local: Local{EmbeddingDim: 384, ChannelStats: true},
 		},
 		API: API{
 			Addr:           ":8080",

@@ -101,6 +101,9 @@ var testRunnerEnv = map[string]string{
 	"ASSISTANT_RUNNER_TRIM_INTERVAL":    "200ms",
 	"ASSISTANT_RUNNER_METRICS_INTERVAL": "200ms",
 	"ASSISTANT_RUNNER_SHUTDOWN_TIMEOUT": "10s",
+	// The corpus posts link to real sites; the tests reach none (loopback
+	// only), so enrich publishes them uncrawled instead of resolving names.
+	"ASSISTANT_STAGES_ENRICH_CRAWL_ENABLED": "false",
 }
 
 // Registry is the stage registry of the binary under test: the topology

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -372,14 +373,61 @@ func (r *Runner) Checks(ctx context.Context) []CheckResult {
 			out = append(out, CheckResult{name, nil})
 		}
 	}
+	// Stages and services are probed at once, each within a share of the
+	// readiness budget: a store that hangs (a blocked database) is then
+	// named as the cause instead of eating the budget of every check after
+	// it.
+	type probe struct {
+		kind, name string
+		running    bool
+		c          any
+	}
+	var probes []probe
 	for _, sr := range r.stages {
-		out = append(out, CheckResult{"stage " + sr.def.Name, componentReady("stage", sr.def.Name, sr.running.Load(), sr.stage, ctx)})
+		probes = append(probes, probe{"stage", sr.def.Name, sr.running.Load(), sr.stage})
 	}
 	for _, sv := range r.services {
-		out = append(out, CheckResult{"service " + sv.name, componentReady("service", sv.name, sv.running.Load(), sv.svc, ctx)})
+		probes = append(probes, probe{"service", sv.name, sv.running.Load(), sv.svc})
 	}
-	return out
+	results := make([]CheckResult, len(probes))
+	var wg sync.WaitGroup
+	for i, p := range probes {
+		wg.Go(func() {
+			results[i] = CheckResult{p.kind + " " + p.name, boundedReady(ctx, p.kind, p.name, p.running, p.c)}
+		})
+	}
+	wg.Wait()
+	return append(out, results...)
 }
+
+// checkShare is the part of the readiness budget one stage's or service's
+// check may take, so the probe still answers with the checks' own errors.
+const checkShare = ReadyTimeout * 3 / 4
+
+// boundedReady is componentReady within checkShare; a check that does not
+// answer in time is reported as such, by name.
+func boundedReady(ctx context.Context, kind, name string, running bool, c any) error {
+	ctx, cancel := context.WithTimeout(ctx, checkShare)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- componentReady(kind, name, running, c, ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	// A check that honours its context answers now, naming what it probed
+	// ("ping postgres: context deadline exceeded"); give it that moment.
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(checkGrace):
+		return fmt.Errorf("%s %s: its check did not answer within %s (a store that hangs?)", kind, name, checkShare)
+	}
+}
+
+// checkGrace is how long a check whose context expired may take to say why.
+const checkGrace = ReadyTimeout / 8
 
 func componentReady(kind, name string, running bool, c any, ctx context.Context) error {
 	if !running {

@@ -64,6 +64,9 @@ type Tagger struct {
 	df     DocFreq
 	mem    *MemoryDocFreq
 	logger *slog.Logger
+	// noStats turns the boilerplate weighting off: tags then depend on the
+	// post alone, not on the channel's history (reproducible runs).
+	noStats bool
 }
 
 // Option adjusts a Tagger.
@@ -72,6 +75,11 @@ type Option func(*Tagger)
 // WithDocFreq keeps the per-channel document frequencies in df (a
 // RedisDocFreq in the daemon) instead of in the process.
 func WithDocFreq(df DocFreq) Option { return func(t *Tagger) { t.df = df } }
+
+// WithoutChannelStats turns the per-channel boilerplate weighting off, so
+// a post's tags depend on its text alone and not on which posts of its
+// channel were seen before it (and in which order).
+func WithoutChannelStats() Option { return func(t *Tagger) { t.noStats = true } }
 
 // WithLogger sets where a failing DocFreq is reported.
 func WithLogger(l *slog.Logger) Option {
@@ -416,6 +424,9 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 // frequencies and sets each term's boilerplate weight from the share of the
 // channel's posts that hold it.
 func (t *Tagger) weighBoilerplate(ctx context.Context, channel string, terms []string, stats map[string]*wordStat) {
+	if t.noStats {
+		return
+	}
 	slices.Sort(terms)
 	var shares []float64
 	var docs int

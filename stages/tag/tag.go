@@ -62,8 +62,11 @@ type Stage struct {
 func New(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 	set, err := pipeline.Resource(deps.Resources, "ai", func() (*provider.Set, func(), error) {
 		// The local tagger keeps its per-channel statistics in Redis.
-		df := local.NewRedisDocFreq(deps.Redis, deps.Keys.Prefix, 0)
-		s, err := provider.New(deps.Config, deps.Logger, provider.WithLocalOptions(local.WithDocFreq(df)))
+		opt := local.WithoutChannelStats()
+		if deps.Config.AI.Local.ChannelStats {
+			opt = local.WithDocFreq(local.NewRedisDocFreq(deps.Redis, deps.Keys.Prefix, 0))
+		}
+		s, err := provider.New(deps.Config, deps.Logger, provider.WithLocalOptions(opt))
 		return s, nil, err
 	})
 	if err != nil {
