@@ -189,8 +189,15 @@ func TestMigrateRefusesTableOfPendingMigration(t *testing.T) {
 	if err := postgres.MigrateUp(ctx, dbURL); err != nil {
 		t.Fatal(err)
 	}
-	if err := postgres.MigrateDown(ctx, dbURL); err != nil { // drops indexing_status
+	all, err := postgres.MigrateStatus(ctx, dbURL)
+	if err != nil {
 		t.Fatal(err)
+	}
+	// Down to 00002: indexing_status (00003) and everything after it go.
+	for range len(all) - 2 {
+		if err := postgres.MigrateDown(ctx, dbURL); err != nil {
+			t.Fatal(err)
+		}
 	}
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -214,8 +221,10 @@ func TestMigrateRefusesTableOfPendingMigration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if last := statuses[len(statuses)-1]; last.Applied {
-		t.Errorf("%s was applied despite the refusal", last.Name)
+	for _, st := range statuses[2:] {
+		if st.Applied {
+			t.Errorf("%s was applied despite the refusal", st.Name)
+		}
 	}
 	if _, err := conn.Exec(ctx, `DROP TABLE indexing_status`); err != nil {
 		t.Fatal(err)
