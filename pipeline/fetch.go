@@ -30,6 +30,7 @@ func (s *stageRunner) fetch(ctx context.Context) {
 	}
 	failures := 0
 	for ctx.Err() == nil {
+		s.waitWhilePaused(ctx)
 		n := s.acquire(ctx, s.pool.BatchSize)
 		if n == 0 {
 			continue

@@ -373,7 +373,13 @@ func (r *Runner) Checks(ctx context.Context) []CheckResult {
 		}
 	}
 	for _, sr := range r.stages {
-		out = append(out, CheckResult{"stage " + sr.def.Name, componentReady("stage", sr.def.Name, sr.running.Load(), sr.stage, ctx)})
+		err := sr.pauseErr()
+		if err != nil {
+			err = fmt.Errorf("stage %s: %w", sr.def.Name, err)
+		} else {
+			err = componentReady("stage", sr.def.Name, sr.running.Load(), sr.stage, ctx)
+		}
+		out = append(out, CheckResult{"stage " + sr.def.Name, err})
 	}
 	for _, sv := range r.services {
 		out = append(out, CheckResult{"service " + sv.name, componentReady("service", sv.name, sv.running.Load(), sv.svc, ctx)})
