@@ -72,6 +72,7 @@ func (s *stageRunner) pauseErr() error {
 // pause, without counting an attempt.
 func (s *stageRunner) park(m *Message, cause error) {
 	until := s.pause(cause)
+	m.parked = true
 	s.retryMu.Lock()
 	if s.retryClosed {
 		s.retryMu.Unlock()

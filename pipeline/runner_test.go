@@ -915,6 +915,19 @@ func TestRunnerPausesOnOutageWithoutSpendingAttempts(t *testing.T) {
 			if d := h.dlq(t); len(d) != 0 {
 				t.Fatalf("%d entries dead-lettered during the outage", len(d))
 			}
+			// The group's delivery count — what a replica claiming them
+			// after a crash reads as the attempt — is not raised either.
+			pend, err := h.rdb.XPendingExt(context.Background(), &redis.XPendingExtArgs{
+				Stream: h.key(h.cfg.Streams.Parsed), Group: stage, Start: "-", End: "+", Count: 100,
+			}).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pend {
+				if p.RetryCount != 1 {
+					t.Fatalf("entry %s delivered %d times during the outage, want 1", p.ID, p.RetryCount)
+				}
+			}
 			h.stage.down.Store(false)
 			testenv.WaitFor(t, "every entry handled", 10*time.Second, func() bool { return len(h.outputs(t)) == 10 })
 			testenv.WaitFor(t, "ready again", 10*time.Second, func() bool { return h.runner.Ready(context.Background()) == nil })

@@ -42,6 +42,7 @@ func (s *stageRunner) work(runCtx, hctx context.Context) {
 func (s *stageRunner) handle(ctx context.Context, job []*Message) {
 	for _, m := range job {
 		m.reset()
+		m.parked = false
 	}
 	start := time.Now()
 	err := s.handler(ctx, job)
