@@ -12,8 +12,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 	"github.com/spf13/cobra"
 
 	"github.com/assistant-dev/assistant/config"
@@ -104,22 +106,6 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 		logger.Info("embedder providers", "setting", cfg.AI.Embedder, "chain", cfg.ResolveProviders(cfg.AI.Embedder))
 	}
 
-	rdb, err := connectRedis(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-
-	if cfg.Database.AutoMigrate && a.stages.Needs(stages, pipeline.NeedMigrations) {
-		applied, version, err := migrateUp(ctx, cfg.Database.URL, cfg.Database.Schema)
-		if err != nil {
-			return fmt.Errorf("migrate database %s: %w", config.RedactURL(cfg.Database.URL), err)
-		}
-		if len(applied) > 0 {
-			logger.Info("database migrations applied", "count", len(applied), "version", version, "database", config.RedactURL(cfg.Database.URL))
-		}
-	}
-
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
 		collectors.NewGoCollector(),
@@ -127,13 +113,18 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 		buildInfoGauge(bi),
 	)
 
-	// The operations server starts before the stages are built, so liveness
-	// answers during a slow start; readiness waits for the runner.
+	// The operations server binds first: a busy port fails before anything
+	// (a migration) changes the database, and liveness answers while the
+	// daemon waits for its dependencies; readiness names what it waits for
+	// until the runner runs.
 	var current atomic.Pointer[pipeline.Runner]
+	var waiting atomic.Pointer[string]
+	setWaiting := func(what string) { waiting.Store(&what) }
+	setWaiting("starting: stages not built yet")
 	ready := func(ctx context.Context) error {
 		r := current.Load()
 		if r == nil {
-			return errors.New("starting: stages not built yet")
+			return errors.New(*waiting.Load())
 		}
 		return r.Ready(ctx)
 	}
@@ -169,6 +160,40 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 		<-serveDone
 	}()
 	logger.Info("ops server listening", "addr", ln.Addr().String())
+
+	// Wait for the stores, as an orchestrator expects of a daemon started
+	// alongside them: retry with a growing backoff until they answer or the
+	// daemon is told to stop.
+	var rdb *redis.Client
+	err = waitFor(runCtx, logger, "redis", config.RedactURL(cfg.Redis.URL), setWaiting, func(ctx context.Context) error {
+		var err error
+		rdb, err = connectRedis(ctx, cfg)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	if a.stages.Needs(stages, pipeline.NeedPostgres) || a.stages.Needs(stages, pipeline.NeedMigrations) {
+		err = waitFor(runCtx, logger, "postgresql", config.RedactURL(cfg.Database.URL), setWaiting, func(ctx context.Context) error {
+			return pingPostgres(ctx, cfg.Database.URL)
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	if cfg.Database.AutoMigrate && a.stages.Needs(stages, pipeline.NeedMigrations) {
+		setWaiting("starting: applying database migrations")
+		applied, version, err := migrateUp(runCtx, cfg.Database.URL, cfg.Database.Schema)
+		if err != nil {
+			return fmt.Errorf("migrate database %s: %w", config.RedactURL(cfg.Database.URL), err)
+		}
+		if len(applied) > 0 {
+			logger.Info("database migrations applied", "count", len(applied), "version", version, "database", config.RedactURL(cfg.Database.URL))
+		}
+	}
+	setWaiting("starting: stages not built yet")
 
 	stopAPI, err := a.startAPI(runCtx, cfg, rdb, registry, registry, func() console.Runner {
 		if r := current.Load(); r != nil {
@@ -220,4 +245,46 @@ func buildInfoGauge(bi buildInfo) prometheus.Collector {
 	})
 	g.Set(1)
 	return g
+}
+
+// waitFor calls try until it succeeds, logging each failure and backing off
+// from 250 ms up to 10 s; meanwhile readiness says what is awaited. It gives
+// up only when ctx ends (SIGTERM), with the last failure.
+func waitFor(ctx context.Context, logger *slog.Logger, name, target string, setWaiting func(string), try func(context.Context) error) error {
+	const initial, maxWait = 250 * time.Millisecond, 10 * time.Second
+	wait := initial
+	for attempt := 1; ; attempt++ {
+		err := try(ctx)
+		if err == nil {
+			if attempt > 1 {
+				logger.Info("dependency reachable", "dependency", name, "target", target, "attempts", attempt)
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped while waiting for %s at %s: %w", name, target, err)
+		}
+		setWaiting(fmt.Sprintf("waiting for %s at %s: %v", name, target, err))
+		logger.Warn("waiting for dependency", "dependency", name, "target", target, "attempt", attempt, "retry_in", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("stopped while waiting for %s at %s: %w", name, target, err)
+		case <-t.C:
+		}
+		wait = min(2*wait, maxWait)
+	}
+}
+
+// pingPostgres opens one connection to url and checks it answers.
+func pingPostgres(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return fmt.Errorf("connect to postgresql: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	return conn.Ping(ctx)
 }

@@ -57,3 +57,27 @@ func RetryAfterHint(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+type unavailableError struct{ err error }
+
+func (e *unavailableError) Error() string { return e.err.Error() }
+func (e *unavailableError) Unwrap() error { return e.err }
+
+// Unavailable marks err as a dependency outage (a store down or refusing
+// connections, a table or column missing): it would fail any entry, so it
+// says nothing about the entry in hand. The runner pauses the stage with a
+// growing backoff instead of spending the entries' attempts, keeps the
+// entries pending, and reports the cause on /readyz until a try succeeds.
+func Unavailable(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &unavailableError{err: err}
+}
+
+// IsUnavailable reports whether err, or an error it wraps, was marked
+// Unavailable.
+func IsUnavailable(err error) bool {
+	var u *unavailableError
+	return errors.As(err, &u)
+}

@@ -34,6 +34,7 @@ func (s *stageRunner) fetch(ctx context.Context) {
 			sleepCtx(ctx, pausePoll)
 			continue
 		}
+		s.waitWhilePaused(ctx)
 		n := s.acquire(ctx, s.pool.BatchSize)
 		if n == 0 {
 			continue

@@ -30,6 +30,9 @@ type Message struct {
 	committed []func()
 	err       error
 	meta      *events.Meta
+	// parked: waiting out an outage; its re-claim must not count a
+	// delivery (XCLAIM JUSTID), since no attempt was spent.
+	parked bool
 }
 
 // mark is a Redis key set in the transaction that publishes the outputs.

@@ -22,6 +22,7 @@ type runnerMetrics struct {
 	retries        *prometheus.CounterVec
 	dlq            *prometheus.CounterVec
 	claimed        *prometheus.CounterVec
+	paused         *prometheus.GaugeVec
 }
 
 func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
@@ -63,10 +64,14 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 			Name: "stage_claimed_total",
 			Help: "Entries claimed from consumers that stopped handling them (XAUTOCLAIM).",
 		}, []string{"stage"}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "stage_paused",
+			Help: "1 while a stage is paused because a dependency is unavailable (a store down, a table missing), else 0.",
+		}, []string{"stage"}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.messages, m.handleDuration, m.inflight, m.lag, m.pending, m.oldestPending,
-		m.retries, m.dlq, m.claimed,
+		m.retries, m.dlq, m.claimed, m.paused,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -87,18 +87,12 @@ func (s *stageRunner) redeliver(ctx context.Context, due []*Message) []*Message 
 		for i, m := range msgs {
 			ids[i] = m.ID
 		}
-		claimed, err := s.r.rdb.XClaim(ctx, &redis.XClaimArgs{
-			Stream: key, Group: s.def.Name, Consumer: s.consumer, MinIdle: 0, Messages: ids,
-		}).Result()
+		present, err := s.reclaim(ctx, key, msgs, ids)
 		if err != nil && !isNoGroup(err) {
 			// Redis unreachable: handle them anyway; the acknowledgement
 			// will wait for Redis, and nothing is lost.
 			out = append(out, msgs...)
 			continue
-		}
-		present := make(map[string]bool, len(claimed))
-		for _, x := range claimed {
-			present[x.ID] = x.Values != nil
 		}
 		for _, m := range msgs {
 			if present[m.ID] {
@@ -113,6 +107,45 @@ func (s *stageRunner) redeliver(ctx context.Context, due []*Message) []*Message 
 		s.release(len(gone), gone...)
 	}
 	return out
+}
+
+// reclaim XCLAIMs the entries and reports which still exist. Entries parked
+// by an outage are claimed with JUSTID, which leaves their delivery count
+// alone: a replica taking them over after a crash must not read the outage
+// as spent attempts.
+func (s *stageRunner) reclaim(ctx context.Context, key string, msgs []*Message, ids []string) (map[string]bool, error) {
+	var counted, parked []string
+	for i, m := range msgs {
+		if m.parked {
+			parked = append(parked, ids[i])
+		} else {
+			counted = append(counted, ids[i])
+		}
+	}
+	present := make(map[string]bool, len(ids))
+	if len(counted) > 0 {
+		claimed, err := s.r.rdb.XClaim(ctx, &redis.XClaimArgs{
+			Stream: key, Group: s.def.Name, Consumer: s.consumer, MinIdle: 0, Messages: counted,
+		}).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range claimed {
+			present[x.ID] = x.Values != nil
+		}
+	}
+	if len(parked) > 0 {
+		claimed, err := s.r.rdb.XClaimJustID(ctx, &redis.XClaimArgs{
+			Stream: key, Group: s.def.Name, Consumer: s.consumer, MinIdle: 0, Messages: parked,
+		}).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range claimed {
+			present[id] = true
+		}
+	}
+	return present, nil
 }
 
 func (s *stageRunner) handBackRetries() {

@@ -381,17 +381,22 @@ func (r *Runner) Checks(ctx context.Context) []CheckResult {
 		kind, name string
 		running    bool
 		c          any
+		paused     error // a stage paused by an outage says so, unprobed
 	}
 	var probes []probe
 	for _, sr := range r.stages {
-		probes = append(probes, probe{"stage", sr.def.Name, sr.running.Load(), sr.stage})
+		probes = append(probes, probe{"stage", sr.def.Name, sr.running.Load(), sr.stage, sr.pauseErr()})
 	}
 	for _, sv := range r.services {
-		probes = append(probes, probe{"service", sv.name, sv.running.Load(), sv.svc})
+		probes = append(probes, probe{"service", sv.name, sv.running.Load(), sv.svc, nil})
 	}
 	results := make([]CheckResult, len(probes))
 	var wg sync.WaitGroup
 	for i, p := range probes {
+		if p.paused != nil {
+			results[i] = CheckResult{p.kind + " " + p.name, fmt.Errorf("%s %s: %w", p.kind, p.name, p.paused)}
+			continue
+		}
 		wg.Go(func() {
 			results[i] = CheckResult{p.kind + " " + p.name, boundedReady(ctx, p.kind, p.name, p.running, p.c)}
 		})

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,9 @@ type testEvent struct {
 	// RetryAfterMS fails the first attempt with a Retry-After hint.
 	RetryAfterMS int    `json:"retry_after_ms,omitempty"`
 	Pad          string `json:"pad,omitempty"`
+	// Outage fails the entry as Unavailable while the stage's down flag
+	// is set (a store outage).
+	Outage bool `json:"outage,omitempty"`
 }
 
 func (e *testEvent) Validate() error { return nil }
@@ -49,6 +53,7 @@ type testStage struct {
 	started  chan int
 	attempts map[int][]int
 	times    map[int][]time.Time
+	down     atomic.Bool
 }
 
 func (s *testStage) Handle(ctx context.Context, batch []*pipeline.Message) error {
@@ -69,6 +74,10 @@ func (s *testStage) Handle(ctx context.Context, batch []*pipeline.Message) error
 		}
 		if ev.RetryAfterMS > 0 && calls == 1 {
 			m.Fail(pipeline.RetryAfter(fmt.Errorf("event %d: rate limited", ev.N), time.Duration(ev.RetryAfterMS)*time.Millisecond))
+			continue
+		}
+		if ev.Outage && s.down.Load() {
+			m.Fail(pipeline.Unavailable(fmt.Errorf("event %d: store down: connection refused", ev.N)))
 			continue
 		}
 		if ev.Block {
@@ -869,5 +878,71 @@ func TestRunnerWarnsAboutIgnoredLegacyKeys(t *testing.T) {
 	if !strings.Contains(out, "stream="+prefix+cfg.Streams.LegacyParsed) || !strings.Contains(out, "length=2") ||
 		strings.Contains(out, "stream="+prefix+cfg.Streams.LegacyTagged) {
 		t.Errorf("warning does not name exactly the old key with entries:\n%s", out)
+	}
+}
+
+// TestRunnerPausesOnOutageWithoutSpendingAttempts: entries failing as
+// Unavailable (a store outage) are kept, not dead-lettered, however long the
+// outage lasts — max_attempts is 1 here — and are handled with their attempt
+// unchanged once the store is back; meanwhile readiness names the cause.
+func TestRunnerPausesOnOutageWithoutSpendingAttempts(t *testing.T) {
+	t.Parallel()
+	for _, stage := range []string{"test-pass", "test-batch"} {
+		t.Run(stage, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, stage, func(c *config.Config, _ *config.Pool) {
+				c.Runner.MaxAttempts = 1
+				c.Runner.RetryInitialBackoff = 10 * time.Millisecond
+				c.Runner.RetryMaxBackoff = 50 * time.Millisecond
+			})
+			h.stage.down.Store(true)
+			var evs []testEvent
+			for i := range 10 {
+				evs = append(evs, testEvent{N: i, Outage: true})
+			}
+			h.add(t, evs...)
+			h.start()
+			testenv.WaitFor(t, "readiness naming the outage", 10*time.Second, func() bool {
+				err := h.runner.Ready(context.Background())
+				return err != nil && strings.Contains(err.Error(), "paused") && strings.Contains(err.Error(), "store down")
+			})
+			// Many capped backoffs pass, each trying again.
+			testenv.WaitFor(t, "several tries", 10*time.Second, func() bool {
+				h.stage.mu.Lock()
+				defer h.stage.mu.Unlock()
+				return h.stage.calls[0] >= 5
+			})
+			if d := h.dlq(t); len(d) != 0 {
+				t.Fatalf("%d entries dead-lettered during the outage", len(d))
+			}
+			// The group's delivery count — what a replica claiming them
+			// after a crash reads as the attempt — is not raised either.
+			pend, err := h.rdb.XPendingExt(context.Background(), &redis.XPendingExtArgs{
+				Stream: h.key(h.cfg.Streams.Parsed), Group: stage, Start: "-", End: "+", Count: 100,
+			}).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range pend {
+				if p.RetryCount != 1 {
+					t.Fatalf("entry %s delivered %d times during the outage, want 1", p.ID, p.RetryCount)
+				}
+			}
+			h.stage.down.Store(false)
+			testenv.WaitFor(t, "every entry handled", 10*time.Second, func() bool { return len(h.outputs(t)) == 10 })
+			testenv.WaitFor(t, "ready again", 10*time.Second, func() bool { return h.runner.Ready(context.Background()) == nil })
+			if d := h.dlq(t); len(d) != 0 {
+				t.Fatalf("%d entries dead-lettered", len(d))
+			}
+			h.stage.mu.Lock()
+			defer h.stage.mu.Unlock()
+			for n, attempts := range h.stage.attempts {
+				for _, a := range attempts {
+					if a != 1 {
+						t.Fatalf("event %d handled at attempts %v: the outage spent attempts", n, attempts)
+					}
+				}
+			}
+		})
 	}
 }

@@ -43,6 +43,10 @@ type stageRunner struct {
 	retryQ      retryHeap
 	retryClosed bool
 	retryCh     chan struct{} // wakes the retry scheduler
+
+	// outage is the pause of a dependency outage (outage.go).
+	outageMu sync.Mutex
+	outage   outageState
 }
 
 func newStageRunner(r *Runner, def Definition, stage Stage, pool config.Pool, consumer string, log *slog.Logger) *stageRunner {
@@ -102,6 +106,7 @@ func (s *stageRunner) run(ctx context.Context) error {
 func (s *stageRunner) initMetrics() {
 	m, name := s.r.metrics, s.def.Name
 	m.inflight.WithLabelValues(name).Set(0)
+	m.paused.WithLabelValues(name).Set(0)
 	for _, status := range []string{StatusSuccess, StatusRetry, StatusDLQ} {
 		m.messages.WithLabelValues(name, status)
 	}

@@ -42,14 +42,23 @@ func (s *stageRunner) work(runCtx, hctx context.Context) {
 func (s *stageRunner) handle(ctx context.Context, job []*Message) {
 	for _, m := range job {
 		m.reset()
+		m.parked = false
 	}
 	start := time.Now()
 	err := s.handler(ctx, job)
 	s.r.metrics.handleDuration.WithLabelValues(s.def.Name).Observe(time.Since(start).Seconds())
+	outage := false
 	for _, m := range job {
 		failure := m.err
 		if failure == nil && err != nil {
 			failure = err
+		}
+		if failure != nil && IsUnavailable(failure) && ctx.Err() == nil {
+			// The store is down or its schema lacks a table: no entry is
+			// at fault. Pause the stage and keep the entry, attempt unspent.
+			outage = true
+			s.park(m, failure)
+			continue
 		}
 		if failure == nil {
 			s.results <- completion{msg: m}
@@ -70,5 +79,8 @@ func (s *stageRunner) handle(ctx context.Context, job []*Message) {
 		default:
 			s.retryLater(m, failure)
 		}
+	}
+	if !outage && ctx.Err() == nil {
+		s.resume()
 	}
 }

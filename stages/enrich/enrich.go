@@ -176,9 +176,14 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) {
 	row.Provider = providerOf(results)
 	if _, err := s.store.UpsertCrawl(ctx, row.CrawlRow(ev.TraceID)); err != nil {
 		s.m.processed.WithLabelValues("retry").Inc()
-		if postgres.IsDataError(err) {
+		switch {
+		case postgres.IsDataError(err):
 			m.Fail(pipeline.Permanent(fmt.Errorf("store crawl of post %s: %w", ev.PostID, err)))
-		} else {
+		case postgres.IsUnavailable(err):
+			// PostgreSQL is down or lacks post_enrichment: pause the stage
+			// rather than spend the entry's attempts.
+			m.Fail(pipeline.Unavailable(fmt.Errorf("store crawl of post %s: %w", ev.PostID, err)))
+		default:
 			m.Fail(fmt.Errorf("store crawl of post %s: %w", ev.PostID, err))
 		}
 		return

@@ -349,14 +349,21 @@ func (s *Stage) index(ctx context.Context, todo []*item) (store.GraphCounts, err
 
 // whenUp runs write; when it fails and the store's own check fails too
 // (the store is down, not refusing this data), it waits up to StoreWait
-// for the check to pass and then runs write once more.
+// for the check to pass and then runs write once more. A store still down
+// after that is reported Unavailable, so the runner pauses the stage.
 func (s *Stage) whenUp(ctx context.Context, name string, check func(context.Context) error, write func() error) error {
 	err := write()
-	if err == nil || s.opts.StoreWait <= 0 || ctx.Err() != nil {
+	if err == nil || ctx.Err() != nil {
 		return err
 	}
 	if check(ctx) == nil {
 		return err
+	}
+	// The store is down, not refusing this data: if it stays down, the
+	// runner pauses the stage rather than spend the entries' attempts.
+	down := pipeline.Unavailable(fmt.Errorf("%s unavailable: %w", name, err))
+	if s.opts.StoreWait <= 0 {
+		return down
 	}
 	s.logger.LogAttrs(ctx, slog.LevelWarn, "store is down, holding the batch until it answers",
 		slog.String("store", name), slog.Duration("up_to", s.opts.StoreWait), slog.String("error", err.Error()))
@@ -365,7 +372,7 @@ func (s *Stage) whenUp(ctx context.Context, name string, check func(context.Cont
 	for {
 		left := time.Until(deadline)
 		if left <= 0 {
-			return err
+			return down
 		}
 		t := time.NewTimer(min(wait, left))
 		select {

@@ -175,7 +175,13 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 			return nil
 		}
 		s.metrics.errors.Add(float64(len(sc.decoded)))
-		return fmt.Errorf("persist %d tagged posts: %w", len(sc.events), err)
+		err = fmt.Errorf("persist %d tagged posts: %w", len(sc.events), err)
+		if postgres.IsUnavailable(err) {
+			// An outage or a schema that lacks a table: no entry is at
+			// fault, so the runner pauses instead of spending attempts.
+			return pipeline.Unavailable(err)
+		}
+		return err
 	}
 	if err := s.undoDeleted(ctx, sc); err != nil {
 		return err
@@ -211,7 +217,11 @@ func (s *Stage) isolate(ctx context.Context, sc *batchScratch, batchErr error) e
 			// Transient after all: retry the whole batch; what was written
 			// so far is idempotent.
 			s.metrics.errors.Add(float64(len(sc.decoded)))
-			return fmt.Errorf("persist tagged post %s: %w", sc.events[i].PostID, err)
+			err = fmt.Errorf("persist tagged post %s: %w", sc.events[i].PostID, err)
+			if postgres.IsUnavailable(err) {
+				return pipeline.Unavailable(err)
+			}
+			return err
 		}
 	}
 	s.metrics.success.Add(float64(len(sc.decoded) - failed))

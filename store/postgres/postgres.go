@@ -14,6 +14,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -135,4 +139,37 @@ func IsDataError(err error) bool {
 		return true
 	}
 	return false
+}
+
+// IsUnavailable reports whether err means the database cannot serve any
+// row right now, whatever the data: the server refused or dropped the
+// connection (SQLSTATE class 08, a net error), is shutting down (57P01,
+// 57P02, 57P03), has no connection slot left (53300), or the schema lacks
+// a table or column the statement needs (42P01, 42703). Retrying one entry
+// cannot fix these; waiting for the database can.
+func IsUnavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"):
+			return true
+		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03",
+			pgErr.Code == "53300", pgErr.Code == "42P01", pgErr.Code == "42703":
+			return true
+		}
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false // ours, not the database's (context errors are net.Errors too)
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.ErrUnexpectedEOF)
 }

@@ -1,0 +1,117 @@
+package pipeline
+
+// outage.go: a dependency outage (an Unavailable failure) pauses the stage
+// instead of spending the entries' attempts. The entries of the failed job
+// are parked in the retry queue with their attempt unchanged, the fetcher
+// stops reading until the pause ends and the stage's Checker (if any)
+// answers, and /readyz names the cause. Each failure after a pause ended
+// doubles the next one, up to runner.retry_max_backoff; the first job
+// handled without an Unavailable failure ends the pause.
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"time"
+)
+
+type outageState struct {
+	err      error     // the outage's cause; nil when not paused
+	until    time.Time // the fetcher and the parked entries wait until then
+	failures int       // consecutive pauses, for the backoff
+	since    time.Time
+}
+
+// pause records an outage and returns when the stage may try again. Failures
+// that arrive while a pause is running (the rest of the batch, other
+// workers) join it instead of lengthening it.
+func (s *stageRunner) pause(cause error) time.Time {
+	s.outageMu.Lock()
+	defer s.outageMu.Unlock()
+	now := time.Now()
+	p := &s.outage
+	if p.err != nil && now.Before(p.until) {
+		return p.until
+	}
+	if p.err == nil {
+		p.since = now
+	}
+	p.failures++
+	wait := min(retryDelay(s.r.cfg.Runner, p.failures), s.r.cfg.Runner.RetryMaxBackoff)
+	p.err, p.until = cause, now.Add(wait)
+	s.r.metrics.paused.WithLabelValues(s.def.Name).Set(1)
+	s.log.Warn("stage paused: a dependency is unavailable; entries kept pending, attempts not counted",
+		"err", cause.Error(), "backoff", wait, "consecutive", p.failures)
+	return p.until
+}
+
+// resume ends a pause after a job was handled without an outage.
+func (s *stageRunner) resume() {
+	s.outageMu.Lock()
+	defer s.outageMu.Unlock()
+	if s.outage.err == nil {
+		return
+	}
+	s.log.Info("stage resumed", "paused_for", time.Since(s.outage.since).Round(time.Millisecond), "cause", s.outage.err.Error())
+	s.outage = outageState{}
+	s.r.metrics.paused.WithLabelValues(s.def.Name).Set(0)
+}
+
+// pauseErr is the readiness error of a paused stage, nil otherwise.
+func (s *stageRunner) pauseErr() error {
+	s.outageMu.Lock()
+	defer s.outageMu.Unlock()
+	if s.outage.err == nil {
+		return nil
+	}
+	return fmt.Errorf("paused since %s (retry in %s): %w", s.outage.since.UTC().Format(time.RFC3339),
+		max(0, time.Until(s.outage.until)).Round(time.Millisecond), s.outage.err)
+}
+
+// park keeps an entry whose failure was an outage for a try after the
+// pause, without counting an attempt.
+func (s *stageRunner) park(m *Message, cause error) {
+	until := s.pause(cause)
+	m.parked = true
+	s.retryMu.Lock()
+	if s.retryClosed {
+		s.retryMu.Unlock()
+		s.handBack([]*Message{m})
+		return
+	}
+	heap.Push(&s.retryQ, retryItem{due: until, msg: m})
+	s.retryMu.Unlock()
+	select {
+	case s.retryCh <- struct{}{}:
+	default:
+	}
+}
+
+// waitWhilePaused holds the fetcher while the stage is paused: it sleeps
+// until the pause ends, then probes the stage's Checker, if it has one; a
+// failing probe pauses again (longer). Without a Checker the next try is
+// the probe.
+func (s *stageRunner) waitWhilePaused(ctx context.Context) {
+	for ctx.Err() == nil {
+		s.outageMu.Lock()
+		paused, until := s.outage.err != nil, s.outage.until
+		s.outageMu.Unlock()
+		if !paused {
+			return
+		}
+		if d := time.Until(until); d > 0 {
+			sleepCtx(ctx, d)
+			continue
+		}
+		if ch, ok := s.stage.(Checker); ok {
+			pctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+			err := ch.Check(pctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				s.pause(Unavailable(fmt.Errorf("probe: %w", err)))
+				continue
+			}
+		}
+		return
+	}
+}
