@@ -18,6 +18,10 @@ export ASSISTANT_REDIS_KEY_PREFIX="demo:"
 export ASSISTANT_HTTP_ADDR="127.0.0.1:${PORT}"
 export ASSISTANT_AI_TAGGER=local ASSISTANT_AI_EMBEDDER=local
 export ASSISTANT_LOG_FORMAT=text
+# The sample's posts are from 2024: with the default retention (90 days
+# from posted_at) they are expired on arrival and the cleanup sweep would
+# remove them. The demo keeps them for ten years.
+export ASSISTANT_STAGES_PERSIST_RETENTION=87600h ASSISTANT_STAGES_INDEX_RETENTION=87600h
 # The daemon's tables live in its own schema (database.schema, default
 # assistant); psql is pointed there.
 export ASSISTANT_DATABASE_SCHEMA=assistant
