@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"errors"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -78,4 +79,20 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 		}
 	}
 	return m, nil
+}
+
+// RegisterCollector registers c, or returns the collector already registered
+// under the same description: a second instance of a stage in one process
+// (tests, a stage and its service) shares the series instead of failing.
+func RegisterCollector[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
 }

@@ -1,9 +1,9 @@
 package cleanup
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/assistant-dev/assistant/pipeline"
 )
 
 // Metrics are the cleanup metrics (spec section 5, plus the lease and the
@@ -48,22 +48,22 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	if reg != nil {
 		var err error
-		if m.deleted, err = register(reg, m.deleted); err != nil {
+		if m.deleted, err = pipeline.RegisterCollector(reg, m.deleted); err != nil {
 			return nil, err
 		}
-		if m.duration, err = register(reg, m.duration); err != nil {
+		if m.duration, err = pipeline.RegisterCollector(reg, m.duration); err != nil {
 			return nil, err
 		}
-		if m.lastSuccess, err = register(reg, m.lastSuccess); err != nil {
+		if m.lastSuccess, err = pipeline.RegisterCollector(reg, m.lastSuccess); err != nil {
 			return nil, err
 		}
-		if m.leaseHeld, err = register(reg, m.leaseHeld); err != nil {
+		if m.leaseHeld, err = pipeline.RegisterCollector(reg, m.leaseHeld); err != nil {
 			return nil, err
 		}
-		if m.phase, err = register(reg, m.phase); err != nil {
+		if m.phase, err = pipeline.RegisterCollector(reg, m.phase); err != nil {
 			return nil, err
 		}
-		if m.batches, err = register(reg, m.batches); err != nil {
+		if m.batches, err = pipeline.RegisterCollector(reg, m.batches); err != nil {
 			return nil, err
 		}
 	}
@@ -90,19 +90,4 @@ func (m *Metrics) setPhase(p string) {
 		}
 		m.phase.WithLabelValues(ph).Set(v)
 	}
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (the stage and the service share them).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }

@@ -1,10 +1,11 @@
 package enrich
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/assistant-dev/assistant/pipeline"
 
 	"github.com/assistant-dev/assistant/crawl"
 )
@@ -53,19 +54,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if reg != nil {
 		var err error
-		if m.processed, err = register(reg, m.processed); err != nil {
+		if m.processed, err = pipeline.RegisterCollector(reg, m.processed); err != nil {
 			return nil, err
 		}
-		if m.requests, err = register(reg, m.requests); err != nil {
+		if m.requests, err = pipeline.RegisterCollector(reg, m.requests); err != nil {
 			return nil, err
 		}
-		if m.duration, err = register(reg, m.duration); err != nil {
+		if m.duration, err = pipeline.RegisterCollector(reg, m.duration); err != nil {
 			return nil, err
 		}
-		if m.cacheHits, err = register(reg, m.cacheHits); err != nil {
+		if m.cacheHits, err = pipeline.RegisterCollector(reg, m.cacheHits); err != nil {
 			return nil, err
 		}
-		if m.hostFails, err = register(reg, m.hostFails); err != nil {
+		if m.hostFails, err = pipeline.RegisterCollector(reg, m.hostFails); err != nil {
 			return nil, err
 		}
 	}
@@ -94,19 +95,4 @@ func (m *metrics) hostFailure(host string) {
 	}
 	m.mu.Unlock()
 	m.hostFails.WithLabelValues(host).Inc()
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (a second stage instance in one process shares it).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }

@@ -688,13 +688,13 @@ func newMetrics(reg prometheus.Registerer, provider, model string) (metrics, err
 	}
 	if reg != nil {
 		var err error
-		if m.processed, err = register(reg, m.processed); err != nil {
+		if m.processed, err = pipeline.RegisterCollector(reg, m.processed); err != nil {
 			return metrics{}, err
 		}
-		if m.requests, err = register(reg, m.requests); err != nil {
+		if m.requests, err = pipeline.RegisterCollector(reg, m.requests); err != nil {
 			return metrics{}, err
 		}
-		if m.latency, err = register(reg, m.latency); err != nil {
+		if m.latency, err = pipeline.RegisterCollector(reg, m.latency); err != nil {
 			return metrics{}, err
 		}
 	}
@@ -706,21 +706,6 @@ func newMetrics(reg prometheus.Registerer, provider, model string) (metrics, err
 		m.requests.WithLabelValues(provider, model, st)
 	}
 	return m, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (a second stage instance in one process shares it).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 // dropDeleted removes the posts cleanup has tombstoned from the batch: their

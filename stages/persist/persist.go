@@ -279,13 +279,13 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	})
 	if reg != nil {
 		var err error
-		if persisted, err = register(reg, persisted); err != nil {
+		if persisted, err = pipeline.RegisterCollector(reg, persisted); err != nil {
 			return metrics{}, err
 		}
-		if latency, err = register(reg, latency); err != nil {
+		if latency, err = pipeline.RegisterCollector(reg, latency); err != nil {
 			return metrics{}, err
 		}
-		if conflicts, err = register(reg, conflicts); err != nil {
+		if conflicts, err = pipeline.RegisterCollector(reg, conflicts); err != nil {
 			return metrics{}, err
 		}
 	}
@@ -297,21 +297,6 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		conflicts: conflicts,
 		latency:   latency,
 	}, nil
-}
-
-// register registers c, or returns the collector already registered under
-// the same description (a second stage instance in one process shares it).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 func eventIDs(evs []*events.PostTagged) []string {
