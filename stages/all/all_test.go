@@ -94,7 +94,7 @@ func TestProductionRegistryHasNoTestStages(t *testing.T) {
 // persist` is the name and help of a benchmark of that stage, not topology.
 // Prose (a literal with a space: help text, messages) is not topology
 // either, nor is the name of a command-line flag (`search --tag`) that
-// happens to be a stage's name.
+// happens to be a stage's name, nor a command's name (`assistant cleanup`).
 func TestConfigAndCLINameNoStage(t *testing.T) {
 	names := all.Registry().Names()
 	var alts []string
@@ -135,6 +135,13 @@ func TestConfigAndCLINameNoStage(t *testing.T) {
 					// the rest of the field.
 					ast.Inspect(field.Type, func(ast.Node) bool { return true })
 					return false
+				}
+				if kv, ok := n.(*ast.KeyValueExpr); ok {
+					// A command's name (cobra's Use: "cleanup run") is the
+					// command line the spec names, not topology.
+					if key, ok := kv.Key.(*ast.Ident); ok && key.Name == "Use" {
+						return false
+					}
 				}
 				if call, ok := n.(*ast.CallExpr); ok && isFlagDefinition(call) {
 					// Walk every argument but the flag's name.
