@@ -120,9 +120,18 @@ func runCLIWith(t *testing.T, stdin string, interactive bool, args ...string) (i
 // addDLQEntry writes a DLQ entry as the runner does and returns its DLQ id.
 func addDLQEntry(t *testing.T, rdb *redis.Client, key, stream, stage, class, entryID, postID string) string {
 	t.Helper()
+	return addDLQEntryAt(t, rdb, key, "*", stream, stage, class, entryID, postID)
+}
+
+// addDLQEntryAt is addDLQEntry with the DLQ entry's own id chosen: two DLQs
+// filled in the same millisecond get the same "*" id, which `dlq show`
+// rightly calls ambiguous, so a test that looks an entry up by its DLQ id
+// across DLQs must keep the ids apart.
+func addDLQEntryAt(t *testing.T, rdb *redis.Client, key, dlqID, stream, stage, class, entryID, postID string) string {
+	t.Helper()
 	event := fmt.Sprintf(`{"schema_version":"v1","post_id":%q,"text":"x"}`, postID)
 	original, _ := json.Marshal(map[string]string{"data": event})
-	id, err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: key, Values: []any{
+	id, err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: key, ID: dlqID, Values: []any{
 		"data", string(original), "stream", stream, "group", stage, "entry_id", entryID, "stage", stage,
 		"error", "it failed", "error_class", class, "attempts", "1",
 		"first_seen_at", "2026-01-02T03:04:05Z", "failed_at", "2026-01-02T03:04:06Z", "trace_id", "tr-" + postID,
@@ -146,8 +155,10 @@ func TestDLQShowEitherID(t *testing.T) {
 	parsedDLQ, taggedDLQ := prefix+"posts.parsed.dlq", prefix+"posts.tagged.dlq"
 	byDLQID := addDLQEntry(t, rdb, parsedDLQ, "posts.parsed", "tag", "permanent", "1700000000000-0", "p1")
 	addDLQEntry(t, rdb, parsedDLQ, "posts.parsed", "tag", "exhausted", "1700000000001-0", "p2")
-	addDLQEntry(t, rdb, taggedDLQ, "posts.tagged", "persist", "exhausted", "1700000000002-0", "p3")
-	addDLQEntry(t, rdb, taggedDLQ, "posts.tagged", "enrich", "permanent", "1700000000002-0", "p3")
+	// The tagged DLQ's ids follow the originals (a DLQ copy is written
+	// after its original) and precede any "*" id, so none equals byDLQID.
+	addDLQEntryAt(t, rdb, taggedDLQ, "1700000000003-1", "posts.tagged", "persist", "exhausted", "1700000000002-0", "p3")
+	addDLQEntryAt(t, rdb, taggedDLQ, "1700000000003-2", "posts.tagged", "enrich", "permanent", "1700000000002-0", "p3")
 
 	tests := []struct {
 		name, id, config string
