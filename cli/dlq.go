@@ -396,7 +396,7 @@ func countDLQEntries(ctx context.Context, rdb redis.UniversalClient, dlqKey stri
 
 // openDLQ loads the configuration, resolves the STREAM argument (a stream's
 // name or role) and connects to Redis; the caller closes rdb.
-func (a *app) openDLQ(cmd *cobra.Command, streamArg string) (rdb *redis.Client, keys pipeline.Keys, stream string, err error) {
+func (a *app) openDLQ(cmd *cobra.Command, streamArg string) (rdb redis.UniversalClient, keys pipeline.Keys, stream string, err error) {
 	cfg, err := a.loadConfig()
 	if err != nil {
 		return nil, pipeline.Keys{}, "", err

@@ -177,14 +177,23 @@ func (a *app) loadConfig() (*config.Config, error) {
 	return &cfg, nil
 }
 
-// connectRedis opens a client on the configured URL and checks that the
-// server answers.
-func connectRedis(ctx context.Context, cfg *config.Config) (*redis.Client, error) {
-	opts, err := redis.ParseURL(cfg.Redis.URL)
-	if err != nil {
-		return nil, fmt.Errorf("redis.url %s: %w", config.RedactURL(cfg.Redis.URL), err)
+// connectRedis opens a client on the configured URL (a cluster client when
+// redis.cluster is set) and checks that the server answers.
+func connectRedis(ctx context.Context, cfg *config.Config) (redis.UniversalClient, error) {
+	var rdb redis.UniversalClient
+	if cfg.Redis.Cluster {
+		opts, err := redis.ParseClusterURL(cfg.Redis.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis.url %s (cluster): %w", config.RedactURL(cfg.Redis.URL), err)
+		}
+		rdb = redis.NewClusterClient(opts)
+	} else {
+		opts, err := redis.ParseURL(cfg.Redis.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis.url %s: %w", config.RedactURL(cfg.Redis.URL), err)
+		}
+		rdb = redis.NewClient(opts)
 	}
-	rdb := redis.NewClient(opts)
 	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pingCtx).Err(); err != nil {

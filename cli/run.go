@@ -164,7 +164,7 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	// Wait for the stores, as an orchestrator expects of a daemon started
 	// alongside them: retry with a growing backoff until they answer or the
 	// daemon is told to stop.
-	var rdb *redis.Client
+	var rdb redis.UniversalClient
 	err = waitFor(runCtx, logger, "redis", config.RedactURL(cfg.Redis.URL), setWaiting, func(ctx context.Context) error {
 		var err error
 		rdb, err = connectRedis(ctx, cfg)

@@ -13,6 +13,7 @@
 package config
 
 import (
+	"strings"
 	"time"
 )
 
@@ -88,6 +89,23 @@ type Redis struct {
 	// KeyPrefix is prepended to every key the daemon touches (streams, DLQs,
 	// dedup marks, leases). Empty in production; tests use it for isolation.
 	KeyPrefix string `mapstructure:"key_prefix" yaml:"key_prefix"`
+	// Cluster makes URL a Redis Cluster seed (more seeds as addr=host:port
+	// query parameters) and the client a cluster client. The runner commits
+	// an entry's outputs and acknowledgement in one MULTI/EXEC, which a
+	// cluster runs only within one slot, so KeyPrefix must then carry a hash
+	// tag (HashTagged); Validate says so.
+	Cluster bool `mapstructure:"cluster" yaml:"cluster"`
+}
+
+// HashTagged reports whether every key under prefix hashes to one Redis
+// Cluster slot: the prefix holds a hash tag, a non-empty "{...}" (Redis
+// hashes only the part between the first "{" and the next "}" after it).
+func HashTagged(prefix string) bool {
+	open := strings.IndexByte(prefix, '{')
+	if open < 0 {
+		return false
+	}
+	return strings.IndexByte(prefix[open+1:], '}') > 0
 }
 
 // Database locates PostgreSQL.

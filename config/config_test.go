@@ -206,6 +206,10 @@ func TestValidationErrorNamesKey(t *testing.T) {
 		{"http addr", "http:\n  addr: \"\"\n", nil, "http.addr"},
 		{"redis scheme", "redis:\n  url: http://x\n", nil, "redis.url"},
 		{"redis from env", "", map[string]string{"REDIS_URL": "mysql://x"}, "redis.url"},
+		{"cluster without hash tag", "redis:\n  cluster: true\n  key_prefix: \"assistant:\"\n", nil, "redis.key_prefix"},
+		{"cluster with empty tag", "redis:\n  cluster: true\n  key_prefix: \"{}assistant:\"\n", nil, "redis.key_prefix"},
+		{"cluster from env without prefix", "", map[string]string{"ASSISTANT_REDIS_CLUSTER": "true"}, "redis.key_prefix"},
+		{"cluster over a unix socket", "redis:\n  cluster: true\n  url: unix:///run/redis.sock\n  key_prefix: \"{a}:\"\n", nil, "redis.url"},
 		{"database scheme", "database:\n  url: mysql://x/db\n", nil, "database.url"},
 		{"database max conns", "database:\n  max_conns: 0\n", nil, "database.max_conns"},
 		{"database schema too long", "database:\n  schema: " + strings.Repeat("s", 64) + "\n", nil, "database.schema"},
@@ -449,5 +453,35 @@ func TestStageHelpers(t *testing.T) {
 	demo(clone).Workers = 99
 	if demo(cfg).Workers == 99 {
 		t.Error("Clone shares the stage sections with the original")
+	}
+}
+
+func TestHashTagged(t *testing.T) {
+	for prefix, want := range map[string]bool{
+		"":               false,
+		"assistant:":     false,
+		"{}assistant:":   false,
+		"{assistant:":    false,
+		"assistant}:{":   false,
+		"{assistant}:":   true,
+		"prod:{a}:":      true,
+		"{a}{b}:":        true,
+		"x}{assistant}:": true,
+	} {
+		if got := HashTagged(prefix); got != want {
+			t.Errorf("HashTagged(%q) = %v, want %v", prefix, got, want)
+		}
+	}
+}
+
+// A cluster with a hash-tagged prefix is valid: the keys are in one slot.
+func TestClusterWithHashTaggedPrefixIsValid(t *testing.T) {
+	clearEnv(t)
+	cfg, err := Load(writeConfig(t, "redis:\n  cluster: true\n  url: redis://10.0.0.1:7000?addr=10.0.0.2:7000\n  key_prefix: \"{assistant}:\"\n"), testSections...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Redis.Cluster || cfg.Redis.KeyPrefix != "{assistant}:" {
+		t.Fatalf("redis section %+v", cfg.Redis)
 	}
 }

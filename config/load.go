@@ -188,6 +188,18 @@ func (c *Config) Validate() error {
 	p.OneOf("log.format", c.Log.Format, "json", "text")
 	p.NotEmpty("http.addr", c.HTTP.Addr)
 	p.URL("redis.url", c.Redis.URL, "redis", "rediss", "unix")
+	if c.Redis.Cluster {
+		if strings.HasPrefix(c.Redis.URL, "unix:") {
+			p.Add("redis.url", "a cluster (redis.cluster) is reached over redis:// or rediss://, not a unix socket")
+		}
+		if !HashTagged(c.Redis.KeyPrefix) {
+			// Without a tag the keys of one commit (outputs, DLQ, dedup
+			// marks, XACK) hash to different slots: no MULTI/EXEC can hold
+			// them, and a crash between two nodes' writes could acknowledge
+			// an entry whose output was never written.
+			p.Add("redis.key_prefix", "%q has no hash tag; on a Redis Cluster (redis.cluster) every key must be in one slot, e.g. \"{assistant}:\"", c.Redis.KeyPrefix)
+		}
+	}
 	p.URL("database.url", c.Database.URL, "postgres", "postgresql")
 	p.AtLeast("database.max_conns", c.Database.MaxConns, 1)
 

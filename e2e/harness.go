@@ -134,7 +134,7 @@ func DefaultStages() []string {
 type Stack struct {
 	t testing.TB
 	// Redis is a client of the test's Redis (keys carry Prefix).
-	Redis *redis.Client
+	Redis redis.UniversalClient
 	// Prefix is the key prefix of every key of this stack.
 	Prefix string
 	// DatabaseURL is the daemon's database (search_path set to the

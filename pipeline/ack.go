@@ -116,7 +116,8 @@ func (s *stageRunner) legacyValues(o output) map[string]any {
 
 func (s *stageRunner) commit(ctx context.Context, batch []completion) error {
 	keys := s.r.keys
-	pipe := pipeliner(s.r.rdb, s.r.keys)
+	// One MULTI/EXEC: on a cluster every key is in one slot (requireOneSlot).
+	pipe := s.r.rdb.TxPipeline()
 	acks := map[string][]string{}
 	for _, c := range batch {
 		m := c.msg

@@ -267,7 +267,7 @@ func DLQReplay(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream
 		for _, k := range slices.Sorted(maps.Keys(e.Data)) {
 			values = append(values, k, e.Data[k])
 		}
-		tx := adminPipeline(rdb)
+		tx := adminPipeline(rdb, keys)
 		tx.XAdd(ctx, &redis.XAddArgs{Stream: keys.Stream(target), Values: values})
 		del := tx.XDel(ctx, dlqKey, e.ID)
 		if _, err := tx.Exec(ctx); err != nil {
@@ -286,7 +286,7 @@ func DLQReplay(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream
 func DLQPurge(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream string, ids []string, all bool) (DLQResult, error) {
 	dlqKey := keys.DLQ(stream)
 	if all {
-		tx := adminPipeline(rdb)
+		tx := adminPipeline(rdb, keys)
 		n := tx.XLen(ctx, dlqKey)
 		tx.Del(ctx, dlqKey)
 		if _, err := tx.Exec(ctx); err != nil {
@@ -376,12 +376,13 @@ func forEachDLQEntry(ctx context.Context, rdb redis.UniversalClient, dlqKey stri
 	}
 }
 
-// adminPipeline is MULTI/EXEC on a single Redis. A cluster cannot run a
-// transaction across slots (the DLQ and its stream may hash apart), so there
-// the commands are pipelined: XADD before XDEL, so a failure in between
-// leaves a duplicate, which idempotent stages absorb, never a lost entry.
-func adminPipeline(rdb redis.UniversalClient) redis.Pipeliner {
-	if _, cluster := rdb.(*redis.ClusterClient); cluster {
+// adminPipeline is MULTI/EXEC on a single Redis and on a cluster whose key
+// prefix carries a hash tag (the DLQ and its stream in one slot). Without a
+// tag they may hash apart and a cluster cannot run the transaction, so the
+// commands are pipelined: XADD before XDEL, so a failure in between leaves a
+// duplicate, which idempotent stages absorb, never a lost entry.
+func adminPipeline(rdb redis.UniversalClient, keys Keys) redis.Pipeliner {
+	if _, cluster := rdb.(*redis.ClusterClient); cluster && !keys.OneSlot() {
 		return rdb.Pipeline()
 	}
 	return rdb.TxPipeline()

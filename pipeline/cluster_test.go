@@ -2,11 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,89 +16,15 @@ import (
 	"github.com/assistant-dev/assistant/pipeline"
 )
 
-// startCluster starts a real three-master Redis Cluster from Debian's
-// redis-server on free loopback ports in a temporary directory and stops
-// every process when the test ends.
-func startCluster(t *testing.T) []string {
-	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Skip("redis-server not installed")
-	}
-	dir := t.TempDir()
-	var addrs []string
-	for i := range 3 {
-		port := freeClusterPort(t)
-		nodeDir := filepath.Join(dir, strconv.Itoa(i))
-		if err := os.MkdirAll(nodeDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--dir", nodeDir,
-			"--appendonly", "no", "--save", "", "--protected-mode", "no")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", port))
-	}
-	for _, a := range addrs {
-		testenv.WaitFor(t, "redis node "+a, 10*time.Second, func() bool {
-			c, err := net.Dial("tcp", a)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-	}
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	testenv.WaitFor(t, "cluster_state:ok", 20*time.Second, func() bool {
-		for _, a := range addrs {
-			out, err := exec.Command("redis-cli", "-h", "127.0.0.1", "-p", strings.Split(a, ":")[1], "cluster", "info").Output()
-			if err != nil || !strings.Contains(string(out), "cluster_state:ok") {
-				return false
-			}
-		}
-		return true
-	})
-	return addrs
-}
-
-// freeClusterPort finds a port p with p+10000 (the cluster bus) free too.
-func freeClusterPort(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if port+10000 > 65535 {
-			continue
-		}
-		if bus, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+10000)); err == nil {
-			bus.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port pair")
-	return 0
-}
-
 // TestRunnerOnRedisCluster: on a real three-master cluster, with the key
 // prefix hash-tagged, the input stream, the output stream and the DLQ are in
 // one slot (so the runner's outputs and acknowledgement are one MULTI/EXEC on
 // one node), and every entry is delivered exactly once with nothing left
-// pending. A kill -9 of a replica mid-run on the cluster is not tested here.
+// pending. A kill -9 of a replica mid-run on the cluster is
+// e2e/TestClusterReplicaKilledMidRun.
 func TestRunnerOnRedisCluster(t *testing.T) {
 	t.Parallel()
-	addrs := startCluster(t)
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := testenv.RedisCluster(t).Client(t)
 	cfg := testenv.Config(t, "{assistant}:", "")
 	if !pipeline.NewKeys(cfg).OneSlot() {
 		t.Fatal("hash-tagged prefix not seen as one slot")
@@ -171,4 +92,40 @@ func TestRunnerOnRedisCluster(t *testing.T) {
 		p, err := rdb.XPending(context.Background(), cfg.Redis.KeyPrefix+cfg.Streams.Parsed, "test-pass").Result()
 		return err == nil && p.Count == 0
 	})
+}
+
+// TestRunnerRefusesUntaggedPrefixOnCluster: on a cluster client a key prefix
+// without a hash tag would spread one commit's keys over several slots, where
+// no MULTI/EXEC can hold them; NewRunner says so instead of running with a
+// split commit. A single Redis takes any prefix.
+func TestRunnerRefusesUntaggedPrefixOnCluster(t *testing.T) {
+	t.Parallel()
+	cluster := testenv.RedisCluster(t).Client(t)
+	single, _ := testenv.Redis(t)
+	for _, tc := range []struct {
+		name    string
+		rdb     redis.UniversalClient
+		prefix  string
+		refused bool
+	}{
+		{"cluster, untagged", cluster, "assistant:", true},
+		{"cluster, empty tag", cluster, "{}assistant:", true},
+		{"cluster, no prefix", cluster, "", true},
+		{"cluster, tagged", cluster, "{assistant}:", false},
+		{"single, untagged", single, "assistant:", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testenv.Config(t, tc.prefix, "")
+			_, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
+				Config: cfg, Redis: tc.rdb, Registry: testRegistry(newTestStage()), Metrics: prometheus.NewRegistry(), Stages: []string{"test-pass"},
+				Pools: map[string]config.Pool{"test-pass": {Enabled: true, Workers: 1, BatchSize: 10, MaxInflight: 10}},
+			})
+			switch {
+			case tc.refused && (err == nil || !strings.Contains(err.Error(), "hash-tagged redis.key_prefix")):
+				t.Fatalf("NewRunner: %v, want the hash-tag refusal", err)
+			case !tc.refused && err != nil:
+				t.Fatalf("NewRunner: %v", err)
+			}
+		})
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/config"
 )
 
 // createGroup creates a consumer group reading the stream from its start,
@@ -131,27 +133,20 @@ func pruneConsumers(ctx context.Context, rdb redis.UniversalClient, key, group s
 	return deleted, nil
 }
 
-// pipeliner returns a MULTI/EXEC pipeline where every key lives on one node:
-// a single Redis, or a cluster whose key prefix carries a hash tag
-// (key_prefix "{assistant}:"), which puts every key of the deployment in one
-// slot. On a cluster without one, keys may hash to different slots and the
-// outputs and acknowledgement go as a plain pipeline: a crash between them
-// can publish an output twice (downstream stages are idempotent).
-func pipeliner(rdb redis.UniversalClient, keys Keys) redis.Pipeliner {
+// requireOneSlot refuses a Redis Cluster client whose key prefix has no
+// hash tag. A commit (an entry's outputs, DLQ entry, dedup marks and XACK)
+// is one MULTI/EXEC, and a stage reading several streams reads them in one
+// XREADGROUP: a cluster runs either only when every key is in one slot.
+// Without the tag the commit would have to be split by node, and a crash
+// between two nodes' writes could acknowledge an entry whose output was
+// never written, which at-least-once delivery does not allow.
+func requireOneSlot(rdb redis.UniversalClient, keys Keys) error {
 	if _, cluster := rdb.(*redis.ClusterClient); cluster && !keys.OneSlot() {
-		return rdb.Pipeline()
+		return fmt.Errorf("runner: a Redis Cluster needs a hash-tagged redis.key_prefix such as \"{assistant}:\" (got %q): an entry's outputs and acknowledgement must be one MULTI/EXEC in one slot", keys.Prefix)
 	}
-	return rdb.TxPipeline()
+	return nil
 }
 
 // OneSlot reports whether every key under the prefix hashes to one Redis
-// Cluster slot: the prefix holds a hash tag, a non-empty "{...}" (Redis
-// hashes only the part between the first "{" and the next "}").
-func (k Keys) OneSlot() bool {
-	open := strings.IndexByte(k.Prefix, '{')
-	if open < 0 {
-		return false
-	}
-	end := strings.IndexByte(k.Prefix[open+1:], '}')
-	return end > 0
-}
+// Cluster slot (config.HashTagged).
+func (k Keys) OneSlot() bool { return config.HashTagged(k.Prefix) }

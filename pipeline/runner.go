@@ -84,6 +84,9 @@ func NewRunner(ctx context.Context, opts RunnerOptions) (*Runner, error) {
 	if len(opts.Stages) == 0 {
 		return nil, errors.New("runner: no stage to run")
 	}
+	if err := requireOneSlot(opts.Redis, NewKeys(opts.Config)); err != nil {
+		return nil, err
+	}
 	metrics, err := newRunnerMetrics(opts.Metrics)
 	if err != nil {
 		return nil, fmt.Errorf("runner: register metrics: %w", err)

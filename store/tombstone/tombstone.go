@@ -15,10 +15,13 @@ package tombstone
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/config"
 )
 
 // KeyInfix is the part of a tombstone's key between the prefix and the post id.
@@ -56,7 +59,10 @@ func (s *Set) Add(ctx context.Context, ids []string, reason string, ttl time.Dur
 	return nil
 }
 
-// Dead returns which of ids are tombstoned, in one round trip (MGET).
+// Dead returns which of ids are tombstoned, in one round trip: one MGET,
+// or, on a Redis Cluster whose prefix has no hash tag (the keys then hash to
+// different slots, and MGET across slots fails with CROSSSLOT), one GET per
+// key pipelined, which the cluster client sends to each key's node.
 func (s *Set) Dead(ctx context.Context, ids []string) (map[string]bool, error) {
 	if s == nil || s.rdb == nil || len(ids) == 0 {
 		return nil, nil
@@ -65,13 +71,13 @@ func (s *Set) Dead(ctx context.Context, ids []string) (map[string]bool, error) {
 	for i, id := range ids {
 		keys[i] = s.Key(id)
 	}
-	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	found, err := s.exist(ctx, keys)
 	if err != nil {
 		return nil, fmt.Errorf("tombstone: look up %d posts: %w", len(ids), err)
 	}
 	var dead map[string]bool
-	for i, v := range vals {
-		if v != nil {
+	for i, ok := range found {
+		if ok {
 			if dead == nil {
 				dead = map[string]bool{}
 			}
@@ -79,4 +85,38 @@ func (s *Set) Dead(ctx context.Context, ids []string) (map[string]bool, error) {
 		}
 	}
 	return dead, nil
+}
+
+// exist reports, for each key, whether it is set.
+func (s *Set) exist(ctx context.Context, keys []string) ([]bool, error) {
+	found := make([]bool, len(keys))
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster && !config.HashTagged(s.prefix) {
+		cmds := make([]*redis.StringCmd, len(keys))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				cmds[i] = p.Get(ctx, k)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		for i, c := range cmds {
+			switch err := c.Err(); {
+			case err == nil:
+				found[i] = true
+			case !errors.Is(err, redis.Nil):
+				return nil, err
+			}
+		}
+		return found, nil
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range vals {
+		found[i] = v != nil
+	}
+	return found, nil
 }
