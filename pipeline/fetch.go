@@ -111,12 +111,18 @@ func (s *stageRunner) admit(msgs []*Message) {
 	s.dispatch(ready)
 }
 
+// entrySize is the size of an entry as runner.max_entry_bytes counts it:
+// the bytes of its field names and values. Entries read from Redis hold
+// strings; outputs may hold bytes.
 func entrySize(values map[string]any) int {
 	n := 0
 	for k, v := range values {
 		n += len(k)
-		if s, ok := v.(string); ok {
-			n += len(s)
+		switch v := v.(type) {
+		case string:
+			n += len(v)
+		case []byte:
+			n += len(v)
 		}
 	}
 	return n

@@ -4,6 +4,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -53,6 +54,9 @@ func (s *stageRunner) handle(ctx context.Context, job []*Message) {
 		if failure == nil && err != nil {
 			failure = err
 		}
+		if failure == nil {
+			failure = s.oversizedOutput(m)
+		}
 		if failure != nil && IsUnavailable(failure) && ctx.Err() == nil {
 			// The store is down or its schema lacks a table: no entry is
 			// at fault. Pause the stage and keep the entry, attempt unspent.
@@ -83,4 +87,19 @@ func (s *stageRunner) handle(ctx context.Context, job []*Message) {
 	if !outage && ctx.Err() == nil {
 		s.resume()
 	}
+}
+
+// oversizedOutput fails m permanently when one of its outputs is larger than
+// runner.max_entry_bytes. The stage reading that stream would dead-letter
+// the output at once, and replaying it from there would only fail again;
+// failed here, the DLQ holds the input entry, which can be fixed (or the
+// limit raised) and replayed. Nothing of m is published.
+func (s *stageRunner) oversizedOutput(m *Message) error {
+	limit := s.r.cfg.Runner.MaxEntryBytes
+	for _, o := range m.outputs {
+		if size := entrySize(o.values); size > limit {
+			return Permanent(fmt.Errorf("output %s entry of %d bytes exceeds runner.max_entry_bytes %d", o.stream, size, limit))
+		}
+	}
+	return nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store"
+	"github.com/assistant-dev/assistant/store/postgres"
 	"github.com/assistant-dev/assistant/store/tombstone"
 )
 
@@ -235,12 +236,18 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 	}
 	var counts store.GraphCounts
 	if len(todo) > 0 {
-		var err error
-		counts, err = s.index(ctx, todo)
+		var (
+			refused []postgres.Refused
+			err     error
+		)
+		counts, refused, err = s.index(ctx, todo)
 		if err != nil {
 			s.metrics.processed.WithLabelValues("error").Add(float64(len(todo)))
 			s.recordFailure(ctx, todo, err)
 			return err
+		}
+		if len(refused) > 0 {
+			items, todo = s.failRefused(ctx, items, todo, refused)
 		}
 		if items, err = s.undoDeleted(ctx, items, todo); err != nil {
 			return err
@@ -286,12 +293,15 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 }
 
 // index embeds and stores the posts of todo and records them completed.
-func (s *Stage) index(ctx context.Context, todo []*item) (store.GraphCounts, error) {
+// Posts PostgreSQL refuses for their data (a URL or tag over the index row
+// limit, say) are returned in refused, by position in todo; the others are
+// stored.
+func (s *Stage) index(ctx context.Context, todo []*item) (store.GraphCounts, []postgres.Refused, error) {
 	s.mu.Lock()
 	fatal := s.fatal
 	s.mu.Unlock()
 	if fatal != nil {
-		return store.GraphCounts{}, fmt.Errorf("index: %w", fatal)
+		return store.GraphCounts{}, nil, fmt.Errorf("index: %w", fatal)
 	}
 	texts := make([]string, len(todo))
 	for i, it := range todo {
@@ -302,19 +312,44 @@ func (s *Stage) index(ctx context.Context, todo []*item) (store.GraphCounts, err
 		if errors.Is(err, ai.ErrDimensionChanged) {
 			s.setFatal(err)
 		}
-		return store.GraphCounts{}, retryable(fmt.Errorf("index: embed %d posts: %w", len(todo), err))
+		return store.GraphCounts{}, nil, retryable(fmt.Errorf("index: embed %d posts: %w", len(todo), err))
 	}
 	for i, it := range todo {
 		it.vector = vecs[i]
 	}
+	for _, it := range todo {
+		if err := s.ensureCollection(ctx, it.collection, len(it.vector)); err != nil {
+			return store.GraphCounts{}, nil, err
+		}
+	}
+	// The stores are written for the whole batch at once; a batch that
+	// PostgreSQL refuses for some posts' data is split until those posts
+	// are found (postgres.WriteSplitting) and the rest is stored. Errors of
+	// other stores (Qdrant, Neo4j) never split.
+	var counts store.GraphCounts
+	now := s.opts.Now()
+	split, err := postgres.WriteSplitting(ctx, len(todo), func(ctx context.Context, lo, hi int) error {
+		c, err := s.write(ctx, todo[lo:hi], now)
+		if err == nil {
+			counts.Nodes += c.Nodes
+			counts.Relationships += c.Relationships
+		}
+		return err
+	})
+	if err != nil {
+		return store.GraphCounts{}, nil, err
+	}
+	return counts, split.Refused, nil
+}
+
+// write stores items in the vector store (per collection), the graph store
+// and indexing_status. Every write is an upsert, so writing an item again
+// (a retry, a split batch) changes nothing.
+func (s *Stage) write(ctx context.Context, items []*item, now time.Time) (store.GraphCounts, error) {
 	// Points grouped by collection (one per tenant with a template).
 	points := map[string][]store.Point{}
 	var order []string
-	now := s.opts.Now()
-	for _, it := range todo {
-		if err := s.ensureCollection(ctx, it.collection, len(it.vector)); err != nil {
-			return store.GraphCounts{}, err
-		}
+	for _, it := range items {
 		if _, ok := points[it.collection]; !ok {
 			order = append(order, it.collection)
 		}
@@ -328,12 +363,12 @@ func (s *Stage) index(ctx context.Context, todo []*item) (store.GraphCounts, err
 			return store.GraphCounts{}, fmt.Errorf("index: vector store: %w", err)
 		}
 	}
-	gposts := make([]store.GraphPost, len(todo))
-	for i, it := range todo {
+	gposts := make([]store.GraphPost, len(items))
+	for i, it := range items {
 		gposts[i] = s.graphPost(it.ev, now)
 	}
 	var counts store.GraphCounts
-	err = s.whenUp(ctx, "graph store", s.opts.Graph.Check, func() error {
+	err := s.whenUp(ctx, "graph store", s.opts.Graph.Check, func() error {
 		var err error
 		counts, err = s.opts.Graph.UpsertPosts(ctx, gposts)
 		return err
@@ -341,10 +376,42 @@ func (s *Stage) index(ctx context.Context, todo []*item) (store.GraphCounts, err
 	if err != nil {
 		return store.GraphCounts{}, fmt.Errorf("index: graph store: %w", err)
 	}
-	if err := s.recordSuccess(ctx, todo); err != nil {
+	if err := s.recordSuccess(ctx, items); err != nil {
 		return store.GraphCounts{}, fmt.Errorf("index: write indexing_status: %w", err)
 	}
 	return counts, nil
+}
+
+// failRefused fails the entries of the posts PostgreSQL refused
+// permanently (the DLQ reason names the post and the SQLSTATE), notes the
+// failure in indexing_status, and returns items and todo without them: they
+// get no posts.indexed. A refused post may keep what a store accepted
+// before another refused it (its vector point, say); replaying the fixed
+// entry rewrites it, and TTL cleanup removes it otherwise.
+func (s *Stage) failRefused(ctx context.Context, items, todo []*item, refused []postgres.Refused) ([]*item, []*item) {
+	gone := make(map[*item]bool, len(refused))
+	for _, r := range refused {
+		it := todo[r.Index]
+		gone[it] = true
+		err := fmt.Errorf("postgres refused post %s (sqlstate %s): %w", it.ev.PostID, postgres.SQLState(r.Err), r.Err)
+		for _, m := range it.msgs {
+			m.Fail(pipeline.Permanent(err))
+			s.logger.LogAttrs(ctx, slog.LevelWarn, "post refused by postgres",
+				append(m.LogAttrs(), slog.String("error", err.Error()))...)
+		}
+		s.noteFailure(ctx, []*item{it}, err)
+	}
+	s.metrics.processed.WithLabelValues("error").Add(float64(len(refused)))
+	keep := func(list []*item) []*item {
+		kept := make([]*item, 0, len(list))
+		for _, it := range list {
+			if !gone[it] {
+				kept = append(kept, it)
+			}
+		}
+		return kept
+	}
+	return keep(items), keep(todo)
 }
 
 // whenUp runs write; when it fails and the store's own check fails too
@@ -634,13 +701,21 @@ func (s *Stage) recordSuccess(ctx context.Context, items []*item) error {
 // what counts). The stored index_hash is left alone, so a post that was
 // indexed before is not mistaken for unchanged content.
 func (s *Stage) recordFailure(ctx context.Context, items []*item, cause error) {
-	ids := make([]string, len(items))
-	for i, it := range items {
-		ids[i] = it.ev.PostID
+	for _, it := range items {
 		for _, m := range it.msgs {
 			s.logger.LogAttrs(ctx, slog.LevelWarn, "indexing failed, batch will be retried",
 				append(m.LogAttrs(), slog.String("error", cause.Error()))...)
 		}
+	}
+	s.noteFailure(ctx, items, cause)
+}
+
+// noteFailure writes the failure into the items' indexing_status rows, best
+// effort (see recordFailure).
+func (s *Stage) noteFailure(ctx context.Context, items []*item, cause error) {
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.ev.PostID
 	}
 	embedding, graph := "failed", "pending"
 	if strings.Contains(cause.Error(), "graph store") {

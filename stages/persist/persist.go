@@ -121,8 +121,11 @@ func (s *Stage) putScratch(sc *batchScratch) {
 }
 
 // Handle stores a batch. An entry that does not decode fails alone
-// (permanently); a Postgres failure fails the batch (transiently: the runner
-// retries it and the writes are idempotent).
+// (permanently). A batch Postgres refuses for the data of some posts (a
+// SQLSTATE of class 22, 23 or 54) is split until the refused posts are found:
+// their entries fail alone (permanently), the rest is stored. Any other
+// Postgres failure fails the batch (transiently: the runner retries it and
+// the writes are idempotent; an outage pauses the stage).
 func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 	sc := s.getScratch()
 	defer s.putScratch(sc)
@@ -164,16 +167,17 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 	}
 
 	start := time.Now()
-	res, err := s.repo.UpsertTagged(ctx, sc.events, s.retention)
-	s.metrics.latency.Observe(time.Since(start).Seconds())
+	var res postgres.UpsertResult
+	split, err := postgres.WriteSplitting(ctx, len(sc.events), func(ctx context.Context, lo, hi int) error {
+		writeStart := time.Now()
+		r, err := s.repo.UpsertTagged(ctx, sc.events[lo:hi], s.retention)
+		s.metrics.latency.Observe(time.Since(writeStart).Seconds())
+		res.Add(r)
+		return err
+	})
 	if err != nil {
-		if postgres.IsDataError(err) && len(sc.events) > 1 {
-			return s.isolate(ctx, sc, err)
-		}
-		if postgres.IsDataError(err) {
-			s.failPost(ctx, sc, sc.events[0].PostID, err)
-			return nil
-		}
+		// Not the data's fault (an outage, a timeout): the runner retries
+		// the whole batch; what a split wrote meanwhile is idempotent.
 		s.metrics.errors.Add(float64(len(sc.decoded)))
 		err = fmt.Errorf("persist %d tagged posts: %w", len(sc.events), err)
 		if postgres.IsUnavailable(err) {
@@ -183,48 +187,25 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 		}
 		return err
 	}
+	failed := 0
+	for _, r := range split.Refused {
+		failed += s.failPost(ctx, sc, sc.events[r.Index].PostID, r.Err)
+	}
+	if len(split.Refused) > 0 {
+		s.logger.LogAttrs(ctx, slog.LevelWarn, "batch refused by postgres, split to store the rest",
+			slog.Int("posts", len(sc.events)), slog.Int("refused", len(split.Refused)), slog.Int("writes", split.Writes))
+	}
 	if err := s.undoDeleted(ctx, sc); err != nil {
 		return err
 	}
-	s.metrics.success.Add(float64(len(sc.decoded)))
+	s.metrics.success.Add(float64(len(sc.decoded) - failed))
 	s.metrics.conflicts.Add(float64(res.Replaced))
 	s.logger.LogAttrs(ctx, slog.LevelDebug, "tags persisted",
 		slog.Int("entries", len(batch)), slog.Int("posts", len(sc.events)),
 		slog.Int("inserted", res.Inserted), slog.Int("replaced", res.Replaced),
 		slog.Int("refreshed", res.Refreshed), slog.Int("stale", res.Stale),
-		slog.Int("unchanged", res.Unchanged), slog.Duration("took", time.Since(start)))
-	return nil
-}
-
-// isolate handles a batch that Postgres refused for its data (a value no
-// column accepts). Retrying the batch cannot help, so each post is written
-// on its own, the offending ones fail permanently and the rest go in. This
-// costs a round trip per post but only happens for a poisoned batch.
-func (s *Stage) isolate(ctx context.Context, sc *batchScratch, batchErr error) error {
-	s.logger.LogAttrs(ctx, slog.LevelWarn, "batch refused by postgres, writing its posts one by one",
-		slog.Int("posts", len(sc.events)), slog.String("error", batchErr.Error()))
-	failed := 0
-	for i := range sc.events {
-		start := time.Now()
-		res, err := s.repo.UpsertTagged(ctx, sc.events[i:i+1], s.retention)
-		s.metrics.latency.Observe(time.Since(start).Seconds())
-		switch {
-		case err == nil:
-			s.metrics.conflicts.Add(float64(res.Replaced))
-		case postgres.IsDataError(err):
-			failed += s.failPost(ctx, sc, sc.events[i].PostID, err)
-		default:
-			// Transient after all: retry the whole batch; what was written
-			// so far is idempotent.
-			s.metrics.errors.Add(float64(len(sc.decoded)))
-			err = fmt.Errorf("persist tagged post %s: %w", sc.events[i].PostID, err)
-			if postgres.IsUnavailable(err) {
-				return pipeline.Unavailable(err)
-			}
-			return err
-		}
-	}
-	s.metrics.success.Add(float64(len(sc.decoded) - failed))
+		slog.Int("unchanged", res.Unchanged), slog.Int("refused", len(split.Refused)),
+		slog.Duration("took", time.Since(start)))
 	return nil
 }
 
@@ -236,7 +217,10 @@ func (s *Stage) failPost(ctx context.Context, sc *batchScratch, postID string, e
 		if d.postID != postID {
 			continue
 		}
-		d.msg.Fail(pipeline.Permanent(fmt.Errorf("postgres refused tagged post %s: %w", postID, err)))
+		// The reason names the post and the SQLSTATE, so that whoever reads
+		// the DLQ knows which value to fix before replaying it.
+		d.msg.Fail(pipeline.Permanent(fmt.Errorf("postgres refused tagged post %s (sqlstate %s): %w",
+			postID, postgres.SQLState(err), err)))
 		s.logger.LogAttrs(ctx, slog.LevelWarn, "tagged post refused by postgres",
 			append(d.msg.LogAttrs(), slog.String("error", err.Error()))...)
 		n++

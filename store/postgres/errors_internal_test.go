@@ -47,3 +47,64 @@ func TestIsUnavailable(t *testing.T) {
 		})
 	}
 }
+
+// TestErrorClassification: a SQLSTATE of class 22, 23 or 54 is the rows'
+// own fault (permanent for the entry at fault, found by WriteSplitting); an
+// outage is Unavailable (the runner pauses) and never a data error, so it
+// never starts a split; anything else is neither (a transient retry).
+func TestErrorClassification(t *testing.T) {
+	t.Parallel()
+	pg := func(code string) error {
+		return fmt.Errorf("upsert 3 posts: %w", &pgconn.PgError{Code: code, Message: "refused"})
+	}
+	const (
+		data    = "data"
+		outage  = "outage"
+		neither = "neither"
+	)
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"string data right truncation 22001", pg("22001"), data},
+		{"invalid text representation 22P02", pg("22P02"), data},
+		{"untranslatable character 22P05", pg("22P05"), data},
+		{"not null violation 23502", pg("23502"), data},
+		{"unique violation 23505", pg("23505"), data},
+		{"check violation 23514", pg("23514"), data},
+		{"program limit exceeded 54000 (index row size)", pg("54000"), data},
+		{"statement too complex 54001", pg("54001"), data},
+		{"too many columns 54011", pg("54011"), data},
+		{"connection exception 08000", pg("08000"), outage},
+		{"connection failure 08006", pg("08006"), outage},
+		{"admin shutdown 57P01", pg("57P01"), outage},
+		{"cannot connect now 57P03", pg("57P03"), outage},
+		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, outage},
+		{"connect error", &pgconn.ConnectError{}, outage},
+		{"serialization failure 40001", pg("40001"), neither},
+		{"deadlock 40P01", pg("40P01"), neither},
+		{"query canceled 57014", pg("57014"), neither},
+		{"syntax error 42601", pg("42601"), neither},
+		{"context cancelled", context.Canceled, neither},
+		{"plain error", errors.New("boom"), neither},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			isData, isOutage := IsDataError(tt.err), IsUnavailable(tt.err)
+			got := neither
+			switch {
+			case isData && isOutage:
+				t.Fatalf("%v is both a data error and an outage", tt.err)
+			case isData:
+				got = data
+			case isOutage:
+				got = outage
+			}
+			if got != tt.want {
+				t.Errorf("%v classified %s, want %s", tt.err, got, tt.want)
+			}
+		})
+	}
+}

@@ -126,8 +126,10 @@ func Shared(ctx context.Context, res *pipeline.Resources, db config.Database) (*
 }
 
 // IsDataError reports whether err is Postgres refusing the data itself (an
-// invalid value, a violated constraint): retrying the same rows cannot
-// succeed, unlike a connection that broke or a server that is down.
+// invalid value, a violated constraint, a value over a limit such as a key
+// longer than an index row may be): retrying the same rows cannot succeed,
+// unlike a connection that broke or a server that is down. In a multi-row
+// write only some rows may be at fault: see WriteSplitting.
 func IsDataError(err error) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
@@ -135,7 +137,8 @@ func IsDataError(err error) bool {
 	}
 	switch pgErr.Code[:2] {
 	case "22", // data exception
-		"23": // integrity constraint violation
+		"23", // integrity constraint violation
+		"54": // program limit exceeded ("index row size 6024 exceeds btree version 4 maximum 2704")
 		return true
 	}
 	return false

@@ -128,6 +128,15 @@ type UpsertResult struct {
 	Unchanged int
 }
 
+// Add adds the counts of o to r (the writes of a split batch).
+func (r *UpsertResult) Add(o UpsertResult) {
+	r.Inserted += o.Inserted
+	r.Replaced += o.Replaced
+	r.Refreshed += o.Refreshed
+	r.Stale += o.Stale
+	r.Unchanged += o.Unchanged
+}
+
 // Repository writes and reads the daemon's tables through a pool.
 type Repository struct {
 	pool    *pgxpool.Pool
