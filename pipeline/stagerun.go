@@ -115,6 +115,7 @@ func (s *stageRunner) initMetrics() {
 	}
 	m.retries.WithLabelValues(name)
 	m.claimed.WithLabelValues(name)
+	m.republished.WithLabelValues(name)
 }
 
 // handBack gives entries up without acknowledging them: they stay pending
