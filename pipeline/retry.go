@@ -22,6 +22,7 @@ func (s *stageRunner) retryLater(m *Message, failure error) {
 	}
 	s.r.metrics.retries.WithLabelValues(s.def.Name).Inc()
 	s.r.metrics.messages.WithLabelValues(s.def.Name, StatusRetry).Inc()
+	s.progress.errors.Add(1)
 	s.log.LogAttrs(context.Background(), slog.LevelWarn, "transient failure; will retry",
 		append(m.LogAttrs(), slog.String("err", failure.Error()), slog.Duration("backoff", wait))...)
 	m.Attempt++
