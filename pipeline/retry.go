@@ -6,7 +6,11 @@ package pipeline
 import (
 	"container/heap"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -130,23 +134,35 @@ func (s *stageRunner) recreateGroup(ctx context.Context, key string) {
 }
 
 // republishVanished deals with entries waiting for a retry that are no
-// longer pending for this consumer. One still in the stream is someone
-// else's now (claimed or acknowledged by another consumer, or its
-// recreated group reads it again): dropped here. One gone from the stream
-// was lost by Redis (a restart without persistence): its original fields
-// are added to the stream again, as a new entry that the group reads as a
-// first delivery — at least once, never lost. It returns the entries to
-// handle anyway because Redis could not be asked (as when it is
-// unreachable: the acknowledgement then waits for Redis).
+// longer pending for this consumer. One still in the stream, or gone from a
+// Redis that has been up since the entry was read, is someone else's now
+// (claimed or acknowledged by another consumer, then perhaps trimmed; or
+// its recreated group reads it again): dropped here. One gone from a Redis
+// that restarted since was lost with it (a restart without persistence):
+// its original fields are added to the stream again, as a new entry that
+// the group reads as a first delivery — at least once, never lost. It
+// returns the entries to handle anyway because Redis could not be asked
+// (as when it is unreachable: the acknowledgement then waits for Redis).
 func (s *stageRunner) republishVanished(ctx context.Context, key string, msgs []*Message) []*Message {
 	var handle []*Message
+	var upSince time.Time
+	if len(msgs) > 0 {
+		var err error
+		if upSince, err = redisUpSince(ctx, s.r.rdb, key); err != nil {
+			return msgs
+		}
+	}
 	for _, m := range msgs {
 		still, err := s.r.rdb.XRangeN(ctx, key, m.ID, m.ID, 1).Result()
 		if err != nil {
 			handle = append(handle, m)
 			continue
 		}
-		if len(still) > 0 {
+		// upSince is known to a second either way: an entry read within
+		// that second of a start counts as read before it (republishing
+		// what was only trimmed makes a duplicate, which at-least-once
+		// allows; dropping what was lost would lose it).
+		if len(still) > 0 || !upSince.Add(uptimeResolution).After(m.FirstSeen) {
 			s.log.LogAttrs(ctx, slog.LevelInfo, "entry waiting for a retry was taken over by another consumer; dropped here",
 				m.LogAttrs()...)
 			s.release(1, m)
@@ -264,4 +280,37 @@ func (h *retryHeap) Pop() any {
 	it := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return it
+}
+
+// uptimeResolution is how far redisUpSince may be off: Redis counts its
+// uptime in whole seconds of its clock.
+const uptimeResolution = time.Second
+
+// redisUpSince is when the Redis server holding key last started (INFO
+// server's uptime_in_seconds, to within uptimeResolution): an entry read
+// before then and missing now was lost by a restart without persistence,
+// not acknowledged and trimmed.
+func redisUpSince(ctx context.Context, rdb redis.UniversalClient, key string) (time.Time, error) {
+	var node redis.UniversalClient = rdb
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		master, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("find the node of %s: %w", key, err)
+		}
+		node = master
+	}
+	info, err := node.Info(ctx, "server").Result()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("INFO server: %w", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "uptime_in_seconds:"); ok {
+			secs, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("INFO server: uptime_in_seconds %q: %w", v, err)
+			}
+			return time.Now().Add(-time.Duration(secs) * time.Second), nil
+		}
+	}
+	return time.Time{}, errors.New("INFO server has no uptime_in_seconds")
 }

@@ -101,6 +101,11 @@ func TestRunnerRepublishesRetriesRedisLost(t *testing.T) {
 		t.Fatalf("new runner: %v", err)
 	}
 	h.runner = r
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("runner logs:\n%s", logs.String())
+		}
+	})
 	ids := h.add(t, testEvent{N: 7, FailTimes: 1}, testEvent{N: 8})
 	h.start()
 	testenv.WaitFor(t, "the first, failed attempt of entry 7", 10*time.Second, func() bool {
@@ -144,5 +149,50 @@ func TestRunnerRepublishesRetriesRedisLost(t *testing.T) {
 	}
 	if got := testenv.MetricValue(t, h.reg, "stage_republished_total", map[string]string{"stage": "test-pass"}); got != 1 {
 		t.Errorf("stage_republished_total = %v, want 1", got)
+	}
+}
+
+// TestRunnerDropsARetryAnotherConsumerAcknowledged: an entry waiting for its
+// retry that is still in its stream but no longer pending for this consumer
+// (another consumer took it over and acknowledged it), or gone from it
+// because the runner's trimming removed it once acknowledged, is not
+// republished and not handled again: republishing is only for entries a
+// restarted Redis lost.
+func TestRunnerDropsARetryAnotherConsumerAcknowledged(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, "test-pass", func(c *config.Config, _ *config.Pool) {
+		c.Runner.RetryInitialBackoff = 500 * time.Millisecond
+		c.Runner.RetryMaxBackoff = 500 * time.Millisecond
+	})
+	ids := h.add(t, testEvent{N: 1, FailTimes: 1})
+	h.start()
+	testenv.WaitFor(t, "the first, failed attempt", 10*time.Second, func() bool {
+		h.stage.mu.Lock()
+		defer h.stage.mu.Unlock()
+		return h.stage.calls[1] == 1
+	})
+	ctx := context.Background()
+	stream := h.key(h.cfg.Streams.Parsed)
+	if err := h.rdb.XAck(ctx, stream, "test-pass", ids[0]).Err(); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, "the retry to let the entry go", 10*time.Second, func() bool {
+		return testenv.MetricValue(t, h.reg, "stage_inflight", map[string]string{"stage": "test-pass"}) == 0
+	})
+	h.stage.mu.Lock()
+	calls := h.stage.calls[1]
+	h.stage.mu.Unlock()
+	if calls != 1 {
+		t.Errorf("entry handled %d times, want 1 (another consumer acknowledged it)", calls)
+	}
+	// The acknowledged original may have been trimmed meanwhile (this Redis
+	// has been up all along, so it was not lost): nothing else may be there.
+	for _, m := range h.rdb.XRange(ctx, stream, "-", "+").Val() {
+		if m.ID != ids[0] {
+			t.Errorf("stream holds %s %v beside the original %s: republished", m.ID, m.Values, ids[0])
+		}
+	}
+	if got := testenv.MetricValue(t, h.reg, "stage_republished_total", map[string]string{"stage": "test-pass"}); got != 0 {
+		t.Errorf("stage_republished_total = %v, want 0", got)
 	}
 }
