@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -138,6 +139,9 @@ type dlqEntryJSON struct {
 	PostID      string            `json:"post_id,omitempty"`
 	Error       string            `json:"error"`
 	Data        map[string]string `json:"data"` // the original entry's fields; null when undecodable
+	// DataEscaped: a field name or value held bytes that are not UTF-8;
+	// data shows each as \xNN (the DLQ keeps the bytes; replay writes them).
+	DataEscaped bool `json:"data_escaped,omitempty"`
 }
 
 func writeDLQListJSON(w io.Writer, page pipeline.DLQMatches) error {
@@ -152,7 +156,7 @@ func writeDLQListJSON(w io.Writer, page pipeline.DLQMatches) error {
 			ID: e.ID, Stream: e.Stream, Group: e.Group, EntryID: e.EntryID, Stage: e.Stage,
 			ErrorClass: e.ErrorClass, Attempts: e.Attempts, FirstSeenAt: timeOrNil(e.FirstSeenAt),
 			FailedAt: timeOrNil(e.FailedAt), TraceID: e.TraceID, PostID: pipeline.DLQPostID(e),
-			Error: e.Error, Data: e.Data,
+			Error: e.Error, Data: pipeline.VisibleFields(e.Data), DataEscaped: !maps.Equal(pipeline.VisibleFields(e.Data), e.Data),
 		})
 	}
 	enc := json.NewEncoder(w)
@@ -232,10 +236,11 @@ func writeDLQEntry(w io.Writer, e pipeline.DLQEntry) error {
 		shown[f] = true
 		fmt.Fprintf(tw, "%s:\t%s\n", f, dash(e.Fields[f]))
 	}
-	// Fields a newer runner may add are shown too: nothing is hidden.
+	// Fields a newer runner may add are shown too: nothing is hidden. The
+	// raw: copies of the original fields are what "data:" shows below.
 	for _, f := range sortedKeys(e.Fields) {
-		if !shown[f] {
-			fmt.Fprintf(tw, "%s:\t%s\n", f, e.Fields[f])
+		if !shown[f] && !strings.HasPrefix(f, pipeline.DLQRawFieldPrefix) {
+			fmt.Fprintf(tw, "%s:\t%s\n", pipeline.VisibleBytes(f), pipeline.VisibleBytes(e.Fields[f]))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -246,24 +251,28 @@ func writeDLQEntry(w io.Writer, e pipeline.DLQEntry) error {
 	return err
 }
 
-// prettyDLQData renders the original entry: for the usual single data field,
-// the event JSON itself, indented; for flat legacy fields, the fields as an
-// indented JSON object; when the data field is not JSON, the raw text and why.
+// prettyDLQData renders the original entry: the event of a data field as
+// indented JSON, then any other fields (flat legacy fields, or fields beside
+// data) one per line; when the DLQ's data field is not JSON, the raw text
+// and why. Bytes that are not UTF-8 are shown as \xNN (pipeline.VisibleBytes).
 func prettyDLQData(e pipeline.DLQEntry) string {
 	if e.Data == nil {
-		return fmt.Sprintf("%s\n(%v)\n", e.Fields[pipeline.DLQFieldData], e.DataErr)
+		return fmt.Sprintf("%s\n(%v)\n", pipeline.VisibleBytes(e.Fields[pipeline.DLQFieldData]), e.DataErr)
 	}
-	if event, ok := e.Data[events.DataField]; ok && len(e.Data) == 1 {
-		var buf bytes.Buffer
-		if err := json.Indent(&buf, []byte(event), "", "  "); err == nil {
-			return "data = " + buf.String() + "\n"
-		}
-		return "data = " + event + "\n"
-	}
-	keys := sortedKeys(e.Data)
 	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s = %s\n", k, e.Data[k])
+	if event, ok := e.Data[events.DataField]; ok {
+		var buf bytes.Buffer
+		// json.Indent passes bytes inside strings through as they are, so
+		// escaping after indenting shows the bad bytes where they are.
+		if err := json.Indent(&buf, []byte(event), "", "  "); err == nil {
+			event = buf.String()
+		}
+		b.WriteString("data = " + pipeline.VisibleBytes(event) + "\n")
+	}
+	for _, k := range sortedKeys(e.Data) {
+		if k != events.DataField {
+			fmt.Fprintf(&b, "%s = %s\n", pipeline.VisibleBytes(k), pipeline.VisibleBytes(e.Data[k]))
+		}
 	}
 	return b.String()
 }

@@ -17,10 +17,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/internal/testenv"
+	"github.com/assistant-dev/assistant/pipeline"
 )
 
 // TestProcessErrorsAreOneLine runs the binary as a process, where go-redis'
@@ -538,5 +540,63 @@ func TestHealthcheck(t *testing.T) {
 		if got := probeAddr(listen); got != want {
 			t.Errorf("probeAddr(%q) = %q, want %q", listen, got, want)
 		}
+	}
+}
+
+// TestDLQShowsBytesThatAreNotUTF8 writes a DLQ entry as the runner does
+// for an original holding bytes that are not UTF-8; `dlq show` and `dlq
+// list --json` show them as \xNN (not U+FFFD, not raw bytes), the raw:
+// copies are not listed as extra fields, and the stored copy is untouched.
+func TestDLQShowsBytesThatAreNotUTF8(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testConfig(t, prefix, "", "")
+	original := map[string]any{
+		"data": "{\"post_id\":\"p9\",\"text\":\"caf\xc3\xa9 \xff\xfe\"}",
+		"blob": "bin\x80ok",
+	}
+	m := &pipeline.Message{Stream: "posts.parsed", ID: "1700000000000-0", Attempt: 1, Values: original}
+	e := pipeline.NewDLQEntry(m, "tag", pipeline.ClassPermanent, errors.New("undecodable entry: data is not valid UTF-8"), time.Now())
+	key := prefix + "posts.parsed.dlq"
+	id, err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: key, Values: e.Encode()}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	code, stdout, stderr := runCLI(t, "dlq", "show", id, "--config", cfg)
+	if code != 0 {
+		t.Fatalf("dlq show: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{`"text": "café \xff\xfe"`, `blob = bin\x80ok`, `"post_id": "p9"`} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("dlq show lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "\uFFFD") || !utf8.ValidString(stdout) || strings.Contains(stdout, pipeline.DLQRawFieldPrefix) {
+		t.Errorf("dlq show prints U+FFFD, raw bytes or the raw: fields:\n%q", stdout)
+	}
+
+	code, stdout, stderr = runCLI(t, "dlq", "list", "posts.parsed", "--json", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("dlq list --json: exit %d: %s", code, stderr)
+	}
+	var list struct {
+		Entries []struct {
+			PostID      string            `json:"post_id"`
+			Data        map[string]string `json:"data"`
+			DataEscaped bool              `json:"data_escaped"`
+		} `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &list); err != nil || len(list.Entries) != 1 {
+		t.Fatalf("dlq list --json: %v\n%s", err, stdout)
+	}
+	got := list.Entries[0]
+	if !got.DataEscaped || got.Data["blob"] != `bin\x80ok` || got.PostID != "p9" {
+		t.Errorf("dlq list --json entry: %+v", got)
+	}
+
+	stored := pipeline.DecodeDLQEntry(rdb.XRange(context.Background(), key, "-", "+").Val()[0])
+	if stored.Data["data"] != original["data"] || stored.Data["blob"] != original["blob"] {
+		t.Errorf("stored copy changed: %q", stored.Data)
 	}
 }

@@ -183,7 +183,10 @@ type Runner struct {
 	TrimInterval        time.Duration `mapstructure:"trim_interval" yaml:"trim_interval"`
 	ConsumerIdleTimeout time.Duration `mapstructure:"consumer_idle_timeout" yaml:"consumer_idle_timeout"`
 	MetricsInterval     time.Duration `mapstructure:"metrics_interval" yaml:"metrics_interval"`
-	ShutdownTimeout     time.Duration `mapstructure:"shutdown_timeout" yaml:"shutdown_timeout"`
+	// ProgressInterval is how often each stage logs a "stage progress"
+	// line while it has work; 0 turns the lines off.
+	ProgressInterval time.Duration `mapstructure:"progress_interval" yaml:"progress_interval"`
+	ShutdownTimeout  time.Duration `mapstructure:"shutdown_timeout" yaml:"shutdown_timeout"`
 	// MaxEntryBytes bounds the size of one stream entry; a larger one is a
 	// permanent failure (DLQ) rather than a memory hazard.
 	MaxEntryBytes int `mapstructure:"max_entry_bytes" yaml:"max_entry_bytes"`
@@ -292,6 +295,7 @@ func Default(sections ...Section) Config {
 			TrimInterval:        time.Minute,
 			ConsumerIdleTimeout: time.Hour,
 			MetricsInterval:     5 * time.Second,
+			ProgressInterval:    30 * time.Second,
 			ShutdownTimeout:     30 * time.Second,
 			MaxEntryBytes:       1 << 20,
 		},

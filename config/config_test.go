@@ -220,6 +220,7 @@ func TestValidationErrorNamesKey(t *testing.T) {
 		{"backoff order", "runner:\n  retry_initial_backoff: 10s\n  retry_max_backoff: 1s\n", nil, "runner.retry_max_backoff"},
 		{"shutdown timeout", "runner:\n  shutdown_timeout: 0s\n", nil, "runner.shutdown_timeout"},
 		{"max entry bytes", "runner:\n  max_entry_bytes: 10\n", nil, "runner.max_entry_bytes"},
+		{"negative progress interval", "runner:\n  progress_interval: -1s\n", nil, "runner.progress_interval"},
 		{"stage workers", "stages:\n  demo:\n    workers: 0\n", nil, "stages.demo.workers"},
 		{"stage workers from env", "", map[string]string{"ASSISTANT_STAGES_DEMO_WORKERS": "0"}, "stages.demo.workers"},
 		{"stage batch", "stages:\n  demo:\n    batch_size: 0\n", nil, "stages.demo.batch_size"},

@@ -245,6 +245,9 @@ func (c *Config) Validate() error {
 	p.Positive("runner.trim_interval", r.TrimInterval)
 	p.Positive("runner.consumer_idle_timeout", r.ConsumerIdleTimeout)
 	p.Positive("runner.metrics_interval", r.MetricsInterval)
+	if r.ProgressInterval < 0 {
+		p.Add("runner.progress_interval", "must not be negative (0 turns the progress lines off)")
+	}
 	p.Positive("runner.shutdown_timeout", r.ShutdownTimeout)
 	p.AtLeast("runner.max_entry_bytes", r.MaxEntryBytes, 1024)
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -148,11 +149,16 @@ type EntryView struct {
 	TraceID     string            `json:"trace_id"`
 	Data        map[string]string `json:"data"`
 	DataError   string            `json:"data_error,omitempty"`
+	// DataEscaped: a field name or value held bytes that are not UTF-8,
+	// which data shows as \xNN (JSON would turn them into U+FFFD); the
+	// DLQ keeps the bytes and replay writes them back unchanged.
+	DataEscaped bool `json:"data_escaped,omitempty"`
 }
 
 func entryView(e pipeline.DLQEntry, stream string) EntryView {
 	v := EntryView{ID: e.ID, Stream: e.Stream, Group: e.Group, EntryID: e.EntryID, Stage: e.Stage, Error: e.Error,
-		ErrorClass: e.ErrorClass, Attempts: e.Attempts, TraceID: e.TraceID, Data: e.Data}
+		ErrorClass: e.ErrorClass, Attempts: e.Attempts, TraceID: e.TraceID, Data: pipeline.VisibleFields(e.Data)}
+	v.DataEscaped = !maps.Equal(v.Data, e.Data)
 	if v.Stream == "" {
 		v.Stream = stream
 	}

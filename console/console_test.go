@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -112,5 +113,34 @@ func TestIsLoopback(t *testing.T) {
 			t.Errorf("IsLoopback(%s) = %v, want %v", addr, got, want)
 		}
 		ln.Close()
+	}
+}
+
+// TestAdminShowsBytesThatAreNotUTF8: GET /v1/admin/dlq/{stream}/{id} of an
+// entry whose original held bytes that are not UTF-8 shows them as \xNN with
+// data_escaped set, where JSON would have printed U+FFFD.
+func TestAdminShowsBytesThatAreNotUTF8(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testenv.Config(t, prefix, "")
+	keys := pipeline.NewKeys(cfg)
+	stream := cfg.Streams.Parsed
+	m := &pipeline.Message{Stream: stream, ID: "1-1", Attempt: 1, Values: map[string]any{"data": "{\"post_id\":\"p1\",\"text\":\"\xff\"}"}}
+	e := pipeline.NewDLQEntry(m, "tag", pipeline.ClassPermanent, errors.New("undecodable"), time.Now())
+	id, err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: keys.DLQ(stream), Values: e.Encode()}).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	console.New(console.Options{Redis: rdb, Keys: keys, Streams: []string{stream}, Loopback: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Mount(mux)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/admin/dlq/"+stream+"/"+id, nil))
+	var v console.EntryView
+	if err := json.Unmarshal(rec.Body.Bytes(), &v); err != nil || rec.Code != 200 {
+		t.Fatalf("GET entry: %d %v\n%s", rec.Code, err, rec.Body)
+	}
+	if want := `{"post_id":"p1","text":"\xff"}`; v.Data["data"] != want || !v.DataEscaped {
+		t.Errorf("data %q escaped %v, want %q and true", v.Data["data"], v.DataEscaped, want)
 	}
 }

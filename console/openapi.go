@@ -91,7 +91,8 @@ func Document(doc map[string]any) {
 		"id": str, "stream": str, "group": str, "entry_id": str, "stage": str, "error": str,
 		"error_class": obj{"type": "string", "enum": []string{"permanent", "exhausted"}}, "attempts": obj{"type": "integer"},
 		"first_seen_at": str, "failed_at": str, "trace_id": str,
-		"data": obj{"type": "object", "additionalProperties": str}, "data_error": str}}
+		"data": obj{"type": "object", "additionalProperties": str}, "data_error": str,
+		"data_escaped": obj{"type": "boolean", "description": `A field name or value held bytes that are not UTF-8; data shows each as \xNN. The DLQ keeps the bytes: replay writes them back unchanged.`}}}
 	sec, _ := comps["securitySchemes"].(map[string]any)
 	if sec == nil {
 		sec = obj{}

@@ -29,11 +29,15 @@ type DecodeError struct{ Reason string }
 func (e *DecodeError) Error() string { return "undecodable entry: " + e.Reason }
 
 // Decode fills ev from the values of a stream entry, accepting both the data
-// form and the legacy flat-field form, and validates it. Every failure is a
+// form (a data field; other fields beside it are ignored) and the legacy
+// flat-field form (no data field), and validates it. Every failure is a
 // *DecodeError: retrying cannot fix it (the runner dead-letters it at once).
 func Decode(values map[string]any, ev Event) error {
-	// The data form has a data field and no flat event fields beside it.
-	if raw, ok := values[DataField]; ok && (len(values) == 1 || values["post_id"] == nil) {
+	// An entry with a data field is the data form, whatever fields sit
+	// beside it: some producers copy post_id (or more) next to data for
+	// XRANGE readability, and the event in data is the truth. Only an
+	// entry without data is the legacy flat form.
+	if raw, ok := values[DataField]; ok {
 		s, isString := raw.(string)
 		if !isString {
 			return &DecodeError{Reason: fmt.Sprintf("field data is %T, not a string", raw)}

@@ -189,3 +189,48 @@ func BenchmarkContentHash(b *testing.B) {
 		events.ContentHash(text)
 	}
 }
+
+// TestDecodeDataWinsOverFlatFields: a data field makes the entry the data
+// form even when flat event fields sit beside it (a producer copying
+// post_id next to data); the event in data is what counts. Only an entry
+// without data is read as the legacy flat form.
+func TestDecodeDataWinsOverFlatFields(t *testing.T) {
+	t.Parallel()
+	data := `{"schema_version":"v1","trace_id":"tr-1","post_id":"p-data","channel_id":"c-data","text":"from data","posted_at":"2024-12-04T09:00:28Z"}`
+	tests := []struct {
+		name       string
+		values     map[string]any
+		wantPostID string
+		wantText   string
+	}{
+		{"data alone", map[string]any{"data": data}, "p-data", "from data"},
+		{"data with flat post_id", map[string]any{"data": data, "post_id": "p-data"}, "p-data", "from data"},
+		{"data with a different flat post_id", map[string]any{"data": data, "post_id": "p-flat"}, "p-data", "from data"},
+		{"data with a full flat copy", map[string]any{
+			"data": data, "post_id": "p-flat", "channel_id": "c-flat", "text": "from flat", "posted_at": "2024-12-04T09:00:28Z",
+		}, "p-data", "from data"},
+		{"flat, no data", map[string]any{
+			"post_id": "p-flat", "channel_id": "c-flat", "text": "from flat", "posted_at": "2024-12-04T09:00:28Z",
+		}, "p-flat", "from flat"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var ev events.PostParsed
+			if err := events.Decode(tc.values, &ev); err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if ev.PostID != tc.wantPostID || ev.Text != tc.wantText {
+				t.Errorf("decoded post_id %q text %q, want %q %q", ev.PostID, ev.Text, tc.wantPostID, tc.wantText)
+			}
+		})
+	}
+	// A broken data field is not rescued by flat fields beside it: it is
+	// the producer's event, and it is undecodable.
+	var ev events.PostParsed
+	err := events.Decode(map[string]any{"data": "{not json", "post_id": "p", "channel_id": "c", "text": "t", "posted_at": "2024-12-04T09:00:28Z"}, &ev)
+	var de *events.DecodeError
+	if !errors.As(err, &de) {
+		t.Errorf("broken data beside flat fields: got %v, want a *DecodeError", err)
+	}
+}

@@ -73,8 +73,10 @@ func (s *stageRunner) flush(ctx context.Context, batch []completion) {
 				if c.dlq != nil {
 					s.r.metrics.messages.WithLabelValues(s.def.Name, StatusDLQ).Inc()
 					s.r.metrics.dlq.WithLabelValues(s.def.Name, c.class).Inc()
+					s.progress.dlq.Add(1)
 				} else {
 					s.r.metrics.messages.WithLabelValues(s.def.Name, StatusSuccess).Inc()
+					s.progress.handled.Add(1)
 					for _, fn := range c.msg.committed {
 						fn()
 					}

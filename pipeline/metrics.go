@@ -23,6 +23,7 @@ type runnerMetrics struct {
 	retries        *prometheus.CounterVec
 	dlq            *prometheus.CounterVec
 	claimed        *prometheus.CounterVec
+	republished    *prometheus.CounterVec
 	paused         *prometheus.GaugeVec
 }
 
@@ -65,6 +66,10 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 			Name: "stage_claimed_total",
 			Help: "Entries claimed from consumers that stopped handling them (XAUTOCLAIM).",
 		}, []string{"stage"}),
+		republished: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stage_republished_total",
+			Help: "Entries waiting for a retry whose stream entry Redis lost (a restart without persistence), added to their stream again.",
+		}, []string{"stage"}),
 		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "stage_paused",
 			Help: "1 while a stage is paused because a dependency is unavailable (a store down, a table missing), else 0.",
@@ -72,7 +77,7 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 	}
 	for _, c := range []prometheus.Collector{
 		m.messages, m.handleDuration, m.inflight, m.lag, m.pending, m.oldestPending,
-		m.retries, m.dlq, m.claimed, m.paused,
+		m.retries, m.dlq, m.claimed, m.republished, m.paused,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

@@ -6,7 +6,11 @@ package pipeline
 import (
 	"container/heap"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -22,6 +26,7 @@ func (s *stageRunner) retryLater(m *Message, failure error) {
 	}
 	s.r.metrics.retries.WithLabelValues(s.def.Name).Inc()
 	s.r.metrics.messages.WithLabelValues(s.def.Name, StatusRetry).Inc()
+	s.progress.errors.Add(1)
 	s.log.LogAttrs(context.Background(), slog.LevelWarn, "transient failure; will retry",
 		append(m.LogAttrs(), slog.String("err", failure.Error()), slog.Duration("backoff", wait))...)
 	m.Attempt++
@@ -69,8 +74,11 @@ func (s *stageRunner) scheduleRetries(ctx context.Context) {
 // redeliver re-claims entries due for a retry before they are handled
 // again. XCLAIM counts a delivery, so the group's delivery count — which a
 // replica claiming the entry after a crash reads as its attempt number —
-// includes the retries made here. An entry that is gone (acknowledged or
-// trimmed elsewhere, its group recreated) is dropped instead of handled.
+// includes the retries made here. An entry that is no longer pending for
+// this consumer is not handled here: if it is still in its stream, another
+// consumer took it over (or acknowledged it), so this copy is dropped; if
+// it is gone from the stream (Redis restarted empty, the group with it), it
+// is republished (republishVanished) so that nothing is lost.
 func (s *stageRunner) redeliver(ctx context.Context, due []*Message) []*Message {
 	if len(due) == 0 {
 		return nil
@@ -81,7 +89,6 @@ func (s *stageRunner) redeliver(ctx context.Context, due []*Message) []*Message 
 		byKey[k] = append(byKey[k], m)
 	}
 	out := due[:0]
-	var gone []*Message
 	for key, msgs := range byKey {
 		ids := make([]string, len(msgs))
 		for i, m := range msgs {
@@ -94,19 +101,86 @@ func (s *stageRunner) redeliver(ctx context.Context, due []*Message) []*Message 
 			out = append(out, msgs...)
 			continue
 		}
+		if err != nil {
+			// The group is gone (and the stream with it, most likely):
+			// recreate it, so that the republished entries are read.
+			s.recreateGroup(ctx, key)
+		}
+		var missing []*Message
 		for _, m := range msgs {
 			if present[m.ID] {
 				out = append(out, m)
 			} else {
-				gone = append(gone, m)
+				missing = append(missing, m)
 			}
 		}
-	}
-	if len(gone) > 0 {
-		s.log.Warn("entries vanished while waiting for a retry; dropped", "count", len(gone))
-		s.release(len(gone), gone...)
+		out = append(out, s.republishVanished(ctx, key, missing)...)
 	}
 	return out
+}
+
+// recreateGroup creates the stage's group on key after NOGROUP, at the
+// position the runner creates it at on start.
+func (s *stageRunner) recreateGroup(ctx context.Context, key string) {
+	for _, in := range s.inputs {
+		if in.key != key {
+			continue
+		}
+		s.log.Warn("consumer group missing while retrying; recreating it", "stream", in.stream, "group", in.group)
+		if err := createGroup(ctx, s.r.rdb, in.key, in.group, in.start); err != nil {
+			s.log.Error("recreate consumer group", "stream", in.stream, "group", in.group, "err", err)
+		}
+	}
+}
+
+// republishVanished deals with entries waiting for a retry that are no
+// longer pending for this consumer. One still in the stream, or gone from a
+// Redis that has been up since the entry was read, is someone else's now
+// (claimed or acknowledged by another consumer, then perhaps trimmed; or
+// its recreated group reads it again): dropped here. One gone from a Redis
+// that restarted since was lost with it (a restart without persistence):
+// its original fields are added to the stream again, as a new entry that
+// the group reads as a first delivery — at least once, never lost. It
+// returns the entries to handle anyway because Redis could not be asked
+// (as when it is unreachable: the acknowledgement then waits for Redis).
+func (s *stageRunner) republishVanished(ctx context.Context, key string, msgs []*Message) []*Message {
+	var handle []*Message
+	var upSince time.Time
+	if len(msgs) > 0 {
+		var err error
+		if upSince, err = redisUpSince(ctx, s.r.rdb, key); err != nil {
+			return msgs
+		}
+	}
+	for _, m := range msgs {
+		still, err := s.r.rdb.XRangeN(ctx, key, m.ID, m.ID, 1).Result()
+		if err != nil {
+			handle = append(handle, m)
+			continue
+		}
+		// upSince is known to a second either way: an entry read within
+		// that second of a start counts as read before it (republishing
+		// what was only trimmed makes a duplicate, which at-least-once
+		// allows; dropping what was lost would lose it).
+		if len(still) > 0 || !upSince.Add(uptimeResolution).After(m.FirstSeen) {
+			s.log.LogAttrs(ctx, slog.LevelInfo, "entry waiting for a retry was taken over by another consumer; dropped here",
+				m.LogAttrs()...)
+			s.release(1, m)
+			continue
+		}
+		newID, err := s.r.rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: m.Values}).Result()
+		if err != nil {
+			s.log.LogAttrs(ctx, slog.LevelWarn, "republish a vanished entry; handling it anyway",
+				append(m.LogAttrs(), slog.String("err", err.Error()))...)
+			handle = append(handle, m)
+			continue
+		}
+		s.log.LogAttrs(ctx, slog.LevelWarn, "entry vanished from its stream while waiting for a retry (Redis lost it); republished",
+			append(m.LogAttrs(), slog.String("new_entry_id", newID))...)
+		s.r.metrics.republished.WithLabelValues(s.def.Name).Inc()
+		s.release(1, m)
+	}
+	return handle
 }
 
 // reclaim XCLAIMs the entries and reports which still exist. Entries parked
@@ -206,4 +280,37 @@ func (h *retryHeap) Pop() any {
 	it := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return it
+}
+
+// uptimeResolution is how far redisUpSince may be off: Redis counts its
+// uptime in whole seconds of its clock.
+const uptimeResolution = time.Second
+
+// redisUpSince is when the Redis server holding key last started (INFO
+// server's uptime_in_seconds, to within uptimeResolution): an entry read
+// before then and missing now was lost by a restart without persistence,
+// not acknowledged and trimmed.
+func redisUpSince(ctx context.Context, rdb redis.UniversalClient, key string) (time.Time, error) {
+	var node redis.UniversalClient = rdb
+	if cc, ok := rdb.(*redis.ClusterClient); ok {
+		master, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("find the node of %s: %w", key, err)
+		}
+		node = master
+	}
+	info, err := node.Info(ctx, "server").Result()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("INFO server: %w", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "uptime_in_seconds:"); ok {
+			secs, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return time.Time{}, fmt.Errorf("INFO server: uptime_in_seconds %q: %w", v, err)
+			}
+			return time.Now().Add(-time.Duration(secs) * time.Second), nil
+		}
+	}
+	return time.Time{}, errors.New("INFO server has no uptime_in_seconds")
 }

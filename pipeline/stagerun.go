@@ -44,6 +44,10 @@ type stageRunner struct {
 	retryClosed bool
 	retryCh     chan struct{} // wakes the retry scheduler
 
+	// progress counts what the stage did since its last progress line
+	// (progress.go).
+	progress progressCounts
+
 	// outage is the pause of a dependency outage (outage.go).
 	outageMu sync.Mutex
 	outage   outageState
@@ -77,9 +81,10 @@ func (s *stageRunner) run(ctx context.Context) error {
 	}
 	ackerDone := make(chan struct{})
 	go func() { defer close(ackerDone); s.ack(hctx) }()
-	helpers.Add(2)
+	helpers.Add(3)
 	go func() { defer helpers.Done(); s.scheduleRetries(ctx) }()
 	go func() { defer helpers.Done(); s.claimLoop(ctx) }()
+	go func() { defer helpers.Done(); s.progressLoop(ctx) }()
 
 	s.initMetrics()
 	s.running.Store(true)
@@ -115,6 +120,7 @@ func (s *stageRunner) initMetrics() {
 	}
 	m.retries.WithLabelValues(name)
 	m.claimed.WithLabelValues(name)
+	m.republished.WithLabelValues(name)
 }
 
 // handBack gives entries up without acknowledging them: they stay pending
