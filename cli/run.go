@@ -37,11 +37,14 @@ every stage enabled in the configuration. Replicas started with different
 (/metrics, /healthz, /readyz) listens on http.addr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			stages, err := selectStages(cfg, a.stages, stagesFlag, cmd.Flags().Changed("stages"))
+			// Everything the selected stages need is checked here, before
+			// the operations server binds or anything is connected.
+			var stages []string
+			cfg, err := a.checkedConfig(func(cfg *config.Config) ([]string, error) {
+				var err error
+				stages, err = selectStages(cfg, a.stages, stagesFlag, cmd.Flags().Changed("stages"))
+				return stages, err
+			})
 			if err != nil {
 				return err
 			}
