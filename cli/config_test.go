@@ -36,6 +36,20 @@ stages:
     workers: 0
 `)
 	gigachat := writeFile(t, "gigachat.yaml", "ai:\n  tagger: gigachat\n")
+	backends := writeFile(t, "backends.yaml", `stages:
+  enrich:
+    crawl:
+      backend: crawl4ai
+      crawl4ai:
+        url: crawl4ai:11235
+  index:
+    vector_store: qdrant
+    graph_store: neo4j
+    qdrant:
+      url: https:/qdrant
+    neo4j:
+      uri: http://neo4j:7474
+`)
 	tests := []struct {
 		name     string
 		args     []string
@@ -54,6 +68,11 @@ stages:
 		}},
 		{"tagger key for --stages=tag", []string{"config", "validate", "--config", gigachat, "--stages=tag"}, false, []string{
 			`problem: ai.gigachat.api_key = "": is not set`,
+		}},
+		{"backends the stages chose", []string{"config", "validate", "--config", backends, "--stages=enrich,index"}, false, []string{
+			`problem: stages.enrich.crawl.crawl4ai.url = "crawl4ai:11235": scheme "crawl4ai" is not one of http, https`,
+			`problem: stages.index.qdrant.url = "https:/qdrant": names no host`,
+			`problem: stages.index.neo4j.uri = "http://neo4j:7474": scheme "http" is not one of bolt,`,
 		}},
 		{"no tagger key for --stages=persist", []string{"config", "validate", "--config", gigachat, "--stages=persist"}, true, nil},
 	}
