@@ -36,6 +36,8 @@ stages:
     workers: 0
 `)
 	gigachat := writeFile(t, "gigachat.yaml", "ai:\n  tagger: gigachat\n")
+	plain := writeFile(t, "plain.yaml", "log:\n  level: info\n")
+	badSSL := writeFile(t, "badssl.yaml", "database:\n  url: postgres://app:db-secret@db/app?sslmode=bogus\n")
 	backends := writeFile(t, "backends.yaml", `stages:
   enrich:
     crawl:
@@ -74,6 +76,15 @@ stages:
 			`problem: stages.index.qdrant.url = "https:/qdrant": names no host`,
 			`problem: stages.index.neo4j.uri = "http://neo4j:7474": scheme "http" is not one of bolt,`,
 		}},
+		{"a stage the file disables, named by --stages", []string{"config", "validate", "--config", plain, "--stages=telegram"}, false, []string{
+			`problem: stages.telegram.api_id = 0: is not set`,
+			`problem: stages.telegram.api_hash = "": must not be empty`,
+			`problem: stages.telegram.channels = []: is empty`,
+		}},
+		{"database url for a stage that stores", []string{"config", "validate", "--config", badSSL, "--stages=persist"}, false, []string{
+			`problem: database.url = "postgres://app:xxxxx@db/app?sslmode=bogus": is not a connection string the PostgreSQL driver accepts: sslmode is invalid`,
+		}},
+		{"no database url for tag alone", []string{"config", "validate", "--config", badSSL, "--stages=tag"}, true, nil},
 		{"no tagger key for --stages=persist", []string{"config", "validate", "--config", gigachat, "--stages=persist"}, true, nil},
 	}
 	for _, tt := range tests {

@@ -150,6 +150,11 @@ func TestValidateNeeds(t *testing.T) {
 		{"both chains, both missing", func(c *Config) { c.AI.Tagger, c.AI.Embedder = "gigachat", "openrouter" },
 			Needs{Tagger: true, Embedder: true}, []string{"ai.gigachat.api_key", "ai.openrouter.api_key"}},
 		{"auto needs no key", func(*Config) {}, Needs{Tagger: true, Embedder: true}, nil},
+		{"database url the driver refuses", func(c *Config) { c.Database.URL = "postgres://u:pw@db/app?sslmode=bogus" },
+			Needs{Postgres: true}, []string{"database.url"}},
+		{"database url not needed", func(c *Config) { c.Database.URL = "postgres://u:pw@db/app?sslmode=bogus" }, Needs{}, nil},
+		{"database url with a bad port", func(c *Config) { c.Database.URL = "postgres://db:99999/app" },
+			Needs{Postgres: true}, []string{"database.url"}},
 		{"local needs no key", func(c *Config) { c.AI.Tagger = "local" }, Needs{Tagger: true}, nil},
 	}
 	for _, tt := range tests {

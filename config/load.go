@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/viper"
 )
 
@@ -77,7 +79,11 @@ func (r *Report) Add(problems ...Problem) {
 		if !p.HasValue && r.values != nil {
 			p.Value, p.HasValue = r.values(p.Key)
 		}
-		r.Problems = append(r.Problems, p)
+		// A selected stage's section is checked again (Needs.Stages):
+		// what the first check found is reported once.
+		if !slices.Contains(r.Problems, p) {
+			r.Problems = append(r.Problems, p)
+		}
 	}
 }
 
@@ -387,17 +393,7 @@ func (c *Config) validate(p *Problems) {
 	p.AtLeast("runner.max_entry_bytes", r.MaxEntryBytes, 1024)
 
 	for _, name := range c.Stages.Names() {
-		sp := p.Section(stagesKey + "." + name)
-		settings := c.Stages.Get(name)
-		if pooled, ok := settings.(Pooled); ok {
-			pool := pooled.PoolSettings()
-			sp.AtLeast("workers", pool.Workers, 1)
-			sp.AtLeast("batch_size", pool.BatchSize, 1)
-			sp.AtLeast("max_inflight", pool.MaxInflight, 1)
-		}
-		if v, ok := settings.(SectionValidator); ok {
-			v.Validate(sp)
-		}
+		c.validateStage(p, name)
 	}
 
 	checkProviders := func(key, val string) {
@@ -435,6 +431,20 @@ func (c *Config) validate(p *Problems) {
 	p.AtLeast("ai.openrouter.breaker_failures", o.BreakerFailures, 1)
 	p.Positive("ai.openrouter.breaker_cooldown", o.BreakerCooldown)
 	p.AtLeast("ai.local.embedding_dim", c.AI.Local.EmbeddingDim, 8)
+}
+
+func (c *Config) validateStage(p *Problems, name string) {
+	sp := p.Section(stagesKey + "." + name)
+	settings := c.Stages.Get(name)
+	if pooled, ok := settings.(Pooled); ok {
+		pool := pooled.PoolSettings()
+		sp.AtLeast("workers", pool.Workers, 1)
+		sp.AtLeast("batch_size", pool.BatchSize, 1)
+		sp.AtLeast("max_inflight", pool.MaxInflight, 1)
+	}
+	if v, ok := settings.(SectionValidator); ok {
+		v.Validate(sp)
+	}
 }
 
 // ResolveProviders expands "auto" (README.md, "Configuration"): gigachat when its key is
@@ -477,15 +487,22 @@ func EnvNames() []string {
 // pipeline.Definition Needs, translated by the stage registry): the
 // settings serving them must be complete, not just well-formed.
 type Needs struct {
+	// Stages are the selected stages: their sections are validated again
+	// as they will run (a section may check more once its stage is
+	// enabled, and --stages enables a stage the file disables).
+	Stages []string
+	// Postgres: the database URL must be one the driver accepts.
+	Postgres bool
 	// Tagger and Embedder: the provider chains of ai.tagger and
 	// ai.embedder are built, so each named remote provider needs its key.
 	Tagger   bool
 	Embedder bool
 }
 
-// ValidateNeeds checks what the selected stages will use beyond Validate: a
-// remote AI provider named (or chosen by auto) for a chain they build must
-// have its API key. Problems carry no value; Report.Add fills it in
+// ValidateNeeds checks what the selected stages will use beyond Validate:
+// their sections as enabled, a database URL the driver accepts, and a key
+// for each remote AI provider named (or chosen by auto) for a chain they
+// build. Problems carry no value; Report.Add fills it in
 // (redacted).
 func (c *Config) ValidateNeeds(n Needs) []Problem {
 	p := NewProblems("")
@@ -501,6 +518,22 @@ func (c *Config) ValidateNeeds(n Needs) []Problem {
 					p.Add("ai.openrouter.api_key", "is not set, but %s %q uses openrouter (set OPENROUTER_API_KEY)", chainKey, chainVal)
 				}
 			}
+		}
+	}
+	for _, name := range n.Stages {
+		if c.Stages.Get(name) != nil {
+			c.validateStage(p, name)
+		}
+	}
+	if n.Postgres && checkURL(c.Database.URL, "postgres", "postgresql") == nil {
+		if _, err := pgconn.ParseConfig(c.Database.URL); err != nil {
+			// The driver's error repeats the URL; its cause alone says
+			// what is wrong, and the value is shown redacted anyway.
+			var pce *pgconn.ParseConfigError
+			if errors.As(err, &pce) && pce.Unwrap() != nil {
+				err = pce.Unwrap()
+			}
+			p.Add("database.url", "is not a connection string the PostgreSQL driver accepts: %v", err)
 		}
 	}
 	if n.Tagger {

@@ -268,6 +268,8 @@ func (r *Registry) Readers(s config.Streams, stream string) []string {
 // others.
 func (r *Registry) ConfigNeeds(names []string) config.Needs {
 	return config.Needs{
+		Stages:   names,
+		Postgres: r.Needs(names, NeedPostgres) || r.Needs(names, NeedMigrations),
 		Tagger:   r.Needs(names, NeedTagger),
 		Embedder: r.Needs(names, NeedEmbedder),
 	}
