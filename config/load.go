@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -212,7 +213,8 @@ func addDecodeProblems(p *Problems, prefix string, err error) {
 			leaves = append(leaves, de)
 			return
 		}
-		p.Add(prefix, "%v", err)
+		// Not tied to a setting by mapstructure: blame the block.
+		p.Add(cmp.Or(prefix, "config"), "%v", err)
 	}
 	walk(err)
 	for _, de := range leaves {
