@@ -94,7 +94,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "x:", "", "")
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
-	if err := os.WriteFile(bad, []byte("runner:\n  max_attempts: 0\n  shutdown_timeout: 0s\n"), 0o600); err != nil {
+	if err := os.WriteFile(bad, []byte("runner:\n  max_attempts: 0\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	unknownKey := filepath.Join(t.TempDir(), "unknown.yaml")
@@ -110,8 +110,9 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{"unknown flag", []string{"run", "--bogus"}, "run: unknown flag: --bogus"},
 		{"unknown stage", []string{"run", "--config", cfg, "--stages=persist,nope"}, `unknown stage "nope"`},
 		{"empty stages", []string{"run", "--config", cfg, "--stages="}, "--stages names no stage"},
-		{"bad config", []string{"config", "validate", "--config", bad}, "runner.max_attempts"},
-		{"unknown key", []string{"config", "print", "--config", unknownKey}, "unknown key runner.max_atempts"},
+		{"bad config", []string{"config", "validate", "--config", bad}, "invalid config: 1 problem (listed above)"},
+		{"bad config in run", []string{"run", "--config", bad}, "invalid config: runner.max_attempts = 0: must be at least 1"},
+		{"unknown key", []string{"streams", "--config", unknownKey}, "runner.max_atempts = 3: unknown key"},
 		{"missing file", []string{"config", "validate", "--config", "/nonexistent.yaml"}, "/nonexistent.yaml"},
 		{"dlq replay without ids", []string{"dlq", "replay", "parsed", "--config", cfg}, "dlq replay: name the entries"},
 		{"dlq purge with both", []string{"dlq", "purge", "parsed", "--id", "1-0", "--all", "--config", cfg}, "not both"},

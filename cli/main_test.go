@@ -20,6 +20,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
 		i := slices.Index(os.Args, "--")
 		os.Args = append([]string{"assistant"}, os.Args[i+1:]...)
+		// The marker is the test's, not a setting: the command would warn
+		// about an unknown ASSISTANT_* variable.
+		_ = os.Unsetenv(helperEnv)
 		os.Exit(Execute(all.Registry()))
 	}
 	os.Exit(m.Run())

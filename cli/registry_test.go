@@ -127,15 +127,15 @@ func TestNewStageAndServicePlugIn(t *testing.T) {
 
 	// config validate: the stages' own keys and rules, named in full.
 	for _, tt := range []struct{ extra, want string }{
-		{"stages:\n  echo:\n    label: \"\"\n", "stages.echo.label: must not be empty"},
-		{"stages:\n  echo:\n    workers: 0\n", "stages.echo.workers: must be at least 1"},
-		{"stages:\n  ticker:\n    interval: 0s\n", "stages.ticker.interval: must be a positive duration"},
-		{"stages:\n  ticker:\n    workers: 2\n", "unknown key stages.ticker.workers"},
-		{"stages:\n  tag:\n    workers: 2\n", "unknown key stages.tag.workers"},
+		{"stages:\n  echo:\n    label: \"\"\n", `problem: stages.echo.label = "": must not be empty`},
+		{"stages:\n  echo:\n    workers: 0\n", "problem: stages.echo.workers = 0: must be at least 1"},
+		{"stages:\n  ticker:\n    interval: 0s\n", "problem: stages.ticker.interval = 0s: must be a positive duration"},
+		{"stages:\n  ticker:\n    workers: 2\n", "problem: stages.ticker.workers = 2: unknown key"},
+		{"stages:\n  tag:\n    workers: 2\n", "problem: stages.tag.workers = 2: unknown key"},
 	} {
-		code, _, stderr := run("config", "validate", "--config", testConfig(t, prefix, "", tt.extra))
-		if code == 0 || !strings.Contains(stderr, tt.want) {
-			t.Errorf("config validate with %q: exit %d, stderr %q, want %q", tt.extra, code, stderr, tt.want)
+		code, stdout, _ := run("config", "validate", "--config", testConfig(t, prefix, "", tt.extra))
+		if code == 0 || !strings.Contains(stdout, tt.want) {
+			t.Errorf("config validate with %q: exit %d, stdout %q, want %q", tt.extra, code, stdout, tt.want)
 		}
 	}
 	// The plugged-in stages use no database, so neither does the API.

@@ -164,17 +164,39 @@ func requireSubcommand(cmd *cobra.Command) {
 }
 
 // loadConfig loads the effective configuration (defaults, file, env, then
-// the --log-* flags) and installs the logger it asks for (logging.go).
+// the --log-* flags) and installs the logger it asks for (logging.go). It
+// fails with every problem of the configuration at once.
 func (a *app) loadConfig() (*config.Config, error) {
-	cfg, err := a.stages.LoadConfig(a.configPath)
+	return a.checkedConfig(nil)
+}
+
+// checkedConfig is loadConfig that also checks what the named stages need
+// (the AI provider keys of the chains they build); nil checks no stage's
+// needs. Unknown ASSISTANT_* variables are logged as warnings.
+func (a *app) checkedConfig(stages func(*config.Config) ([]string, error)) (*config.Config, error) {
+	rep, err := a.stages.InspectConfig(a.configPath)
 	if err != nil {
 		return nil, err
 	}
-	if err := a.applyLogFlags(&cfg); err != nil {
+	cfg := &rep.Config
+	if stages != nil {
+		names, err := stages(cfg)
+		if err != nil {
+			return nil, err
+		}
+		rep.Add(cfg.ValidateNeeds(a.stages.ConfigNeeds(names))...)
+	}
+	if err := rep.Err(); err != nil {
 		return nil, err
 	}
-	a.installLogger(&cfg)
-	return &cfg, nil
+	if err := a.applyLogFlags(cfg); err != nil {
+		return nil, err
+	}
+	a.installLogger(cfg)
+	for _, w := range rep.Warnings {
+		a.log().Warn(w)
+	}
+	return cfg, nil
 }
 
 // connectRedis opens a client on the configured URL (a cluster client when

@@ -21,6 +21,7 @@ import (
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/console"
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/store/postgres"
 )
 
 // opsShutdownTimeout bounds the HTTP server's drain after the runner stopped.
@@ -37,11 +38,14 @@ every stage enabled in the configuration. Replicas started with different
 (/metrics, /healthz, /readyz) listens on http.addr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := a.loadConfig()
-			if err != nil {
-				return err
-			}
-			stages, err := selectStages(cfg, a.stages, stagesFlag, cmd.Flags().Changed("stages"))
+			// Everything the selected stages need is checked here, before
+			// the operations server binds or anything is connected.
+			var stages []string
+			cfg, err := a.checkedConfig(func(cfg *config.Config) ([]string, error) {
+				var err error
+				stages, err = selectStages(cfg, a.stages, stagesFlag, cmd.Flags().Changed("stages"))
+				return stages, err
+			})
 			if err != nil {
 				return err
 			}
@@ -191,6 +195,21 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 		}
 		if len(applied) > 0 {
 			logger.Info("database migrations applied", "count", len(applied), "version", version, "database", config.RedactURL(cfg.Database.URL))
+		}
+	}
+	// A schema changed by hand (a table renamed, a column dropped) or
+	// behind the binary with auto_migrate off would make every entry fail
+	// or pause: refuse before any stage reads one, naming what is missing.
+	if a.stages.Needs(stages, pipeline.NeedMigrations) {
+		setWaiting("starting: checking the database schema against the migrations")
+		if err := postgres.CheckSchema(runCtx, cfg.Database.URL, postgres.InSchema(cfg.Database.Schema)); err != nil {
+			var mismatch *postgres.SchemaMismatchError
+			if errors.As(err, &mismatch) {
+				return fmt.Errorf("stages %s: %w", strings.Join(stages, ","), err)
+			}
+			// Not being able to check (no right to create the scratch
+			// schema) is no reason to stay down.
+			logger.Warn("database schema not checked", "err", err)
 		}
 	}
 	setWaiting("starting: stages not built yet")

@@ -126,6 +126,8 @@ ai:
 		want any
 	}{
 		{"file value without env", nil, func(c Config) any { return c.Redis.URL }, "redis://file:6379/1"},
+		{"ASSISTANT_API_ADMIN_TOKEN", map[string]string{"ASSISTANT_API_ADMIN_TOKEN": "admin-env"},
+			func(c Config) any { return c.API.AdminToken }, "admin-env"},
 		{"REDIS_URL", map[string]string{"REDIS_URL": "redis://env:6380/2"},
 			func(c Config) any { return c.Redis.URL }, "redis://env:6380/2"},
 		{"DATABASE_URL", map[string]string{"DATABASE_URL": "postgres://env@db:5432/env"},
@@ -247,7 +249,7 @@ func TestValidationErrorNamesKey(t *testing.T) {
 			}
 			found := false
 			for _, p := range verr.Problems {
-				if strings.HasPrefix(p, tt.key+": ") {
+				if p.Key == tt.key && strings.HasPrefix(p.String(), tt.key+" = ") {
 					found = true
 				}
 			}
@@ -311,6 +313,7 @@ func TestRedacted(t *testing.T) {
 	cfg.AI.OpenRouter.APIKey = "or-secret"
 	cfg.Redis.URL = "redis://:redis-secret@cache:6379/0"
 	cfg.Database.URL = "postgres://app:db-secret@db:5432/app?sslmode=disable"
+	cfg.API.AdminToken = "admin-secret"
 
 	red := cfg.Redacted()
 	if red.AI.GigaChat.APIKey != redactedMark || red.AI.OpenRouter.APIKey != redactedMark {
@@ -330,7 +333,7 @@ func TestRedacted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("YAML: %v", err)
 	}
-	for _, secret := range []string{"giga-secret", "or-secret", "redis-secret", "db-secret", "stage-secret"} {
+	for _, secret := range []string{"giga-secret", "or-secret", "redis-secret", "db-secret", "stage-secret", "admin-secret"} {
 		if strings.Contains(string(out), secret) {
 			t.Errorf("YAML output leaks %s:\n%s", secret, out)
 		}

@@ -1,15 +1,20 @@
 package config
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/go-viper/mapstructure/v2"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/spf13/viper"
 )
 
@@ -35,8 +40,59 @@ var seedEnv = map[string][]string{
 // environment, then validates it. sections are the stage settings blocks of
 // the stages built into the binary (from the stage registry): each
 // stages.<name> block is decoded into its section's struct, and a stages.X
-// block no section claims is an unknown key.
+// block no section claims is an unknown key. Every problem is reported in one
+// *ValidationError.
 func Load(path string, sections ...Section) (Config, error) {
+	rep, err := Inspect(path, sections...)
+	if err != nil {
+		return Config{}, err
+	}
+	if err := rep.Err(); err != nil {
+		return Config{}, err
+	}
+	return rep.Config, nil
+}
+
+// Report is what Inspect found: the configuration as far as it could be
+// read (a value that cannot be decoded keeps its default), every problem
+// and the warnings.
+type Report struct {
+	Config   Config
+	Problems []Problem
+	// Warnings are not fatal: ASSISTANT_* variables that set no key.
+	Warnings []string
+	// values reads a key's effective value, for problems added without one.
+	values func(key string) (string, bool)
+}
+
+// Err returns a *ValidationError of the problems, or nil.
+func (r *Report) Err() error {
+	if len(r.Problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: append([]Problem(nil), r.Problems...)}
+}
+
+// Add appends problems found outside the loader (what the selected stages
+// need), filling in the values of those recorded without one.
+func (r *Report) Add(problems ...Problem) {
+	for _, p := range problems {
+		if !p.HasValue && r.values != nil {
+			p.Value, p.HasValue = r.values(p.Key)
+		}
+		// A selected stage's section is checked again (Needs.Stages):
+		// what the first check found is reported once.
+		if !slices.Contains(r.Problems, p) {
+			r.Problems = append(r.Problems, p)
+		}
+	}
+}
+
+// Inspect loads the configuration like Load but does not stop at the first
+// problem: unknown keys, values that cannot be decoded and invalid settings
+// all end up in the report. It fails only when there is nothing to report
+// on: the file is missing or is not YAML.
+func Inspect(path string, sections ...Section) (Report, error) {
 	v := viper.New()
 	v.SetConfigType("yaml")
 	def := Default(sections...)
@@ -51,9 +107,8 @@ func Load(path string, sections ...Section) (Config, error) {
 		}
 	}
 	if path != "" {
-		v.SetConfigFile(path)
-		if err := v.ReadInConfig(); err != nil {
-			return Config{}, fmt.Errorf("read config file %s: %w", path, err)
+		if err := readFile(v, path); err != nil {
+			return Report{}, err
 		}
 	}
 
@@ -63,30 +118,126 @@ func Load(path string, sections ...Section) (Config, error) {
 	v.AutomaticEnv()
 	for key, names := range seedEnv {
 		if err := v.BindEnv(append([]string{key}, names...)...); err != nil {
-			return Config{}, fmt.Errorf("bind env for %s: %w", key, err)
+			return Report{}, fmt.Errorf("bind env for %s: %w", key, err)
 		}
 	}
 
-	all := v.AllSettings()
-	var cfg Config
-	if err := decodeInto(all, &cfg); err != nil {
-		return Config{}, fmt.Errorf("decode config: %w", err)
+	known := knownKeys(def)
+	rep := Report{values: func(key string) (string, bool) {
+		secret, ok := known[key]
+		if !ok {
+			return "", false
+		}
+		return displayValue(v.Get(key), secret), true
+	}}
+	p := NewProblems("")
+	for _, k := range unknownKeys(v, known) {
+		p.Invalid(k, v.Get(k), "unknown key: no setting reads it")
 	}
+
+	// Decode over the defaults, so that a value that cannot be decoded keeps
+	// its default and is reported once, as undecodable, not again as out
+	// of range.
+	all := v.AllSettings()
+	cfg := def.Clone()
+	addDecodeProblems(p, "", decodeInto(all, &cfg))
 	stageValues, _ := all[stagesKey].(map[string]any)
 	for _, sec := range sections {
-		settings := sec.New()
-		if err := decodeInto(stageValues[sec.Name], settings); err != nil {
-			return Config{}, fmt.Errorf("decode config %s.%s: %w", stagesKey, sec.Name, err)
-		}
+		settings := def.Stages.Get(sec.Name)
+		addDecodeProblems(p, stagesKey+"."+sec.Name, decodeInto(stageValues[sec.Name], settings))
 		cfg.Stages.Set(sec.Name, settings)
 	}
-	if err := checkUnknownKeys(v, def); err != nil {
-		return Config{}, err
+	cfg.validate(p)
+	rep.Config = cfg
+	rep.Add(p.List()...)
+	rep.Warnings = unknownEnv(os.Environ(), known)
+	return rep, nil
+}
+
+// readFile reads the YAML file into v. yaml.v3 reports a tab in the
+// indentation at the line of the value whose scanning it interrupted (the
+// line before the tab, for "key: value" followed by a tabbed line), so the
+// tab's own line is looked up and named instead.
+func readFile(v *viper.Viper, path string) error {
+	body, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config file %s: %w", path, err)
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, err
+	v.SetConfigFile(path)
+	if err := v.ReadConfig(bytes.NewReader(body)); err != nil {
+		if strings.Contains(err.Error(), "tab character") {
+			if line := tabIndentedLine(body); line > 0 {
+				return fmt.Errorf("config file %s, line %d: a tab in the indentation (YAML indents with spaces only)", path, line)
+			}
+		}
+		return fmt.Errorf("read config file %s: %w", path, err)
 	}
-	return cfg, nil
+	return nil
+}
+
+// tabIndentedLine returns the number of the first line whose indentation
+// holds a tab, or 0.
+func tabIndentedLine(body []byte) int {
+	for i, line := range strings.Split(string(body), "\n") {
+		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
+		if strings.Contains(indent, "\t") && strings.TrimSpace(line) != "" {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// addDecodeProblems turns mapstructure's joined errors into one problem per
+// setting that could not be decoded.
+func addDecodeProblems(p *Problems, prefix string, err error) {
+	if err == nil {
+		return
+	}
+	var leaves []*mapstructure.DecodeError
+	var walk func(error)
+	walk = func(err error) {
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var de *mapstructure.DecodeError
+		if errors.As(err, &de) {
+			if inner := errors.Unwrap(de); inner != nil {
+				if _, ok := inner.(interface{ Unwrap() []error }); ok {
+					walk(inner)
+					return
+				}
+			}
+			leaves = append(leaves, de)
+			return
+		}
+		// Not tied to a setting by mapstructure: blame the block.
+		p.Add(cmp.Or(prefix, "config"), "%v", err)
+	}
+	walk(err)
+	for _, de := range leaves {
+		key := de.Name()
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		p.Add(key, "cannot be decoded: %v", errors.Unwrap(de))
+	}
+}
+
+// displayValue renders a setting's value for a problem, redacted by its
+// secret tag ("true" or "url").
+func displayValue(v any, secret string) string {
+	if s, ok := v.(string); ok && s != "" {
+		switch secret {
+		case "true":
+			return redactedMark
+		case "url":
+			return strconv.Quote(RedactURL(s))
+		}
+	}
+	return renderValue(v)
 }
 
 // stagesKey is the section of the file that holds the stages' own blocks.
@@ -137,28 +288,30 @@ func setDefaults(v *viper.Viper, prefix string, rv reflect.Value) {
 	}
 }
 
-// checkUnknownKeys rejects keys in the file that no setting reads, so a typo
-// does not silently fall back to a default.
-func checkUnknownKeys(v *viper.Viper, def Config) error {
-	known := map[string]bool{}
+// knownKeys maps every key a setting reads to its secret tag ("" for none).
+func knownKeys(def Config) map[string]string {
+	known := map[string]string{}
 	collectKeys("", reflect.TypeOf(Config{}), known)
 	for _, name := range def.Stages.Names() {
 		collectKeys(stagesKey+"."+name, reflect.TypeOf(def.Stages.Get(name)).Elem(), known)
 	}
+	return known
+}
+
+// unknownKeys lists the keys of the file that no setting reads, so a typo
+// does not silently fall back to a default.
+func unknownKeys(v *viper.Viper, known map[string]string) []string {
 	var unknown []string
 	for _, k := range v.AllKeys() {
-		if !known[k] {
+		if _, ok := known[k]; !ok {
 			unknown = append(unknown, k)
 		}
 	}
-	if len(unknown) > 0 {
-		sort.Strings(unknown)
-		return fmt.Errorf("config: unknown key %s", strings.Join(unknown, ", "))
-	}
-	return nil
+	sort.Strings(unknown)
+	return unknown
 }
 
-func collectKeys(prefix string, rt reflect.Type, into map[string]bool) {
+func collectKeys(prefix string, rt reflect.Type, into map[string]string) {
 	for i := range rt.NumField() {
 		f := rt.Field(i)
 		tag := strings.Split(f.Tag.Get("mapstructure"), ",")
@@ -177,13 +330,18 @@ func collectKeys(prefix string, rt reflect.Type, into map[string]bool) {
 			collectKeys(key, f.Type, into)
 			continue
 		}
-		into[key] = true
+		into[key] = f.Tag.Get("secret")
 	}
 }
 
 // Validate checks the configuration and names the key of every problem.
 func (c *Config) Validate() error {
 	p := NewProblems("")
+	c.validate(p)
+	return p.Err()
+}
+
+func (c *Config) validate(p *Problems) {
 	p.OneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	p.OneOf("log.format", c.Log.Format, "json", "text")
 	p.NotEmpty("http.addr", c.HTTP.Addr)
@@ -252,17 +410,7 @@ func (c *Config) Validate() error {
 	p.AtLeast("runner.max_entry_bytes", r.MaxEntryBytes, 1024)
 
 	for _, name := range c.Stages.Names() {
-		sp := p.Section(stagesKey + "." + name)
-		settings := c.Stages.Get(name)
-		if pooled, ok := settings.(Pooled); ok {
-			pool := pooled.PoolSettings()
-			sp.AtLeast("workers", pool.Workers, 1)
-			sp.AtLeast("batch_size", pool.BatchSize, 1)
-			sp.AtLeast("max_inflight", pool.MaxInflight, 1)
-		}
-		if v, ok := settings.(SectionValidator); ok {
-			v.Validate(sp)
-		}
+		c.validateStage(p, name)
 	}
 
 	checkProviders := func(key, val string) {
@@ -300,7 +448,20 @@ func (c *Config) Validate() error {
 	p.AtLeast("ai.openrouter.breaker_failures", o.BreakerFailures, 1)
 	p.Positive("ai.openrouter.breaker_cooldown", o.BreakerCooldown)
 	p.AtLeast("ai.local.embedding_dim", c.AI.Local.EmbeddingDim, 8)
-	return p.Err()
+}
+
+func (c *Config) validateStage(p *Problems, name string) {
+	sp := p.Section(stagesKey + "." + name)
+	settings := c.Stages.Get(name)
+	if pooled, ok := settings.(Pooled); ok {
+		pool := pooled.PoolSettings()
+		sp.AtLeast("workers", pool.Workers, 1)
+		sp.AtLeast("batch_size", pool.BatchSize, 1)
+		sp.AtLeast("max_inflight", pool.MaxInflight, 1)
+	}
+	if v, ok := settings.(SectionValidator); ok {
+		v.Validate(sp)
+	}
 }
 
 // ResolveProviders expands "auto" (README.md, "Configuration"): gigachat when its key is
@@ -337,4 +498,66 @@ func EnvNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Needs are what the stages selected to run require of the process (their
+// pipeline.Definition Needs, translated by the stage registry): the
+// settings serving them must be complete, not just well-formed.
+type Needs struct {
+	// Stages are the selected stages: their sections are validated again
+	// as they will run (a section may check more once its stage is
+	// enabled, and --stages enables a stage the file disables).
+	Stages []string
+	// Postgres: the database URL must be one the driver accepts.
+	Postgres bool
+	// Tagger and Embedder: the provider chains of ai.tagger and
+	// ai.embedder are built, so each named remote provider needs its key.
+	Tagger   bool
+	Embedder bool
+}
+
+// ValidateNeeds checks what the selected stages will use beyond Validate:
+// their sections as enabled, a database URL the driver accepts, and a key
+// for each remote AI provider named (or chosen by auto) for a chain they
+// build. Problems carry no value; Report.Add fills it in
+// (redacted).
+func (c *Config) ValidateNeeds(n Needs) []Problem {
+	p := NewProblems("")
+	needKey := func(chainKey, chainVal string) {
+		for _, name := range c.ResolveProviders(chainVal) {
+			switch name {
+			case "gigachat":
+				if strings.TrimSpace(c.AI.GigaChat.APIKey) == "" {
+					p.Add("ai.gigachat.api_key", "is not set, but %s %q uses gigachat (set GIGACHAT_API_KEY)", chainKey, chainVal)
+				}
+			case "openrouter":
+				if strings.TrimSpace(c.AI.OpenRouter.APIKey) == "" {
+					p.Add("ai.openrouter.api_key", "is not set, but %s %q uses openrouter (set OPENROUTER_API_KEY)", chainKey, chainVal)
+				}
+			}
+		}
+	}
+	for _, name := range n.Stages {
+		if c.Stages.Get(name) != nil {
+			c.validateStage(p, name)
+		}
+	}
+	if n.Postgres && checkURL(c.Database.URL, "postgres", "postgresql") == nil {
+		if _, err := pgconn.ParseConfig(c.Database.URL); err != nil {
+			// The driver's error repeats the URL; its cause alone says
+			// what is wrong, and the value is shown redacted anyway.
+			var pce *pgconn.ParseConfigError
+			if errors.As(err, &pce) && pce.Unwrap() != nil {
+				err = pce.Unwrap()
+			}
+			p.Add("database.url", "is not a connection string the PostgreSQL driver accepts: %v", err)
+		}
+	}
+	if n.Tagger {
+		needKey("ai.tagger", c.AI.Tagger)
+	}
+	if n.Embedder {
+		needKey("ai.embedder", c.AI.Embedder)
+	}
+	return p.List()
 }

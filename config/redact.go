@@ -2,9 +2,11 @@ package config
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +14,9 @@ import (
 )
 
 const redactedMark = "<redacted>"
+
+// hostOptional are the schemes whose URLs may name no host.
+var hostOptional = []string{"unix", "postgres", "postgresql", "redis", "rediss"}
 
 // checkURL parses raw and requires one of the schemes.
 func checkURL(raw string, schemes ...string) error {
@@ -23,11 +28,17 @@ func checkURL(raw string, schemes ...string) error {
 		return fmt.Errorf("not a URL: %v", err)
 	}
 	for _, s := range schemes {
-		if u.Scheme == s {
-			return nil
+		if u.Scheme != s {
+			continue
 		}
+		// "http:/x" parses but names no server to reach; a database or
+		// Redis URL may leave the host to its driver's default or socket.
+		if u.Host == "" && !slices.Contains(hostOptional, s) {
+			return errors.New("names no host")
+		}
+		return nil
 	}
-	return fmt.Errorf("scheme %q is not one of %v", u.Scheme, schemes)
+	return fmt.Errorf("scheme %q is not one of %s", u.Scheme, strings.Join(schemes, ", "))
 }
 
 // Redacted returns a copy with every secret hidden: fields tagged

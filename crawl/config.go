@@ -2,9 +2,10 @@ package crawl
 
 import (
 	"errors"
-	"fmt"
-	"net/url"
+	"strings"
 	"time"
+
+	"github.com/assistant-dev/assistant/config"
 )
 
 // Backends selectable by Config.Backend.
@@ -89,36 +90,40 @@ func DefaultConfig() Config {
 
 // Validate checks the settings a crawler cannot work without.
 func (c *Config) Validate() error {
-	var errs []error
+	p := config.NewProblems("")
+	c.Check(p)
+	if err := p.Err(); err != nil {
+		var lines []string
+		for _, problem := range p.List() {
+			lines = append(lines, problem.String())
+		}
+		return errors.New(strings.Join(lines, "\n"))
+	}
+	return nil
+}
+
+// Check records every problem of the settings in p, each under its own key
+// (relative to the crawl block) with the offending value: the crawl4ai
+// server's URL only when that backend is chosen.
+func (c *Config) Check(p *config.Problems) {
 	switch c.Backend {
 	case BackendBuiltin:
 	case BackendCrawl4AI:
-		if u, err := url.Parse(c.Crawl4AI.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("crawl4ai.url %q is not an http(s) URL", c.Crawl4AI.URL))
-		}
-		if c.Crawl4AI.Timeout <= 0 {
-			errs = append(errs, errors.New("crawl4ai.timeout must be positive"))
-		}
+		p.URL("crawl4ai.url", c.Crawl4AI.URL, "http", "https")
+		p.Positive("crawl4ai.timeout", c.Crawl4AI.Timeout)
 	default:
-		errs = append(errs, fmt.Errorf("backend %q is not builtin or crawl4ai", c.Backend))
+		p.OneOf("backend", c.Backend, BackendBuiltin, BackendCrawl4AI)
 	}
-	if c.Timeout <= 0 || c.ConnectTimeout <= 0 {
-		errs = append(errs, errors.New("timeout and connect_timeout must be positive"))
-	}
-	if c.MaxRedirects < 0 {
-		errs = append(errs, errors.New("max_redirects must not be negative"))
-	}
+	p.Positive("timeout", c.Timeout)
+	p.Positive("connect_timeout", c.ConnectTimeout)
+	p.AtLeast("max_redirects", c.MaxRedirects, 0)
 	if c.MaxBodyBytes <= 0 {
-		errs = append(errs, errors.New("max_body_bytes must be positive"))
+		p.Invalid("max_body_bytes", c.MaxBodyBytes, "must be positive")
 	}
-	if c.Concurrency <= 0 || c.PerHostConcurrency <= 0 {
-		errs = append(errs, errors.New("concurrency and per_host_concurrency must be positive"))
-	}
+	p.AtLeast("concurrency", c.Concurrency, 1)
+	p.AtLeast("per_host_concurrency", c.PerHostConcurrency, 1)
 	if c.PerHostDelay < 0 {
-		errs = append(errs, errors.New("per_host_delay must not be negative"))
+		p.Invalid("per_host_delay", c.PerHostDelay, "must not be negative")
 	}
-	if c.UserAgent == "" {
-		errs = append(errs, errors.New("user_agent must not be empty"))
-	}
-	return errors.Join(errs...)
+	p.NotEmpty("user_agent", c.UserAgent)
 }

@@ -262,3 +262,20 @@ func (r *Registry) Readers(s config.Streams, stream string) []string {
 	}
 	return out
 }
+
+// ConfigNeeds tells the configuration what the named stages need, so that
+// validation requires the settings they will use (a provider's key) and no
+// others.
+func (r *Registry) ConfigNeeds(names []string) config.Needs {
+	return config.Needs{
+		Stages:   names,
+		Postgres: r.Needs(names, NeedPostgres) || r.Needs(names, NeedMigrations),
+		Tagger:   r.Needs(names, NeedTagger),
+		Embedder: r.Needs(names, NeedEmbedder),
+	}
+}
+
+// InspectConfig is config.Inspect with this registry's stage sections.
+func (r *Registry) InspectConfig(path string) (config.Report, error) {
+	return config.Inspect(path, r.Sections()...)
+}

@@ -1,8 +1,6 @@
 package enrich
 
 import (
-	"strings"
-
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/crawl"
 	"github.com/assistant-dev/assistant/crawl/links"
@@ -52,11 +50,7 @@ func DefaultConfig() *Config {
 func (c *Config) Validate(p *config.Problems) {
 	p.AtLeast("max_urls_per_post", c.MaxURLsPerPost, 0)
 	p.AtLeast("excerpt_chars", c.ExcerptChars, 0)
-	if err := c.Crawl.Validate(); err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			p.Add("crawl", "%s", line)
-		}
-	}
+	c.Crawl.Check(p.Section("crawl"))
 }
 
 // Definition describes the enrich stage to the registry: it reads

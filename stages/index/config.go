@@ -103,11 +103,15 @@ func (c *Config) ApplyEnv(lookup func(string) (string, bool)) {
 func (c *Config) Validate(p *config.Problems) {
 	p.OneOf("vector_store", c.VectorStore, BackendPostgres, BackendQdrant)
 	p.OneOf("graph_store", c.GraphStore, BackendPostgres, BackendNeo4j)
+	// The stage applies QDRANT_URL and NEO4J_* over the section when it
+	// starts, so those are the addresses to check.
+	withEnv := *c
+	withEnv.ApplyEnv(nil)
 	if c.VectorStore == BackendQdrant {
-		p.URL("qdrant.url", c.Qdrant.URL, "http", "https")
+		p.URL("qdrant.url", withEnv.Qdrant.URL, "http", "https")
 	}
 	if c.GraphStore == BackendNeo4j {
-		p.URL("neo4j.uri", c.Neo4j.URI, "bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+		p.URL("neo4j.uri", withEnv.Neo4j.URI, "bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 	}
 	p.NotEmpty("collection", c.Collection)
 	if c.CollectionTemplate != "" && !strings.Contains(c.CollectionTemplate, "{tenant_id}") {

@@ -1,6 +1,7 @@
 package index_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -92,5 +93,24 @@ func TestExternalBackends(t *testing.T) {
 	b.Close()
 	if err := e.stage.Check(e.ctx); err == nil || !strings.Contains(err.Error(), "graph store") {
 		t.Errorf("check with neo4j gone = %v, want it to name the graph store", err)
+	}
+}
+
+// TestValidateChecksEnvironmentAddresses: QDRANT_URL and NEO4J_URI override
+// the section when the stage starts, so validation checks them, not the
+// file's values they replace. (Not parallel: it sets the environment.)
+func TestValidateChecksEnvironmentAddresses(t *testing.T) {
+	t.Setenv("QDRANT_URL", "qdrant:6334")
+	t.Setenv("NEO4J_URI", "http://neo4j:7474")
+	cfg := index.DefaultConfig()
+	cfg.VectorStore, cfg.GraphStore = index.BackendQdrant, index.BackendNeo4j
+	p := config.NewProblems("stages.index")
+	cfg.Validate(p)
+	var keys []string
+	for _, problem := range p.List() {
+		keys = append(keys, problem.Key)
+	}
+	if want := []string{"stages.index.qdrant.url", "stages.index.neo4j.uri"}; !slices.Equal(keys, want) {
+		t.Errorf("problems %v, want %v", p.List(), want)
 	}
 }
