@@ -87,11 +87,25 @@ func (s *stageRunner) park(m *Message, cause error) {
 	}
 }
 
-// waitWhilePaused holds the fetcher while the stage is paused: it sleeps
-// until the pause ends, then probes the stage's Checker, if it has one; a
-// failing probe pauses again (longer). Without a Checker the next try is
-// the probe.
+// outageProbeEvery is how often a paused stage with a Checker probes its
+// dependencies inside a backoff. The backoff (up to runner.retry_max_backoff)
+// spaces out tries of the entries themselves; a probe is one cheap call, and
+// without it a stage paused for 20 s would drain that much later after the
+// store came back.
+const outageProbeEvery = time.Second
+
+// waitWhilePaused holds the fetcher while the stage is paused. A stage with
+// a Checker is probed every outageProbeEvery: a passing probe ends the
+// backoff early (the parked entries become due at once), a failing one at
+// the backoff's end pauses again (longer). Without a Checker the fetcher
+// sleeps the backoff out and the next try is the probe.
 func (s *stageRunner) waitWhilePaused(ctx context.Context) {
+	checker, hasChecker := s.stage.(Checker)
+	probe := func() error {
+		pctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+		defer cancel()
+		return checker.Check(pctx)
+	}
 	for ctx.Err() == nil {
 		s.outageMu.Lock()
 		paused, until := s.outage.err != nil, s.outage.until
@@ -100,18 +114,49 @@ func (s *stageRunner) waitWhilePaused(ctx context.Context) {
 			return
 		}
 		if d := time.Until(until); d > 0 {
-			sleepCtx(ctx, d)
+			if !hasChecker {
+				sleepCtx(ctx, d)
+				continue
+			}
+			sleepCtx(ctx, min(d, outageProbeEvery))
+			if time.Until(until) > 0 && ctx.Err() == nil && probe() == nil {
+				s.endBackoff()
+				return
+			}
 			continue
 		}
-		if ch, ok := s.stage.(Checker); ok {
-			pctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
-			err := ch.Check(pctx)
-			cancel()
-			if err != nil && ctx.Err() == nil {
+		if hasChecker {
+			if err := probe(); err != nil && ctx.Err() == nil {
 				s.pause(Unavailable(fmt.Errorf("probe: %w", err)))
 				continue
 			}
 		}
 		return
+	}
+}
+
+// endBackoff cuts a pause's backoff short after a passing probe: the
+// fetcher goes on and the parked entries are due now. The pause itself
+// ends (resume) with the first job handled without an outage, so a probe
+// that passes while the entries still fail pauses again with a longer
+// backoff.
+func (s *stageRunner) endBackoff() {
+	now := time.Now()
+	s.outageMu.Lock()
+	if s.outage.err != nil && s.outage.until.After(now) {
+		s.outage.until = now
+	}
+	s.outageMu.Unlock()
+	s.retryMu.Lock()
+	for i := range s.retryQ {
+		if s.retryQ[i].msg.parked && s.retryQ[i].due.After(now) {
+			s.retryQ[i].due = now
+		}
+	}
+	heap.Init(&s.retryQ)
+	s.retryMu.Unlock()
+	select {
+	case s.retryCh <- struct{}{}:
+	default:
 	}
 }

@@ -136,6 +136,15 @@ func testRegistry(stage *testStage) *pipeline.Registry {
 			New:         build,
 		},
 		pipeline.Definition{
+			Name:    "test-checked",
+			Input:   func(s config.Streams) string { return s.Parsed },
+			Outputs: tagged,
+			New: func(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+				st, err := build(ctx, deps)
+				return checkedStage{st.(*testStage)}, err
+			},
+		},
+		pipeline.Definition{
 			Name:    "test-slow",
 			Input:   func(s config.Streams) string { return s.Parsed },
 			Outputs: tagged,
