@@ -166,6 +166,11 @@ type Runner struct {
 	ConsumerIdleTimeout time.Duration `mapstructure:"consumer_idle_timeout" yaml:"consumer_idle_timeout"`
 	MetricsInterval     time.Duration `mapstructure:"metrics_interval" yaml:"metrics_interval"`
 	ShutdownTimeout     time.Duration `mapstructure:"shutdown_timeout" yaml:"shutdown_timeout"`
+	// HeartbeatInterval is how often each stage consumer renews its
+	// heartbeat key (TTL three intervals). Other replicas take over the
+	// pending entries of a consumer whose heartbeat is gone at once, instead
+	// of after claim_min_idle.
+	HeartbeatInterval time.Duration `mapstructure:"heartbeat_interval" yaml:"heartbeat_interval"`
 	// MaxEntryBytes bounds the size of one stream entry; a larger one is a
 	// permanent failure (DLQ) rather than a memory hazard.
 	MaxEntryBytes int `mapstructure:"max_entry_bytes" yaml:"max_entry_bytes"`
@@ -275,6 +280,7 @@ func Default(sections ...Section) Config {
 			ConsumerIdleTimeout: time.Hour,
 			MetricsInterval:     5 * time.Second,
 			ShutdownTimeout:     30 * time.Second,
+			HeartbeatInterval:   5 * time.Second,
 			MaxEntryBytes:       1 << 20,
 		},
 		AI: AI{

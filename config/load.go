@@ -234,6 +234,7 @@ func (c *Config) Validate() error {
 	p.Positive("runner.consumer_idle_timeout", r.ConsumerIdleTimeout)
 	p.Positive("runner.metrics_interval", r.MetricsInterval)
 	p.Positive("runner.shutdown_timeout", r.ShutdownTimeout)
+	p.Positive("runner.heartbeat_interval", r.HeartbeatInterval)
 	p.AtLeast("runner.max_entry_bytes", r.MaxEntryBytes, 1024)
 
 	for _, name := range c.Stages.Names() {
