@@ -63,8 +63,8 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 		}, []string{"stage", "reason"}),
 		claimed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stage_claimed_total",
-			Help: "Entries claimed from consumers that stopped handling them (XAUTOCLAIM).",
-		}, []string{"stage"}),
+			Help: "Entries claimed from other consumers, by reason: consumer_gone (its heartbeat is gone: taken at once), idle (pending longer than runner.claim_min_idle).",
+		}, []string{"stage", "reason"}),
 		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "stage_paused",
 			Help: "1 while a stage is paused because a dependency is unavailable (a store down, a table missing), else 0.",

@@ -9,7 +9,6 @@ package pipeline
 // handled without an Unavailable failure ends the pause.
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 	"time"
@@ -73,18 +72,7 @@ func (s *stageRunner) pauseErr() error {
 func (s *stageRunner) park(m *Message, cause error) {
 	until := s.pause(cause)
 	m.parked = true
-	s.retryMu.Lock()
-	if s.retryClosed {
-		s.retryMu.Unlock()
-		s.handBack([]*Message{m})
-		return
-	}
-	heap.Push(&s.retryQ, retryItem{due: until, msg: m})
-	s.retryMu.Unlock()
-	select {
-	case s.retryCh <- struct{}{}:
-	default:
-	}
+	s.queueRetry(m, until)
 }
 
 // waitWhilePaused holds the fetcher while the stage is paused: it sleeps
