@@ -8,12 +8,17 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/config"
 )
 
-// Values of a heartbeat key.
+// Values of a heartbeat key: "alive <interval ms>" while the consumer runs
+// (the writer's heartbeat_interval, so that replicas configured
+// differently still read each other right), or heartbeatStopped.
 const (
 	heartbeatAlive = "alive"
 	// heartbeatStopped marks a consumer that stopped cleanly but left
@@ -29,21 +34,30 @@ func (k Keys) heartbeatKey(group, consumer string) string {
 	return k.Key("heartbeat:" + group + ":" + consumer)
 }
 
-// heartbeatTTL outlives a few missed renewals (a GC pause, a slow Redis)
-// before the consumer is taken for gone.
-func heartbeatTTL(interval time.Duration) time.Duration { return 3 * interval }
+// A heartbeat key lives heartbeatKeep but counts as live only while it was
+// renewed within heartbeatLive, measured by its remaining TTL — the Redis
+// server's clock, so clocks of replicas never disagree. A missed renewal
+// or two (a GC pause, a slow Redis) is survived; after that the consumer is
+// gone, and its key, still there, says it kept a heartbeat: nobody waits for
+// goneGrace.
+func heartbeatKeep(interval time.Duration) time.Duration { return 10 * interval }
+func heartbeatLive(interval time.Duration) time.Duration { return 3 * interval }
 
-// goneGrace is how long a consumer without any heartbeat key must have been
-// idle before it is taken for gone: a replica older than heartbeats never
-// writes one, and a starting replica writes its own before its first read,
-// so only a consumer that stopped interacting with the group for a while
-// qualifies.
-func goneGrace(interval time.Duration) time.Duration { return 2 * interval }
+// goneGrace is how long a consumer without a heartbeat key must have been
+// idle (XINFO CONSUMERS) before it is taken for gone. A replica from before
+// heartbeats never writes one, but while it runs and has room it reads every
+// runner.block; a replica starting now writes its heartbeat before its
+// first read. An old replica whose every slot is held by slow handlers for
+// longer than this is taken for gone: upgrade replicas together.
+func goneGrace(cfg config.Runner) time.Duration {
+	return 2 * max(cfg.HeartbeatInterval, cfg.ClaimInterval)
+}
 
 // beat renews this consumer's heartbeat.
 func (s *stageRunner) beat(ctx context.Context) error {
 	iv := s.r.cfg.Runner.HeartbeatInterval
-	return s.r.rdb.Set(ctx, s.r.keys.heartbeatKey(s.def.Name, s.consumer), heartbeatAlive, heartbeatTTL(iv)).Err()
+	value := fmt.Sprintf("%s %d", heartbeatAlive, iv.Milliseconds())
+	return s.r.rdb.Set(ctx, s.r.keys.heartbeatKey(s.def.Name, s.consumer), value, heartbeatKeep(iv)).Err()
 }
 
 // heartbeatLoop renews the heartbeat until ctx ends. It runs until the
@@ -85,7 +99,7 @@ func (s *stageRunner) leave(ctx context.Context) (int64, error) {
 	key := s.r.keys.heartbeatKey(s.def.Name, s.consumer)
 	if left != 0 {
 		// Unknown (-1) or some: tell the others to take them now.
-		if err := s.r.rdb.Set(ctx, key, heartbeatStopped, heartbeatTTL(s.r.cfg.Runner.HeartbeatInterval)).Err(); err != nil {
+		if err := s.r.rdb.Set(ctx, key, heartbeatStopped, heartbeatKeep(s.r.cfg.Runner.HeartbeatInterval)).Err(); err != nil {
 			errs = append(errs, err)
 		}
 		return left, errors.Join(errs...)
@@ -121,21 +135,41 @@ func (s *stageRunner) ownPending(ctx context.Context, in groupRef) (int64, error
 }
 
 // consumerGone reports whether another consumer of the group has stopped:
-// its heartbeat says so, or it has none (expired, or a replica from before
-// heartbeats) and it has not touched the group for goneGrace.
-func (s *stageRunner) consumerGone(ctx context.Context, c redis.XInfoConsumer) (bool, string, error) {
-	state, err := s.r.rdb.Get(ctx, s.r.keys.heartbeatKey(s.def.Name, c.Name)).Result()
+// its heartbeat says "stopped", was not renewed within heartbeatLive, or
+// it has none and has not touched the group for goneGrace. why says which.
+func (s *stageRunner) consumerGone(ctx context.Context, c redis.XInfoConsumer) (gone bool, why string, err error) {
+	cfg := s.r.cfg.Runner
+	key := s.r.keys.heartbeatKey(s.def.Name, c.Name)
+	var get *redis.StringCmd
+	var ttl *redis.DurationCmd
+	_, err = s.r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, key)
+		ttl = p.PTTL(ctx, key)
+		return nil
+	})
+	state, gerr := get.Result()
 	switch {
-	case errors.Is(err, redis.Nil):
-		if c.Idle > goneGrace(s.r.cfg.Runner.HeartbeatInterval) {
-			return true, "no heartbeat", nil
+	case errors.Is(gerr, redis.Nil):
+		if c.Idle > goneGrace(cfg) {
+			return true, "none", nil
 		}
 		return false, "", nil
-	case err != nil:
-		return false, "", err
+	case gerr != nil:
+		return false, "", fmt.Errorf("read heartbeat of %s: %w", c.Name, gerr)
+	case err != nil && !errors.Is(err, redis.Nil):
+		return false, "", fmt.Errorf("read heartbeat of %s: %w", c.Name, err)
 	case state == heartbeatStopped:
 		return true, "stopped", nil
-	default:
-		return false, "", nil
 	}
+	// The writer's interval; this replica's when the value does not say.
+	iv := cfg.HeartbeatInterval
+	var ms int64
+	if _, serr := fmt.Sscanf(state, heartbeatAlive+" %d", &ms); serr == nil && ms > 0 {
+		iv = time.Duration(ms) * time.Millisecond
+	}
+	// It was renewed heartbeatKeep - remaining TTL ago.
+	if since := heartbeatKeep(iv) - ttl.Val(); ttl.Val() >= 0 && since > heartbeatLive(iv) {
+		return true, "expired", nil
+	}
+	return false, "", nil
 }
