@@ -1,0 +1,213 @@
+package pipeline_test
+
+import (
+	"context"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
+	"github.com/assistant-dev/assistant/internal/testenv"
+	"github.com/assistant-dev/assistant/pipeline"
+)
+
+// replica is one runner of a stage on a shared key prefix, as a replica of
+// a deployment: replicas of one test differ by their consumer names.
+type replica struct {
+	runner *pipeline.Runner
+	reg    *prometheus.Registry
+	stage  *testStage
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startReplica(t *testing.T, rdb *redis.Client, cfg *config.Config, stage string, pool config.Pool, n int) *replica {
+	t.Helper()
+	rp := &replica{reg: prometheus.NewRegistry(), stage: newTestStage(), done: make(chan error, 1)}
+	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
+		Config: cfg, Redis: rdb, Registry: testRegistry(rp.stage), Metrics: rp.reg, Stages: []string{stage},
+		Pools: map[string]config.Pool{stage: pool}, Replica: n,
+	})
+	if err != nil {
+		t.Fatalf("new runner: %v", err)
+	}
+	rp.runner = r
+	ctx, cancel := context.WithCancel(context.Background())
+	rp.cancel = cancel
+	go func() { rp.done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-rp.done:
+		case <-time.After(15 * time.Second):
+			t.Errorf("replica %d did not stop", n)
+		}
+	})
+	return rp
+}
+
+// heartbeatConfig is the test configuration with short heartbeats and
+// claim ticks and a claim_min_idle of 10 minutes: within a test, only the
+// heartbeats can move entries between replicas.
+func heartbeatConfig(t *testing.T, prefix string) *config.Config {
+	cfg := testenv.Config(t, prefix, "")
+	cfg.Runner.HeartbeatInterval = 100 * time.Millisecond
+	cfg.Runner.ClaimInterval = 100 * time.Millisecond
+	cfg.Runner.ClaimMinIdle = 10 * time.Minute
+	return cfg
+}
+
+func consumerPending(t *testing.T, rdb *redis.Client, key, group, consumer string) (pending int64, idle time.Duration) {
+	t.Helper()
+	consumers, err := rdb.XInfoConsumers(context.Background(), key, group).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range consumers {
+		if c.Name == consumer {
+			return c.Pending, c.Idle
+		}
+	}
+	return 0, 0
+}
+
+// outputCounts counts the outputs of each event number.
+func outputCounts(t *testing.T, rdb *redis.Client, key string) map[int]int {
+	t.Helper()
+	msgs, err := rdb.XRange(context.Background(), key, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[int]int{}
+	for _, m := range msgs {
+		var ev testEvent
+		if err := events.Decode(m.Values, &ev); err != nil {
+			t.Fatal(err)
+		}
+		counts[ev.N]++
+	}
+	return counts
+}
+
+// TestRunnerTakesOverAKilledReplicaAtOnce: a replica killed with SIGKILL
+// leaves entries pending; with claim_min_idle at 10 minutes, a second
+// replica takes all of them over as soon as the dead one's heartbeat is
+// stale (a few claim intervals), and every entry is handled exactly once.
+func TestRunnerTakesOverAKilledReplicaAtOnce(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	ctx := context.Background()
+	in, out := prefix+"posts.parsed", prefix+"posts.tagged"
+	const n = 3000
+	pipe := rdb.Pipeline()
+	for i := range n {
+		values, _ := events.Encode(&testEvent{N: i})
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: in, Values: values})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	first := startDaemon(t, prefix, daemonHeartbeatEnv+"=100ms")
+	testenv.WaitFor(t, "the first replica to be mid-run", 30*time.Second, func() bool {
+		return rdb.XLen(ctx, out).Val() >= n/4
+	})
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	killed := time.Now()
+	pend, err := rdb.XPending(ctx, in, "test-slow").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pend.Count == 0 || len(pend.Consumers) != 1 {
+		t.Fatalf("the killed replica left %d entries pending in %v; want some, in its one consumer", pend.Count, pend.Consumers)
+	}
+	var dead string
+	for c := range pend.Consumers {
+		dead = c
+	}
+
+	second := startReplica(t, rdb, heartbeatConfig(t, prefix), "test-slow",
+		config.Pool{Enabled: true, Workers: 4, BatchSize: 50, MaxInflight: 200}, 1)
+	// claim_min_idle is 10 minutes: only the takeover can meet this.
+	testenv.WaitFor(t, "the killed replica's entries taken over", 30*time.Second, func() bool {
+		p, _ := consumerPending(t, rdb, in, "test-slow", dead)
+		return p == 0
+	})
+	tookOver := time.Since(killed)
+	testenv.WaitFor(t, "every entry handled", 60*time.Second, func() bool {
+		p, err := rdb.XPending(ctx, in, "test-slow").Result()
+		return err == nil && p.Count == 0 && rdb.XLen(ctx, out).Val() >= n
+	})
+	counts := outputCounts(t, rdb, out)
+	for i := range n {
+		if counts[i] != 1 {
+			t.Errorf("entry %d has %d outputs, want exactly 1", i, counts[i])
+		}
+	}
+	if got := testenv.MetricValue(t, second.reg, "stage_claimed_total", map[string]string{"stage": "test-slow", "reason": pipeline.ClaimConsumerGone}); got != float64(pend.Count) {
+		t.Errorf("stage_claimed_total{reason=consumer_gone} = %v, want the %d entries of the killed replica", got, pend.Count)
+	}
+	t.Logf("%d entries of the killed replica all taken over %s after the kill (heartbeat 100ms, claim interval 100ms)", pend.Count, tookOver.Round(time.Millisecond))
+}
+
+// TestRunnerLeavesALiveSlowReplicaItsEntries: a replica whose handlers are
+// stuck on slow entries, at capacity and so neither reading nor claiming
+// (idle in XINFO CONSUMERS far beyond the grace given to consumers without
+// a heartbeat), keeps its entries while its heartbeat is renewed; another
+// replica handles the rest and takes none of them.
+func TestRunnerLeavesALiveSlowReplicaItsEntries(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	ctx := context.Background()
+	cfg := heartbeatConfig(t, prefix)
+	in, out := prefix+cfg.Streams.Parsed, prefix+cfg.Streams.Tagged
+	add := func(evs ...testEvent) {
+		for _, ev := range evs {
+			values, _ := events.Encode(&ev)
+			if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: in, Values: values}).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add(testEvent{N: 0, Block: true}, testEvent{N: 1, Block: true})
+	slow := startReplica(t, rdb, cfg, "test-pass", config.Pool{Enabled: true, Workers: 2, BatchSize: 2, MaxInflight: 2}, 0)
+	for range 2 {
+		select {
+		case <-slow.stage.started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the slow replica did not start its two entries")
+		}
+	}
+	other := startReplica(t, rdb, cfg, "test-pass", config.Pool{Enabled: true, Workers: 4, BatchSize: 100, MaxInflight: 1000}, 1)
+	for i := 2; i < 22; i++ {
+		add(testEvent{N: i})
+	}
+	slowConsumer := slow.runner.StageStates()[0].Consumer
+	testenv.WaitFor(t, "the other replica to handle the rest while the slow one idles", 30*time.Second, func() bool {
+		_, idle := consumerPending(t, rdb, in, "test-pass", slowConsumer)
+		return len(outputCounts(t, rdb, out)) == 20 && idle > 10*cfg.Runner.ClaimInterval
+	})
+	if p, idle := consumerPending(t, rdb, in, "test-pass", slowConsumer); p != 2 {
+		t.Fatalf("the slow replica holds %d entries after idling %s, want its 2: it was robbed", p, idle)
+	}
+	if got := testenv.MetricValue(t, other.reg, "stage_claimed_total", map[string]string{"stage": "test-pass", "reason": pipeline.ClaimConsumerGone}); got != 0 {
+		t.Errorf("the other replica took over %v entries of a live one", got)
+	}
+	close(slow.stage.release)
+	testenv.WaitFor(t, "the slow replica to finish", 30*time.Second, func() bool {
+		p, err := rdb.XPending(ctx, in, "test-pass").Result()
+		return err == nil && p.Count == 0 && len(outputCounts(t, rdb, out)) == 22
+	})
+	for n, c := range outputCounts(t, rdb, out) {
+		if c != 1 {
+			t.Errorf("entry %d has %d outputs, want exactly 1", n, c)
+		}
+	}
+}
