@@ -174,5 +174,5 @@ stages:
 	if stopped != nil {
 		held = stopped[1] + " held, " + stopped[2] + " acked during the stop"
 	}
-	t.Logf("backlog %d: SIGTERM to exit %s; %s; %d read, %d unread, 0 pending", n, took.Round(time.Millisecond), held, read, groups[0].Lag)
+	t.Logf("backlog %d: SIGTERM to exit %s; %s; %d read, %d unread, %d pending", n, took.Round(time.Millisecond), held, read, groups[0].Lag, pend.Count)
 }

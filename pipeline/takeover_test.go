@@ -22,12 +22,19 @@ type replica struct {
 	reg    *prometheus.Registry
 	stage  *testStage
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when Run returned, with err
+	err    error
 }
 
 func startReplica(t *testing.T, rdb *redis.Client, cfg *config.Config, stage string, pool config.Pool, n int) *replica {
 	t.Helper()
-	rp := &replica{reg: prometheus.NewRegistry(), stage: newTestStage(), done: make(chan error, 1)}
+	return startReplicaWith(t, rdb, cfg, stage, pool, n, newTestStage())
+}
+
+// startReplicaWith starts a replica whose test stage is st.
+func startReplicaWith(t *testing.T, rdb *redis.Client, cfg *config.Config, stage string, pool config.Pool, n int, st *testStage) *replica {
+	t.Helper()
+	rp := &replica{reg: prometheus.NewRegistry(), stage: st, done: make(chan struct{})}
 	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
 		Config: cfg, Redis: rdb, Registry: testRegistry(rp.stage), Metrics: rp.reg, Stages: []string{stage},
 		Pools: map[string]config.Pool{stage: pool}, Replica: n,
@@ -38,7 +45,7 @@ func startReplica(t *testing.T, rdb *redis.Client, cfg *config.Config, stage str
 	rp.runner = r
 	ctx, cancel := context.WithCancel(context.Background())
 	rp.cancel = cancel
-	go func() { rp.done <- r.Run(ctx) }()
+	go func() { rp.err = r.Run(ctx); close(rp.done) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -48,6 +55,19 @@ func startReplica(t *testing.T, rdb *redis.Client, cfg *config.Config, stage str
 		}
 	})
 	return rp
+}
+
+// stop cancels the replica's run and returns Run's error.
+func (rp *replica) stop(t *testing.T) error {
+	t.Helper()
+	rp.cancel()
+	select {
+	case <-rp.done:
+		return rp.err
+	case <-time.After(30 * time.Second):
+		t.Fatal("replica did not stop")
+		return nil
+	}
 }
 
 // heartbeatConfig is the test configuration with short heartbeats and
@@ -209,5 +229,76 @@ func TestRunnerLeavesALiveSlowReplicaItsEntries(t *testing.T) {
 		if c != 1 {
 			t.Errorf("entry %d has %d outputs, want exactly 1", n, c)
 		}
+	}
+}
+
+// TestRunnerShutdownFinishesRetries: at shutdown, an entry waiting for a
+// retry due before the deadline is retried and acknowledged, not handed
+// back; one whose retry is due after the deadline is handed back at once,
+// the consumer's heartbeat says it stopped, and another replica takes the
+// entry over at once (claim_min_idle is 10 minutes).
+func TestRunnerShutdownFinishesRetries(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		ev       testEvent
+		finished bool // handled and acknowledged by the stopping replica
+	}{
+		{"retry due before the deadline", testEvent{N: 1, FailTimes: 1}, true},
+		{"retry due after the deadline", testEvent{N: 1, RetryAfterMS: 60_000}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rdb, prefix := testenv.Redis(t)
+			ctx := context.Background()
+			cfg := heartbeatConfig(t, prefix)
+			cfg.Runner.RetryInitialBackoff = 300 * time.Millisecond
+			cfg.Runner.RetryMaxBackoff = 300 * time.Millisecond
+			cfg.Runner.ShutdownTimeout = 5 * time.Second
+			in, out := prefix+cfg.Streams.Parsed, prefix+cfg.Streams.Tagged
+			values, _ := events.Encode(&tc.ev)
+			if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: in, Values: values}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			pool := config.Pool{Enabled: true, Workers: 2, BatchSize: 10, MaxInflight: 10}
+			first := startReplica(t, rdb, cfg, "test-pass", pool, 0)
+			consumer := first.runner.StageStates()[0].Consumer
+			testenv.WaitFor(t, "the first attempt to fail", 10*time.Second, func() bool {
+				first.stage.mu.Lock()
+				defer first.stage.mu.Unlock()
+				return first.stage.calls[1] == 1
+			})
+			if err := first.stop(t); err != nil {
+				t.Fatalf("stop: %v", err)
+			}
+			pending, _ := consumerPending(t, rdb, in, "test-pass", consumer)
+			if tc.finished {
+				if n := len(outputCounts(t, rdb, out)); n != 1 || pending != 0 {
+					t.Fatalf("after the stop: %d outputs, %d pending; want the retry done and acknowledged", n, pending)
+				}
+				if keys := rdb.Keys(ctx, prefix+"heartbeat:*").Val(); len(keys) != 0 {
+					t.Errorf("heartbeat left after a stop with nothing pending: %v", keys)
+				}
+				return
+			}
+			if pending != 1 || len(outputCounts(t, rdb, out)) != 0 {
+				t.Fatalf("after the stop: %d pending; want the entry handed back unhandled", pending)
+			}
+			if state := rdb.Get(ctx, prefix+"heartbeat:test-pass:"+consumer).Val(); state != "stopped" {
+				t.Fatalf("heartbeat of a consumer that left an entry pending is %q, want stopped", state)
+			}
+			// The rate limit was met on the first call; it has passed now.
+			again := newTestStage()
+			again.calls[1] = 1
+			second := startReplicaWith(t, rdb, cfg, "test-pass", pool, 1, again)
+			testenv.WaitFor(t, "the other replica to take the entry over", 20*time.Second, func() bool {
+				return len(outputCounts(t, rdb, out)) == 1
+			})
+			second.stage.mu.Lock()
+			attempts := second.stage.attempts[1]
+			second.stage.mu.Unlock()
+			if len(attempts) != 1 || attempts[0] != 2 {
+				t.Errorf("the taking replica saw attempts %v, want [2] (the second delivery)", attempts)
+			}
+		})
 	}
 }
