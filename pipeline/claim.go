@@ -19,41 +19,60 @@ import (
 // full batch of room is free, ahead of the fetcher.
 func (s *stageRunner) claimLoop(ctx context.Context) {
 	defer s.clearClaimFirst()
-	tick := time.NewTicker(s.r.cfg.Runner.ClaimInterval)
-	defer tick.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
 	for {
-		if s.claimRound(ctx) {
+		more, recheck := s.claimRound(ctx)
+		if more {
 			if !s.waitRoom(ctx, min(s.pool.BatchSize, s.pool.MaxInflight)) {
 				return
 			}
 			continue
 		}
 		s.clearClaimFirst()
+		// A consumer holding entries whose heartbeat is about to go stale
+		// is looked at again right then: a killed replica is taken over
+		// one heartbeat window after its last beat, not up to a
+		// claim_interval later.
+		wait := s.r.cfg.Runner.ClaimInterval
+		if recheck > 0 && recheck+recheckSlack < wait {
+			wait = recheck + recheckSlack
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
 	}
 }
 
-// claimRound is one pass of the claimer; true when a stopped consumer still
-// holds entries this stage had no room for.
-func (s *stageRunner) claimRound(ctx context.Context) (more bool) {
+// recheckSlack is added to the time a heartbeat goes stale, so the look
+// after it finds it stale.
+const recheckSlack = 20 * time.Millisecond
+
+// claimRound is one pass of the claimer. more is true when a stopped
+// consumer still holds entries this stage had no room for; recheck, when
+// positive, is when another consumer holding entries may be gone.
+func (s *stageRunner) claimRound(ctx context.Context) (more bool, recheck time.Duration) {
 	s.touchOwn(ctx)
 	for _, in := range s.inputs {
-		m, err := s.takeOver(ctx, in)
+		m, r, err := s.takeOver(ctx, in)
 		if err != nil && ctx.Err() == nil {
 			s.log.Warn("take over entries of stopped consumers", "stream", in.key, "err", err)
 		}
 		more = more || m
+		if r > 0 && (recheck == 0 || r < recheck) {
+			recheck = r
+		}
 	}
 	for _, in := range s.inputs {
 		if err := s.claim(ctx, in); err != nil && ctx.Err() == nil {
 			s.log.Warn("claim idle entries", "stream", in.key, "err", err)
 		}
 	}
-	return more
+	return more, recheck
 }
 
 func (s *stageRunner) claim(ctx context.Context, in groupRef) error {

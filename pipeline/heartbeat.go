@@ -136,8 +136,10 @@ func (s *stageRunner) ownPending(ctx context.Context, in groupRef) (int64, error
 
 // consumerGone reports whether another consumer of the group has stopped:
 // its heartbeat says "stopped", was not renewed within heartbeatLive, or
-// it has none and has not touched the group for goneGrace. why says which.
-func (s *stageRunner) consumerGone(ctx context.Context, c redis.XInfoConsumer) (gone bool, why string, err error) {
+// it has none and has not touched the group for goneGrace. why says which;
+// for a consumer not (yet) gone, staleIn is when it will be unless it
+// renews its heartbeat or touches the group.
+func (s *stageRunner) consumerGone(ctx context.Context, c redis.XInfoConsumer) (gone bool, why string, staleIn time.Duration, err error) {
 	cfg := s.r.cfg.Runner
 	key := s.r.keys.heartbeatKey(s.def.Name, c.Name)
 	var get *redis.StringCmd
@@ -150,16 +152,16 @@ func (s *stageRunner) consumerGone(ctx context.Context, c redis.XInfoConsumer) (
 	state, gerr := get.Result()
 	switch {
 	case errors.Is(gerr, redis.Nil):
-		if c.Idle > goneGrace(cfg) {
-			return true, "none", nil
+		if grace := goneGrace(cfg); c.Idle <= grace {
+			return false, "", grace - c.Idle, nil
 		}
-		return false, "", nil
+		return true, "none", 0, nil
 	case gerr != nil:
-		return false, "", fmt.Errorf("read heartbeat of %s: %w", c.Name, gerr)
+		return false, "", 0, fmt.Errorf("read heartbeat of %s: %w", c.Name, gerr)
 	case err != nil && !errors.Is(err, redis.Nil):
-		return false, "", fmt.Errorf("read heartbeat of %s: %w", c.Name, err)
+		return false, "", 0, fmt.Errorf("read heartbeat of %s: %w", c.Name, err)
 	case state == heartbeatStopped:
-		return true, "stopped", nil
+		return true, "stopped", 0, nil
 	}
 	// The writer's interval; this replica's when the value does not say.
 	iv := cfg.HeartbeatInterval
@@ -167,9 +169,13 @@ func (s *stageRunner) consumerGone(ctx context.Context, c redis.XInfoConsumer) (
 	if _, serr := fmt.Sscanf(state, heartbeatAlive+" %d", &ms); serr == nil && ms > 0 {
 		iv = time.Duration(ms) * time.Millisecond
 	}
-	// It was renewed heartbeatKeep - remaining TTL ago.
-	if since := heartbeatKeep(iv) - ttl.Val(); ttl.Val() >= 0 && since > heartbeatLive(iv) {
-		return true, "expired", nil
+	if ttl.Val() < 0 {
+		return false, "", 0, nil // no TTL: not written by a runner; leave it alone
 	}
-	return false, "", nil
+	// It was renewed heartbeatKeep - remaining TTL ago.
+	since := heartbeatKeep(iv) - ttl.Val()
+	if since > heartbeatLive(iv) {
+		return true, "expired", 0, nil
+	}
+	return false, "", heartbeatLive(iv) - since, nil
 }

@@ -20,24 +20,29 @@ const (
 // takeOver claims the pending entries of every gone consumer of the group
 // on one input, batch by batch while this stage has room for a full batch.
 // more is true when a gone consumer still holds entries this stage had no
-// room for.
-func (s *stageRunner) takeOver(ctx context.Context, in groupRef) (more bool, err error) {
+// room for; recheck, when positive, is when a consumer holding entries will
+// be gone unless it shows life, so the claimer can look again then rather
+// than a claim_interval later.
+func (s *stageRunner) takeOver(ctx context.Context, in groupRef) (more bool, recheck time.Duration, err error) {
 	consumers, err := s.r.rdb.XInfoConsumers(ctx, in.key, s.def.Name).Result()
 	if err != nil {
 		if isNoGroup(err) {
-			return false, nil
+			return false, 0, nil
 		}
-		return false, err
+		return false, 0, err
 	}
 	for _, c := range consumers {
 		if c.Name == s.consumer || c.Pending == 0 {
 			continue
 		}
-		gone, why, err := s.consumerGone(ctx, c)
+		gone, why, staleIn, err := s.consumerGone(ctx, c)
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if !gone {
+			if staleIn > 0 && (recheck == 0 || staleIn < recheck) {
+				recheck = staleIn
+			}
 			continue
 		}
 		taken, left, err := s.takeFrom(ctx, in, c.Name)
@@ -46,13 +51,13 @@ func (s *stageRunner) takeOver(ctx context.Context, in groupRef) (more bool, err
 				"heartbeat", why, "idle", c.Idle.Round(time.Millisecond), "count", taken, "more_left", left)
 		}
 		if err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if left {
-			return true, nil
+			return true, 0, nil
 		}
 	}
-	return false, nil
+	return false, recheck, nil
 }
 
 // takeFrom claims one gone consumer's entries in batches while there is

@@ -302,3 +302,64 @@ func TestRunnerShutdownFinishesRetries(t *testing.T) {
 		})
 	}
 }
+
+// TestRunnerTakesOverStoppedConsumers: the entries of a consumer are taken
+// over, whatever claim_min_idle says, once its heartbeat says it stopped,
+// once its heartbeat goes stale (the claimer looks again right then, not a
+// claim_interval later), or — a consumer from before heartbeats — once it
+// has no key and has been idle beyond the grace. Each entry arrives as its
+// second delivery.
+func TestRunnerTakesOverStoppedConsumers(t *testing.T) {
+	const dead = "dead-1-test-pass-0"
+	for _, tc := range []struct {
+		name          string
+		heartbeat     string        // value of the dead consumer's key; "" = none
+		ttl           time.Duration // its TTL
+		claimInterval time.Duration
+	}{
+		{"heartbeat says stopped", "stopped", time.Minute, 10 * time.Minute},
+		{"heartbeat goes stale", "alive 100", time.Second, 10 * time.Minute},
+		{"no heartbeat, idle beyond the grace", "", 0, 100 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rdb, prefix := testenv.Redis(t)
+			ctx := context.Background()
+			cfg := heartbeatConfig(t, prefix)
+			cfg.Runner.ClaimInterval = tc.claimInterval
+			in, out := prefix+cfg.Streams.Parsed, prefix+cfg.Streams.Tagged
+			for i := range 5 {
+				values, _ := events.Encode(&testEvent{N: i})
+				if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: in, Values: values}).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := rdb.XGroupCreateMkStream(ctx, in, "test-pass", "0").Err(); err != nil {
+				t.Fatal(err)
+			}
+			if err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "test-pass", Consumer: dead, Streams: []string{in, ">"}, Count: 5}).Err(); err != nil {
+				t.Fatal(err)
+			}
+			if tc.heartbeat != "" {
+				if err := rdb.Set(ctx, prefix+"heartbeat:test-pass:"+dead, tc.heartbeat, tc.ttl).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rp := startReplica(t, rdb, cfg, "test-pass", config.Pool{Enabled: true, Workers: 2, BatchSize: 10, MaxInflight: 100}, 0)
+			testenv.WaitFor(t, "the entries taken over and handled", 20*time.Second, func() bool {
+				p, _ := consumerPending(t, rdb, in, "test-pass", dead)
+				return p == 0 && len(outputCounts(t, rdb, out)) == 5
+			})
+			if got := testenv.MetricValue(t, rp.reg, "stage_claimed_total", map[string]string{"stage": "test-pass", "reason": pipeline.ClaimConsumerGone}); got != 5 {
+				t.Errorf("stage_claimed_total{reason=consumer_gone} = %v, want 5", got)
+			}
+			rp.stage.mu.Lock()
+			defer rp.stage.mu.Unlock()
+			for i := range 5 {
+				if a := rp.stage.attempts[i]; len(a) != 1 || a[0] != 2 {
+					t.Errorf("entry %d handled as attempts %v, want [2]", i, a)
+				}
+			}
+		})
+	}
+}
