@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -175,4 +176,44 @@ stages:
 		held = stopped[1] + " held, " + stopped[2] + " acked during the stop"
 	}
 	t.Logf("backlog %d: SIGTERM to exit %s; %s; %d read, %d unread, %d pending", n, took.Round(time.Millisecond), held, read, groups[0].Lag, pend.Count)
+}
+
+// TestWatchSignals: the first signal cancels the command with a
+// SignalError cause (a requested stop: it unwraps to context.Canceled); an
+// echo of it within signalEcho is ignored; a later signal forces the exit.
+func TestWatchSignals(t *testing.T) {
+	t.Parallel()
+	sigs := make(chan os.Signal, 3)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	forced := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	go func() { defer close(done); watchSignals(sigs, cancel, func(s os.Signal) { forced <- s }) }()
+
+	sigs <- syscall.SIGTERM
+	<-ctx.Done()
+	var se *SignalError
+	if cause := context.Cause(ctx); !errors.As(cause, &se) || se.Signal != syscall.SIGTERM || !errors.Is(cause, context.Canceled) {
+		t.Fatalf("cause %v: want a SignalError for SIGTERM that is a context.Canceled", cause)
+	}
+	sigs <- syscall.SIGTERM // the same request delivered twice
+	select {
+	case s := <-forced:
+		t.Fatalf("an echo of the first signal forced the exit (%v)", s)
+	case <-time.After(signalEcho / 2):
+	}
+	time.Sleep(signalEcho / 2)
+	sigs <- syscall.SIGINT
+	select {
+	case s := <-forced:
+		if s != syscall.SIGINT {
+			t.Errorf("forced by %v, want SIGINT", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second signal after the echo window did not force the exit")
+	}
+	<-done
+	if got := signalExitStatus(syscall.SIGTERM); got != 143 {
+		t.Errorf("exit status after SIGTERM %d, want 143", got)
+	}
 }
