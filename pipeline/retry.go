@@ -29,11 +29,12 @@ func (s *stageRunner) retryLater(m *Message, failure error) {
 }
 
 // queueRetry puts m in the retry heap until due. When the stage is stopping
-// and due falls after the shutdown deadline, m is handed back instead (left
-// pending for another replica).
+// and due falls after the shutdown deadline, or m waits for a dependency
+// that is down (parked), m is handed back instead (left pending for another
+// replica): waiting for an outage to end would only hold the stop up.
 func (s *stageRunner) queueRetry(m *Message, due time.Time) {
 	s.retryMu.Lock()
-	if s.retryClosed || !s.drainDeadline.IsZero() && due.After(s.drainDeadline) {
+	if s.retryClosed || !s.drainDeadline.IsZero() && (m.parked || due.After(s.drainDeadline)) {
 		s.retryMu.Unlock()
 		s.handBack([]*Message{m})
 		return
@@ -47,14 +48,15 @@ func (s *stageRunner) queueRetry(m *Message, due time.Time) {
 }
 
 // beginDrain records the shutdown deadline and hands back, at once, the
-// waiting retries due after it: they could not be handled in time anyway.
+// waiting retries due after it — they could not be handled in time anyway —
+// and the entries parked by an outage.
 func (s *stageRunner) beginDrain(deadline time.Time) {
 	s.retryMu.Lock()
 	s.drainDeadline = deadline
 	var late []*Message
 	kept := s.retryQ[:0]
 	for _, it := range s.retryQ {
-		if it.due.After(deadline) {
+		if it.msg.parked || it.due.After(deadline) {
 			late = append(late, it.msg)
 		} else {
 			kept = append(kept, it)
@@ -64,7 +66,7 @@ func (s *stageRunner) beginDrain(deadline time.Time) {
 	heap.Init(&s.retryQ)
 	s.retryMu.Unlock()
 	if len(late) > 0 {
-		s.log.Info("retries due after the shutdown deadline handed back", "count", len(late))
+		s.log.Info("retries due after the shutdown deadline or parked by an outage handed back", "count", len(late))
 		s.handBack(late)
 	}
 }

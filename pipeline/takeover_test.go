@@ -234,17 +234,20 @@ func TestRunnerLeavesALiveSlowReplicaItsEntries(t *testing.T) {
 
 // TestRunnerShutdownFinishesRetries: at shutdown, an entry waiting for a
 // retry due before the deadline is retried and acknowledged, not handed
-// back; one whose retry is due after the deadline is handed back at once,
-// the consumer's heartbeat says it stopped, and another replica takes the
-// entry over at once (claim_min_idle is 10 minutes).
+// back; one whose retry is due after the deadline, or that waits for a
+// dependency that is down, is handed back at once (the stop does not wait
+// out the deadline), the consumer's heartbeat says it stopped, and another
+// replica takes the entry over at once (claim_min_idle is 10 minutes).
 func TestRunnerShutdownFinishesRetries(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		ev       testEvent
 		finished bool // handled and acknowledged by the stopping replica
+		down     bool // the first replica's store is down
 	}{
-		{"retry due before the deadline", testEvent{N: 1, FailTimes: 1}, true},
-		{"retry due after the deadline", testEvent{N: 1, RetryAfterMS: 60_000}, false},
+		{"retry due before the deadline", testEvent{N: 1, FailTimes: 1}, true, false},
+		{"retry due after the deadline", testEvent{N: 1, RetryAfterMS: 60_000}, false, false},
+		{"parked by an outage", testEvent{N: 1, Outage: true}, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -260,13 +263,17 @@ func TestRunnerShutdownFinishesRetries(t *testing.T) {
 				t.Fatal(err)
 			}
 			pool := config.Pool{Enabled: true, Workers: 2, BatchSize: 10, MaxInflight: 10}
-			first := startReplica(t, rdb, cfg, "test-pass", pool, 0)
+			st := newTestStage()
+			st.down.Store(tc.down)
+			first := startReplicaWith(t, rdb, cfg, "test-pass", pool, 0, st)
 			consumer := first.runner.StageStates()[0].Consumer
 			testenv.WaitFor(t, "the first attempt to fail", 10*time.Second, func() bool {
 				first.stage.mu.Lock()
 				defer first.stage.mu.Unlock()
 				return first.stage.calls[1] == 1
 			})
+			// A stop that waited out the deadline would fail: the entry
+			// would then be cut off mid-attempt.
 			if err := first.stop(t); err != nil {
 				t.Fatalf("stop: %v", err)
 			}
