@@ -290,6 +290,12 @@ func TestRunnerShutdownFinishesRetries(t *testing.T) {
 			if pending != 1 || len(outputCounts(t, rdb, out)) != 0 {
 				t.Fatalf("after the stop: %d pending; want the entry handed back unhandled", pending)
 			}
+			first.stage.mu.Lock()
+			calls := first.stage.calls[1]
+			first.stage.mu.Unlock()
+			if calls != 1 {
+				t.Errorf("the stopping replica tried the entry %d times, want 1: handed back at once, not tried again while stopping", calls)
+			}
 			if state := rdb.Get(ctx, prefix+"heartbeat:test-pass:"+consumer).Val(); state != "stopped" {
 				t.Fatalf("heartbeat of a consumer that left an entry pending is %q, want stopped", state)
 			}
