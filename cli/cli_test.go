@@ -382,7 +382,8 @@ func TestRunServesAndStopsCleanly(t *testing.T) {
 		`stage_messages_total{stage="persist",status="retry"} 0`,
 		`stage_dlq_total{reason="exhausted",stage="persist"} 0`,
 		`stage_dlq_total{reason="permanent",stage="persist"} 0`,
-		`stage_claimed_total{stage="persist"} 0`,
+		`stage_claimed_total{reason="consumer_gone",stage="persist"} 0`,
+		`stage_claimed_total{reason="idle",stage="persist"} 0`,
 		`tags_persisted_total{status="error"} 0`,
 	} {
 		if !strings.Contains(body, series) {

@@ -60,15 +60,22 @@ type app struct {
 }
 
 // Execute runs the command line of the process and returns its exit status.
-// SIGINT and SIGTERM cancel the command's context; a second signal after
-// that kills the process the default way.
+// SIGINT and SIGTERM cancel the command's context (with a SignalError as the
+// cause, so `run` can log which signal stopped it); a second signal exits at
+// once, unfinished entries left pending.
 func Execute(stages *pipeline.Registry) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // restore default handling: a second signal ends a stuck shutdown
-	}()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	go watchSignals(sigs, cancel, func(sig os.Signal) {
+		// slog's default is the configured logger once `run` loaded its
+		// configuration; before that, the standard one on stderr.
+		slog.Default().Warn("second shutdown signal: exiting at once; unfinished entries stay pending for another consumer",
+			"signal", sig.String())
+		os.Exit(signalExitStatus(sig))
+	})
 	redis.SetLogger(redisLogger{})
 	a := &app{
 		stages: stages,
@@ -77,6 +84,44 @@ func Execute(stages *pipeline.Registry) int {
 		setDefaultLogger: true,
 	}
 	return a.execute(ctx, os.Args[1:])
+}
+
+// SignalError is the cause of a command context cancelled by a signal. It
+// unwraps to context.Canceled: a signal is a requested stop, not a failure.
+type SignalError struct{ Signal os.Signal }
+
+func (e *SignalError) Error() string { return "received " + e.Signal.String() }
+func (e *SignalError) Unwrap() error { return context.Canceled }
+
+// watchSignals cancels the command's context on the first signal and calls
+// force on a second one. A signal within signalEcho of the first is the
+// same request delivered twice (`timeout` signals its child and then the
+// child's process group), not an operator insisting.
+func watchSignals(sigs <-chan os.Signal, cancel context.CancelCauseFunc, force func(os.Signal)) {
+	sig, ok := <-sigs
+	if !ok {
+		return
+	}
+	first := time.Now()
+	cancel(&SignalError{Signal: sig})
+	for sig := range sigs {
+		if time.Since(first) >= signalEcho {
+			force(sig)
+			return
+		}
+	}
+}
+
+// signalEcho is how soon after the first a signal counts as its echo.
+const signalEcho = time.Second
+
+// signalExitStatus is the shell's status of a process a signal killed
+// (128 + its number), which a forced exit reports as before.
+func signalExitStatus(sig os.Signal) int {
+	if n, ok := sig.(syscall.Signal); ok {
+		return 128 + int(n)
+	}
+	return exitError
 }
 
 // execute runs one command line; tests call it with their own writers.

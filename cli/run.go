@@ -146,6 +146,16 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// The stop is logged as it begins, with the budget it has: the stages
+	// then log what they finish and what they leave pending.
+	stopLogged := context.AfterFunc(ctx, func() {
+		var sig *SignalError
+		if errors.As(context.Cause(ctx), &sig) {
+			logger.Info("shutdown signal received", "signal", sig.Signal.String(),
+				"shutdown_timeout", cfg.Runner.ShutdownTimeout)
+		}
+	})
+	defer stopLogged()
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	serveDone := make(chan struct{})

@@ -187,6 +187,11 @@ type Runner struct {
 	// line while it has work; 0 turns the lines off.
 	ProgressInterval time.Duration `mapstructure:"progress_interval" yaml:"progress_interval"`
 	ShutdownTimeout  time.Duration `mapstructure:"shutdown_timeout" yaml:"shutdown_timeout"`
+	// HeartbeatInterval is how often each stage consumer renews its
+	// heartbeat key. Other replicas take over the pending entries of a
+	// consumer not renewed within three intervals (or stopped) at once,
+	// instead of after claim_min_idle.
+	HeartbeatInterval time.Duration `mapstructure:"heartbeat_interval" yaml:"heartbeat_interval"`
 	// MaxEntryBytes bounds the size of one stream entry; a larger one is a
 	// permanent failure (DLQ) rather than a memory hazard.
 	MaxEntryBytes int `mapstructure:"max_entry_bytes" yaml:"max_entry_bytes"`
@@ -297,6 +302,7 @@ func Default(sections ...Section) Config {
 			MetricsInterval:     5 * time.Second,
 			ProgressInterval:    30 * time.Second,
 			ShutdownTimeout:     30 * time.Second,
+			HeartbeatInterval:   5 * time.Second,
 			MaxEntryBytes:       1 << 20,
 		},
 		AI: AI{

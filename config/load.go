@@ -407,6 +407,7 @@ func (c *Config) validate(p *Problems) {
 		p.Add("runner.progress_interval", "must not be negative (0 turns the progress lines off)")
 	}
 	p.Positive("runner.shutdown_timeout", r.ShutdownTimeout)
+	p.Positive("runner.heartbeat_interval", r.HeartbeatInterval)
 	p.AtLeast("runner.max_entry_bytes", r.MaxEntryBytes, 1024)
 
 	for _, name := range c.Stages.Names() {

@@ -82,12 +82,14 @@ func (s *stageRunner) flush(ctx context.Context, batch []completion) {
 					}
 				}
 			}
+			s.acked.Add(int64(len(batch)))
 			s.release(len(batch), msgs...)
 			return
 		}
 		if ctx.Err() != nil {
 			s.log.Error("acknowledge: giving up at shutdown; entries stay pending", "err", err, "entries", len(batch))
 			s.cutOff.Add(int64(len(batch)))
+			s.handedBack.Add(int64(len(batch)))
 			s.release(len(batch), msgs...)
 			return
 		}

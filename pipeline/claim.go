@@ -1,7 +1,8 @@
 package pipeline
 
-// claim.go: XAUTOCLAIM of entries a dead consumer left pending, and the
-// refresh of this process's own long-held entries.
+// claim.go: the claimer's loop, XAUTOCLAIM of entries idle longer than
+// runner.claim_min_idle (a consumer alive by its heartbeat keeps its entries
+// that long), and the refresh of this process's own long-held entries.
 
 import (
 	"context"
@@ -10,25 +11,68 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// claimLoop takes over entries idle longer than runner.claim_min_idle in
-// other consumers (a replica that died), and keeps this process's own slow
-// entries from looking idle to others.
+// claimLoop, at start and every runner.claim_interval, takes over the
+// entries of consumers that stopped (takeover.go), claims entries idle
+// longer than runner.claim_min_idle in other consumers, and keeps this
+// process's own slow entries from looking idle to others. While a stopped
+// consumer holds more than this stage has room for, it goes on as soon as a
+// full batch of room is free, ahead of the fetcher.
 func (s *stageRunner) claimLoop(ctx context.Context) {
-	tick := time.NewTicker(s.r.cfg.Runner.ClaimInterval)
-	defer tick.Stop()
+	defer s.clearClaimFirst()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
 	for {
+		more, recheck := s.claimRound(ctx)
+		if more {
+			if !s.waitRoom(ctx, min(s.pool.BatchSize, s.pool.MaxInflight)) {
+				return
+			}
+			continue
+		}
+		s.clearClaimFirst()
+		// A consumer holding entries whose heartbeat is about to go stale
+		// is looked at again right then: a killed replica is taken over
+		// one heartbeat window after its last beat, not up to a
+		// claim_interval later.
+		wait := s.r.cfg.Runner.ClaimInterval
+		if recheck > 0 && recheck+recheckSlack < wait {
+			wait = recheck + recheckSlack
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
-		}
-		s.touchOwn(ctx)
-		for _, in := range s.inputs {
-			if err := s.claim(ctx, in); err != nil && ctx.Err() == nil {
-				s.log.Warn("claim idle entries", "stream", in.key, "err", err)
-			}
+		case <-timer.C:
 		}
 	}
+}
+
+// recheckSlack is added to the time a heartbeat goes stale, so the look
+// after it finds it stale.
+const recheckSlack = 20 * time.Millisecond
+
+// claimRound is one pass of the claimer. more is true when a stopped
+// consumer still holds entries this stage had no room for; recheck, when
+// positive, is when another consumer holding entries may be gone.
+func (s *stageRunner) claimRound(ctx context.Context) (more bool, recheck time.Duration) {
+	s.touchOwn(ctx)
+	for _, in := range s.inputs {
+		m, r, err := s.takeOver(ctx, in)
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("take over entries of stopped consumers", "stream", in.key, "err", err)
+		}
+		more = more || m
+		if r > 0 && (recheck == 0 || r < recheck) {
+			recheck = r
+		}
+	}
+	for _, in := range s.inputs {
+		if err := s.claim(ctx, in); err != nil && ctx.Err() == nil {
+			s.log.Warn("claim idle entries", "stream", in.key, "err", err)
+		}
+	}
+	return more, recheck
 }
 
 func (s *stageRunner) claim(ctx context.Context, in groupRef) error {
@@ -82,7 +126,7 @@ func (s *stageRunner) claim(ctx context.Context, in groupRef) error {
 		}
 		out = append(out, &Message{Stream: in.stream, ID: x.ID, Values: x.Values, Attempt: attempt, FirstSeen: now})
 	}
-	s.r.metrics.claimed.WithLabelValues(s.def.Name).Add(float64(len(out)))
+	s.r.metrics.claimed.WithLabelValues(s.def.Name, ClaimIdle).Add(float64(len(out)))
 	s.log.Info("claimed idle entries", "stream", in.key, "count", len(out))
 	s.admit(out)
 	return nil

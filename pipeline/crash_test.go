@@ -22,6 +22,11 @@ import (
 // re-executed with daemonEnv set — so that it can be killed with SIGKILL.
 const daemonEnv = "PIPELINE_TEST_DAEMON_PREFIX"
 
+// daemonHeartbeatEnv, when set, gives the daemon that heartbeat and claim
+// interval and a claim_min_idle of 10 minutes: only the heartbeats can then
+// hand its entries over to another replica in a test's time.
+const daemonHeartbeatEnv = "PIPELINE_TEST_DAEMON_HEARTBEAT"
+
 func TestMain(m *testing.M) {
 	if prefix := os.Getenv(daemonEnv); prefix != "" {
 		os.Exit(runTestDaemon(prefix))
@@ -38,6 +43,14 @@ func runTestDaemon(prefix string) int {
 	cfg.Runner.Block = 100 * time.Millisecond
 	cfg.Runner.ClaimMinIdle = time.Second
 	cfg.Runner.ClaimInterval = 100 * time.Millisecond
+	if hb := os.Getenv(daemonHeartbeatEnv); hb != "" {
+		d, err := time.ParseDuration(hb)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		cfg.Runner.HeartbeatInterval, cfg.Runner.ClaimInterval, cfg.Runner.ClaimMinIdle = d, d, 10*time.Minute
+	}
 	opts, err := redis.ParseURL(cfg.Redis.URL)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -79,10 +92,10 @@ func (s slowStage) Handle(ctx context.Context, batch []*pipeline.Message) error 
 	return nil
 }
 
-func startDaemon(t *testing.T, prefix string) *exec.Cmd {
+func startDaemon(t *testing.T, prefix string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), daemonEnv+"="+prefix)
+	cmd.Env = append(append(os.Environ(), daemonEnv+"="+prefix), env...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start daemon: %v", err)

@@ -20,7 +20,9 @@ type tracked struct {
 func (s *stageRunner) acquire(ctx context.Context, n int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for s.inflight >= s.pool.MaxInflight && ctx.Err() == nil {
+	// The fetcher also waits while the claimer waits for room to take over
+	// a stopped consumer's entries: those are older than anything unread.
+	for (s.inflight >= s.pool.MaxInflight || s.claimFirst) && ctx.Err() == nil {
 		s.cond.Wait()
 	}
 	if ctx.Err() != nil {
@@ -54,3 +56,43 @@ func (s *stageRunner) release(n int, msgs ...*Message) {
 }
 
 func (s *stageRunner) trackKey(m *Message) string { return s.r.keys.Stream(m.Stream) + "/" + m.ID }
+
+// tryAcquireFull reserves n slots if that many are free. When they are not,
+// it asks the fetcher to leave the next free slots to the claimer
+// (claimFirst) and returns 0.
+func (s *stageRunner) tryAcquireFull(n int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pool.MaxInflight-s.inflight < n {
+		s.claimFirst = true
+		return 0
+	}
+	s.inflight += n
+	return n
+}
+
+// waitRoom waits until n slots are free; false when ctx ended first.
+func (s *stageRunner) waitRoom(ctx context.Context, n int) bool {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.pool.MaxInflight-s.inflight < n && ctx.Err() == nil {
+		s.cond.Wait()
+	}
+	return ctx.Err() == nil
+}
+
+// clearClaimFirst lets the fetcher read again.
+func (s *stageRunner) clearClaimFirst() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.claimFirst {
+		s.claimFirst = false
+		s.cond.Broadcast()
+	}
+}

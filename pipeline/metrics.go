@@ -64,8 +64,8 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 		}, []string{"stage", "reason"}),
 		claimed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stage_claimed_total",
-			Help: "Entries claimed from consumers that stopped handling them (XAUTOCLAIM).",
-		}, []string{"stage"}),
+			Help: "Entries claimed from other consumers, by reason: consumer_gone (its heartbeat is gone: taken at once), idle (pending longer than runner.claim_min_idle).",
+		}, []string{"stage", "reason"}),
 		republished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "stage_republished_total",
 			Help: "Entries waiting for a retry whose stream entry Redis lost (a restart without persistence), added to their stream again.",

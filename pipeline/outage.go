@@ -73,18 +73,7 @@ func (s *stageRunner) pauseErr() error {
 func (s *stageRunner) park(m *Message, cause error) {
 	until := s.pause(cause)
 	m.parked = true
-	s.retryMu.Lock()
-	if s.retryClosed {
-		s.retryMu.Unlock()
-		s.handBack([]*Message{m})
-		return
-	}
-	heap.Push(&s.retryQ, retryItem{due: until, msg: m})
-	s.retryMu.Unlock()
-	select {
-	case s.retryCh <- struct{}{}:
-	default:
-	}
+	s.queueRetry(m, until)
 }
 
 // outageProbeEvery is how often a paused stage with a Checker probes its

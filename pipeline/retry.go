@@ -30,13 +30,21 @@ func (s *stageRunner) retryLater(m *Message, failure error) {
 	s.log.LogAttrs(context.Background(), slog.LevelWarn, "transient failure; will retry",
 		append(m.LogAttrs(), slog.String("err", failure.Error()), slog.Duration("backoff", wait))...)
 	m.Attempt++
+	s.queueRetry(m, time.Now().Add(wait))
+}
+
+// queueRetry puts m in the retry heap until due. When the stage is stopping
+// and due falls after the shutdown deadline, or m waits for a dependency
+// that is down (parked), m is handed back instead (left pending for another
+// replica): waiting for an outage to end would only hold the stop up.
+func (s *stageRunner) queueRetry(m *Message, due time.Time) {
 	s.retryMu.Lock()
-	if s.retryClosed { // shutting down: leave it pending for the next consumer
+	if s.retryClosed || !s.drainDeadline.IsZero() && (m.parked || due.After(s.drainDeadline)) {
 		s.retryMu.Unlock()
 		s.handBack([]*Message{m})
 		return
 	}
-	heap.Push(&s.retryQ, retryItem{due: time.Now().Add(wait), msg: m})
+	heap.Push(&s.retryQ, retryItem{due: due, msg: m})
 	s.retryMu.Unlock()
 	select {
 	case s.retryCh <- struct{}{}:
@@ -44,7 +52,32 @@ func (s *stageRunner) retryLater(m *Message, failure error) {
 	}
 }
 
-// scheduleRetries re-dispatches messages whose backoff has passed.
+// beginDrain records the shutdown deadline and hands back, at once, the
+// waiting retries due after it — they could not be handled in time anyway —
+// and the entries parked by an outage.
+func (s *stageRunner) beginDrain(deadline time.Time) {
+	s.retryMu.Lock()
+	s.drainDeadline = deadline
+	var late []*Message
+	kept := s.retryQ[:0]
+	for _, it := range s.retryQ {
+		if it.msg.parked || it.due.After(deadline) {
+			late = append(late, it.msg)
+		} else {
+			kept = append(kept, it)
+		}
+	}
+	s.retryQ = kept
+	heap.Init(&s.retryQ)
+	s.retryMu.Unlock()
+	if len(late) > 0 {
+		s.log.Info("retries due after the shutdown deadline or parked by an outage handed back", "count", len(late))
+		s.handBack(late)
+	}
+}
+
+// scheduleRetries re-dispatches messages whose backoff has passed, until ctx
+// ends (after the shutdown drain).
 func (s *stageRunner) scheduleRetries(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

@@ -35,6 +35,10 @@ type RunnerOptions struct {
 	// here take theirs from their settings block (stages.<name>).
 	// Benchmarks use it to vary the pool shape of one run.
 	Pools map[string]config.Pool
+	// Replica is the <n> of this runner's consumer names
+	// (<hostname>-<pid>-<stage>-<n>); tests running two runners of one
+	// stage in one process give them different ones.
+	Replica int
 }
 
 // Runner runs a set of stages, each as a pool of goroutines between its input
@@ -140,7 +144,7 @@ func NewRunner(ctx context.Context, opts RunnerOptions) (*Runner, error) {
 			if err != nil {
 				return nil, fmt.Errorf("runner: build stage %s: %w", name, err)
 			}
-			sr := newStageRunner(r, def, stage, pool, fmt.Sprintf("%s-%d-%s-0", host, os.Getpid(), name), deps.Logger)
+			sr := newStageRunner(r, def, stage, pool, fmt.Sprintf("%s-%d-%s-%d", host, os.Getpid(), name, opts.Replica), deps.Logger)
 			r.stages = append(r.stages, sr)
 		}
 		if def.Service != nil {

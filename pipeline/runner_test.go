@@ -583,7 +583,7 @@ func TestRunnerClaimsEntriesOfADeadConsumer(t *testing.T) {
 	testenv.WaitFor(t, "claimed entries processed", 15*time.Second, func() bool {
 		return len(h.outputs(t)) == 2 && h.pending(t, "test-pass") == 0
 	})
-	if got := testenv.MetricValue(t, h.reg, "stage_claimed_total", map[string]string{"stage": "test-pass"}); got != 2 {
+	if got := testenv.MetricValue(t, h.reg, "stage_claimed_total", map[string]string{"stage": "test-pass", "reason": pipeline.ClaimIdle}); got != 2 {
 		t.Errorf("stage_claimed_total = %v, want 2", got)
 	}
 	st := h.stage

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/assistant-dev/assistant/config"
 )
@@ -30,19 +31,32 @@ type stageRunner struct {
 	paused atomic.Bool
 	// cutOff counts entries the shutdown deadline interrupted.
 	cutOff atomic.Int64
+	// handedBack counts entries given up unacknowledged at shutdown (cut
+	// off, or waiting for a retry due after the deadline).
+	handedBack atomic.Int64
+	// handled and acked count entries whose handler returned and entries
+	// acknowledged (with their outputs, or dead-lettered), for the stage's
+	// last log line.
+	handled, acked atomic.Int64
 
 	jobs    chan []*Message
 	results chan completion
 
 	mu       sync.Mutex
 	cond     *sync.Cond
-	inflight int                 // reserved or tracked entries
-	tracked  map[string]*tracked // by key + "/" + id
+	inflight int // reserved or tracked entries
+	// claimFirst holds the fetcher back while the claimer waits for room
+	// to take over a stopped consumer's entries.
+	claimFirst bool
+	tracked    map[string]*tracked // by key + "/" + id
 
 	retryMu     sync.Mutex
 	retryQ      retryHeap
 	retryClosed bool
-	retryCh     chan struct{} // wakes the retry scheduler
+	// drainDeadline is the shutdown deadline once the stage stops reading:
+	// a retry due after it is handed back instead of queued.
+	drainDeadline time.Time
+	retryCh       chan struct{} // wakes the retry scheduler
 
 	// progress counts what the stage did since its last progress line
 	// (progress.go).
@@ -73,16 +87,27 @@ func (s *stageRunner) run(ctx context.Context) error {
 	cfg := s.r.cfg.Runner
 	hctx, cancelHandlers := shutdownContext(ctx, cfg.ShutdownTimeout)
 	defer cancelHandlers()
+	// The retry scheduler and the heartbeat outlive the reads: they run
+	// until the stage has finished what it holds, or the deadline.
+	drainCtx, endDrain := context.WithCancel(hctx)
+	defer endDrain()
 
-	var workers, helpers sync.WaitGroup
+	// The heartbeat exists before the first read, so that no other replica
+	// takes this consumer, just starting, for one that is gone.
+	if err := s.beat(ctx); err != nil {
+		s.log.Warn("write consumer heartbeat", "consumer", s.consumer, "err", err)
+	}
+	var workers, helpers, beating sync.WaitGroup
+	beating.Add(1)
+	go func() { defer beating.Done(); s.heartbeatLoop(drainCtx) }()
 	for range s.pool.Workers {
 		workers.Add(1)
-		go func() { defer workers.Done(); s.work(ctx, hctx) }()
+		go func() { defer workers.Done(); s.work(hctx) }()
 	}
 	ackerDone := make(chan struct{})
 	go func() { defer close(ackerDone); s.ack(hctx) }()
 	helpers.Add(3)
-	go func() { defer helpers.Done(); s.scheduleRetries(ctx) }()
+	go func() { defer helpers.Done(); s.scheduleRetries(drainCtx) }()
 	go func() { defer helpers.Done(); s.claimLoop(ctx) }()
 	go func() { defer helpers.Done(); s.progressLoop(ctx) }()
 
@@ -91,19 +116,72 @@ func (s *stageRunner) run(ctx context.Context) error {
 	s.fetch(ctx)
 	s.running.Store(false)
 
-	// Shutdown: no more reads; entries waiting for a retry are handed back
-	// (left pending for another consumer); workers finish what they hold.
+	// Shutdown: no more reads or claims. Everything already read — being
+	// handled, queued for a worker, waiting for a retry or for its
+	// acknowledgement — is finished and acknowledged within the deadline;
+	// a retry due after it is handed back (left pending) at once.
+	stopped := time.Now()
+	held := s.held()
+	ackedBefore := s.acked.Load()
+	s.log.Info("stage stopping: reads stopped, finishing the entries in hand",
+		"held", held, "shutdown_timeout", cfg.ShutdownTimeout)
+	s.beginDrain(stopped.Add(cfg.ShutdownTimeout))
+	s.waitDrained(hctx)
+	endDrain()
 	helpers.Wait()
 	s.handBackRetries()
 	close(s.jobs)
 	workers.Wait()
 	close(s.results)
 	<-ackerDone
+	beating.Wait()
+
+	leaveCtx, cancelLeave := context.WithTimeout(context.WithoutCancel(ctx), leaveTimeout)
+	left, err := s.leave(leaveCtx)
+	cancelLeave()
+	if err != nil {
+		s.log.Warn("leave the consumer group", "consumer", s.consumer, "err", err)
+		left = s.handedBack.Load()
+	}
+	level := slog.LevelInfo
+	if left != 0 {
+		level = slog.LevelWarn
+	}
+	s.log.Log(context.Background(), level, "stage stopped",
+		"consumer", s.consumer, "held_at_stop", held, "acked_at_stop", s.acked.Load()-ackedBefore,
+		"left_pending", left, "handled", s.handled.Load(), "acked", s.acked.Load(),
+		"took", time.Since(stopped).Round(time.Millisecond))
 
 	if n := s.cutOff.Load(); n > 0 {
 		return fmt.Errorf("stage %s: shutdown timeout after %s: %d entries left pending for redelivery", s.def.Name, cfg.ShutdownTimeout, n)
 	}
 	return nil
+}
+
+// leaveTimeout bounds the last Redis calls of a stopping consumer.
+const leaveTimeout = 5 * time.Second
+
+// held is the number of entries this stage holds.
+func (s *stageRunner) held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.tracked)
+}
+
+// waitDrained waits until the stage holds nothing (every entry
+// acknowledged, dead-lettered or handed back) or ctx ends.
+func (s *stageRunner) waitDrained(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() {
+		s.mu.Lock()
+		s.cond.Broadcast()
+		s.mu.Unlock()
+	})
+	defer stop()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.inflight > 0 && ctx.Err() == nil {
+		s.cond.Wait()
+	}
 }
 
 // initMetrics creates the stage's series at zero, so dashboards and alert
@@ -119,14 +197,18 @@ func (s *stageRunner) initMetrics() {
 		m.dlq.WithLabelValues(name, reason)
 	}
 	m.retries.WithLabelValues(name)
-	m.claimed.WithLabelValues(name)
+	for _, reason := range []string{ClaimConsumerGone, ClaimIdle} {
+		m.claimed.WithLabelValues(name, reason)
+	}
 	m.republished.WithLabelValues(name)
 }
 
-// handBack gives entries up without acknowledging them: they stay pending
-// and another consumer claims them after runner.claim_min_idle.
+// handBack gives entries up at shutdown without acknowledging them: they
+// stay pending, and another replica takes them over at once (the stopping
+// consumer's heartbeat says "stopped").
 func (s *stageRunner) handBack(msgs []*Message) {
 	if len(msgs) > 0 {
+		s.handedBack.Add(int64(len(msgs)))
 		s.release(len(msgs), msgs...)
 	}
 }

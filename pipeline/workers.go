@@ -28,11 +28,13 @@ func (s *stageRunner) dispatch(msgs []*Message) {
 	}
 }
 
-// work handles jobs until the job channel closes. Jobs still queued when the
-// stage stops are handed back rather than started.
-func (s *stageRunner) work(runCtx, hctx context.Context) {
+// work handles jobs until the job channel closes, also after the stage
+// stopped reading: what was read is finished. Jobs still queued when the
+// shutdown deadline (hctx) has passed are handed back rather than started.
+func (s *stageRunner) work(hctx context.Context) {
 	for job := range s.jobs {
-		if runCtx.Err() != nil {
+		if hctx.Err() != nil {
+			s.cutOff.Add(int64(len(job)))
 			s.handBack(job)
 			continue
 		}
@@ -48,6 +50,7 @@ func (s *stageRunner) handle(ctx context.Context, job []*Message) {
 	start := time.Now()
 	err := s.handler(ctx, job)
 	s.r.metrics.handleDuration.WithLabelValues(s.def.Name).Observe(time.Since(start).Seconds())
+	s.handled.Add(int64(len(job)))
 	outage := false
 	for _, m := range job {
 		failure := m.err
