@@ -136,19 +136,22 @@ func (c *Console) apiStages(w http.ResponseWriter, r *http.Request) error {
 
 // EntryView is a DLQ entry as the API shows it.
 type EntryView struct {
-	ID          string            `json:"id"`
-	Stream      string            `json:"stream"`
-	Group       string            `json:"group"`
-	EntryID     string            `json:"entry_id"`
-	Stage       string            `json:"stage"`
-	Error       string            `json:"error"`
-	ErrorClass  string            `json:"error_class"`
-	Attempts    int               `json:"attempts"`
-	FirstSeenAt *time.Time        `json:"first_seen_at,omitempty"`
-	FailedAt    *time.Time        `json:"failed_at,omitempty"`
-	TraceID     string            `json:"trace_id"`
-	Data        map[string]string `json:"data"`
-	DataError   string            `json:"data_error,omitempty"`
+	ID          string     `json:"id"`
+	Stream      string     `json:"stream"`
+	Group       string     `json:"group"`
+	EntryID     string     `json:"entry_id"`
+	Stage       string     `json:"stage"`
+	Error       string     `json:"error"`
+	ErrorClass  string     `json:"error_class"`
+	Attempts    int        `json:"attempts"`
+	FirstSeenAt *time.Time `json:"first_seen_at,omitempty"`
+	FailedAt    *time.Time `json:"failed_at,omitempty"`
+	TraceID     string     `json:"trace_id"`
+	// PostID is the original's post id, from its data field or, in the
+	// old worker's flat form, its post_id field.
+	PostID    string            `json:"post_id,omitempty"`
+	Data      map[string]string `json:"data"`
+	DataError string            `json:"data_error,omitempty"`
 	// DataEscaped: a field name or value held bytes that are not UTF-8,
 	// which data shows as \xNN (JSON would turn them into U+FFFD); the
 	// DLQ keeps the bytes and replay writes them back unchanged.
@@ -157,7 +160,8 @@ type EntryView struct {
 
 func entryView(e pipeline.DLQEntry, stream string) EntryView {
 	v := EntryView{ID: e.ID, Stream: e.Stream, Group: e.Group, EntryID: e.EntryID, Stage: e.Stage, Error: e.Error,
-		ErrorClass: e.ErrorClass, Attempts: e.Attempts, TraceID: e.TraceID, Data: pipeline.VisibleFields(e.Data)}
+		ErrorClass: e.ErrorClass, Attempts: e.Attempts, TraceID: e.TraceID, PostID: pipeline.DLQPostID(e),
+		Data: pipeline.VisibleFields(e.Data)}
 	v.DataEscaped = !maps.Equal(v.Data, e.Data)
 	if v.Stream == "" {
 		v.Stream = stream
@@ -219,7 +223,7 @@ func (c *Console) dlqList(r *http.Request, f DLQFilter) (DLQListing, error) {
 			if f.Stage != "" && e.Stage != f.Stage || f.Class != "" && e.ErrorClass != f.Class {
 				continue
 			}
-			if text != "" && !strings.Contains(strings.ToLower(e.Error+" "+e.TraceID+" "+e.Data["post_id"]+" "+e.ID), text) {
+			if text != "" && !strings.Contains(strings.ToLower(e.Error+" "+e.TraceID+" "+pipeline.DLQPostID(e)+" "+e.ID), text) {
 				continue
 			}
 			if len(out.Entries) == f.Limit {

@@ -144,3 +144,47 @@ func TestAdminShowsBytesThatAreNotUTF8(t *testing.T) {
 		t.Errorf("data %q escaped %v, want %q and true", v.Data["data"], v.DataEscaped, want)
 	}
 }
+
+// TestAdminDLQListNamesThePostOfEitherForm: the DLQ list shows and filters
+// by the post id of an original in the data form (every stage writes it) as
+// well as of one in the old worker's flat form.
+func TestAdminDLQListNamesThePostOfEitherForm(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testenv.Config(t, prefix, "")
+	keys := pipeline.NewKeys(cfg)
+	stream := cfg.Streams.Parsed
+	addDLQ(t, rdb, keys, stream, map[string]any{"data": `{"schema_version":"v1","post_id":"data-form-post","text":"x"}`}, "boom")
+	addDLQ(t, rdb, keys, stream, map[string]any{"post_id": "flat-form-post", "text": "x"}, "boom")
+	mux := http.NewServeMux()
+	console.New(console.Options{Redis: rdb, Keys: keys, Streams: []string{stream}, Loopback: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Mount(mux)
+	tests := []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{"data-form-post", "flat-form-post"}},
+		{"?q=data-form", []string{"data-form-post"}},
+		{"?q=flat-form", []string{"flat-form-post"}},
+	}
+	for _, tt := range tests {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/admin/dlq"+tt.query, nil))
+		var list console.DLQListing
+		if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || rec.Code != 200 {
+			t.Fatalf("GET dlq%s: %d %v\n%s", tt.query, rec.Code, err, rec.Body)
+		}
+		var got []string
+		for _, e := range list.Entries {
+			got = append(got, e.PostID)
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("GET dlq%s: posts %v, want %v", tt.query, got, tt.want)
+		}
+	}
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/ui/dlq", nil))
+	if body := rec.Body.String(); !strings.Contains(body, "<td>data-form-post</td>") {
+		t.Errorf("the DLQ page shows no post for the data-form entry (status %d)", rec.Code)
+	}
+}

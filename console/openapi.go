@@ -90,7 +90,7 @@ func Document(doc map[string]any) {
 	schemas["DLQEntry"] = obj{"type": "object", "properties": obj{
 		"id": str, "stream": str, "group": str, "entry_id": str, "stage": str, "error": str,
 		"error_class": obj{"type": "string", "enum": []string{"permanent", "exhausted"}}, "attempts": obj{"type": "integer"},
-		"first_seen_at": str, "failed_at": str, "trace_id": str,
+		"first_seen_at": str, "failed_at": str, "trace_id": str, "post_id": obj{"type": "string", "description": "The original's post id (from its data field, or the old worker's flat post_id)."},
 		"data": obj{"type": "object", "additionalProperties": str}, "data_error": str,
 		"data_escaped": obj{"type": "boolean", "description": `A field name or value held bytes that are not UTF-8; data shows each as \xNN. The DLQ keeps the bytes: replay writes them back unchanged.`}}}
 	sec, _ := comps["securitySchemes"].(map[string]any)
