@@ -64,8 +64,12 @@ func (s *stageRunner) flush(ctx context.Context, batch []completion) {
 		err := s.commit(ctx, batch)
 		if err == nil || isNoGroup(err) {
 			if err != nil {
-				// The group vanished with its pending list: the entries will
-				// be delivered again from the recreated group.
+				// The group vanished with its pending list (Redis restarted
+				// empty, or an operator destroyed it). Only the XACKs failed:
+				// the outputs and DLQ copies went out in the same MULTI, so
+				// these entries are done. The group is recreated for the
+				// reads to come; any entry still in the stream at or after
+				// the group's start is delivered again (at least once).
 				s.log.Warn("acknowledge: consumer group missing; recreating it", "err", err)
 				_ = s.r.ensureGroups(ctx)
 			}
