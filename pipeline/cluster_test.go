@@ -2,7 +2,6 @@ package pipeline_test
 
 import (
 	"context"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/config"
-	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
 )
@@ -56,37 +54,15 @@ func TestRunnerOnRedisCluster(t *testing.T) {
 	go func() { done <- r.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	const n = 300
-	for i := range n {
-		ev := testEvent{N: i}
-		ev.SchemaVersion = events.SchemaV1
-		ev.TraceID = "trace-" + strconv.Itoa(i)
-		values, err := events.Encode(&ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rdb.XAdd(context.Background(), &redis.XAddArgs{Stream: cfg.Redis.KeyPrefix + cfg.Streams.Parsed, Values: values}).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	seedEvents(t, rdb, cfg.Redis.KeyPrefix+cfg.Streams.Parsed, n)
 	key := cfg.Redis.KeyPrefix + cfg.Streams.Tagged
 	testenv.WaitFor(t, "every output", 60*time.Second, func() bool {
 		l, _ := rdb.XLen(context.Background(), key).Result()
 		return l >= n
 	})
-	msgs, err := rdb.XRange(context.Background(), key, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[int]int{}
-	for _, m := range msgs {
-		var ev testEvent
-		if err := events.Decode(m.Values, &ev); err != nil {
-			t.Fatal(err)
-		}
-		seen[ev.N]++
-	}
-	if len(msgs) != n || len(seen) != n {
-		t.Fatalf("%d outputs for %d distinct entries, want %d each", len(msgs), len(seen), n)
+	seen := outputCounts(t, rdb, key)
+	if outputs := rdb.XLen(context.Background(), key).Val(); outputs != n || len(seen) != n {
+		t.Fatalf("%d outputs for %d distinct entries, want %d each", outputs, len(seen), n)
 	}
 	testenv.WaitFor(t, "nothing pending", 10*time.Second, func() bool {
 		p, err := rdb.XPending(context.Background(), cfg.Redis.KeyPrefix+cfg.Streams.Parsed, "test-pass").Result()

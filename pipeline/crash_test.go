@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -92,6 +93,44 @@ func (s slowStage) Handle(ctx context.Context, batch []*pipeline.Message) error 
 	return nil
 }
 
+// seedEvents adds test events 0..n-1 to stream in one pipeline.
+func seedEvents(t *testing.T, rdb redis.Cmdable, stream string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	pipe := rdb.Pipeline()
+	for i := range n {
+		ev := testEvent{N: i}
+		ev.SchemaVersion = events.SchemaV1
+		ev.TraceID = "trace-" + strconv.Itoa(i)
+		values, err := events.Encode(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// outputCounts counts the outputs of each event number.
+func outputCounts(t *testing.T, rdb redis.Cmdable, key string) map[int]int {
+	t.Helper()
+	msgs, err := rdb.XRange(context.Background(), key, "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[int]int{}
+	for _, m := range msgs {
+		var ev testEvent
+		if err := events.Decode(m.Values, &ev); err != nil {
+			t.Fatal(err)
+		}
+		counts[ev.N]++
+	}
+	return counts
+}
+
 func startDaemon(t *testing.T, prefix string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -109,14 +148,7 @@ func TestRunnerSurvivesSIGKILLWithoutLosingEntries(t *testing.T) {
 	ctx := context.Background()
 	in, out := prefix+"posts.parsed", prefix+"posts.tagged"
 	const n = 3000
-	pipe := rdb.Pipeline()
-	for i := range n {
-		values, _ := events.Encode(&testEvent{N: i})
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: in, Values: values})
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
+	seedEvents(t, rdb, in, n)
 
 	first := startDaemon(t, prefix)
 	testenv.WaitFor(t, "the first daemon to be mid-run", 30*time.Second, func() bool {
@@ -145,20 +177,9 @@ func TestRunnerSurvivesSIGKILLWithoutLosingEntries(t *testing.T) {
 		p, err := rdb.XPending(ctx, in, "test-slow").Result()
 		return err == nil && p.Count == 0 && rdb.XLen(ctx, out).Val() >= n
 	})
-	msgs, err := rdb.XRange(ctx, out, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	seen := map[int]bool{}
-	for _, m := range msgs {
-		var ev testEvent
-		if err := events.Decode(m.Values, &ev); err != nil {
-			t.Fatal(err)
-		}
-		seen[ev.N] = true
-	}
+	seen := outputCounts(t, rdb, out)
 	for i := range n {
-		if !seen[i] {
+		if seen[i] == 0 {
 			t.Fatalf("entry %d was lost across the SIGKILL", i)
 		}
 	}
@@ -179,5 +200,6 @@ func TestRunnerSurvivesSIGKILLWithoutLosingEntries(t *testing.T) {
 	if err := second.Wait(); err != nil {
 		t.Fatalf("daemon exit after SIGTERM: %v (want exit code 0)", err)
 	}
-	t.Logf("%d outputs for %d entries (%d redelivered after the kill)", len(msgs), n, len(msgs)-n)
+	outputs := int(rdb.XLen(ctx, out).Val())
+	t.Logf("%d outputs for %d entries (%d redelivered after the kill)", outputs, n, outputs-n)
 }

@@ -95,24 +95,6 @@ func consumerPending(t *testing.T, rdb *redis.Client, key, group, consumer strin
 	return 0, 0
 }
 
-// outputCounts counts the outputs of each event number.
-func outputCounts(t *testing.T, rdb *redis.Client, key string) map[int]int {
-	t.Helper()
-	msgs, err := rdb.XRange(context.Background(), key, "-", "+").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	counts := map[int]int{}
-	for _, m := range msgs {
-		var ev testEvent
-		if err := events.Decode(m.Values, &ev); err != nil {
-			t.Fatal(err)
-		}
-		counts[ev.N]++
-	}
-	return counts
-}
-
 // TestRunnerTakesOverAKilledReplicaAtOnce: a replica killed with SIGKILL
 // leaves entries pending; with claim_min_idle at 10 minutes, a second
 // replica takes all of them over as soon as the dead one's heartbeat is
@@ -123,14 +105,7 @@ func TestRunnerTakesOverAKilledReplicaAtOnce(t *testing.T) {
 	ctx := context.Background()
 	in, out := prefix+"posts.parsed", prefix+"posts.tagged"
 	const n = 3000
-	pipe := rdb.Pipeline()
-	for i := range n {
-		values, _ := events.Encode(&testEvent{N: i})
-		pipe.XAdd(ctx, &redis.XAddArgs{Stream: in, Values: values})
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		t.Fatal(err)
-	}
+	seedEvents(t, rdb, in, n)
 
 	first := startDaemon(t, prefix, daemonHeartbeatEnv+"=100ms")
 	testenv.WaitFor(t, "the first replica to be mid-run", 30*time.Second, func() bool {
