@@ -151,20 +151,31 @@ type migrator struct {
 	opts     migrateOptions
 }
 
+// openSQL opens a database/sql handle (what goose and the schema check
+// use) on dbURL, in schema when one is given, named in pg_stat_activity as
+// DefaultApplicationName+role unless the URL names itself. The parse error
+// does not quote the URL: it may hold a password.
+func openSQL(dbURL, schema, role string) (*sql.DB, error) {
+	connConfig, err := pgx.ParseConfig(dbURL)
+	if err != nil {
+		return nil, errors.New("parse database url: invalid connection string")
+	}
+	if connConfig.RuntimeParams["application_name"] == "" {
+		connConfig.RuntimeParams["application_name"] = DefaultApplicationName + role
+	}
+	applySchema(connConfig, schema)
+	return stdlib.OpenDB(*connConfig), nil
+}
+
 func withMigrator(ctx context.Context, dbURL string, opts []MigrateOption, fn func(*migrator) error) error {
 	o := migrateOptions{lockTimeout: 5 * time.Minute}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	connConfig, err := pgx.ParseConfig(dbURL)
+	db, err := openSQL(dbURL, o.schema, "-migrate")
 	if err != nil {
-		return errors.New("parse database url: invalid connection string")
+		return err
 	}
-	if connConfig.RuntimeParams["application_name"] == "" {
-		connConfig.RuntimeParams["application_name"] = DefaultApplicationName + "-migrate"
-	}
-	applySchema(connConfig, o.schema)
-	db := stdlib.OpenDB(*connConfig)
 	defer db.Close()
 
 	m := &migrator{db: db, opts: o}

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -13,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/assistant-dev/assistant/migrations"
 )
@@ -54,15 +52,10 @@ func CheckSchema(ctx context.Context, dbURL string, opts ...MigrateOption) error
 	for _, opt := range opts {
 		opt(&o)
 	}
-	connConfig, err := pgx.ParseConfig(dbURL)
+	db, err := openSQL(dbURL, o.schema, "-schema-check")
 	if err != nil {
-		return errors.New("parse database url: invalid connection string")
+		return err
 	}
-	if connConfig.RuntimeParams["application_name"] == "" {
-		connConfig.RuntimeParams["application_name"] = DefaultApplicationName + "-schema-check"
-	}
-	applySchema(connConfig, o.schema)
-	db := stdlib.OpenDB(*connConfig)
 	defer db.Close()
 
 	schema, exists, err := targetSchema(ctx, db)
