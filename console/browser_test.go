@@ -219,6 +219,9 @@ func TestConsoleInBrowser(t *testing.T) {
 		if !strings.Contains(got, "xss-post") || !strings.Contains(got, "уязвимость") {
 			t.Errorf("search for уязвимость: want xss-post, got:\n%s", got)
 		}
+		if summary := text(t, "#summary"); !strings.HasPrefix(summary, "1 result ·") {
+			t.Errorf("search summary %q, want it to start with \"1 result ·\"", summary)
+		}
 		pwned(t)
 		shot(t, "search")
 		// A sample post is found by a word of its own text.

@@ -58,6 +58,13 @@ var funcs = template.FuncMap{
 		return d.Round(time.Second).String()
 	},
 	"rate": func(f float64) string { return fmt.Sprintf("%.2f/s", f) },
+	// count writes "1 result", "2 results": n and a noun with its plural.
+	"count": func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	},
 	"pretty": func(s string) string {
 		var v any
 		if json.Unmarshal([]byte(s), &v) != nil {
