@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -84,61 +83,6 @@ func TestRunBusyPortMigratesNothing(t *testing.T) {
 	}
 }
 
-// delayedProxy listens on a local port and refuses connections (closes them
-// at once) until open is called; then it forwards them to target. It stands
-// in for a PostgreSQL that comes up after the daemon.
-type delayedProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	open   bool
-	wg     sync.WaitGroup
-}
-
-func newDelayedProxy(t *testing.T, target string) *delayedProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &delayedProxy{ln: ln, target: target}
-	p.wg.Add(1)
-	go p.serve()
-	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
-	return p
-}
-
-func (p *delayedProxy) Open() { p.mu.Lock(); p.open = true; p.mu.Unlock() }
-
-func (p *delayedProxy) serve() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		open := p.open
-		p.mu.Unlock()
-		if !open {
-			c.Close()
-			continue
-		}
-		go func() {
-			defer c.Close()
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				return
-			}
-			defer up.Close()
-			done := make(chan struct{}, 2)
-			go func() { _, _ = io.Copy(up, c); done <- struct{}{} }()
-			go func() { _, _ = io.Copy(c, up); done <- struct{}{} }()
-			<-done
-		}()
-	}
-}
-
 // TestRunWaitsForPostgres starts `run` with PostgreSQL unreachable (an
 // in-test TCP proxy that drops every connection, then after ~1 s forwards
 // them to the real server): the daemon serves /readyz 503 "waiting for
@@ -152,9 +96,10 @@ func TestRunWaitsForPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newDelayedProxy(t, real.Host)
+	proxy := testenv.NewTCPProxy(t, real.Host)
+	proxy.Down() // PostgreSQL "not up yet"
 	viaProxy := *real
-	viaProxy.Host = proxy.ln.Addr().String()
+	viaProxy.Host = proxy.Addr()
 
 	// A free port for the ops server, so the test can probe it while the
 	// daemon waits.
@@ -207,7 +152,7 @@ func TestRunWaitsForPostgres(t *testing.T) {
 	if n := strings.Count(stderr.String(), `msg="waiting for dependency" dependency=postgresql`); n < 2 {
 		t.Fatalf("want at least 2 logged retries for postgresql, got %d:\n%s", n, stderr.String())
 	}
-	proxy.Open()
+	proxy.Up()
 	testenv.WaitFor(t, "/readyz 200 once PostgreSQL answers", 30*time.Second, func() bool {
 		exited()
 		code, _ := readyz()

@@ -3,14 +3,11 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -37,114 +34,6 @@ func envInt(t *testing.T, name string, fallback int) int {
 		t.Fatalf("%s=%q: want a positive integer", name, raw)
 	}
 	return n
-}
-
-// outageProxy forwards TCP connections to PostgreSQL until Down is called:
-// then it cuts every open connection and closes each new one as soon as it
-// is accepted, the way a database host that went away looks to the daemon,
-// until Up. The shared PostgreSQL server itself is never touched.
-type outageProxy struct {
-	ln     net.Listener
-	target string
-
-	mu    sync.Mutex
-	down  bool
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
-}
-
-func newOutageProxy(t *testing.T, target string) *outageProxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &outageProxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
-	go p.serve()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.cutAll()
-		p.wg.Wait()
-	})
-	return p
-}
-
-// Addr is the proxy's host:port.
-func (p *outageProxy) Addr() string { return p.ln.Addr().String() }
-
-// Down cuts every connection and refuses new ones until Up.
-func (p *outageProxy) Down() {
-	p.mu.Lock()
-	p.down = true
-	p.mu.Unlock()
-	p.cutAll()
-}
-
-// Up forwards new connections again.
-func (p *outageProxy) Up() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
-
-func (p *outageProxy) cutAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		_ = c.Close()
-	}
-}
-
-// track registers c unless the proxy is down; it reports whether it did.
-func (p *outageProxy) track(c net.Conn) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.down {
-		return false
-	}
-	p.conns[c] = struct{}{}
-	return true
-}
-
-func (p *outageProxy) untrack(c net.Conn) {
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-	_ = c.Close()
-}
-
-func (p *outageProxy) serve() {
-	defer p.wg.Done()
-	for {
-		client, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		if !p.track(client) {
-			_ = client.Close()
-			continue
-		}
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			defer p.untrack(client)
-			server, err := net.DialTimeout("tcp", p.target, 5*time.Second)
-			if err != nil {
-				return
-			}
-			if !p.track(server) {
-				_ = server.Close()
-				return
-			}
-			defer p.untrack(server)
-			done := make(chan struct{}, 2)
-			go func() { _, _ = io.Copy(server, client); _ = server.Close(); done <- struct{}{} }()
-			go func() { _, _ = io.Copy(client, server); _ = client.Close(); done <- struct{}{} }()
-			<-done
-			<-done
-		}()
-	}
 }
 
 // TestPostgresOutageStoresEverything measures what a PostgreSQL outage in
@@ -174,7 +63,7 @@ func TestPostgresOutageStoresEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proxy := newOutageProxy(t, direct.Host)
+	proxy := testenv.NewTCPProxy(t, direct.Host)
 	viaProxy := *direct
 	viaProxy.Host = proxy.Addr()
 	stages := []string{"tag", "persist"}
