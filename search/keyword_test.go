@@ -1,0 +1,114 @@
+package search_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/assistant-dev/assistant/search"
+)
+
+// addCrawl stores a crawled page whose text is text for post id.
+func (f *fixture) addCrawl(t *testing.T, id, text string) {
+	t.Helper()
+	doc := fmt.Sprintf(`{"pages":[{"url":"https://example.org/%s","title":"page","markdown":%q}]}`, id, text)
+	if _, err := f.Pool.Exec(context.Background(),
+		`INSERT INTO post_enrichment (post_id, kind, provider, data) VALUES ($1, 'crawl', 'builtin', $2)`, id, doc); err != nil {
+		t.Fatalf("store crawl page of %s: %v", id, err)
+	}
+}
+
+// TestKeywordCrawlMatchHonoursFilters: a post found only through its
+// crawled page passes the same filters as a post found by its text.
+func TestKeywordCrawlMatchHonoursFilters(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	target := f.IDs[86]
+	f.addCrawl(t, target, "Гидролокаторы зафиксировали всплеск.")
+	var channel string
+	if err := f.Pool.QueryRow(ctx, `SELECT channel_id FROM posts WHERE post_id = $1`, target).Scan(&channel); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name  string
+		q     search.Query
+		found bool
+	}{
+		{"no filter", search.Query{}, true},
+		{"its channel", search.Query{Channels: []string{channel}}, true},
+		{"another channel", search.Query{Channels: []string{channel + "-other"}}, false},
+		{"another tenant", search.Query{TenantID: "no-such-tenant"}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.q.Text, c.q.Mode, c.q.Limit = "гидролокаторы", search.Keyword, 5
+			res := f.search(t, c.q)
+			if got := slices.ContainsFunc(res, func(r search.Result) bool { return r.PostID == target }); got != c.found {
+				t.Fatalf("found = %v, want %v: %v", got, c.found, ids(res))
+			}
+		})
+	}
+	if _, err := f.Pool.Exec(ctx, `UPDATE posts SET expires_at = now() - interval '1 second' WHERE post_id = $1`, target); err != nil {
+		t.Fatal(err)
+	}
+	if res := f.search(t, search.Query{Text: "гидролокаторы", Mode: search.Keyword, Limit: 5}); len(res) != 0 {
+		t.Fatalf("expired post found through its crawled page: %v", ids(res))
+	}
+}
+
+// TestKeywordOrderMatchesFullRanking: with few candidates, and crawled
+// pages adding to some posts' scores, the keyword list is the head of the
+// ranking of every match (text rank + crawl_weight × page rank, ties by
+// id), computed here without any LIMIT before the sum.
+func TestKeywordOrderMatchesFullRanking(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	// Pages on posts that match in their text and on posts that do not.
+	for i, pos := range []int{3, 57, 73, 74, 86, 87, 120, 200, 301, 444} {
+		text := "Президент России Путин; Украина и переговоры."
+		if i%2 == 1 {
+			text += " Путин, Путин, Путин: Украина, Украина."
+		}
+		f.addCrawl(t, f.IDs[pos], text)
+	}
+	opts := search.DefaultOptions()
+	opts.Candidates = 5
+	svc := search.New(f.Pool, nil, nil, opts)
+	for _, text := range []string{"Путин", "Украина", "Путин Украина"} {
+		t.Run(text, func(t *testing.T) {
+			rows, err := f.Pool.Query(ctx, `
+WITH q AS (SELECT regexp_replace(websearch_to_tsquery('russian', $1)::text, '(^|[ (!])''([^'']{4,})''', '\1''\2'':*', 'g')::tsquery AS q),
+m AS (
+  SELECT post_id, ts_rank_cd(search_tsv, q.q, 32) AS r FROM posts, q WHERE search_tsv @@ q.q
+  UNION ALL
+  SELECT post_id, ts_rank_cd(search_tsv, q.q, 32) * $2 FROM post_enrichment, q WHERE kind = 'crawl' AND search_tsv @@ q.q
+)
+SELECT m.post_id FROM m JOIN posts p USING (post_id) WHERE p.expires_at IS NULL OR p.expires_at > now()
+GROUP BY m.post_id ORDER BY sum(r)::float8 DESC, m.post_id LIMIT 5`, text, opts.CrawlWeight)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want) < 5 {
+				t.Fatalf("reference ranking has %d posts, want 5", len(want))
+			}
+			page, err := svc.Search(ctx, search.Query{Text: text, Mode: search.Keyword, Limit: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := make([]string, len(page.Results))
+			for i, r := range page.Results {
+				got[i] = r.PostID
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("keyword order\n got %v\nwant %v", got, want)
+			}
+		})
+	}
+}
