@@ -91,45 +91,53 @@ func (s *stageRunner) claim(ctx context.Context, in groupRef) error {
 		}
 		return err
 	}
-	// Skip entries this process already holds (claimed while handling).
-	s.mu.Lock()
-	fresh := msgs[:0]
-	for _, x := range msgs {
-		if _, held := s.tracked[in.key+"/"+x.ID]; !held && x.Values != nil {
-			fresh = append(fresh, x)
-		}
-	}
-	s.mu.Unlock()
-	if unused := n - len(fresh); unused > 0 {
-		s.release(unused)
-	}
-	if len(fresh) == 0 {
+	if len(msgs) == 0 {
+		s.release(n)
 		return nil
 	}
-	// XAUTOCLAIM does not return delivery counts: read them from the PEL.
+	// XAUTOCLAIM does not return delivery counts: read them from the PEL,
+	// where they already include this claim.
 	counts := map[string]int64{}
 	pend, err := s.r.rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
 		Stream: in.key, Group: s.def.Name, Consumer: s.consumer,
-		Start: fresh[0].ID, End: fresh[len(fresh)-1].ID, Count: int64(len(fresh)) + 64,
+		Start: msgs[0].ID, End: msgs[len(msgs)-1].ID, Count: int64(len(msgs)) + 64,
 	}).Result()
 	if err == nil {
 		for _, p := range pend {
 			counts[p.ID] = p.RetryCount
 		}
 	}
-	now := time.Now()
-	out := make([]*Message, 0, len(fresh))
-	for _, x := range fresh {
-		attempt := int(counts[x.ID])
-		if attempt < 2 {
-			attempt = 2 // claimed entries were delivered at least once before
-		}
-		out = append(out, &Message{Stream: in.stream, ID: x.ID, Values: x.Values, Attempt: attempt, FirstSeen: now})
+	if got := s.admitClaimed(in, msgs, n, counts, ClaimIdle); got > 0 {
+		s.log.Info("claimed idle entries", "stream", in.key, "count", got)
 	}
-	s.r.metrics.claimed.WithLabelValues(s.def.Name, ClaimIdle).Add(float64(len(out)))
-	s.log.Info("claimed idle entries", "stream", in.key, "count", len(out))
-	s.admit(out)
 	return nil
+}
+
+// admitClaimed hands entries just claimed into the n reserved slots to the
+// workers and returns how many it admitted. Entries this process already
+// holds (claimed while handling) or whose values are gone (deleted from
+// the stream) are skipped and their slots released. An entry's attempt is
+// its delivery count, at least 2: a claimed entry was delivered before.
+func (s *stageRunner) admitClaimed(in groupRef, claimed []redis.XMessage, n int, deliveries map[string]int64, reason string) int {
+	now := time.Now()
+	out := make([]*Message, 0, len(claimed))
+	s.mu.Lock()
+	for _, x := range claimed {
+		if _, held := s.tracked[in.key+"/"+x.ID]; held || x.Values == nil {
+			continue
+		}
+		out = append(out, &Message{Stream: in.stream, ID: x.ID, Values: x.Values,
+			Attempt: max(int(deliveries[x.ID]), 2), FirstSeen: now})
+	}
+	s.mu.Unlock()
+	if unused := n - len(out); unused > 0 {
+		s.release(unused)
+	}
+	if len(out) > 0 {
+		s.r.metrics.claimed.WithLabelValues(s.def.Name, reason).Add(float64(len(out)))
+		s.admit(out)
+	}
+	return len(out)
 }
 
 // touchOwn resets the idle time of entries this process has held for a

@@ -92,11 +92,11 @@ func (s *stageRunner) claimBatch(ctx context.Context, in groupRef, consumer stri
 		return 0, false, err
 	}
 	ids := make([]string, len(pend))
-	counts := make(map[string]int64, len(pend))
+	deliveries := make(map[string]int64, len(pend))
 	minIdle := pend[0].Idle
 	for i, p := range pend {
 		ids[i] = p.ID
-		counts[p.ID] = p.RetryCount
+		deliveries[p.ID] = p.RetryCount + 1 // the XCLAIM below counts one more
 		minIdle = min(minIdle, p.Idle)
 	}
 	// MinIdle is the least idle time just read: should another replica
@@ -109,24 +109,5 @@ func (s *stageRunner) claimBatch(ctx context.Context, in groupRef, consumer stri
 		s.release(n)
 		return 0, false, err
 	}
-	now := time.Now()
-	out := make([]*Message, 0, len(claimed))
-	s.mu.Lock()
-	for _, x := range claimed {
-		if _, held := s.tracked[in.key+"/"+x.ID]; held || x.Values == nil {
-			continue
-		}
-		// XCLAIM counted this delivery: the count read before it, plus one.
-		attempt := int(counts[x.ID]) + 1
-		out = append(out, &Message{Stream: in.stream, ID: x.ID, Values: x.Values, Attempt: max(attempt, 2), FirstSeen: now})
-	}
-	s.mu.Unlock()
-	if unused := n - len(out); unused > 0 {
-		s.release(unused)
-	}
-	if len(out) > 0 {
-		s.r.metrics.claimed.WithLabelValues(s.def.Name, ClaimConsumerGone).Add(float64(len(out)))
-		s.admit(out)
-	}
-	return len(out), len(pend) == n, nil
+	return s.admitClaimed(in, claimed, n, deliveries, ClaimConsumerGone), len(pend) == n, nil
 }
