@@ -136,8 +136,12 @@ func (s *stageRunner) redeliver(ctx context.Context, due []*Message) []*Message 
 		}
 		if err != nil {
 			// The group is gone (and the stream with it, most likely):
-			// recreate it, so that the republished entries are read.
-			s.recreateGroup(ctx, key)
+			// recreate it, as the fetcher and the acker do, so that the
+			// republished entries are read.
+			s.log.Warn("consumer group missing while retrying; recreating it", "stream", key, "err", err)
+			if gerr := s.r.ensureGroups(ctx); gerr != nil {
+				s.log.Error("recreate consumer groups", "err", gerr)
+			}
 		}
 		var missing []*Message
 		for _, m := range msgs {
@@ -150,20 +154,6 @@ func (s *stageRunner) redeliver(ctx context.Context, due []*Message) []*Message 
 		out = append(out, s.republishVanished(ctx, key, missing)...)
 	}
 	return out
-}
-
-// recreateGroup creates the stage's group on key after NOGROUP, at the
-// position the runner creates it at on start.
-func (s *stageRunner) recreateGroup(ctx context.Context, key string) {
-	for _, in := range s.inputs {
-		if in.key != key {
-			continue
-		}
-		s.log.Warn("consumer group missing while retrying; recreating it", "stream", in.stream, "group", in.group)
-		if err := createGroup(ctx, s.r.rdb, in.key, in.group, in.start); err != nil {
-			s.log.Error("recreate consumer group", "stream", in.stream, "group", in.group, "err", err)
-		}
-	}
 }
 
 // republishVanished deals with entries waiting for a retry that are no
