@@ -131,11 +131,11 @@ func Shared(ctx context.Context, res *pipeline.Resources, db config.Database) (*
 // unlike a connection that broke or a server that is down. In a multi-row
 // write only some rows may be at fault: see WriteSplitting.
 func IsDataError(err error) bool {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
+	code := SQLState(err)
+	if len(code) < 2 {
 		return false
 	}
-	switch pgErr.Code[:2] {
+	switch code[:2] {
 	case "22", // data exception
 		"23", // integrity constraint violation
 		"54": // program limit exceeded ("index row size 6024 exceeds btree version 4 maximum 2704")
