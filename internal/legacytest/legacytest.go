@@ -163,6 +163,9 @@ func writePy(b *strings.Builder, v any) {
 
 // writePyString writes s as a JSON string the way Python does with
 // ensure_ascii=False: only ", \ and control characters are escaped.
+// It repeats events.writePythonJSONString on purpose: OldTagsHash is the
+// independent reference that events.TagsHash is tested against, so it must
+// not share the code under test.
 func writePyString(b *strings.Builder, s string) {
 	b.WriteByte('"')
 	for _, r := range s {
