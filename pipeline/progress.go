@@ -7,7 +7,6 @@ import (
 	"context"
 	"log/slog"
 	"math"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -49,7 +48,7 @@ func (s *stageRunner) logProgress(ctx context.Context, interval time.Duration) {
 	var queryErr error
 	for _, in := range s.inputs {
 		groups, err := s.r.rdb.XInfoGroups(ctx, in.key).Result()
-		if err != nil && !strings.Contains(err.Error(), "no such key") {
+		if err != nil && !isNoSuchKey(err) {
 			queryErr = err
 			continue
 		}

@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,7 +43,7 @@ type groupState struct {
 func groupStates(ctx context.Context, rdb redis.UniversalClient, key string) ([]groupState, error) {
 	groups, err := rdb.XInfoGroups(ctx, key).Result()
 	if err != nil {
-		if strings.Contains(err.Error(), "no such key") {
+		if isNoSuchKey(err) {
 			return nil, nil
 		}
 		return nil, err
