@@ -276,7 +276,7 @@ func TestImportLegacyCommand(t *testing.T) {
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, string(ddl)+`;
 INSERT INTO channels (id, tg_channel_id, title) VALUES ('6f1c1f3e-0d7a-4d38-9a57-3d1f8c2e0a11', 1000724666, 'Naked Science');
-INSERT INTO posts (id, channel_id, tg_message_id, content, media_urls, posted_at, created_at) VALUES
+INSERT INTO posts (id, channel_id, telegram_message_id, content, media_urls, posted_at, created_at) VALUES
     ('0b7a3c8e-5d1f-4c2a-9e6b-7f8d9a0b1c2d', '6f1c1f3e-0d7a-4d38-9a57-3d1f8c2e0a11', 1, 'первый', '[]', '2024-12-01 10:00+00', '2024-12-01 10:00+00'),
     ('1c8b4d9f-6e20-4d3b-8f7c-8a9e0b1c2d3e', '6f1c1f3e-0d7a-4d38-9a57-3d1f8c2e0a11', 2, '', '["https://cdn.example/a.jpg"]', '2024-12-01 11:00+00', '2024-12-01 11:00+00');`); err != nil {
 		t.Fatal(err)

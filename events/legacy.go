@@ -7,6 +7,24 @@ import (
 	"time"
 )
 
+// OriginField and OriginSelf mark the copies the daemon publishes to the
+// old worker's keys (stream:posts:tagged, stream:posts:enriched). The old
+// consumers read the data field and keep any other field as a header, so the
+// mark changes nothing they see; the daemon's own legacy consumer, which
+// reads the same keys for what the old worker still writes there, skips an
+// entry that carries it: it never consumes its own echo.
+const (
+	OriginField = "origin"
+	OriginSelf  = "assistant"
+)
+
+// IsOwnEcho reports whether a stream entry is a copy the daemon published
+// to an old key (it carries OriginField = OriginSelf).
+func IsOwnEcho(values map[string]any) bool {
+	v, ok := values[OriginField].(string)
+	return ok && v == OriginSelf
+}
+
 // legacyTagged is posts.tagged in the shape of the old system's
 // PostTaggedEventV1, which its downstream tasks (TagPersistenceTask,
 // enrichment, crawl trigger) validate: they key on <post_id>:tagged:v1 and

@@ -6,6 +6,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,6 +20,9 @@ type completion struct {
 	msg   *Message
 	dlq   map[string]any // DLQ entry fields; nil for a success
 	class string         // the DLQ entry's error class
+	// echo: the daemon's own copy read back from an old key, acknowledged
+	// without being handled (counted in stage_echo_skipped_total only).
+	echo bool
 }
 
 // deadLetter queues an entry for the DLQ with the reason (DLQEntry).
@@ -78,7 +82,7 @@ func (s *stageRunner) flush(ctx context.Context, batch []completion) {
 					s.r.metrics.messages.WithLabelValues(s.def.Name, StatusDLQ).Inc()
 					s.r.metrics.dlq.WithLabelValues(s.def.Name, c.class).Inc()
 					s.progress.dlq.Add(1)
-				} else {
+				} else if !c.echo {
 					s.r.metrics.messages.WithLabelValues(s.def.Name, StatusSuccess).Inc()
 					s.progress.handled.Add(1)
 					for _, fn := range c.msg.committed {
@@ -103,23 +107,26 @@ func (s *stageRunner) flush(ctx context.Context, batch []completion) {
 }
 
 // legacyValues renders an output for the old worker's key: posts.tagged in
-// the old PostTaggedEventV1 shape, anything else as it is. An output that
-// cannot be read back (it was encoded by this process) goes as it is.
+// the old PostTaggedEventV1 shape, anything else as it is, and in both cases
+// marked as the daemon's own (events.OriginField), so that its legacy
+// consumer, which reads the same key, skips it. An output that cannot be
+// read back (it was encoded by this process) goes as it is.
 func (s *stageRunner) legacyValues(o output) map[string]any {
-	if o.stream != s.r.cfg.Streams.Tagged {
-		return o.values
+	values := o.values
+	if o.stream == s.r.cfg.Streams.Tagged {
+		var ev events.PostTagged
+		if err := events.Decode(o.values, &ev); err != nil {
+			s.log.Warn("legacy output: posts.tagged not readable, published as is", "err", err)
+		} else if old, err := events.LegacyTagged(&ev); err != nil {
+			s.log.Warn("legacy output: encode", "post_id", ev.PostID, "err", err)
+		} else {
+			values = old
+		}
 	}
-	var ev events.PostTagged
-	if err := events.Decode(o.values, &ev); err != nil {
-		s.log.Warn("legacy output: posts.tagged not readable, published as is", "err", err)
-		return o.values
-	}
-	values, err := events.LegacyTagged(&ev)
-	if err != nil {
-		s.log.Warn("legacy output: encode", "post_id", ev.PostID, "err", err)
-		return o.values
-	}
-	return values
+	marked := make(map[string]any, len(values)+1)
+	maps.Copy(marked, values)
+	marked[events.OriginField] = events.OriginSelf
+	return marked
 }
 
 func (s *stageRunner) commit(ctx context.Context, batch []completion) error {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/events"
 )
 
 // fetch reads new entries until ctx is cancelled.
@@ -102,6 +104,12 @@ func (s *stageRunner) admit(msgs []*Message) {
 		switch size := entrySize(m.Values); {
 		case size > s.r.cfg.Runner.MaxEntryBytes:
 			s.deadLetter(m, ClassPermanent, fmt.Errorf("entry too large: %d bytes exceeds runner.max_entry_bytes %d", size, s.r.cfg.Runner.MaxEntryBytes))
+		case s.isOwnEcho(m):
+			// A copy this daemon published to an old key for the old
+			// downstream tasks: reading it back would store a post from an
+			// event that carries less than the one it came from.
+			s.r.metrics.echoSkipped.WithLabelValues(s.def.Name).Inc()
+			s.results <- completion{msg: m, echo: true}
 		case m.Attempt > s.r.cfg.Runner.MaxAttempts:
 			s.deadLetter(m, ClassExhausted, fmt.Errorf("delivered %d times (runner.max_attempts %d); last consumer stopped while handling it", m.Attempt-1, s.r.cfg.Runner.MaxAttempts))
 		default:
@@ -109,6 +117,20 @@ func (s *stageRunner) admit(msgs []*Message) {
 		}
 	}
 	s.dispatch(ready)
+}
+
+// isOwnEcho reports whether m was read from an old worker's key the runner
+// also publishes to, and is one of the copies it published there.
+func (s *stageRunner) isOwnEcho(m *Message) bool {
+	if !events.IsOwnEcho(m.Values) {
+		return false
+	}
+	for _, legacy := range s.r.legacyOut {
+		if legacy == m.Stream {
+			return true
+		}
+	}
+	return false
 }
 
 // entrySize is the size of an entry as runner.max_entry_bytes counts it:

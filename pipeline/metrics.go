@@ -25,6 +25,7 @@ type runnerMetrics struct {
 	claimed        *prometheus.CounterVec
 	republished    *prometheus.CounterVec
 	paused         *prometheus.GaugeVec
+	echoSkipped    *prometheus.CounterVec
 }
 
 func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
@@ -74,10 +75,14 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 			Name: "stage_paused",
 			Help: "1 while a stage is paused because a dependency is unavailable (a store down, a table missing), else 0.",
 		}, []string{"stage"}),
+		echoSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stage_echo_skipped_total",
+			Help: "Entries of an old worker's key that were the daemon's own copies (legacy_publish_*), acknowledged without being handled.",
+		}, []string{"stage"}),
 	}
 	for _, c := range []prometheus.Collector{
 		m.messages, m.handleDuration, m.inflight, m.lag, m.pending, m.oldestPending,
-		m.retries, m.dlq, m.claimed, m.republished, m.paused,
+		m.retries, m.dlq, m.claimed, m.republished, m.paused, m.echoSkipped,
 	} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

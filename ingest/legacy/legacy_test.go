@@ -33,6 +33,7 @@ type oldPost struct {
 	postedAt  time.Time
 	createdAt time.Time
 	tenant    string // post_enrichment.data->>'tenant_id', "" for none
+	user      string // post_enrichment.data->'metadata'->>'user_id', "" for none
 }
 
 // oldDB builds the old system's schema (testdata/legacy/old_schema.sql)
@@ -97,14 +98,19 @@ func (db *oldDB) add(ctx context.Context, tgChannel int64, title string, msg int
 		postedAt: posted, createdAt: db.base}
 	if db.seq%4 == 0 {
 		p.tenant = "tenant-" + string(rune('a'+db.seq%3))
+		// The old tagging task keeps the user under data.metadata.
+		p.user = "user-" + strconv.Itoa(db.seq)
 	}
-	if _, err := db.conn.Exec(ctx, `INSERT INTO posts (id, channel_id, tg_message_id, content, media_urls, posted_at, created_at)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)`, p.id, ch, msg, content, media, posted, p.createdAt); err != nil {
+	// The old models' DateTime columns are naive and hold UTC.
+	if _, err := db.conn.Exec(ctx, `INSERT INTO posts (id, channel_id, telegram_message_id, content, media_urls, posted_at, created_at)
+VALUES ($1, $2, $3, $4, $5::json, $6::timestamptz AT TIME ZONE 'UTC', $7::timestamptz AT TIME ZONE 'UTC')`,
+		p.id, ch, msg, content, media, posted, p.createdAt); err != nil {
 		db.t.Fatal(err)
 	}
 	if p.tenant != "" {
 		if _, err := db.conn.Exec(ctx, `INSERT INTO post_enrichment (post_id, kind, provider, params_hash, data)
-VALUES ($1, 'tags', 'gigachat', 'h', jsonb_build_object('tags', '[]'::jsonb, 'tenant_id', $2::text))`, p.id, p.tenant); err != nil {
+VALUES ($1, 'tags', 'gigachat', 'h', jsonb_build_object('tags', '[]'::jsonb, 'tenant_id', $2::text,
+	'metadata', jsonb_build_object('model', 'GigaChat:latest', 'user_id', $3::text)))`, p.id, p.tenant, p.user); err != nil {
 			db.t.Fatal(err)
 		}
 	}
@@ -215,7 +221,7 @@ func TestImportEveryPostOnce(t *testing.T) {
 			wantText = *p.content
 		}
 		if ev.Text != wantText || ev.ChannelID != p.channel || ev.TGMessageID != p.messageID ||
-			!ev.PostedAt.Equal(p.postedAt) || ev.TenantID != p.tenant {
+			!ev.PostedAt.Equal(p.postedAt) || ev.TenantID != p.tenant || ev.UserID != p.user {
 			t.Errorf("post %s: event %+v does not match the old row %+v", p.id, ev, p)
 		}
 	}
@@ -359,3 +365,48 @@ func TestImportNotTheOldDatabase(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestImportReadsEveryFormOfTheOldSchema imports the old schema in the forms
+// it has had: the message id as tg_message_id (the old system's rollback
+// script renames it back), a channel whose tenant is only in
+// channels.settings, and a session whose TimeZone is not UTC (the old naive
+// timestamps hold UTC and must not shift).
+func TestImportReadsEveryFormOfTheOldSchema(t *testing.T) {
+	t.Parallel()
+	ctx, db, rdb, keys, stream := setup(t, 12)
+	if _, err := db.conn.Exec(ctx, `ALTER TABLE posts RENAME COLUMN telegram_message_id TO tg_message_id`); err != nil {
+		t.Fatal(err)
+	}
+	var settingsChannel string
+	for _, ch := range db.channels {
+		settingsChannel = ch
+		break
+	}
+	if _, err := db.conn.Exec(ctx, `UPDATE channels SET settings = '{"tenant_id": "tenant-settings"}' WHERE id = $1`, settingsChannel); err != nil {
+		t.Fatal(err)
+	}
+	from := db.url + "&timezone=Asia%2FVladivostok"
+	if !strings.Contains(db.url, "?") {
+		from = db.url + "?timezone=Asia%2FVladivostok"
+	}
+	if _, err := legacy.Import(ctx, rdb, keys, legacy.Options{From: from, BatchSize: 5}); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	published := streamEvents(t, ctx, rdb, stream)
+	checkOnce(t, db, published)
+	byID := map[string]events.PostParsed{}
+	for _, ev := range published {
+		byID[ev.PostID] = ev
+	}
+	for _, p := range db.posts {
+		ev := byID[p.id]
+		wantTenant := p.tenant
+		if wantTenant == "" && p.channel == settingsChannel {
+			wantTenant = "tenant-settings"
+		}
+		if ev.TGMessageID != p.messageID || !ev.PostedAt.Equal(p.postedAt) || ev.TenantID != wantTenant || ev.UserID != p.user {
+			t.Errorf("post %s: tg_message_id %d posted_at %s tenant %q user %q; want %d %s %q %q",
+				p.id, ev.TGMessageID, ev.PostedAt, ev.TenantID, ev.UserID, p.messageID, p.postedAt, wantTenant, p.user)
+		}
+	}
+}

@@ -76,6 +76,18 @@ WHERE table_schema = $1 AND table_name IN ('posts', 'channels', 'post_enrichment
 
 func (s *source) has(col string) bool { _, ok := s.cols[col]; return ok }
 
+// instant is the expression of a time column of posts as an instant. The
+// old models declare naive DateTime columns filled with datetime.utcnow(),
+// so a timestamp without time zone holds UTC, whatever the session's
+// TimeZone says.
+func (s *source) instant(col string) string {
+	expr := "p." + strings.TrimPrefix(col, "posts.")
+	if s.cols[col] == "timestamp without time zone" {
+		return "(" + expr + " AT TIME ZONE 'UTC')"
+	}
+	return expr
+}
+
 // opt is the expression of an optional column, or a typed NULL.
 func (s *source) opt(col, expr, typ string) string {
 	if s.has(col) {
@@ -88,19 +100,24 @@ func (s *source) opt(col, expr, typ string) string {
 // the order the old system stored posts in, so that a later run picks up
 // what it stored since.
 func (s *source) build() {
-	order := "p.created_at"
+	order := s.instant("posts.created_at")
 	if !s.has("posts.created_at") {
-		order = "p.posted_at"
+		order = s.instant("posts.posted_at")
 	}
 	s.expr["order"] = "coalesce(" + order + ", 'epoch'::timestamptz)"
 	s.expr["id"] = `p.id::text COLLATE "C"`
 	s.expr["content"] = "coalesce(p.content, '')"
 	s.expr["channel_id"] = "p.channel_id::text"
+	// The old system renamed tg_message_id to telegram_message_id
+	// (scripts/improve_posts_schema.sql); a database may hold either.
 	s.expr["tg_message_id"] = s.opt("posts.tg_message_id", "p.tg_message_id::bigint", "bigint")
+	if s.has("posts.telegram_message_id") {
+		s.expr["tg_message_id"] = "p.telegram_message_id::bigint"
+	}
 	posted := []string{}
 	for _, c := range []string{"posted_at", "created_at"} {
 		if s.has("posts." + c) {
-			posted = append(posted, "p."+c)
+			posted = append(posted, s.instant("posts."+c))
 		}
 	}
 	s.expr["posted_at"] = "coalesce(" + strings.Join(posted, ", ") + ")"
@@ -137,15 +154,23 @@ func (s *source) build() {
 	s.expr["title"] = chanCol("title", "text")
 	// The old enrichment and indexing code read the tenant (and the user)
 	// from post_enrichment.data; the channel's row is the fallback.
-	fromData := func(key string) string {
+	// path is a jsonb path in post_enrichment.data: the old tagging task
+	// keeps tenant_id at the top and user_id under metadata.
+	fromData := func(path string) string {
 		if !s.has("post_enrichment.data") || !s.has("post_enrichment.post_id") {
 			return "NULL::text"
 		}
-		return "(SELECT e.data::jsonb->>'" + key + "' FROM post_enrichment e WHERE e.post_id = p.id AND e.data::jsonb->>'" +
-			key + "' IS NOT NULL ORDER BY e.kind LIMIT 1)"
+		return "(SELECT e.data::jsonb#>>'" + path + "' FROM post_enrichment e WHERE e.post_id = p.id AND e.data::jsonb#>>'" +
+			path + "' IS NOT NULL ORDER BY e.kind LIMIT 1)"
 	}
-	s.expr["tenant_id"] = "coalesce(" + fromData("tenant_id") + ", " + chanCol("tenant_id", "text") + ")"
-	s.expr["user_id"] = fromData("user_id")
+	// The channel's tenant: a column in early schemas, channels.settings
+	// in the current one.
+	chanTenant := chanCol("tenant_id", "text")
+	if joined && !s.has("channels.tenant_id") && s.has("channels.settings") {
+		chanTenant = "c.settings::jsonb->>'tenant_id'"
+	}
+	s.expr["tenant_id"] = "coalesce(" + fromData("{tenant_id}") + ", " + chanTenant + ")"
+	s.expr["user_id"] = "coalesce(" + fromData("{user_id}") + ", " + fromData("{metadata,user_id}") + ")"
 }
 
 // fields is the order of the SELECT list and of readRow's Scan.

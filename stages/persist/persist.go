@@ -139,6 +139,10 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 				append(m.LogAttrs(), slog.String("error", err.Error()))...)
 			continue
 		}
+		if ev.Model == "" {
+			// The old worker's PostTaggedEventV1 names the model in metadata.
+			ev.Model = ev.Metadata["model"]
+		}
 		if ev.OccurredAt.IsZero() {
 			// Legacy flat entries carry no envelope; the time the entry
 			// entered the stream is the best ordering we have.
@@ -148,9 +152,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 		// Two rows for one key in one statement is an error in Postgres, and
 		// only the newest event of a post matters; stream order breaks ties.
 		if i, dup := sc.index[ev.PostID]; dup {
-			if !ev.OccurredAt.Before(sc.events[i].OccurredAt) {
-				sc.events[i] = ev
-			}
+			sc.events[i] = newestOf(sc.events[i], ev)
 			continue
 		}
 		sc.index[ev.PostID] = len(sc.events)
@@ -207,6 +209,50 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 		slog.Int("unchanged", res.Unchanged), slog.Int("refused", len(split.Refused)),
 		slog.Duration("took", time.Since(start)))
 	return nil
+}
+
+// newestOf returns the event that stands for a post of which a batch holds
+// two: the newer by occurred_at (the later in the stream on a tie), with
+// what it does not carry taken from the other one when both describe the
+// same thing — the same content (content_hash) for the post's columns, the
+// same tags (tags_hash) for the tagging fields. So an event that carries less
+// (the old worker's PostTaggedEventV1 has no text, posted_at, content_hash or
+// model) never replaces one that carries more, whatever their order.
+func newestOf(prev, ev *events.PostTagged) *events.PostTagged {
+	newer, older := ev, prev
+	if ev.OccurredAt.Before(prev.OccurredAt) {
+		newer, older = prev, ev
+	}
+	fillMissing(newer, older)
+	return newer
+}
+
+// fillMissing copies into dst the fields it lacks from src, an event of the
+// same post (see newestOf).
+func fillMissing(dst, src *events.PostTagged) {
+	fill := func(d *string, s string) {
+		if *d == "" {
+			*d = s
+		}
+	}
+	fill(&dst.ChannelID, src.ChannelID)
+	fill(&dst.TenantID, src.TenantID)
+	fill(&dst.UserID, src.UserID)
+	if dst.ContentHash == "" || src.ContentHash == "" || dst.ContentHash == src.ContentHash {
+		fill(&dst.ContentHash, src.ContentHash)
+		fill(&dst.Text, src.Text)
+		if dst.PostedAt.IsZero() {
+			dst.PostedAt = src.PostedAt
+		}
+		if len(dst.URLs) == 0 {
+			dst.URLs = src.URLs
+		}
+	}
+	if dst.TagsHash == src.TagsHash {
+		fill(&dst.Model, src.Model)
+		fill(&dst.PromptVersion, src.PromptVersion)
+		fill(&dst.Provider, src.Provider)
+	}
 }
 
 // failPost fails every message of the batch about postID permanently and

@@ -84,7 +84,7 @@ func TestMigrateRefusesForeignTables(t *testing.T) {
 	}
 	if _, err := conn.Exec(ctx, `
 INSERT INTO channels (id, tg_channel_id, title) VALUES ('6f1c1f3e-0d7a-4d38-9a57-3d1f8c2e0a11', -1001, 'old');
-INSERT INTO posts (id, channel_id, tg_message_id, content) VALUES
+INSERT INTO posts (id, channel_id, telegram_message_id, content) VALUES
     ('0b7a3c8e-5d1f-4c2a-9e6b-7f8d9a0b1c2d', '6f1c1f3e-0d7a-4d38-9a57-3d1f8c2e0a11', 1, 'old post')`); err != nil {
 		t.Fatal(err)
 	}
