@@ -1,11 +1,9 @@
 package crawl
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/url"
 	"regexp"
 	"strings"
@@ -21,7 +19,6 @@ import (
 	"github.com/itlightning/dateparse"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
-	"golang.org/x/net/html/charset"
 )
 
 // extractor turns a fetched body into Markdown and metadata. One converter
@@ -42,22 +39,15 @@ func newExtractor() *extractor {
 // extract fills res from body, a page of content type ctype served at
 // final.
 func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.URL) error {
-	// charset.NewReader honours the Content-Type charset, then a BOM, then
-	// <meta charset>/http-equiv in the first 1024 bytes, then guesses: the
-	// order browsers use. windows-1251 and koi8-r pages come out as UTF-8.
-	r, err := charset.NewReader(bytes.NewReader(body), ctype)
+	text, err := decodeBody(body, ctype)
 	if err != nil {
-		return fmt.Errorf("decode charset: %w", err)
+		return err
 	}
 	if mediaType(ctype) == "text/plain" {
-		text, err := io.ReadAll(r)
-		if err != nil {
-			return fmt.Errorf("decode text: %w", err)
-		}
-		x.fromText(res, strings.ToValidUTF8(string(text), "\uFFFD"))
+		x.fromText(res, text)
 		return nil
 	}
-	doc, err := html.Parse(r)
+	doc, err := html.Parse(strings.NewReader(text))
 	if err != nil {
 		return fmt.Errorf("parse HTML: %w", err)
 	}
@@ -101,7 +91,7 @@ func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.U
 		res.Description = leadParagraph(md)
 	}
 	res.Markdown = md
-	text := markdownText(md)
+	text = markdownText(md)
 	res.WordCount = wordCount(text)
 	if res.Language == "" {
 		res.Language = guessLanguage(text)
