@@ -53,6 +53,14 @@ func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.U
 	}
 	meta := readMeta(doc, final)
 	dropBoilerplate(doc)
+	// The page's own article container, found in a second copy of the
+	// document (readability rewrites the first): the alternative the
+	// readability pass is compared with below.
+	var marked *html.Node
+	if doc2, err := html.Parse(strings.NewReader(text)); err == nil {
+		dropBoilerplate(doc2)
+		marked = markedArticle(doc2)
+	}
 
 	parser := readability.NewParser()
 	art, err := parser.ParseAndMutate(doc, final)
@@ -63,6 +71,20 @@ func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.U
 		// Readability found no article (a short page, a listing): fall back
 		// to the body without its page furniture.
 		content = stripChrome(findBody(doc))
+	}
+	if content != nil {
+		pruneContent(content)
+	}
+	if marked != nil {
+		stripChrome(marked)
+		pruneContent(marked)
+		// Readability sometimes settles on a quote box or one section of
+		// an article split by galleries and "related" blocks; when the
+		// page's marked article container holds much more prose, it is
+		// the article.
+		if content == nil || textLen(marked) > 2*textLen(content)+200 {
+			content = marked
+		}
 	}
 	md := ""
 	if content != nil {
@@ -201,7 +223,7 @@ func dropBoilerplate(n *html.Node) {
 			case atom.Html, atom.Body, atom.Main, atom.Article, atom.Head:
 				dropBoilerplate(c)
 			default:
-				if (isBoilerplate(c) || isAdLabelled(c)) && !hasH1(c) {
+				if (isBoilerplate(c) || isAdLabelled(c)) && !hasH1(c) && !holdsMarkedArticle(c) {
 					n.RemoveChild(c)
 				} else {
 					dropBoilerplate(c)
@@ -262,6 +284,21 @@ func firstText(n *html.Node, depth int) string {
 		}
 	}
 	return ""
+}
+
+// holdsMarkedArticle reports whether n is or contains the element the page
+// marks as its article body: a class like "bottom-offset" on a column
+// must not cost the article inside it.
+func holdsMarkedArticle(n *html.Node) bool {
+	if n.Type == html.ElementNode && isArticleMarked(n) {
+		return true
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if holdsMarkedArticle(c) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasH1(n *html.Node) bool {
