@@ -188,7 +188,7 @@ var boilerplateTokens = map[string]bool{
 }
 
 // boilerplatePhrases are class/id substrings too long to be single tokens.
-var boilerplatePhrases = []string{"most-read", "mostread", "read-also", "readalso", "see-also"}
+var boilerplatePhrases = []string{"most-read", "mostread", "read-also", "readalso", "see-also", "byline", "dateline", "timestamp"}
 
 // isBoilerplate reports whether an element's class or id marks furniture.
 func isBoilerplate(n *html.Node) bool {
@@ -223,7 +223,7 @@ func dropBoilerplate(n *html.Node) {
 			case atom.Html, atom.Body, atom.Main, atom.Article, atom.Head:
 				dropBoilerplate(c)
 			default:
-				if (isBoilerplate(c) || isAdLabelled(c)) && !hasH1(c) && !holdsMarkedArticle(c) {
+				if (isBoilerplate(c) || isAdLabelled(c) || isCaption(c) || c.DataAtom == atom.Figcaption) && !hasH1(c) && !holdsMarkedArticle(c) {
 					n.RemoveChild(c)
 				} else {
 					dropBoilerplate(c)
