@@ -16,8 +16,8 @@ import (
 // article-extraction benchmark (181 pages nobody here wrote; see
 // docs/extraction.md): a change that makes extraction worse fails here.
 const (
-	floorF1        = 0.962
-	floorPrecision = 0.948
+	floorF1        = 0.964
+	floorPrecision = 0.951
 	floorRecall    = 0.976
 	ceilLostHalf   = 0.010
 )

@@ -49,10 +49,10 @@ func isPrunable(n *html.Node) bool {
 	density := float64(utf8.RuneCountInString(linkText)) / float64(chars)
 	switch {
 	case n.DataAtom == atom.P || n.DataAtom == atom.Span:
-		// A paragraph that is only a link ("More Business News", a
-		// Twitter handle) is a pointer elsewhere; a sentence with a link
-		// in it is prose.
-		return density > 0.9 && chars < 80
+		// A paragraph that is (almost) only links ("More Business News",
+		// a Twitter handle, a "Don't miss" list of headlines) points
+		// elsewhere; a sentence with a link in it is prose.
+		return density > 0.85 && chars < 400
 	default:
 		return density > 0.5 && chars < 2000
 	}
