@@ -15,11 +15,15 @@ import (
 // Floors just under the figures the extractor reaches on Zyte's public
 // article-extraction benchmark (181 pages nobody here wrote; see
 // docs/extraction.md): a change that makes extraction worse fails here.
-const (
-	floorF1        = 0.964
-	floorPrecision = 0.951
-	floorRecall    = 0.976
-	ceilLostHalf   = 0.010
+type floors struct{ f1, precision, recall, lostHalf float64 }
+
+var (
+	// allPages: the whole benchmark.
+	allPages = floors{f1: 0.964, precision: 0.951, recall: 0.976, lostHalf: 0.010}
+	// quarterPages: a fixed quarter of the pages (by id order: 0 and 5 mod
+	// 8, from both halves), what runs under -race
+	// or -short.
+	quarterPages = floors{f1: 0.970, precision: 0.955, recall: 0.985, lostHalf: 0.000}
 )
 
 func extractText(_ context.Context, body []byte, pageURL string) (string, error) {
@@ -38,6 +42,16 @@ func TestExtractionBenchmark(t *testing.T) {
 	pages, err := extractbench.Load("testdata/article-extraction-benchmark")
 	if err != nil {
 		t.Fatal(err)
+	}
+	floor := allPages
+	if raceEnabled || testing.Short() || os.Getenv("EXTRACT_QUARTER") != "" {
+		var quarter []extractbench.Page
+		for _, p := range pages {
+			if i := p.Index % 8; i == 0 || i == 5 { // from both halves
+				quarter = append(quarter, p)
+			}
+		}
+		pages, floor = quarter, quarterPages
 	}
 	rep, err := extractbench.Run(context.Background(), pages, extractText, runtime.GOMAXPROCS(0))
 	if err != nil {
@@ -58,9 +72,9 @@ func TestExtractionBenchmark(t *testing.T) {
 		}
 	}
 	m := rep.All
-	if m.F1 < floorF1 || m.Precision < floorPrecision || m.Recall < floorRecall || m.LostHalf > ceilLostHalf {
-		t.Errorf("benchmark fell: F1 %.4f (floor %.3f) precision %.4f (floor %.3f) recall %.4f (floor %.3f) lost>half %.3f (ceiling %.3f)",
-			m.F1, floorF1, m.Precision, floorPrecision, m.Recall, floorRecall, m.LostHalf, ceilLostHalf)
+	if m.F1 < floor.f1 || m.Precision < floor.precision || m.Recall < floor.recall || m.LostHalf > floor.lostHalf {
+		t.Errorf("benchmark (%d pages) fell: F1 %.4f (floor %.3f) precision %.4f (floor %.3f) recall %.4f (floor %.3f) lost>half %.3f (ceiling %.3f)",
+			len(pages), m.F1, floor.f1, m.Precision, floor.precision, m.Recall, floor.recall, m.LostHalf, floor.lostHalf)
 	}
 }
 

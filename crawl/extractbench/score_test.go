@@ -70,6 +70,9 @@ func TestPublishedPeerScores(t *testing.T) {
 		{"trafilatura", 0.958, 0.938, 0.978},
 		{"go_trafilatura", 0.960, 0.940, 0.980},
 	}
+	if raceEnabled || testing.Short() {
+		tests = tests[:1]
+	}
 	for _, tt := range tests {
 		pred, err := LoadPredictions(filepath.Join(dataDir, "output", tt.name+".json.gz"))
 		if err != nil {
