@@ -1,11 +1,9 @@
 package crawl
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/url"
 	"regexp"
 	"strings"
@@ -21,7 +19,6 @@ import (
 	"github.com/itlightning/dateparse"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
-	"golang.org/x/net/html/charset"
 )
 
 // extractor turns a fetched body into Markdown and metadata. One converter
@@ -42,27 +39,28 @@ func newExtractor() *extractor {
 // extract fills res from body, a page of content type ctype served at
 // final.
 func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.URL) error {
-	// charset.NewReader honours the Content-Type charset, then a BOM, then
-	// <meta charset>/http-equiv in the first 1024 bytes, then guesses: the
-	// order browsers use. windows-1251 and koi8-r pages come out as UTF-8.
-	r, err := charset.NewReader(bytes.NewReader(body), ctype)
+	text, err := decodeBody(body, ctype)
 	if err != nil {
-		return fmt.Errorf("decode charset: %w", err)
+		return err
 	}
 	if mediaType(ctype) == "text/plain" {
-		text, err := io.ReadAll(r)
-		if err != nil {
-			return fmt.Errorf("decode text: %w", err)
-		}
-		x.fromText(res, strings.ToValidUTF8(string(text), "\uFFFD"))
+		x.fromText(res, text)
 		return nil
 	}
-	doc, err := html.Parse(r)
+	doc, err := html.Parse(strings.NewReader(text))
 	if err != nil {
 		return fmt.Errorf("parse HTML: %w", err)
 	}
 	meta := readMeta(doc, final)
 	dropBoilerplate(doc)
+	// The page's own article container, found in a second copy of the
+	// document (readability rewrites the first): the alternative the
+	// readability pass is compared with below.
+	var marked *html.Node
+	if doc2, err := html.Parse(strings.NewReader(text)); err == nil {
+		dropBoilerplate(doc2)
+		marked = markedArticle(doc2)
+	}
 
 	parser := readability.NewParser()
 	art, err := parser.ParseAndMutate(doc, final)
@@ -73,6 +71,20 @@ func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.U
 		// Readability found no article (a short page, a listing): fall back
 		// to the body without its page furniture.
 		content = stripChrome(findBody(doc))
+	}
+	if content != nil {
+		pruneContent(content)
+	}
+	if marked != nil {
+		stripChrome(marked)
+		pruneContent(marked)
+		// Readability sometimes settles on a quote box or one section of
+		// an article split by galleries and "related" blocks; when the
+		// page's marked article container holds much more prose, it is
+		// the article.
+		if content == nil || textLen(marked) > 2*textLen(content)+200 {
+			content = marked
+		}
 	}
 	md := ""
 	if content != nil {
@@ -101,7 +113,7 @@ func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.U
 		res.Description = leadParagraph(md)
 	}
 	res.Markdown = md
-	text := markdownText(md)
+	text = markdownText(md)
 	res.WordCount = wordCount(text)
 	if res.Language == "" {
 		res.Language = guessLanguage(text)
@@ -176,7 +188,7 @@ var boilerplateTokens = map[string]bool{
 }
 
 // boilerplatePhrases are class/id substrings too long to be single tokens.
-var boilerplatePhrases = []string{"most-read", "mostread", "read-also", "readalso", "see-also"}
+var boilerplatePhrases = []string{"most-read", "mostread", "read-also", "readalso", "see-also", "byline", "dateline", "timestamp"}
 
 // isBoilerplate reports whether an element's class or id marks furniture.
 func isBoilerplate(n *html.Node) bool {
@@ -211,7 +223,7 @@ func dropBoilerplate(n *html.Node) {
 			case atom.Html, atom.Body, atom.Main, atom.Article, atom.Head:
 				dropBoilerplate(c)
 			default:
-				if (isBoilerplate(c) || isAdLabelled(c)) && !hasH1(c) {
+				if (isBoilerplate(c) || isAdLabelled(c) || isCaption(c) || c.DataAtom == atom.Figcaption) && !hasH1(c) && !holdsMarkedArticle(c) {
 					n.RemoveChild(c)
 				} else {
 					dropBoilerplate(c)
@@ -272,6 +284,21 @@ func firstText(n *html.Node, depth int) string {
 		}
 	}
 	return ""
+}
+
+// holdsMarkedArticle reports whether n is or contains the element the page
+// marks as its article body: a class like "bottom-offset" on a column
+// must not cost the article inside it.
+func holdsMarkedArticle(n *html.Node) bool {
+	if n.Type == html.ElementNode && isArticleMarked(n) {
+		return true
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if holdsMarkedArticle(c) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasH1(n *html.Node) bool {

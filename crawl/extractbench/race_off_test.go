@@ -1,0 +1,5 @@
+//go:build !race
+
+package extractbench
+
+const raceEnabled = false
