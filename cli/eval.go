@@ -84,6 +84,7 @@ texts and the current judgments, for judging new queries by reading them.`,
 	searchCmd.Flags().StringVar(&poolPath, "pool", "", "write every query's pooled candidates (all modes' top 20) to this file")
 	searchCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, with per-query figures")
 	cmd.AddCommand(searchCmd)
+	cmd.AddCommand(a.evalTagsCommand())
 	return cmd
 }
 

@@ -13,7 +13,25 @@ import (
 	"github.com/assistant-dev/assistant/internal/testenv"
 )
 
-const goldPath = "../../testdata/tags-gold/gold.jsonl"
+// The gold set's two parts: tuning is what changes to the tagger may be
+// judged on; heldout is only reported.
+const (
+	tuningPath  = "../../testdata/tags-gold/tuning.jsonl"
+	heldoutPath = "../../testdata/tags-gold/heldout.jsonl"
+)
+
+// loadGold reads both parts, tuning first.
+func loadGold(t testing.TB) []tageval.Item {
+	var items []tageval.Item
+	for _, p := range []string{tuningPath, heldoutPath} {
+		part, err := tageval.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, part...)
+	}
+	return items
+}
 
 // warmup is the committed 500-post corpus sample in the gold-item shape:
 // the tagger sees each channel's earlier posts first, as it does in the
@@ -41,10 +59,7 @@ func warmup(t testing.TB, gold []tageval.Item) []tageval.Item {
 // grounded. Run with -v to see the figures; -examples=FILE writes the
 // before/after table of twenty posts.
 func TestGoldSet(t *testing.T) {
-	items, err := tageval.Load(goldPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	items := loadGold(t)
 	ctx := context.Background()
 	warm := warmup(t, items)
 	before, err := tageval.Evaluate(ctx, newOldTagger(), items, tageval.Options{K: 5, Warmup: warm})

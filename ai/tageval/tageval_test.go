@@ -81,7 +81,7 @@ func near(a, b Scores) bool {
 }
 
 func TestLoadGold(t *testing.T) {
-	items, err := Load("../../testdata/tags-gold/gold.jsonl")
+	items, err := Load("../../testdata/tags-gold/tuning.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
