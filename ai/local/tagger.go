@@ -24,7 +24,7 @@ const ProviderName = "local"
 
 // TaggerModel names the key-phrase algorithm; bump it when scoring changes,
 // since it is stored with every tag set.
-const TaggerModel = "keyphrase-v2"
+const TaggerModel = "keyphrase-v3"
 
 // maxPhraseWords is the longest tag the tagger proposes (spec: 1–3 words).
 const maxPhraseWords = 3
@@ -291,6 +291,9 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 				if glued {
 					continue
 				}
+				// A candidate is its words' stems, so the inflected forms of
+				// a phrase («Владимира Путина», «Владимиром Путиным») count
+				// together; how it is spelled is chosen at the end.
 				var k string
 				if n == 1 {
 					k = "\x00" + toks[i].stem
@@ -300,7 +303,7 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 						if j > i {
 							key.WriteByte(' ')
 						}
-						key.WriteString(toks[j].folded)
+						key.WriteString(toks[j].stem)
 					}
 					k = key.String()
 				}
@@ -314,9 +317,7 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 					order = append(order, c)
 				}
 				c.count++
-				if n == 1 {
-					c.forms = append(c.forms, i)
-				}
+				c.forms = append(c.forms, i)
 				if n == runLen {
 					c.wholeRun = true
 				}
@@ -330,7 +331,10 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 					for j := i; j < end; j++ {
 						sum += wordScore(&toks[j])
 					}
-					c.score = sum / float64(n) * (1 + 0.1*float64(n-1))
+					// The mean of the words' scores, with no bonus for
+					// length: editors' keywords are mostly one word, and
+					// a phrase earns its place by its words.
+					c.score = sum / float64(n)
 					if last := &toks[end-1]; looksLikeAdjective(last.folded) && (!last.capitalized || n == 1) {
 						// "кратер необычной", "ударный": adjectives make
 						// poor tags unless a noun follows.
@@ -410,7 +414,7 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 		if c.words == 1 {
 			tag = baseForm(text, toks, c.forms)
 		} else {
-			tag = strings.Join(strings.Fields(text[c.start:c.end]), " ")
+			tag = phraseForm(text, toks, c.forms, c.words)
 		}
 		if f := ai.FoldTag(tag); !seen[f] {
 			seen[f] = true
@@ -418,6 +422,24 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 		}
 	}
 	return out
+}
+
+// phraseForm picks how a multiword tag is written among its occurrences
+// (token indexes of their first words): the most nominative-looking one,
+// so «Курская область» when the text has it besides «Курской области»,
+// the first occurrence on a tie. Every choice is a span of the text.
+func phraseForm(text string, toks []token, forms []int, words int) string {
+	best, bestRank := forms[0], -1
+	for _, i := range forms {
+		rank := 0
+		for j := i; j < i+words; j++ {
+			rank += nominativeRank(toks[j].folded)
+		}
+		if bestRank < 0 || rank < bestRank {
+			best, bestRank = i, rank
+		}
+	}
+	return strings.Join(strings.Fields(text[toks[best].start:toks[best+words-1].end]), " ")
 }
 
 // weighBoilerplate records the post's terms in channel's document
