@@ -169,7 +169,10 @@ type candidate struct {
 	stems []string
 	score float64
 	// forms: token indexes of a one-word candidate's occurrences.
-	forms    []int
+	forms []int
+	// best: token index of the first word of a phrase's most nominative
+	// occurrence (phrases of several words).
+	best     int
 	wholeRun bool
 	name     bool // a whole name span
 }
@@ -317,7 +320,13 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 					order = append(order, c)
 				}
 				c.count++
-				c.forms = append(c.forms, i)
+				if n == 1 {
+					c.forms = append(c.forms, i)
+				} else if c.count == 1 {
+					c.best = i
+				} else if phraseRank(toks[i:end]) < phraseRank(toks[c.best:c.best+n]) {
+					c.best = i // a more nominative spelling of the phrase
+				}
 				if n == runLen {
 					c.wholeRun = true
 				}
@@ -414,7 +423,7 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 		if c.words == 1 {
 			tag = baseForm(text, toks, c.forms)
 		} else {
-			tag = phraseForm(text, toks, c.forms, c.words)
+			tag = strings.Join(strings.Fields(text[toks[c.best].start:toks[c.best+c.words-1].end]), " ")
 		}
 		if f := ai.FoldTag(tag); !seen[f] {
 			seen[f] = true
@@ -424,22 +433,17 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 	return out
 }
 
-// phraseForm picks how a multiword tag is written among its occurrences
-// (token indexes of their first words): the most nominative-looking one,
-// so «Курская область» when the text has it besides «Курской области»,
-// the first occurrence on a tie. Every choice is a span of the text.
-func phraseForm(text string, toks []token, forms []int, words int) string {
-	best, bestRank := forms[0], -1
-	for _, i := range forms {
-		rank := 0
-		for j := i; j < i+words; j++ {
-			rank += nominativeRank(toks[j].folded)
-		}
-		if bestRank < 0 || rank < bestRank {
-			best, bestRank = i, rank
-		}
+// phraseRank is how far a phrase's words are from the nominative (the sum
+// of their nominativeRank): of the occurrences of a phrase the lowest is
+// shown, so «Курская область» when the text has it besides «Курской
+// области», the first occurrence on a tie. Every choice is a span of the
+// text.
+func phraseRank(words []token) int {
+	rank := 0
+	for i := range words {
+		rank += nominativeRank(words[i].folded)
 	}
-	return strings.Join(strings.Fields(text[toks[best].start:toks[best+words-1].end]), " ")
+	return rank
 }
 
 // weighBoilerplate records the post's terms in channel's document
