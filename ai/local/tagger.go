@@ -169,10 +169,7 @@ type candidate struct {
 	stems []string
 	score float64
 	// forms: token indexes of a one-word candidate's occurrences.
-	forms []int
-	// best: token index of the first word of a phrase's most nominative
-	// occurrence (phrases of several words).
-	best     int
+	forms    []int
 	wholeRun bool
 	name     bool // a whole name span
 }
@@ -294,9 +291,10 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 				if glued {
 					continue
 				}
-				// A candidate is its words' stems, so the inflected forms of
-				// a phrase («Владимира Путина», «Владимиром Путиным») count
-				// together; how it is spelled is chosen at the end.
+				// A phrase is keyed by its words as written: keyed by stems,
+				// «пакете math/rand/v2» and «Пакет math/rand/v2» added up
+				// and outranked the name itself, for no gain on the
+				// editors'-keyword sets (docs/tags.md).
 				var k string
 				if n == 1 {
 					k = "\x00" + toks[i].stem
@@ -306,7 +304,7 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 						if j > i {
 							key.WriteByte(' ')
 						}
-						key.WriteString(toks[j].stem)
+						key.WriteString(toks[j].folded)
 					}
 					k = key.String()
 				}
@@ -322,10 +320,6 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 				c.count++
 				if n == 1 {
 					c.forms = append(c.forms, i)
-				} else if c.count == 1 {
-					c.best = i
-				} else if phraseRank(toks[i:end]) < phraseRank(toks[c.best:c.best+n]) {
-					c.best = i // a more nominative spelling of the phrase
 				}
 				if n == runLen {
 					c.wholeRun = true
@@ -423,7 +417,7 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 		if c.words == 1 {
 			tag = baseForm(text, toks, c.forms)
 		} else {
-			tag = strings.Join(strings.Fields(text[toks[c.best].start:toks[c.best+c.words-1].end]), " ")
+			tag = strings.Join(strings.Fields(text[c.start:c.end]), " ")
 		}
 		if f := ai.FoldTag(tag); !seen[f] {
 			seen[f] = true
@@ -431,19 +425,6 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 		}
 	}
 	return out
-}
-
-// phraseRank is how far a phrase's words are from the nominative (the sum
-// of their nominativeRank): of the occurrences of a phrase the lowest is
-// shown, so «Курская область» when the text has it besides «Курской
-// области», the first occurrence on a tie. Every choice is a span of the
-// text.
-func phraseRank(words []token) int {
-	rank := 0
-	for i := range words {
-		rank += nominativeRank(words[i].folded)
-	}
-	return rank
 }
 
 // weighBoilerplate records the post's terms in channel's document
