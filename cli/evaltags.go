@@ -40,7 +40,8 @@ k tags per post, tags validated against the text as the tag stage does), over
 gold keyword sets and prints exact F1@k and stem-level P/R/F1@k per set.
 
 --gold FILE is a set in the testdata/tags-gold shape (JSON lines with text and
-keywords); the default is the committed tuning and held-out parts.
+keywords); the default is the committed tuning and held-out parts (left out
+when only --rukw is given).
 --rukw FILE is one file of the public ru_kw_eval_datasets collection
 (github.com/mannefedov/ru_kw_eval_datasets: editors' keywords of Независимая
 газета and Russia Today articles; not redistributed here, unzip its data/*.zip
@@ -70,6 +71,9 @@ the recall a grounded tagger could reach with unlimited tags.`,
 				items []tageval.Item
 			}
 			var sets []set
+			if cmd.Flags().Changed("rukw") && !cmd.Flags().Changed("gold") {
+				gold = nil // only the sets asked for
+			}
 			for _, path := range gold {
 				items, err := tageval.Load(path)
 				if err != nil {
