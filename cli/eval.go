@@ -85,6 +85,7 @@ texts and the current judgments, for judging new queries by reading them.`,
 	searchCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, with per-query figures")
 	cmd.AddCommand(searchCmd)
 	cmd.AddCommand(a.evalCrawlCommand())
+	cmd.AddCommand(a.evalTagsCommand())
 	return cmd
 }
 

@@ -24,7 +24,7 @@ const ProviderName = "local"
 
 // TaggerModel names the key-phrase algorithm; bump it when scoring changes,
 // since it is stored with every tag set.
-const TaggerModel = "keyphrase-v2"
+const TaggerModel = "keyphrase-v3"
 
 // maxPhraseWords is the longest tag the tagger proposes (spec: 1–3 words).
 const maxPhraseWords = 3
@@ -291,6 +291,10 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 				if glued {
 					continue
 				}
+				// A phrase is keyed by its words as written: keyed by stems,
+				// «пакете math/rand/v2» and «Пакет math/rand/v2» added up
+				// and outranked the name itself, for no gain on the
+				// editors'-keyword sets (docs/tags.md).
 				var k string
 				if n == 1 {
 					k = "\x00" + toks[i].stem
@@ -330,7 +334,10 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 					for j := i; j < end; j++ {
 						sum += wordScore(&toks[j])
 					}
-					c.score = sum / float64(n) * (1 + 0.1*float64(n-1))
+					// The mean of the words' scores, with no bonus for
+					// length: editors' keywords are mostly one word, and
+					// a phrase earns its place by its words.
+					c.score = sum / float64(n)
 					if last := &toks[end-1]; looksLikeAdjective(last.folded) && (!last.capitalized || n == 1) {
 						// "кратер необычной", "ударный": adjectives make
 						// poor tags unless a noun follows.

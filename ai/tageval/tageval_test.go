@@ -81,9 +81,13 @@ func near(a, b Scores) bool {
 }
 
 func TestLoadGold(t *testing.T) {
-	items, err := Load("../../testdata/tags-gold/gold.jsonl")
-	if err != nil {
-		t.Fatal(err)
+	var items []Item
+	for _, part := range []string{"tuning", "heldout"} {
+		got, err := Load("../../testdata/tags-gold/" + part + ".jsonl")
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, got...)
 	}
 	if len(items) != 150 {
 		t.Errorf("%d gold posts, want 150", len(items))

@@ -47,8 +47,8 @@ func registryWith(tagger ai.Tagger) *pipeline.Registry {
 	return pipeline.MustRegistry(def)
 }
 
-// TestTagStageKeepsChannelStatisticsInRedis: the stage built from
-// configuration gives the local tagger the Redis table of per-channel
+// TestTagStageKeepsChannelStatisticsInRedis: with ai.local.channel_stats
+// on, the stage built from configuration gives the local tagger the Redis table of per-channel
 // document frequencies, so it fills as posts pass.
 func TestTagStageKeepsChannelStatisticsInRedis(t *testing.T) {
 	t.Parallel()
@@ -56,6 +56,7 @@ func TestTagStageKeepsChannelStatisticsInRedis(t *testing.T) {
 	cfg := testenv.Config(t, prefix, "")
 	cfg.Stages.Set(tag.Name, tag.DefaultConfig())
 	cfg.AI.Tagger, cfg.AI.Embedder = "local", "local"
+	cfg.AI.Local.ChannelStats = true // off by default (reproducible tags)
 	// The real definition: the tagger chain built from configuration, as
 	// `assistant run` builds it.
 	r, err := pipeline.NewRunner(context.Background(), pipeline.RunnerOptions{
