@@ -381,7 +381,7 @@ func ownRedisStack(t *testing.T, r *testenv.RedisInstance) *Stack {
 }
 
 // TestFaultMatrixRedis: the Redis rows (a Redis killed and restarted empty
-// is TestRedisRestartEmpty's). The posts are all published before the
+// is pipeline's TestRunnerRepublishesRetriesRedisLost). The posts are all published before the
 // fault: ingest writes to the Redis at fault.
 func TestFaultMatrixRedis(t *testing.T) {
 	t.Parallel()
