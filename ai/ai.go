@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -89,6 +90,24 @@ func (e *APIError) Error() string {
 }
 
 func (e *APIError) Unwrap() error { return e.Err }
+
+// Outage reports whether the failure is the provider's, not the request's:
+// a temporary one (429, 408, 5xx, a timeout, a refused or reset
+// connection, an open circuit breaker), no answer at all (a TLS failure, a
+// certificate not trusted), or credentials or a model the provider refuses
+// (401, 403, 404: the configuration, whatever the post). The pipeline
+// reads it (pipeline.IsUnavailable) to pause the stage instead of spending
+// the entries' attempts, so a provider outage never dead-letters a post.
+// A 400, 413 or 422 is the request's own and counts.
+func (e *APIError) Outage() bool {
+	switch {
+	case e.Temporary, e.Status == 0:
+		return true
+	case e.Status == http.StatusUnauthorized, e.Status == http.StatusForbidden, e.Status == http.StatusNotFound:
+		return true
+	}
+	return false
+}
 
 // RetryAfterOf returns the provider's requested wait carried by err, if any.
 func RetryAfterOf(err error) (time.Duration, bool) {

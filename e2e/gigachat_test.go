@@ -77,8 +77,9 @@ func failEveryFifthChat(kind string, seq int) *aitest.Failure {
 // answering about 20% of chat calls with 429 (Retry-After: 1), 500 or a hang
 // past the client timeout, every post is still tagged, each with exactly the
 // tags a healthy model gives (so no post got empty tags because of an
-// error), nothing is dead-lettered, and the retries show in /metrics
-// (stage_retries_total{stage="tag"}, tagging_processed_total{status="error"}).
+// error), nothing is dead-lettered, and the failed calls show in /metrics
+// (tagging_processed_total{status="error"}; the stage pauses for them
+// without counting attempts, issue 21).
 func TestGigaChatFailuresAreRetriedNotPublishedEmpty(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -140,8 +141,11 @@ func TestGigaChatFailuresAreRetriedNotPublishedEmpty(t *testing.T) {
 	retries := metrics.Value("stage_retries_total", "stage", "tag")
 	errorsSeen := metrics.Value("tagging_processed_total", "status", "error")
 	success := metrics.Value("tagging_processed_total", "status", "success")
-	if retries == 0 || errorsSeen == 0 {
-		t.Errorf("retries not visible in /metrics: stage_retries_total{stage=tag} %v, tagging_processed_total{status=error} %v", retries, errorsSeen)
+	// A 429, a 500 or a timeout is the provider's outage (issue 21): the
+	// stage pauses without counting an attempt, so the failed calls show in
+	// tagging_processed_total{status=error}, not in stage_retries_total.
+	if errorsSeen == 0 {
+		t.Errorf("failed calls not visible in /metrics: tagging_processed_total{status=error} %v", errorsSeen)
 	}
 	if int(success) < long {
 		t.Errorf("tagging_processed_total{status=success} %v, want at least %d", success, long)

@@ -2,7 +2,10 @@ package pipeline
 
 import (
 	"errors"
+	"strings"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Failure classes, as recorded in DLQ entries (error_class) and metrics.
@@ -75,9 +78,55 @@ func Unavailable(err error) error {
 	return &unavailableError{err: err}
 }
 
-// IsUnavailable reports whether err, or an error it wraps, was marked
-// Unavailable.
+// IsUnavailable reports whether err is a dependency outage: marked
+// Unavailable, or an error that says so itself (an Outage() bool method
+// answering true, as a provider's 429, 5xx or refused connection does), or
+// a Redis reply about the server's state rather than the command's data
+// (isRedisServerState), or go-redis finding no free connection in time.
+// Errors of one entry's data are everything else: they count attempts.
 func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
 	var u *unavailableError
-	return errors.As(err, &u)
+	if errors.As(err, &u) {
+		return true
+	}
+	var o outage
+	if errors.As(err, &o) && o.Outage() {
+		return true
+	}
+	return isRedisServerState(err) || errors.Is(err, redis.ErrPoolTimeout)
+}
+
+// outage is implemented by errors that know whether they are a dependency
+// outage (ai.APIError): the pipeline need not know every provider.
+type outage interface {
+	error
+	Outage() bool
+}
+
+// redisServerStates are the prefixes of Redis error replies that describe
+// the server, not the command: out of memory under noeviction, a replica
+// (after a failover or REPLICAOF), loading its dataset, busy with a
+// script, a cluster without all its slots, a slot moving, a replica whose
+// master is gone, a failed RDB save that stops writes, too few replicas.
+var redisServerStates = []string{
+	"OOM ", "READONLY ", "LOADING ", "BUSY ", "CLUSTERDOWN ", "TRYAGAIN ", "MASTERDOWN ", "MISCONF ", "NOREPLICAS ",
+}
+
+// isRedisServerState reports whether err is an error reply of a Redis
+// server about its own state (redisServerStates).
+func isRedisServerState(err error) bool {
+	var re redis.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	msg := re.Error()
+	for _, p := range redisServerStates {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }

@@ -38,6 +38,11 @@ func (s *stageRunner) pause(cause error) time.Time {
 	}
 	p.failures++
 	wait := min(retryDelay(s.r.cfg.Runner, p.failures), s.r.cfg.Runner.RetryMaxBackoff)
+	if hint, ok := RetryAfterHint(cause); ok && hint > wait {
+		// The dependency said when to come back (a 429 storm with
+		// Retry-After): the pause honours it.
+		wait = hint
+	}
 	p.err, p.until = cause, now.Add(wait)
 	s.r.metrics.paused.WithLabelValues(s.def.Name).Set(1)
 	s.log.Warn("stage paused: a dependency is unavailable; entries kept pending, attempts not counted",

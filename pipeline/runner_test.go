@@ -37,6 +37,10 @@ type testEvent struct {
 	// Outage fails the entry as Unavailable while the stage's down flag
 	// is set (a store outage).
 	Outage bool `json:"outage,omitempty"`
+	// Fault fails the entry with this unmarked error while the stage's
+	// down flag is set: the error a dependency answers, as the stage got
+	// it (faultErrors).
+	Fault string `json:"fault,omitempty"`
 }
 
 func (e *testEvent) Validate() error { return nil }
@@ -54,6 +58,8 @@ type testStage struct {
 	attempts map[int][]int
 	times    map[int][]time.Time
 	down     atomic.Bool
+	// checkPasses makes checkedStage's health check pass while down.
+	checkPasses atomic.Bool
 }
 
 func (s *testStage) Handle(ctx context.Context, batch []*pipeline.Message) error {
@@ -74,6 +80,10 @@ func (s *testStage) Handle(ctx context.Context, batch []*pipeline.Message) error
 		}
 		if ev.RetryAfterMS > 0 && calls == 1 {
 			m.Fail(pipeline.RetryAfter(fmt.Errorf("event %d: rate limited", ev.N), time.Duration(ev.RetryAfterMS)*time.Millisecond))
+			continue
+		}
+		if ev.Fault != "" && s.down.Load() {
+			m.Fail(fmt.Errorf("event %d: %w", ev.N, faultErrors[ev.Fault]))
 			continue
 		}
 		if ev.Outage && s.down.Load() {

@@ -52,6 +52,7 @@ func (s *stageRunner) handle(ctx context.Context, job []*Message) {
 	s.r.metrics.handleDuration.WithLabelValues(s.def.Name).Observe(time.Since(start).Seconds())
 	s.handled.Add(int64(len(job)))
 	outage := false
+	probed, down := false, error(nil)
 	for _, m := range job {
 		failure := m.err
 		if failure == nil && err != nil {
@@ -59,6 +60,17 @@ func (s *stageRunner) handle(ctx context.Context, job []*Message) {
 		}
 		if failure == nil {
 			failure = s.oversizedOutput(m)
+		}
+		if failure != nil && ctx.Err() == nil && !IsPermanent(failure) && !IsUnavailable(failure) {
+			// An error nobody classified, while the stage's dependencies
+			// fail their health check, is the dependency's, not the
+			// entry's: whatever it looks like, it pauses the stage.
+			if !probed {
+				probed, down = true, s.probe(ctx)
+			}
+			if down != nil {
+				failure = Unavailable(fmt.Errorf("%w (health check failing: %v)", failure, down))
+			}
 		}
 		if failure != nil && IsUnavailable(failure) && ctx.Err() == nil {
 			// The store is down or its schema lacks a table: no entry is
@@ -90,6 +102,22 @@ func (s *stageRunner) handle(ctx context.Context, job []*Message) {
 	if !outage && ctx.Err() == nil {
 		s.resume()
 	}
+}
+
+// probe runs the stage's health check (Checker), if it has one: nil when it
+// passes or there is none.
+func (s *stageRunner) probe(ctx context.Context) error {
+	checker, ok := s.stage.(Checker)
+	if !ok {
+		return nil
+	}
+	pctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	err := checker.Check(pctx)
+	if err != nil && ctx.Err() != nil {
+		return nil // our shutdown, not the dependency
+	}
+	return err
 }
 
 // oversizedOutput fails m permanently when one of its outputs is larger than

@@ -298,13 +298,20 @@ func TestTagStageTagsRealPostsWithTheLocalTagger(t *testing.T) {
 	}
 }
 
-func TestTagStageDeadLettersDuringAnOutageAndReplayTagsThem(t *testing.T) {
+// TestTagStagePausesDuringAnOutageAndTagsAfterIt: a provider answering 503
+// is an outage, not the posts' fault (issue 21): the stage pauses without
+// spending attempts — max_attempts is 3 and the outage outlasts many tries
+// — no post is dead-lettered or published with empty tags, no dedup mark
+// is set, and every post is tagged once the provider answers again.
+func TestTagStagePausesDuringAnOutageAndTagsAfterIt(t *testing.T) {
 	t.Parallel()
 	var outage atomic.Bool
 	outage.Store(true)
+	var calls atomic.Int64
 	emu := aitest.NewGigaChat(t, aitest.Config{
 		Script: func(kind string, _ int) *aitest.Failure {
 			if kind == aitest.KindChat && outage.Load() {
+				calls.Add(1)
 				return &aitest.Failure{Status: 503}
 			}
 			return nil
@@ -318,7 +325,11 @@ func TestTagStageDeadLettersDuringAnOutageAndReplayTagsThem(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := startStage(t, client.Tagger(), func(c *config.Config) { c.Runner.MaxAttempts = 3 })
+	e := startStage(t, client.Tagger(), func(c *config.Config) {
+		c.Runner.MaxAttempts = 3
+		c.Runner.RetryInitialBackoff = 20 * time.Millisecond
+		c.Runner.RetryMaxBackoff = 100 * time.Millisecond
+	})
 	posts := testenv.SamplePosts(t, 40)
 	var evs []*events.PostParsed
 	for i, p := range posts {
@@ -328,16 +339,15 @@ func TestTagStageDeadLettersDuringAnOutageAndReplayTagsThem(t *testing.T) {
 	}
 	e.publish(t, evs...)
 	dlq := e.prefix + e.cfg.Streams.Parsed + e.cfg.Streams.DLQSuffix
-	testenv.WaitFor(t, "every post dead-lettered", 20*time.Second, func() bool {
-		return e.rdb.XLen(context.Background(), dlq).Val() == int64(len(evs)) && e.drained(t)
+	testenv.WaitFor(t, "many more tries than max_attempts", 20*time.Second, func() bool {
+		return calls.Load() >= int64(4*len(evs))
 	})
+	if n := e.rdb.XLen(context.Background(), dlq).Val(); n != 0 {
+		t.Fatalf("%d posts dead-lettered by a provider outage", n)
+	}
 	if out := e.tagged(t); len(out) != 0 {
 		t.Fatalf("%d posts.tagged published during the outage (empty tags for failures?)", len(out))
 	}
-	if got := testenv.MetricValue(t, e.reg, "tagging_processed_total", map[string]string{"status": "error"}); got != float64(3*len(evs)) {
-		t.Errorf("tagging_processed_total{error} = %v, want %d", got, 3*len(evs))
-	}
-	// No dedup mark was set for a failed post.
 	for _, ev := range evs {
 		if n := e.rdb.Exists(context.Background(), e.prefix+"tagging:processed:"+ev.PostID+":"+events.ContentHash(ev.Text)).Val(); n != 0 {
 			t.Fatalf("post %s marked as tagged although tagging failed", ev.PostID)
@@ -345,19 +355,14 @@ func TestTagStageDeadLettersDuringAnOutageAndReplayTagsThem(t *testing.T) {
 	}
 
 	outage.Store(false)
-	res, err := pipeline.DLQReplay(context.Background(), e.rdb, pipeline.NewKeys(e.cfg), e.cfg.Streams.Parsed, nil, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("replay: %+v", res)
-	testenv.WaitFor(t, "replayed posts tagged", 20*time.Second, func() bool { return len(e.tagged(t)) == len(evs) && e.drained(t) })
+	testenv.WaitFor(t, "every post tagged after the outage", 20*time.Second, func() bool { return len(e.tagged(t)) == len(evs) && e.drained(t) })
 	for _, got := range e.tagged(t) {
 		if len(got.Tags) == 0 || got.Provider != gigachat.ProviderName {
 			t.Errorf("post %s: tags %v from %q after recovery", got.PostID, got.Tags, got.Provider)
 		}
 	}
 	if n := e.rdb.XLen(context.Background(), dlq).Val(); n != 0 {
-		t.Errorf("%d entries left in the DLQ after replay", n)
+		t.Errorf("%d entries in the DLQ", n)
 	}
 }
 

@@ -2,8 +2,11 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"syscall"
 	"testing"
@@ -30,12 +33,32 @@ func TestIsUnavailable(t *testing.T) {
 		{"undefined column 42703", pg("42703"), true},
 		{"connection refused", &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
 		{"connection reset", fmt.Errorf("read: %w", syscall.ECONNRESET), true},
+		// Issue 21: what a database refusing connections, a failover and a
+		// server short of resources answer.
+		{"not accepting connections 55000", pg("55000"), true},
+		{"object in use 55006", pg("55006"), true},
+		{"lock not available 55P03", pg("55P03"), true},
+		{"read-only transaction 25006 after a failover", pg("25006"), true},
+		{"disk full 53100", pg("53100"), true},
+		{"out of memory 53200", pg("53200"), true},
+		{"database dropped 57P04", pg("57P04"), true},
+		{"idle session timeout 57P05", pg("57P05"), true},
+		{"statement timeout 57014", pg("57014"), true},
+		{"io error 58030", pg("58030"), true},
+		{"invalid schema 3F000", pg("3F000"), true},
+		{"conn closed", fmt.Errorf("commit: %w", pgconn.ErrConnClosed), true},
+		{"unexpected EOF", fmt.Errorf("receive message: %w", io.ErrUnexpectedEOF), true},
+		{"broken pipe", fmt.Errorf("write: %w", syscall.EPIPE), true},
+		{"tls handshake", fmt.Errorf("tls: %w", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}), true},
+		{"tls certificate", fmt.Errorf("tls: %w", x509.UnknownAuthorityError{}), true},
+		{"tls alert", fmt.Errorf("tls: %w", tls.AlertError(40)), true},
+		{"serialization failure 40001", pg("40001"), false},
 		{"data exception 22001", pg("22001"), false},
 		{"unique violation 23505", pg("23505"), false},
 		{"program limit 54000", pg("54000"), false},
 		{"syntax error 42601", pg("42601"), false},
 		{"context cancelled", context.Canceled, false},
-		{"deadline exceeded", fmt.Errorf("query: %w", context.DeadlineExceeded), false},
+		{"deadline exceeded on a call", fmt.Errorf("query: %w", context.DeadlineExceeded), true},
 		{"plain error", errors.New("boom"), false},
 	}
 	for _, tt := range tests {
@@ -84,7 +107,11 @@ func TestErrorClassification(t *testing.T) {
 		{"connect error", &pgconn.ConnectError{}, outage},
 		{"serialization failure 40001", pg("40001"), neither},
 		{"deadlock 40P01", pg("40P01"), neither},
-		{"query canceled 57014", pg("57014"), neither},
+		{"query canceled 57014 (statement_timeout)", pg("57014"), outage},
+		{"lock timeout 55P03", pg("55P03"), outage},
+		{"read only 25006", pg("25006"), outage},
+		{"disk full 53100", pg("53100"), outage},
+
 		{"syntax error 42601", pg("42601"), neither},
 		{"context cancelled", context.Canceled, neither},
 		{"plain error", errors.New("boom"), neither},

@@ -12,11 +12,12 @@ package postgres
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"syscall"
 	"time"
 
@@ -145,34 +146,89 @@ func IsDataError(err error) bool {
 }
 
 // IsUnavailable reports whether err means the database cannot serve any
-// row right now, whatever the data: the server refused or dropped the
-// connection (SQLSTATE class 08, a net error), is shutting down (57P01,
-// 57P02, 57P03), has no connection slot left (53300), or the schema lacks
-// a table or column the statement needs (42P01, 42703). Retrying one entry
-// cannot fix these; waiting for the database can.
+// row right now, whatever the data: the runner then pauses the stage
+// without counting an attempt (pipeline.Unavailable). It is so for
+//
+//   - any failure to connect (a *pgconn.ConnectError), whatever the server
+//     said: FATAL 55000 "database is not currently accepting connections"
+//     (ALLOW_CONNECTIONS false), 57P03 "starting up", 53300 "too many
+//     connections", 57P01 while the backend starts, a refused dial;
+//   - a connection that broke: SQLSTATE class 08, 57P01–57P05 (terminated
+//     by an administrator, crash, cannot connect now, database dropped,
+//     idle session timeout), a reset, EOF, pgx's "conn closed", TLS
+//     failures, any net.Error;
+//   - the server's state: class 53 (disk full, out of memory, too many
+//     connections), class 58 (I/O error), 55000 and 55006 (not in the
+//     state required, object in use), 55P03 (lock_timeout), 57014
+//     (statement_timeout or an administrator's cancel), 25006 (a read-only
+//     server: a standby, or the old primary after a failover);
+//   - a call that ran out of time (context.DeadlineExceeded from a per-call
+//     timeout or a pool acquire); the runner tells its own shutdown apart;
+//   - a schema lacking a table, a column or itself (42P01, 42703, 3F000).
+//
+// None of these is one entry's fault; retrying one entry cannot fix them,
+// waiting for the database can. A cancellation (context.Canceled) is ours.
+// Errors of one row's data are IsDataError's (classes 22, 23, 54); the
+// rest (a deadlock, a serialization failure, a syntax error) is neither.
 func IsUnavailable(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case strings.HasPrefix(pgErr.Code, "08"):
-			return true
-		case pgErr.Code == "57P01", pgErr.Code == "57P02", pgErr.Code == "57P03",
-			pgErr.Code == "53300", pgErr.Code == "42P01", pgErr.Code == "42703":
-			return true
-		}
+	if err == nil || errors.Is(err, context.Canceled) {
 		return false
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false // ours, not the database's (context errors are net.Errors too)
 	}
 	var connErr *pgconn.ConnectError
 	if errors.As(err, &connErr) {
 		return true
 	}
-	var netErr net.Error
-	if errors.As(err, &netErr) {
+	if code := SQLState(err); code != "" {
+		return unavailableState(code)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err) {
 		return true
 	}
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, io.ErrUnexpectedEOF)
+	if errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EPIPE) ||
+		errors.Is(err, syscall.ETIMEDOUT) || errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) {
+		return true
+	}
+	if isTLSError(err) {
+		return true
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
+}
+
+// unavailableState reports whether a SQLSTATE says the server cannot serve
+// now (see IsUnavailable), as opposed to the statement or its data.
+func unavailableState(code string) bool {
+	switch code {
+	case "57P01", "57P02", "57P03", "57P04", "57P05", // shutdown, crash, cannot connect now, database dropped, idle session timeout
+		"57014",          // query canceled: statement_timeout, or an administrator's pg_cancel_backend
+		"55000", "55006", // object not in prerequisite state ("not currently accepting connections"), object in use
+		"55P03",          // lock not available (lock_timeout)
+		"25006",          // read-only SQL transaction: a standby, or the old primary after a failover
+		"42P01", "42703", // undefined table, column: the migrations have not run
+		"3F000": // invalid schema name: the schema is missing
+		return true
+	}
+	switch code[:min(2, len(code))] {
+	case "08", // connection exception
+		"53", // insufficient resources: disk full, out of memory, too many connections
+		"58": // system error: I/O error, undefined file
+		return true
+	}
+	return false
+}
+
+// isTLSError reports whether err is a TLS failure between us and the
+// server: a handshake that failed, a certificate not trusted, an alert. A
+// misconfiguration or a server mid-restart, never one row's fault.
+func isTLSError(err error) bool {
+	var recordErr tls.RecordHeaderError
+	var alert tls.AlertError
+	var certErr *tls.CertificateVerificationError
+	var unknownAuth x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var invalidCert x509.CertificateInvalidError
+	return errors.As(err, &recordErr) || errors.As(err, &alert) || errors.As(err, &certErr) ||
+		errors.As(err, &unknownAuth) || errors.As(err, &hostErr) || errors.As(err, &invalidCert)
 }
