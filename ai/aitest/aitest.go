@@ -124,9 +124,9 @@ func EstimateTokens(s string) int { return (utf8.RuneCountInString(s) + 2) / 3 }
 type counters struct {
 	promptTokens atomic.Int64
 	requests     sync.Map // kind → *atomic.Int64
-	inFlight    atomic.Int64
-	maxInFlight atomic.Int64
-	entered     chan string
+	inFlight     atomic.Int64
+	maxInFlight  atomic.Int64
+	entered      chan string
 }
 
 func (c *counters) next(kind string) int {

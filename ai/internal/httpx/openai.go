@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"log/slog"
+	"net/http"
 	"sync/atomic"
 
 	"github.com/assistant-dev/assistant/ai"
