@@ -103,7 +103,7 @@ func echoWords(text string) string {
 	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
 		text = text[i+1:]
 	}
-	var tags []string
+	tags := []string{} // "[]", not "null", when no word qualifies
 	for _, w := range strings.Fields(text) {
 		w = strings.Trim(w, ".,:;!?«»\"'()[]")
 		if len([]rune(w)) >= 3 && len(tags) < 3 {
