@@ -189,5 +189,3 @@ func sumCounter(b *testing.B, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
-
-

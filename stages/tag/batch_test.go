@@ -155,4 +155,3 @@ func counterVec(t *testing.T, reg *prometheus.Registry, name, label, value strin
 	}
 	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x"}, func() float64 { return 0 })
 }
-

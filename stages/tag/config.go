@@ -67,9 +67,9 @@ func Definition() pipeline.Definition {
 		LegacyInput: func(s config.Streams) string { return s.LegacyParsed },
 		Outputs:     func(s config.Streams) []string { return []string{s.Tagged} },
 		// Whole batches, so several posts can share one model call.
-		Batch:       true,
-		Config:      func() any { return DefaultConfig() },
-		Needs:       []pipeline.Need{pipeline.NeedTagger},
-		New:         New,
+		Batch:  true,
+		Config: func() any { return DefaultConfig() },
+		Needs:  []pipeline.Need{pipeline.NeedTagger},
+		New:    New,
 	}
 }
