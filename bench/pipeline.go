@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
@@ -37,6 +40,8 @@ type PipelineOptions struct {
 	// everything at once (a burst: latency is then mostly queueing).
 	Rate int
 	Out  io.Writer
+	// CPUProfile, when set, is where the run's pprof CPU profile is written.
+	CPUProfile string
 }
 
 // PipelineResult is one end-to-end measurement.
@@ -45,6 +50,11 @@ type PipelineResult struct {
 	Elapsed    time.Duration // first publish to the last tags row written
 	P50, P99   time.Duration // per post: publish to its tags row written
 	PeakRSSKiB int64
+	// CPU per post: this process for the whole run, the local tagger alone
+	// over the same posts (as the stage builds it), and the PostgreSQL and
+	// Redis server processes during the run (shared servers: other clients'
+	// work is included).
+	ProcessCPU, TaggerCPU, PostgresCPU, RedisCPU time.Duration
 }
 
 // Pipeline publishes N posts to posts.parsed while the tag (local tagger)
@@ -92,6 +102,25 @@ func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error)
 	if err != nil {
 		return PipelineResult{}, err
 	}
+
+	// The tagger alone, over the same posts, in the same process and run:
+	// the yardstick of the pipeline's CPU per post.
+	taggerCPU, err := taggerAlone(ctx, rdb, prefix+"tagger-alone:", posts, cfg.AI.Local.ChannelStats)
+	if err != nil {
+		return PipelineResult{}, err
+	}
+	if opts.CPUProfile != "" {
+		f, err := os.Create(opts.CPUProfile)
+		if err != nil {
+			return PipelineResult{}, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return PipelineResult{}, fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	pgBefore, redisBefore, cpuBefore := serverCPU("postgres"), serverCPU("redis-server"), processCPU()
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -147,7 +176,16 @@ func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	result := PipelineResult{Posts: len(posts), PeakRSSKiB: peakRSS()}
+	n := time.Duration(len(posts))
+	result := PipelineResult{Posts: len(posts), PeakRSSKiB: peakRSS(),
+		ProcessCPU:  (processCPU() - cpuBefore) / n,
+		PostgresCPU: cpuDelta(pgBefore, serverCPU("postgres")) / n,
+		RedisCPU:    cpuDelta(redisBefore, serverCPU("redis-server")) / n,
+		TaggerCPU:   taggerCPU / n,
+	}
+	if opts.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
 
 	rows, err := pool.Query(ctx, `SELECT post_id, created_at FROM post_enrichment WHERE kind = 'tags'`)
 	if err != nil {
@@ -183,7 +221,33 @@ func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error)
 	fmt.Fprintf(opts.Out, "posts %d  elapsed %s  posts/s %.0f  latency p50 %s  p99 %s  peak RSS %.1f MiB\n",
 		result.Posts, result.Elapsed.Round(time.Millisecond), float64(result.Posts)/result.Elapsed.Seconds(),
 		result.P50.Round(time.Millisecond), result.P99.Round(time.Millisecond), float64(result.PeakRSSKiB)/1024)
+	us := func(d time.Duration) string { return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond)) }
+	fmt.Fprintf(opts.Out, "CPU per post: this process %s (tagger alone %s, ratio %.2f; goal <= 1.30)  PostgreSQL server %s  Redis server %s\n",
+		us(result.ProcessCPU), us(result.TaggerCPU), float64(result.ProcessCPU)/float64(max(result.TaggerCPU, 1)),
+		us(result.PostgresCPU), us(result.RedisCPU))
+	if opts.CPUProfile != "" {
+		fmt.Fprintf(opts.Out, "CPU profile of the run: %s (go tool pprof -top %s)\n", opts.CPUProfile, opts.CPUProfile)
+	}
 	return result, nil
+}
+
+// taggerAlone runs the local tagger as the tag stage builds it (with the
+// per-channel statistics in Redis when channelStats) over posts, one after
+// the other, and returns the CPU time this process spent.
+func taggerAlone(ctx context.Context, rdb *redis.Client, prefix string, posts []*events.PostParsed, channelStats bool) (time.Duration, error) {
+	opt := local.WithoutChannelStats()
+	if channelStats {
+		opt = local.WithDocFreq(local.NewRedisDocFreq(rdb, prefix, 0))
+	}
+	defer cleanup(context.WithoutCancel(ctx), rdb, prefix)
+	tagger := local.NewTagger(opt)
+	start := processCPU()
+	for _, p := range posts {
+		if _, err := tagger.Tag(ctx, ai.TagRequest{Text: p.Text, MaxTags: 5, Channel: p.ChannelID}); err != nil {
+			return 0, fmt.Errorf("tagger alone: %w", err)
+		}
+	}
+	return processCPU() - start, nil
 }
 
 func sleepUntil(ctx context.Context, t time.Time) {

@@ -77,11 +77,11 @@ func (a *app) benchCommand() *cobra.Command {
 	cleanupCmd.Flags().IntVar(&cleanupN, "n", 100_000, "expired posts to sweep")
 	cleanupCmd.Flags().IntVar(&cleanupBatch, "batch", 1000, "stages.cleanup.sweep_batch")
 
-	var corpus string
+	var corpus, cpuProfile string
 	var posts, rate int
 	pipelineCmd := &cobra.Command{
 		Use:   "pipeline",
-		Short: "ingest -> tag (local) -> persist in one process: posts/s, latency p50/p99, peak RSS",
+		Short: "ingest -> tag (local) -> persist in one process: posts/s, latency p50/p99, peak RSS, CPU per post (process, tagger alone, PostgreSQL, Redis)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.loadConfig()
@@ -90,13 +90,14 @@ func (a *app) benchCommand() *cobra.Command {
 			}
 			_, err = bench.Pipeline(cmd.Context(), bench.PipelineOptions{
 				RedisURL: cfg.Redis.URL, DatabaseURL: cfg.Database.URL,
-				Corpus: corpus, N: posts, Rate: rate, Out: a.stdout,
+				Corpus: corpus, N: posts, Rate: rate, Out: a.stdout, CPUProfile: cpuProfile,
 			})
 			return err
 		},
 	}
 	pipelineCmd.Flags().StringVar(&corpus, "corpus", "testdata/telegram-news-ru/sample.jsonl", "JSONL corpus; posts repeat with distinct ids until --n")
 	pipelineCmd.Flags().IntVar(&posts, "n", 50_000, "posts to push through")
+	pipelineCmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write the run's pprof CPU profile to this file")
 	pipelineCmd.Flags().IntVar(&rate, "rate", 0, "publish at about this many posts/s (0: all at once, so latency is mostly queueing)")
 
 	var idx bench.IndexOptions

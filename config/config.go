@@ -210,11 +210,13 @@ type Pool struct {
 type AI struct {
 	// Tagger is "auto", one provider, or a comma-separated chain tried in
 	// order ("gigachat,openrouter"). auto = gigachat if its key is set, else
-	// openrouter if its key is set, else local.
+	// openrouter if its key is set, else local; "openai" (a local or
+	// self-hosted OpenAI-compatible server) is used only when named.
 	Tagger     string     `mapstructure:"tagger" yaml:"tagger"`
 	Embedder   string     `mapstructure:"embedder" yaml:"embedder"`
 	GigaChat   GigaChat   `mapstructure:"gigachat" yaml:"gigachat"`
 	OpenRouter OpenRouter `mapstructure:"openrouter" yaml:"openrouter"`
+	OpenAI     OpenAI     `mapstructure:"openai" yaml:"openai"`
 	Local      Local      `mapstructure:"local" yaml:"local"`
 }
 
@@ -242,6 +244,26 @@ type OpenRouter struct {
 	ChatModel       string        `mapstructure:"chat_model" yaml:"chat_model"`
 	EmbeddingModel  string        `mapstructure:"embedding_model" yaml:"embedding_model"`
 	EmbeddingDim    int           `mapstructure:"embedding_dim" yaml:"embedding_dim"`
+	MaxConcurrency  int           `mapstructure:"max_concurrency" yaml:"max_concurrency"`
+	Timeout         time.Duration `mapstructure:"timeout" yaml:"timeout"`
+	BreakerFailures int           `mapstructure:"breaker_failures" yaml:"breaker_failures"`
+	BreakerCooldown time.Duration `mapstructure:"breaker_cooldown" yaml:"breaker_cooldown"`
+}
+
+// OpenAI configures the client of an OpenAI-compatible server: Ollama,
+// llama.cpp's server, vLLM, Hugging Face TEI, LocalAI (or OpenAI itself).
+type OpenAI struct {
+	// BaseURL is the API root, ending in /v1 for all the servers above.
+	BaseURL string `mapstructure:"base_url" yaml:"base_url"`
+	// APIKey is optional: sent as a Bearer token only when set.
+	APIKey         string `mapstructure:"api_key" yaml:"api_key" secret:"true"`
+	ChatModel      string `mapstructure:"chat_model" yaml:"chat_model"`
+	EmbeddingModel string `mapstructure:"embedding_model" yaml:"embedding_model"`
+	EmbeddingDim   int    `mapstructure:"embedding_dim" yaml:"embedding_dim"`
+	// EmbeddingBatch is the most texts per embeddings request; a server
+	// that refuses a batch as too large (413) gets it in halves.
+	EmbeddingBatch  int           `mapstructure:"embedding_batch" yaml:"embedding_batch"`
+	CAFile          string        `mapstructure:"ca_file" yaml:"ca_file"`
 	MaxConcurrency  int           `mapstructure:"max_concurrency" yaml:"max_concurrency"`
 	Timeout         time.Duration `mapstructure:"timeout" yaml:"timeout"`
 	BreakerFailures int           `mapstructure:"breaker_failures" yaml:"breaker_failures"`
@@ -329,6 +351,16 @@ func Default(sections ...Section) Config {
 				EmbeddingDim:    1536,
 				MaxConcurrency:  4,
 				Timeout:         30 * time.Second,
+				BreakerFailures: 5,
+				BreakerCooldown: 30 * time.Second,
+			},
+			OpenAI: OpenAI{
+				BaseURL:         "http://127.0.0.1:11434/v1", // Ollama
+				EmbeddingModel:  "bge-m3",
+				EmbeddingDim:    1024,
+				EmbeddingBatch:  16,
+				MaxConcurrency:  2,
+				Timeout:         60 * time.Second,
 				BreakerFailures: 5,
 				BreakerCooldown: 30 * time.Second,
 			},

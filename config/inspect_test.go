@@ -156,6 +156,10 @@ func TestValidateNeeds(t *testing.T) {
 		{"database url with a bad port", func(c *Config) { c.Database.URL = "postgres://db:99999/app" },
 			Needs{Postgres: true}, []string{"database.url"}},
 		{"local needs no key", func(c *Config) { c.AI.Tagger = "local" }, Needs{Tagger: true}, nil},
+		{"openai tagger needs a chat model, no key", func(c *Config) { c.AI.Tagger = "openai,local" }, Needs{Tagger: true},
+			[]string{"ai.openai.chat_model"}},
+		{"openai embedder has its default model", func(c *Config) { c.AI.Embedder = "openai" }, Needs{Embedder: true}, nil},
+		{"openai with both models", func(c *Config) { c.AI.Tagger, c.AI.OpenAI.ChatModel = "openai", "qwen2.5:7b" }, Needs{Tagger: true}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

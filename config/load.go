@@ -420,8 +420,8 @@ func (c *Config) validate(p *Problems) {
 		}
 		for _, name := range strings.Split(val, ",") {
 			name = strings.TrimSpace(name)
-			if name != "gigachat" && name != "openrouter" && name != "local" {
-				p.Add(key, "unknown provider %q (want auto, gigachat, openrouter, local or a comma-separated chain)", name)
+			if name != "gigachat" && name != "openrouter" && name != "openai" && name != "local" {
+				p.Add(key, "unknown provider %q (want auto, gigachat, openrouter, openai, local or a comma-separated chain)", name)
 			}
 		}
 	}
@@ -448,6 +448,19 @@ func (c *Config) validate(p *Problems) {
 	p.Positive("ai.openrouter.timeout", o.Timeout)
 	p.AtLeast("ai.openrouter.breaker_failures", o.BreakerFailures, 1)
 	p.Positive("ai.openrouter.breaker_cooldown", o.BreakerCooldown)
+	oa := c.AI.OpenAI
+	p.URL("ai.openai.base_url", oa.BaseURL, "http", "https")
+	p.AtLeast("ai.openai.max_concurrency", oa.MaxConcurrency, 1)
+	p.AtLeast("ai.openai.embedding_dim", oa.EmbeddingDim, 1)
+	p.AtLeast("ai.openai.embedding_batch", oa.EmbeddingBatch, 1)
+	p.Positive("ai.openai.timeout", oa.Timeout)
+	p.AtLeast("ai.openai.breaker_failures", oa.BreakerFailures, 1)
+	p.Positive("ai.openai.breaker_cooldown", oa.BreakerCooldown)
+	if oa.CAFile != "" {
+		if _, err := os.Stat(oa.CAFile); err != nil {
+			p.Add("ai.openai.ca_file", "%v", err)
+		}
+	}
 	p.AtLeast("ai.local.embedding_dim", c.AI.Local.EmbeddingDim, 8)
 }
 
@@ -524,9 +537,14 @@ type Needs struct {
 // (redacted).
 func (c *Config) ValidateNeeds(n Needs) []Problem {
 	p := NewProblems("")
-	needKey := func(chainKey, chainVal string) {
+	needKey := func(chainKey, chainVal string, model func(OpenAI) (string, string)) {
 		for _, name := range c.ResolveProviders(chainVal) {
 			switch name {
+			case "openai":
+				// No key needed; the model the server is to run is.
+				if key, val := model(c.AI.OpenAI); strings.TrimSpace(val) == "" {
+					p.Add(key, "is not set, but %s %q uses openai (name the model your server serves, e.g. from `ollama list`)", chainKey, chainVal)
+				}
 			case "gigachat":
 				if strings.TrimSpace(c.AI.GigaChat.APIKey) == "" {
 					p.Add("ai.gigachat.api_key", "is not set, but %s %q uses gigachat (set GIGACHAT_API_KEY)", chainKey, chainVal)
@@ -555,10 +573,10 @@ func (c *Config) ValidateNeeds(n Needs) []Problem {
 		}
 	}
 	if n.Tagger {
-		needKey("ai.tagger", c.AI.Tagger)
+		needKey("ai.tagger", c.AI.Tagger, func(o OpenAI) (string, string) { return "ai.openai.chat_model", o.ChatModel })
 	}
 	if n.Embedder {
-		needKey("ai.embedder", c.AI.Embedder)
+		needKey("ai.embedder", c.AI.Embedder, func(o OpenAI) (string, string) { return "ai.openai.embedding_model", o.EmbeddingModel })
 	}
 	return p.List()
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -46,12 +47,21 @@ func firstWords(text string) string {
 }
 
 // chatFirstWords is the emulator's chat behaviour: firstWords of the post
-// text in the last (user) message.
+// text in the last (user) message; for a batched prompt
+// (stages.tag.prompt_batch), an object of firstWords keyed by post number.
 func chatFirstWords(_ string, messages []aitest.Message) string {
 	if len(messages) == 0 {
 		return "[]"
 	}
 	text := messages[len(messages)-1].Content
+	if posts := ai.SplitBatchPrompt(text); posts != nil {
+		answer := make(map[string]json.RawMessage, len(posts))
+		for i, p := range posts {
+			answer[strconv.Itoa(i+1)] = json.RawMessage(firstWords(p))
+		}
+		b, _ := json.Marshal(answer)
+		return string(b)
+	}
 	return firstWords(strings.TrimPrefix(text, postTextPrefix))
 }
 

@@ -17,11 +17,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/assistant-dev/assistant/ai"
 )
 
 // Endpoint kinds, as passed to a Script.
@@ -77,15 +81,29 @@ type ChatFunc func(model string, messages []Message) string
 
 // EchoTags is the default chat behaviour: it answers with a JSON array of
 // up to three words of the last message's last line, which are in the text.
+// A batched prompt (ai.BuildBatchTagPrompt) is answered as a model should:
+// a JSON object keyed by post number, each value the words of that post.
 func EchoTags(_ string, messages []Message) string {
 	if len(messages) == 0 {
 		return "[]"
 	}
 	text := messages[len(messages)-1].Content
+	if posts := ai.SplitBatchPrompt(text); posts != nil {
+		answer := make(map[string]json.RawMessage, len(posts))
+		for i, p := range posts {
+			answer[strconv.Itoa(i+1)] = json.RawMessage(echoWords(p))
+		}
+		b, _ := json.Marshal(answer)
+		return string(b)
+	}
+	return echoWords(text)
+}
+
+func echoWords(text string) string {
 	if i := strings.LastIndexByte(text, '\n'); i >= 0 {
 		text = text[i+1:]
 	}
-	var tags []string
+	tags := []string{} // "[]", not "null", when no word qualifies
 	for _, w := range strings.Fields(text) {
 		w = strings.Trim(w, ".,:;!?«»\"'()[]")
 		if len([]rune(w)) >= 3 && len(tags) < 3 {
@@ -96,12 +114,19 @@ func EchoTags(_ string, messages []Message) string {
 	return string(b)
 }
 
-// counters is the measurement shared by both emulators.
+// EstimateTokens approximates how many prompt tokens a text costs: one per
+// three characters, about what BPE tokenizers of GigaChat- and GPT-class
+// models spend on Russian (fewer characters per token than on English).
+// The figures built on it are for comparing prompts with each other.
+func EstimateTokens(s string) int { return (utf8.RuneCountInString(s) + 2) / 3 }
+
+// counters is the measurement shared by the emulators.
 type counters struct {
-	requests    sync.Map // kind → *atomic.Int64
-	inFlight    atomic.Int64
-	maxInFlight atomic.Int64
-	entered     chan string
+	promptTokens atomic.Int64
+	requests     sync.Map // kind → *atomic.Int64
+	inFlight     atomic.Int64
+	maxInFlight  atomic.Int64
+	entered      chan string
 }
 
 func (c *counters) next(kind string) int {
@@ -117,6 +142,10 @@ func (c *counters) Requests(kind string) int {
 	}
 	return int(v.(*atomic.Int64).Load())
 }
+
+// PromptTokens is the estimated prompt tokens (EstimateTokens, plus 4 per
+// message for the chat template) of every chat request answered so far.
+func (c *counters) PromptTokens() int { return int(c.promptTokens.Load()) }
 
 // MaxInFlight is the high-water mark of concurrent API (not OAuth) calls.
 func (c *counters) MaxInFlight() int { return int(c.maxInFlight.Load()) }
@@ -336,7 +365,7 @@ func (g *GigaChat) api(kind string) http.HandlerFunc {
 			writeFailure(w, r, f, fmt.Sprintf(`{"status":%d,"message":"scripted failure"}`, f.Status))
 			return
 		}
-		serveModel(w, r, kind, g.cfg, "GigaChat:2.0.28.2")
+		serveModel(w, r, kind, g.cfg, &g.counters, "GigaChat:2.0.28.2")
 	}
 }
 
@@ -401,7 +430,7 @@ func (o *OpenRouter) api(kind string) http.HandlerFunc {
 				return
 			}
 		}
-		serveModel(w, r, kind, o.cfg, "openai/gpt-4o-mini")
+		serveModel(w, r, kind, o.cfg, &o.counters, "openai/gpt-4o-mini")
 	}
 }
 
@@ -411,6 +440,13 @@ func (o *OpenRouter) api(kind string) http.HandlerFunc {
 func bufferBody(r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
+}
+
+// readAll returns the (buffered) request body and puts it back.
+func readAll(r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	return body, err
 }
 
 func gate(ctx context.Context, g chan struct{}) bool {
@@ -448,7 +484,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func serveModel(w http.ResponseWriter, r *http.Request, kind string, cfg Config, model string) {
+func serveModel(w http.ResponseWriter, r *http.Request, kind string, cfg Config, c *counters, model string) {
 	switch kind {
 	case KindChat:
 		var req struct {
@@ -466,6 +502,12 @@ func serveModel(w http.ResponseWriter, r *http.Request, kind string, cfg Config,
 			}
 		}
 		content := cfg.Chat(req.Model, req.Messages)
+		prompt := 0
+		for _, m := range req.Messages {
+			prompt += EstimateTokens(m.Content) + 4
+		}
+		c.promptTokens.Add(int64(prompt))
+		completion := EstimateTokens(content)
 		writeJSON(w, http.StatusOK, map[string]any{
 			"choices": []any{map[string]any{
 				"message":       map[string]any{"role": "assistant", "content": content},
@@ -475,7 +517,7 @@ func serveModel(w http.ResponseWriter, r *http.Request, kind string, cfg Config,
 			"created": time.Now().Unix(),
 			"model":   model,
 			"object":  "chat.completion",
-			"usage":   map[string]any{"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+			"usage":   map[string]any{"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
 		})
 	case KindEmbed:
 		var req struct {

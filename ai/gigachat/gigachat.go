@@ -134,6 +134,15 @@ func (t chatTagger) Tag(ctx context.Context, req ai.TagRequest) (ai.TagResponse,
 	return t.c.Tag(ctx, req)
 }
 
+// TagBatch tags several posts in one call (ai.BuildBatchTagPrompt): on the
+// personal tier, which serves one request at a time, it is the system
+// prompt sent once instead of once per post.
+func (t chatTagger) TagBatch(ctx context.Context, reqs []ai.TagRequest) (ai.TagResponse, error) {
+	return httpx.ChatTagBatch(ctx, t.c.call, t.c.chat(), reqs)
+}
+
+var _ ai.BatchTagger = chatTagger{}
+
 type embedder struct{ c *Client }
 
 func (e embedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
@@ -147,12 +156,16 @@ func (e embedder) Model() string  { return e.c.cfg.EmbeddingModel }
 func (c *Client) Tag(ctx context.Context, req ai.TagRequest) (ai.TagResponse, error) {
 	// finish_reason "blacklist" is a topic refusal: the content is a canned
 	// text, which the validator turns into no tags.
-	return httpx.ChatTag(ctx, c.call, httpx.Chat{
+	return httpx.ChatTag(ctx, c.call, c.chat(), req)
+}
+
+func (c *Client) chat() httpx.Chat {
+	return httpx.Chat{
 		Provider:    ProviderName,
 		Model:       c.cfg.ChatModel,
 		Temperature: chatTemperature,
 		StreamFalse: true,
-	}, req)
+	}
 }
 
 // Embed returns one vector per text, in batches of embedBatch texts. Every

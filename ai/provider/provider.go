@@ -16,6 +16,7 @@ import (
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/gigachat"
 	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/ai/openai"
 	"github.com/assistant-dev/assistant/ai/openrouter"
 	"github.com/assistant-dev/assistant/config"
 )
@@ -24,7 +25,10 @@ import (
 const (
 	GigaChat   = "gigachat"
 	OpenRouter = "openrouter"
-	Local      = "local"
+	// OpenAI is any OpenAI-compatible server (Ollama, llama.cpp, vLLM,
+	// TEI, LocalAI), configured in ai.openai.
+	OpenAI = "openai"
+	Local  = "local"
 )
 
 // Set holds the providers of one configuration. Safe for concurrent use.
@@ -45,6 +49,7 @@ type Option func(*options)
 type options struct {
 	gigachat   []gigachat.Option
 	openrouter []openrouter.Option
+	openai     []openai.Option
 	local      []local.Option
 }
 
@@ -62,6 +67,11 @@ func WithGigaChatOptions(opts ...gigachat.Option) Option {
 // WithOpenRouterOptions passes options to the OpenRouter client.
 func WithOpenRouterOptions(opts ...openrouter.Option) Option {
 	return func(o *options) { o.openrouter = append(o.openrouter, opts...) }
+}
+
+// WithOpenAIOptions passes options to the OpenAI-compatible client.
+func WithOpenAIOptions(opts ...openai.Option) Option {
+	return func(o *options) { o.openai = append(o.openai, opts...) }
 }
 
 // New resolves cfg.AI.Tagger and cfg.AI.Embedder (spec section 8) and builds
@@ -93,9 +103,9 @@ func New(cfg *config.Config, logger *slog.Logger, opts ...Option) (*Set, error) 
 	s.cfg, s.opts = cfg, o
 	for _, n := range append(append([]string(nil), s.taggerNames...), s.embedderNames...) {
 		switch n {
-		case GigaChat, OpenRouter, Local:
+		case GigaChat, OpenRouter, OpenAI, Local:
 		default:
-			return nil, fmt.Errorf("unknown AI provider %q (want %s, %s or %s)", n, GigaChat, OpenRouter, Local)
+			return nil, fmt.Errorf("unknown AI provider %q (want %s, %s, %s or %s)", n, GigaChat, OpenRouter, OpenAI, Local)
 		}
 	}
 	// The taggers' clients are built now, so a stage that tags fails at
@@ -131,6 +141,12 @@ func (s *Set) build(name string) error {
 			return fmt.Errorf("build openrouter provider: %w", err)
 		}
 		s.taggers[OpenRouter], s.embedders[OpenRouter] = c.Tagger(), c.Embedder()
+	case OpenAI:
+		c, err := openai.New(openai.FromConfig(cfg.AI.OpenAI), logger, o.openai...)
+		if err != nil {
+			return fmt.Errorf("build openai provider: %w", err)
+		}
+		s.taggers[OpenAI], s.embedders[OpenAI] = c.Tagger(), c.Embedder()
 	case Local:
 		s.taggers[Local] = local.NewTagger(append([]local.Option{local.WithLogger(logger)}, o.local...)...)
 		s.embedders[Local] = local.NewEmbedder(cfg.AI.Local.EmbeddingDim)
@@ -192,6 +208,51 @@ func NewChain(logger *slog.Logger, names []string, taggers []ai.Tagger) *Chain {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Chain{names: names, taggers: taggers, logger: logger}
+}
+
+// TagBatch implements ai.BatchTagger: the chain's members that tag batches
+// are asked in order; members that do not (local) are skipped, as the
+// caller tags each post on its own through Tag when the batch fails.
+func (c *Chain) TagBatch(ctx context.Context, reqs []ai.TagRequest) (ai.TagResponse, error) {
+	var lastErr error
+	for i, t := range c.taggers {
+		bt, ok := t.(ai.BatchTagger)
+		if !ok {
+			continue
+		}
+		resp, err := bt.TagBatch(ctx, reqs)
+		if err == nil {
+			return resp, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+		c.logger.WarnContext(ctx, "batch tagging failed, trying the next provider", "provider", c.names[i], "error", err)
+	}
+	if lastErr == nil {
+		lastErr = ErrNoBatchTagger
+	}
+	return ai.TagResponse{}, fmt.Errorf("tagger chain %s: %w", strings.Join(c.names, ","), lastErr)
+}
+
+// ErrNoBatchTagger is returned by Chain.TagBatch when no member tags
+// batches.
+var ErrNoBatchTagger = errors.New("no provider of the chain tags batches")
+
+// BatchCapable reports whether t can tag several posts in one call (a
+// Chain only when one of its members can).
+func BatchCapable(t ai.Tagger) bool {
+	if c, ok := t.(*Chain); ok {
+		for _, m := range c.taggers {
+			if BatchCapable(m) {
+				return true
+			}
+		}
+		return false
+	}
+	_, ok := t.(ai.BatchTagger)
+	return ok
 }
 
 // Tag implements ai.Tagger.

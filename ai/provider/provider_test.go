@@ -35,6 +35,7 @@ func TestNewResolvesNames(t *testing.T) {
 		{name: "missing key", tagger: "openrouter", embedder: "local", wantErr: "OPENROUTER_API_KEY"},
 		{name: "unused embedder without key", tagger: "local", embedder: "gigachat", wantTaggers: []string{"local"}, wantEmb: "gigachat", wantEmbErr: "GIGACHAT"},
 		{name: "empty", tagger: " , ", embedder: "local", wantErr: "no provider"},
+		{name: "openai needs no key", tagger: "openai,local", embedder: "openai", wantTaggers: []string{"openai", "local"}, wantEmb: "openai"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

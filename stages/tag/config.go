@@ -22,6 +22,11 @@ type Config struct {
 	CacheTTL  time.Duration `mapstructure:"cache_ttl" yaml:"cache_ttl"`
 	// DedupTTL is the TTL of the Redis mark tagging:processed:<post_id>:<content_hash>.
 	DedupTTL time.Duration `mapstructure:"dedup_ttl" yaml:"dedup_ttl"`
+	// PromptBatch is how many posts one model call tags (a numbered batch
+	// in one prompt) when the tagger can take several (gigachat,
+	// openrouter, openai); 1 sends one post per call. The local tagger
+	// always takes one.
+	PromptBatch int `mapstructure:"prompt_batch" yaml:"prompt_batch"`
 	// CallTimeout bounds one tagger call, all providers of the chain included.
 	CallTimeout time.Duration `mapstructure:"call_timeout" yaml:"call_timeout"`
 }
@@ -36,6 +41,7 @@ func DefaultConfig() *Config {
 		CacheSize:     10000,
 		CacheTTL:      24 * time.Hour,
 		DedupTTL:      24 * time.Hour,
+		PromptBatch:   10,
 		CallTimeout:   60 * time.Second,
 	}
 }
@@ -48,6 +54,7 @@ func (c *Config) Validate(p *config.Problems) {
 	p.AtLeast("cache_size", c.CacheSize, 1)
 	p.Positive("cache_ttl", c.CacheTTL)
 	p.Positive("dedup_ttl", c.DedupTTL)
+	p.AtLeast("prompt_batch", c.PromptBatch, 1)
 	p.Positive("call_timeout", c.CallTimeout)
 }
 
@@ -59,8 +66,10 @@ func Definition() pipeline.Definition {
 		Input:       func(s config.Streams) string { return s.Parsed },
 		LegacyInput: func(s config.Streams) string { return s.LegacyParsed },
 		Outputs:     func(s config.Streams) []string { return []string{s.Tagged} },
-		Config:      func() any { return DefaultConfig() },
-		Needs:       []pipeline.Need{pipeline.NeedTagger},
-		New:         New,
+		// Whole batches, so several posts can share one model call.
+		Batch:  true,
+		Config: func() any { return DefaultConfig() },
+		Needs:  []pipeline.Need{pipeline.NeedTagger},
+		New:    New,
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -55,6 +56,12 @@ type Stage struct {
 	metrics *metrics
 	now     func() time.Time
 	handler pipeline.Handler // handleBatch behind the dedup step
+	// batcher tags several posts per call when the tagger can
+	// (provider.BatchCapable) and prompt_batch > 1; nil otherwise.
+	batcher ai.BatchTagger
+	// decoded holds the events dedupKey decoded, by message, until Handle
+	// returns (*pipeline.Message → *events.PostParsed).
+	decoded sync.Map
 }
 
 // New builds the stage from the process's dependencies; the tagger chain is
@@ -101,11 +108,14 @@ func NewWithTagger(deps pipeline.Deps, tagger ai.Tagger) (*Stage, error) {
 		metrics: m,
 		now:     time.Now,
 	}
+	if bt, ok := tagger.(ai.BatchTagger); ok && provider.BatchCapable(tagger) {
+		s.batcher = bt
+	}
 	// Idempotency (docs/delivery.md, "Idempotency"): key <post_id>:<content_hash>,
 	// first the in-process cache, then the Redis mark, which is set only
 	// together with the published output.
 	s.handler = pipeline.Chain(s.handleBatch, pipeline.Dedup(pipeline.DedupOptions{
-		Key:    dedupKey,
+		Key:    s.dedupKey,
 		Redis:  deps.Redis,
 		Keys:   deps.Keys,
 		Prefix: markPrefix,
@@ -126,15 +136,18 @@ const markPrefix = "tagging:processed:"
 
 // dedupKey is <post_id>:<content_hash> of a posts.parsed entry, the content
 // hash computed when the producer left it out; "" when the entry does not
-// decode (the handler then fails it with the reason).
-func dedupKey(m *pipeline.Message) string {
-	var post events.PostParsed
-	if events.Decode(m.Values, &post) != nil {
+// decode (the handler then fails it with the reason). The decoded event is
+// kept for prepare, so an entry is decoded once, not twice (the decode was
+// a fifth of the stage's CPU besides the tagger).
+func (s *Stage) dedupKey(m *pipeline.Message) string {
+	post := new(events.PostParsed)
+	if events.Decode(m.Values, post) != nil {
 		return ""
 	}
 	if post.ContentHash == "" {
 		post.ContentHash = events.ContentHash(post.Text)
 	}
+	s.decoded.Store(m, post)
 	return post.PostID + ":" + post.ContentHash
 }
 
@@ -151,32 +164,87 @@ func settingsOf(deps pipeline.Deps) (*Config, error) {
 	return cfg, nil
 }
 
-// Handle tags each post of the batch (the runner hands it one at a time)
-// that the dedup step lets through.
+// Handle tags each post of the batch that the dedup step lets through:
+// prompt_batch posts per model call when the tagger can take several, each
+// post checked on its own and tagged alone when its part of the answer is
+// missing or invalid.
 func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
+	defer func() {
+		for _, m := range batch {
+			s.decoded.Delete(m) // also those the dedup step answered
+		}
+	}()
 	return s.handler(ctx, batch)
 }
 
 func (s *Stage) handleBatch(ctx context.Context, batch []*pipeline.Message) error {
+	var model []*pending // posts that need the tagger
 	for _, m := range batch {
-		if err := s.handle(ctx, m); err != nil {
+		p, err := s.prepare(m)
+		if err != nil {
 			m.Fail(err)
+			continue
 		}
+		if p.skipped {
+			s.finish(p, statusSkippedShort)
+			continue
+		}
+		model = append(model, p)
+	}
+	if s.batcher != nil && s.cfg.PromptBatch > 1 && len(model) > 1 {
+		for start := 0; start < len(model); start += s.cfg.PromptBatch {
+			group := model[start:min(start+s.cfg.PromptBatch, len(model))]
+			if len(group) > 1 {
+				s.tagGroup(ctx, group)
+			}
+		}
+	}
+	for _, p := range model {
+		if p.done {
+			continue
+		}
+		if err := s.tagOne(ctx, p); err != nil {
+			p.m.Fail(err)
+			continue
+		}
+		s.finish(p, statusSuccess)
 	}
 	return nil
 }
 
-func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
-	var post events.PostParsed
-	if err := m.Decode(&post); err != nil {
+// pending is one post on its way through the stage.
+type pending struct {
+	m       *pipeline.Message
+	post    events.PostParsed
+	out     events.PostTagged
+	input   string // the text shown to the model
+	skipped bool   // too short: no model call
+	done    bool   // tagged by a batched call
+}
+
+// prepare decodes m and fills the parts of its posts.tagged event that do
+// not depend on the tagger.
+func (s *Stage) prepare(m *pipeline.Message) (*pending, error) {
+	p := &pending{m: m}
+	if v, ok := s.decoded.Load(m); ok {
+		p.post = *v.(*events.PostParsed)
+		// A legacy entry has no trace id: m.Decode mints the one every
+		// retry of it carries.
+		if p.post.TraceID == "" {
+			if err := m.Decode(&p.post); err != nil {
+				s.metrics.processed.WithLabelValues(statusError).Inc()
+				return nil, err
+			}
+		}
+	} else if err := m.Decode(&p.post); err != nil {
 		s.metrics.processed.WithLabelValues(statusError).Inc()
-		return err
+		return nil, err
 	}
+	post := &p.post
 	if post.ContentHash == "" {
 		post.ContentHash = events.ContentHash(post.Text)
 	}
-
-	out := events.PostTagged{
+	p.out = events.PostTagged{
 		Envelope: events.Envelope{
 			SchemaVersion: events.SchemaV1,
 			TraceID:       post.TraceID,
@@ -192,50 +260,113 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		Tags:          []string{},
 		PromptVersion: ai.PromptVersion,
 		Trigger:       events.TriggerInitial,
+		UserID:        post.UserID,
 	}
-	if out.URLs == nil {
-		out.URLs = []string{}
+	if p.out.URLs == nil {
+		p.out.URLs = []string{}
 	}
-	status := statusSuccess
 	if strings.TrimSpace(post.Text) == "" || utf8.RuneCountInString(post.Text) < s.cfg.MinChars && !post.HasMedia {
 		// Too short to say anything about (a photo without a caption has
 		// nothing at all): empty tags, no model call.
-		status = statusSkippedShort
-		out.Provider = "rule"
-		out.Model = "min_chars"
-	} else {
-		tags, resp, latency, err := s.tag(ctx, post.ChannelID, post.Text)
-		if err != nil {
-			s.metrics.processed.WithLabelValues(statusError).Inc()
-			s.log.LogAttrs(ctx, slog.LevelWarn, "tagger failed",
-				slog.String("post_id", post.PostID), slog.String("trace_id", post.TraceID), slog.String("err", err.Error()))
-			if wait, ok := ai.RetryAfterOf(err); ok {
-				return pipeline.RetryAfter(err, wait)
-			}
-			return err // transient: retried, then dead-lettered; never "no tags"
+		p.skipped = true
+		p.out.Provider = "rule"
+		p.out.Model = "min_chars"
+		return p, nil
+	}
+	p.input = post.Text
+	if !ai.ReadsWholeText(s.tagger) { // the cut saves model tokens only
+		p.input = ai.CutInput(post.Text, s.cfg.MaxInputChars)
+	}
+	return p, nil
+}
+
+// tagOne asks the tagger about one post.
+func (s *Stage) tagOne(ctx context.Context, p *pending) error {
+	tags, resp, latency, err := s.tag(ctx, p.post.ChannelID, p.input, p.post.Text)
+	if err != nil {
+		s.metrics.processed.WithLabelValues(statusError).Inc()
+		s.log.LogAttrs(ctx, slog.LevelWarn, "tagger failed",
+			slog.String("post_id", p.post.PostID), slog.String("trace_id", p.post.TraceID), slog.String("err", err.Error()))
+		if wait, ok := ai.RetryAfterOf(err); ok {
+			return pipeline.RetryAfter(err, wait)
 		}
-		out.Tags, out.Provider, out.Model, out.LatencyMS = tags, resp.Provider, resp.Model, latency.Milliseconds()
+		return err // transient: retried, then dead-lettered; never "no tags"
 	}
-	out.UserID = post.UserID
-	out.Metadata = map[string]string{"model": out.Model, "prompt_version": out.PromptVersion}
-	out.TagsHash = events.TagsHash(out.Tags)
-	out.IdempotencyKey = events.TaggedIdempotencyKey(out.PostID, out.TagsHash)
-	if err := m.Publish(s.out, &out); err != nil {
-		return pipeline.Permanent(fmt.Errorf("tag: encode posts.tagged for %s: %w", post.PostID, err))
-	}
-	s.metrics.processed.WithLabelValues(status).Inc()
+	p.out.Tags, p.out.Provider, p.out.Model, p.out.LatencyMS = tags, resp.Provider, resp.Model, latency.Milliseconds()
 	return nil
 }
 
-// tag calls the tagger chain and validates its answer against the text.
-func (s *Stage) tag(ctx context.Context, channel, text string) ([]string, ai.TagResponse, time.Duration, error) {
+// tagGroup asks the tagger about several posts in one call and keeps the
+// answer of each post that validates on its own; the others are left for
+// tagOne (the fallback), as is every post when the call fails.
+func (s *Stage) tagGroup(ctx context.Context, group []*pending) {
+	reqs := make([]ai.TagRequest, len(group))
+	texts := make([]string, len(group))
+	for i, p := range group {
+		reqs[i] = ai.TagRequest{Text: p.input, MaxTags: s.cfg.MaxTags, Channel: p.post.ChannelID}
+		texts[i] = p.post.Text
+	}
+	callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
+	start := s.now()
+	resp, err := s.batcher.TagBatch(callCtx, reqs)
+	cancel()
+	latency := s.now().Sub(start)
+	s.metrics.batchCalls.Inc()
+	if err != nil {
+		s.log.LogAttrs(ctx, slog.LevelWarn, "batched tagger call failed, tagging its posts one by one",
+			slog.Int("posts", len(group)), slog.String("err", err.Error()))
+		s.metrics.batchFallbacks.WithLabelValues("call_failed").Add(float64(len(group)))
+		return
+	}
+	s.metrics.latency.WithLabelValues(resp.Provider, resp.Model).Observe(latency.Seconds())
+	// Validate against the full texts: a tag found in the cut input is in
+	// the full text too.
+	parts, extra := ai.ValidateBatch(resp.Raw, texts, s.cfg.MaxTags)
+	if extra > 0 {
+		s.metrics.batchExtraKeys.Add(float64(extra))
+	}
+	for i, part := range parts {
+		p := group[i]
+		if part.Fallback != "" {
+			s.metrics.batchFallbacks.WithLabelValues(part.Fallback).Inc()
+			s.log.LogAttrs(ctx, slog.LevelDebug, "post missing from the batched answer, tagging it alone",
+				slog.String("post_id", p.post.PostID), slog.String("trace_id", p.post.TraceID), slog.String("reason", part.Fallback))
+			continue
+		}
+		for reason, n := range part.Result.Rejected {
+			s.metrics.rejected.WithLabelValues(reason).Add(float64(n))
+		}
+		tags := part.Result.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		p.out.Tags, p.out.Provider, p.out.Model = tags, resp.Provider, resp.Model
+		p.out.LatencyMS = latency.Milliseconds()
+		p.out.PromptVersion = ai.BatchPromptVersion
+		p.done = true
+		s.finish(p, statusSuccess)
+	}
+}
+
+// finish publishes p's posts.tagged event.
+func (s *Stage) finish(p *pending, status string) {
+	out := &p.out
+	out.Metadata = map[string]string{"model": out.Model, "prompt_version": out.PromptVersion}
+	out.TagsHash = events.TagsHash(out.Tags)
+	out.IdempotencyKey = events.TaggedIdempotencyKey(out.PostID, out.TagsHash)
+	if err := p.m.Publish(s.out, out); err != nil {
+		p.m.Fail(pipeline.Permanent(fmt.Errorf("tag: encode posts.tagged for %s: %w", out.PostID, err)))
+		return
+	}
+	s.metrics.processed.WithLabelValues(status).Inc()
+}
+
+// tag calls the tagger chain with input and validates its answer against
+// the post's full text.
+func (s *Stage) tag(ctx context.Context, channel, input, text string) ([]string, ai.TagResponse, time.Duration, error) {
 	callCtx, cancel := context.WithTimeout(ctx, s.cfg.CallTimeout)
 	defer cancel()
 	start := s.now()
-	input := text
-	if !ai.ReadsWholeText(s.tagger) { // the cut saves model tokens only
-		input = ai.CutInput(text, s.cfg.MaxInputChars)
-	}
 	resp, err := s.tagger.Tag(callCtx, ai.TagRequest{Text: input, MaxTags: s.cfg.MaxTags, Channel: channel})
 	latency := s.now().Sub(start)
 	if err != nil {
@@ -282,6 +413,9 @@ type metrics struct {
 	redisDedupHits prometheus.Counter
 	latency        *prometheus.HistogramVec
 	rejected       *prometheus.CounterVec
+	batchCalls     prometheus.Counter
+	batchFallbacks *prometheus.CounterVec
+	batchExtraKeys prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -315,7 +449,19 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Tags the validator dropped, by reason (not_in_text, too_long, duplicate, over_limit, ...).",
 		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.processed, m.cacheSize, m.cacheEvictions, m.redisDedupHits, m.latency, m.rejected} {
+	m.batchCalls = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tagging_batch_calls_total",
+		Help: "Tagger calls that asked about several posts at once (stages.tag.prompt_batch).",
+	})
+	m.batchFallbacks = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tagging_batch_fallbacks_total",
+		Help: "Posts of a batched call tagged again on their own, by reason: call_failed, no_object, missing, not_array, ungrounded.",
+	}, []string{"reason"})
+	m.batchExtraKeys = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tagging_batch_extra_keys_total",
+		Help: "Keys of batched answers that named no post of the batch (ignored).",
+	})
+	for _, c := range []prometheus.Collector{m.processed, m.cacheSize, m.cacheEvictions, m.redisDedupHits, m.latency, m.rejected, m.batchCalls, m.batchFallbacks, m.batchExtraKeys} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

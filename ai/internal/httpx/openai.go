@@ -3,8 +3,10 @@ package httpx
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync/atomic"
 
 	"github.com/assistant-dev/assistant/ai"
@@ -60,11 +62,15 @@ type chatResponse struct {
 // an *ai.APIError.
 func ChatTag(ctx context.Context, call CallFunc, chat Chat, req ai.TagRequest) (ai.TagResponse, error) {
 	system, user := ai.BuildTagPrompt(req.Text, req.MaxTags)
+	return chatComplete(ctx, call, chat, system, user, tagMaxTokens)
+}
+
+func chatComplete(ctx context.Context, call CallFunc, chat Chat, system, user string, maxTokens int) (ai.TagResponse, error) {
 	r := chatRequest{
 		Model:       chat.Model,
 		Messages:    []chatMessage{{Role: "system", Content: system}, {Role: "user", Content: user}},
 		Temperature: chat.Temperature,
-		MaxTokens:   tagMaxTokens,
+		MaxTokens:   maxTokens,
 	}
 	var reqBody any = r
 	if chat.StreamFalse {
@@ -88,6 +94,23 @@ func ChatTag(ctx context.Context, call CallFunc, chat Chat, req ai.TagRequest) (
 	return ai.TagResponse{Raw: resp.Choices[0].Message.Content, Provider: chat.Provider, Model: model}, nil
 }
 
+// batchTagMaxTokens bounds a batched tagging answer per post.
+const batchTagMaxTokens = 120
+
+// ChatTagBatch asks an OpenAI-shaped /chat/completions endpoint for the tags
+// of several posts in one call (ai.BuildBatchTagPrompt). The answer is
+// returned unvalidated (ai.ValidateBatch splits and validates it).
+func ChatTagBatch(ctx context.Context, call CallFunc, chat Chat, reqs []ai.TagRequest) (ai.TagResponse, error) {
+	texts := make([]string, len(reqs))
+	maxTags := 0
+	for i, r := range reqs {
+		texts[i] = r.Text
+		maxTags = max(maxTags, r.MaxTags)
+	}
+	system, user := ai.BuildBatchTagPrompt(texts, maxTags)
+	return chatComplete(ctx, call, chat, system, user, batchTagMaxTokens*len(reqs))
+}
+
 // Embeddings names one provider's embedding model for EmbedBatches.
 type Embeddings struct {
 	Provider string
@@ -109,25 +132,51 @@ type embedRequest struct {
 // EmbedBatches returns one vector per text from an OpenAI-shaped /embeddings
 // endpoint, e.Batch texts per request. Every answer's dimension is checked
 // against e.Dim (CheckDimension); errors read "<provider> embeddings: ...".
+//
+// A batch the server refuses as too large (413: TEI's
+// --max-client-batch-size, a proxy's body limit) is split in halves, down
+// to single texts, rather than failed: the limit is the server's, not the
+// posts' fault.
 func EmbedBatches(ctx context.Context, call CallFunc, e Embeddings, texts []string) ([][]float32, error) {
 	out := make([][]float32, 0, len(texts))
 	for start := 0; start < len(texts); start += e.Batch {
 		batch := texts[start:min(start+e.Batch, len(texts))]
-		body, err := call(ctx, "/embeddings", embedRequest{Model: e.Model, Input: batch})
+		vecs, err := embedSplitting(ctx, call, e, batch)
 		if err != nil {
 			return nil, fmt.Errorf("%s embeddings: %w", e.Provider, err)
-		}
-		vecs, err := DecodeEmbeddings(e.Provider, body, len(batch))
-		if err != nil {
-			return nil, fmt.Errorf("%s embeddings: %w", e.Provider, err)
-		}
-		if err := CheckDimension(e.Provider, e.Model, e.Setting, e.Dim, vecs); err != nil {
-			return nil, fmt.Errorf("%s embeddings: %w", e.Provider, err)
-		}
-		if e.Confirmed.CompareAndSwap(false, true) && e.Logger != nil {
-			e.Logger.Info(e.Provider+" embedding dimension confirmed", "model", e.Model, "dim", e.Dim)
 		}
 		out = append(out, vecs...)
 	}
 	return out, nil
+}
+
+func embedSplitting(ctx context.Context, call CallFunc, e Embeddings, batch []string) ([][]float32, error) {
+	body, err := call(ctx, "/embeddings", embedRequest{Model: e.Model, Input: batch})
+	var ae *ai.APIError
+	if err != nil && len(batch) > 1 && errors.As(err, &ae) && ae.Status == http.StatusRequestEntityTooLarge {
+		half := len(batch) / 2
+		first, err := embedSplitting(ctx, call, e, batch[:half])
+		if err != nil {
+			return nil, err
+		}
+		second, err := embedSplitting(ctx, call, e, batch[half:])
+		if err != nil {
+			return nil, err
+		}
+		return append(first, second...), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	vecs, err := DecodeEmbeddings(e.Provider, body, len(batch))
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckDimension(e.Provider, e.Model, e.Setting, e.Dim, vecs); err != nil {
+		return nil, err
+	}
+	if e.Confirmed.CompareAndSwap(false, true) && e.Logger != nil {
+		e.Logger.Info(e.Provider+" embedding dimension confirmed", "model", e.Model, "dim", e.Dim)
+	}
+	return vecs, nil
 }
