@@ -151,7 +151,7 @@ func LoadCorpus(ctx context.Context, pool *pgxpool.Pool, emb ai.Embedder, ix *ve
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := repo.UpsertTagged(ctx, batch, o.Retention); err != nil {
+		if _, err := repo.UpsertTagged(ctx, batch, config.Posts{Retention: o.Retention}); err != nil {
 			return fmt.Errorf("store corpus posts: %w", err)
 		}
 		if ix != nil && len(points) > 0 {

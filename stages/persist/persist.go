@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
@@ -33,7 +34,7 @@ const Name = "persist"
 // Stage is the persist stage. It is safe for concurrent use.
 type Stage struct {
 	repo      *postgres.Repository
-	retention time.Duration
+	retention config.Posts
 	logger    *slog.Logger
 	metrics   metrics
 	scratch   sync.Pool // *batchScratch
@@ -53,10 +54,9 @@ func New(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 	if deps.Config == nil || deps.Resources == nil {
 		return nil, errors.New("persist: deps need a config and resources")
 	}
-	settings := DefaultConfig()
 	if deps.StageConfig != nil {
-		var err error
-		if settings, err = pipeline.StageSettings[*Config](deps); err != nil {
+		// The pool settings are the runner's; the retention is posts.retention.
+		if _, err := pipeline.StageSettings[*Config](deps); err != nil {
 			return nil, fmt.Errorf("persist: %w", err)
 		}
 	}
@@ -64,14 +64,14 @@ func New(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persist: %w", err)
 	}
-	st, err := newStage(postgres.NewRepository(pool), settings.Retention, deps.Logger, deps.Metrics)
+	st, err := newStage(postgres.NewRepository(pool), deps.Config.Posts, deps.Logger, deps.Metrics)
 	if err == nil && deps.Redis != nil {
 		st.tombstones = tombstone.New(deps.Redis, deps.Keys.Prefix)
 	}
 	return st, err
 }
 
-func newStage(repo *postgres.Repository, retention time.Duration, logger *slog.Logger, reg prometheus.Registerer) (*Stage, error) {
+func newStage(repo *postgres.Repository, retention config.Posts, logger *slog.Logger, reg prometheus.Registerer) (*Stage, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}

@@ -192,6 +192,16 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		Tags:          []string{},
 		PromptVersion: ai.PromptVersion,
 		Trigger:       events.TriggerInitial,
+		ReceivedAt:    post.ReceivedAt,
+	}
+	if out.ReceivedAt.IsZero() {
+		// The producer's occurred_at is when the daemon received the post
+		// (ingest, the telegram source); the old worker's flat entries
+		// carry none: now.
+		out.ReceivedAt = post.OccurredAt
+		if out.ReceivedAt.IsZero() {
+			out.ReceivedAt = out.OccurredAt
+		}
 	}
 	if out.URLs == nil {
 		out.URLs = []string{}
