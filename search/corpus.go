@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/ai/local"
 	crawllinks "github.com/assistant-dev/assistant/crawl/links"
 	"github.com/assistant-dev/assistant/ingest"
