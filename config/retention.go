@@ -116,6 +116,5 @@ func (c *Config) resolveRetention(p *Problems, explicit bool) (warnings []string
 // retentionExplicit reports whether posts.retention was set in the file or
 // the environment (not left at its default).
 func retentionExplicit(v *viper.Viper) bool {
-	_, env := os.LookupEnv(EnvPrefix + "_POSTS_RETENTION")
-	return env || v.InConfig(retentionKey)
+	return os.Getenv(EnvPrefix+"_POSTS_RETENTION") != "" || v.InConfig(retentionKey)
 }

@@ -200,6 +200,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 	}
 	s.metrics.success.Add(float64(len(sc.decoded) - failed))
 	s.metrics.conflicts.Add(float64(res.Replaced))
+	s.countPastRetention(ctx, sc.events, start)
 	s.logger.LogAttrs(ctx, slog.LevelDebug, "tags persisted",
 		slog.Int("entries", len(batch)), slog.Int("posts", len(sc.events)),
 		slog.Int("inserted", res.Inserted), slog.Int("replaced", res.Replaced),
@@ -207,6 +208,30 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 		slog.Int("unchanged", res.Unchanged), slog.Int("refused", len(split.Refused)),
 		slog.Duration("took", time.Since(start)))
 	return nil
+}
+
+// countPastRetention counts (posts_received_past_retention_total) and logs
+// the posts of a stored batch that were already older than posts.retention
+// when the daemon received them: history that only posts.receipt_floor
+// keeps, or, with the floor at 0, that expired on arrival. Never silent.
+func (s *Stage) countPastRetention(ctx context.Context, evs []*events.PostTagged, now time.Time) {
+	past := 0
+	var oldest time.Time
+	for _, ev := range evs {
+		if s.retention.PastRetention(ev.PostedAt, postgres.ReceivedAt(ev, now)) {
+			past++
+			if oldest.IsZero() || ev.PostedAt.Before(oldest) {
+				oldest = ev.PostedAt
+			}
+		}
+	}
+	if past == 0 {
+		return
+	}
+	s.metrics.pastRetention.Add(float64(past))
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "stored posts older than posts.retention",
+		slog.Int("posts", past), slog.Time("oldest_posted_at", oldest),
+		slog.Duration("retention", s.retention.Retention), slog.Duration("receipt_floor", s.retention.ReceiptFloor))
 }
 
 // failPost fails every message of the batch about postID permanently and
@@ -245,6 +270,7 @@ type metrics struct {
 	success, errors prometheus.Counter
 	conflicts       prometheus.Counter
 	latency         prometheus.Histogram
+	pastRetention   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -261,8 +287,15 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		Name: "tags_persist_conflicts_total",
 		Help: "Stored tags rows that held different tags and were replaced.",
 	})
+	pastRetention := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "posts_received_past_retention_total",
+		Help: "Posts stored whose posted_at + posts.retention had passed when the daemon received them (history: kept only by posts.receipt_floor; with the floor at 0, expired on arrival).",
+	})
 	if reg != nil {
 		var err error
+		if pastRetention, err = pipeline.RegisterCollector(reg, pastRetention); err != nil {
+			return metrics{}, err
+		}
 		if persisted, err = pipeline.RegisterCollector(reg, persisted); err != nil {
 			return metrics{}, err
 		}
@@ -276,10 +309,11 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	// Both statuses exist from the start: the TaggingPipelineBroken alert
 	// compares a rate of success that must be 0, not absent.
 	return metrics{
-		success:   persisted.WithLabelValues("success"),
-		errors:    persisted.WithLabelValues("error"),
-		conflicts: conflicts,
-		latency:   latency,
+		success:       persisted.WithLabelValues("success"),
+		errors:        persisted.WithLabelValues("error"),
+		conflicts:     conflicts,
+		latency:       latency,
+		pastRetention: pastRetention,
 	}, nil
 }
 
