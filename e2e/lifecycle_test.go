@@ -93,7 +93,7 @@ func TestOneRetention(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	stack := NewStack(t)
-	_, stderr, code := stack.run(ctx, map[string]string{"ASSISTANT_STAGES_PERSIST_RETENTION": "87600h"}, "config", "validate")
+	_, stderr, code := stack.run(ctx, map[string]string{"ASSISTANT_STAGES_PERSIST_RETENTION": "87600h", "ASSISTANT_POSTS_RETENTION": "2160h"}, "config", "validate")
 	if code == 0 {
 		t.Errorf("stages.persist.retention contradicting posts.retention: config validate exit 0\n%s", stderr)
 	}

@@ -2,9 +2,11 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -44,6 +46,7 @@ func (r *Repository) DeletePosts(ctx context.Context, ids []string) (int, error)
 
 // KnownPosts returns the ids, of those given, that a post table holds
 // (posts, post_enrichment or indexing_status): what a deletion can find.
+// A database the daemon never migrated knows no post.
 func KnownPosts(ctx context.Context, pool *pgxpool.Pool, ids []string) (map[string]bool, error) {
 	known := map[string]bool{}
 	if len(ids) == 0 {
@@ -53,6 +56,9 @@ func KnownPosts(ctx context.Context, pool *pgxpool.Pool, ids []string) (map[stri
 SELECT post_id FROM posts WHERE post_id = ANY($1::text[])
 UNION SELECT post_id FROM post_enrichment WHERE post_id = ANY($1::text[])
 UNION SELECT post_id FROM indexing_status WHERE post_id = ANY($1::text[])`, ids)
+	if pgErr := (*pgconn.PgError)(nil); errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		return known, nil // undefined_table: never migrated, nothing stored
+	}
 	if err != nil {
 		return nil, fmt.Errorf("postgres: look up %d posts: %w", len(ids), err)
 	}

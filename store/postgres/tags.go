@@ -266,7 +266,9 @@ func (c *tagColumns) fill(events []*events.PostTagged, retention config.Posts, n
 		c.postedAt = append(c.postedAt, timestamptz(ev.PostedAt))
 		c.occurredAt = append(c.occurredAt, timestamptz(ev.OccurredAt))
 		var exp time.Time
-		if retention.Retention > 0 {
+		// An event without posted_at (a sparse update) carries no expiry:
+		// the stored row keeps its own.
+		if retention.Retention > 0 && !ev.PostedAt.IsZero() {
 			exp = retention.ExpiresAt(ev.PostedAt, ReceivedAt(ev, now))
 		}
 		c.expiresAt = append(c.expiresAt, timestamptz(exp))
