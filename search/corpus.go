@@ -14,8 +14,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/assistant-dev/assistant/ai"
-	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/config"
 	crawllinks "github.com/assistant-dev/assistant/crawl/links"
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/pipeline"
