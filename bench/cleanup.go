@@ -103,7 +103,7 @@ func Cleanup(ctx context.Context, opts CleanupOptions) (CleanupResult, error) {
 				batch[i] = &events.PostTagged{Envelope: events.Envelope{OccurredAt: time.Now()}, PostID: id, ChannelID: "c",
 					Text: "живой пост " + id, PostedAt: time.Now(), Tags: []string{"a"}, TagsHash: events.TagsHash([]string{"a"})}
 			}
-			if _, err := repo.UpsertTagged(context.WithoutCancel(ctx), batch, 90*24*time.Hour); err != nil {
+			if _, err := repo.UpsertTagged(context.WithoutCancel(ctx), batch, config.Posts{Retention: 90 * 24 * time.Hour}); err != nil {
 				break
 			}
 			n += len(batch)

@@ -27,7 +27,9 @@ func TestCleanupAndPostsDelete(t *testing.T) {
 	}
 	cfg := testConfig(t, prefix, dbURL, "")
 
-	code, out, stderr := runCLI(t, "posts", "delete", "a1", "b2", "--config", cfg)
+	// a1 and b2 are in no store: looked up, they are refused (ops_test);
+	// --force publishes without looking.
+	code, out, stderr := runCLI(t, "posts", "delete", "--force", "a1", "b2", "--config", cfg)
 	if code != 0 || !strings.Contains(out, "2 deletion(s)") {
 		t.Fatalf("posts delete: %d %s %s", code, out, stderr)
 	}

@@ -56,7 +56,11 @@ forgets the checkpoint.`,
 				Restart:   restart,
 				Progress:  a.stderr,
 				Logger:    a.log(),
+				Retention: cfg.Posts,
 			})
+			if notice := sum.Retention.Notice(); notice != "" {
+				fmt.Fprintln(a.stderr, "import legacy: "+notice)
+			}
 			if err != nil {
 				return fmt.Errorf("%w (%d posts published)", err, sum.Published)
 			}

@@ -54,12 +54,13 @@ partly broken dump is then noticed by scripts. --allow-malformed accepts it.`,
 				stream = cfg.Streams.Parsed
 			}
 			opts := ingest.Options{
-				Stream:   stream,
-				Format:   f,
-				DryRun:   dryRun,
-				Limit:    limit,
-				Progress: a.stderr,
-				Logger:   a.log(),
+				Stream:    stream,
+				Format:    f,
+				DryRun:    dryRun,
+				Limit:     limit,
+				Progress:  a.stderr,
+				Logger:    a.log(),
+				Retention: cfg.Posts,
 			}
 			// Progress, and the summary line at the end, go to stderr:
 			// in a dry run stdout carries the events.
@@ -74,6 +75,11 @@ partly broken dump is then noticed by scripts. --allow-malformed accepts it.`,
 				}
 				defer rdb.Close()
 				sum, err = ingest.Run(cmd.Context(), rdb, keysOf(cfg), files, opts)
+			}
+			// History older than the retention is said at once, with the
+			// setting that keeps it (docs/retention.md).
+			if notice := sum.Retention.Notice(); notice != "" {
+				fmt.Fprintln(a.stderr, "ingest: "+notice)
 			}
 			if err != nil {
 				return fmt.Errorf("ingest: %w (%d %s published)", err, sum.Published, plural(sum.Published, "post", "posts"))

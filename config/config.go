@@ -24,10 +24,12 @@ type Config struct {
 	Redis    Redis    `mapstructure:"redis" yaml:"redis"`
 	Database Database `mapstructure:"database" yaml:"database"`
 	Streams  Streams  `mapstructure:"streams" yaml:"streams"`
-	Runner   Runner   `mapstructure:"runner" yaml:"runner"`
-	AI       AI       `mapstructure:"ai" yaml:"ai"`
-	API      API      `mapstructure:"api" yaml:"api"`
-	Search   Search   `mapstructure:"search" yaml:"search"`
+	// Posts is what applies to a post in every store: its retention.
+	Posts  Posts  `mapstructure:"posts" yaml:"posts"`
+	Runner Runner `mapstructure:"runner" yaml:"runner"`
+	AI     AI     `mapstructure:"ai" yaml:"ai"`
+	API    API    `mapstructure:"api" yaml:"api"`
+	Search Search `mapstructure:"search" yaml:"search"`
 	// Stages are the stages' own settings blocks (stages.<name>), decoded
 	// into the structs the stage packages define; see Section.
 	Stages StageSections `mapstructure:"-" yaml:"stages"`
@@ -149,6 +151,11 @@ type Streams struct {
 	// is enabled: the old downstream tasks keep working during a switch.
 	LegacyPublishTagged   bool `mapstructure:"legacy_publish_tagged" yaml:"legacy_publish_tagged"`
 	LegacyPublishEnriched bool `mapstructure:"legacy_publish_enriched" yaml:"legacy_publish_enriched"`
+	// UnreadMaxEntries bounds a stream no consumer group reads
+	// (posts.indexed, the legacy output keys): the trim job cuts it to this
+	// many newest entries. Streams that groups read keep the lossless MINID
+	// rule. 0 = unlimited.
+	UnreadMaxEntries int64 `mapstructure:"unread_max_entries" yaml:"unread_max_entries"`
 }
 
 // LegacyOutputs maps our output streams to the old keys they are also
@@ -313,6 +320,11 @@ func Default(sections ...Section) Config {
 
 			LegacyPublishTagged:   true,
 			LegacyPublishEnriched: true,
+			UnreadMaxEntries:      100000,
+		},
+		Posts: Posts{
+			Retention:    90 * 24 * time.Hour,
+			ReceiptFloor: 90 * 24 * time.Hour,
 		},
 		Runner: Runner{
 			Block:               2 * time.Second,

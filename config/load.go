@@ -147,10 +147,11 @@ func Inspect(path string, sections ...Section) (Report, error) {
 		addDecodeProblems(p, stagesKey+"."+sec.Name, decodeInto(stageValues[sec.Name], settings))
 		cfg.Stages.Set(sec.Name, settings)
 	}
+	retentionWarnings := cfg.resolveRetention(p, retentionExplicit(v))
 	cfg.validate(p)
 	rep.Config = cfg
 	rep.Add(p.List()...)
-	rep.Warnings = unknownEnv(os.Environ(), known)
+	rep.Warnings = append(unknownEnv(os.Environ(), known), retentionWarnings...)
 	return rep, nil
 }
 
@@ -389,6 +390,13 @@ func (c *Config) validate(p *Problems) {
 	p.NotEmpty("streams.deleted", s.Deleted)
 	p.NotEmpty("streams.dlq_suffix", s.DLQSuffix)
 	p.OneOf("streams.legacy_start", s.LegacyStart, "$", "0")
+	if s.UnreadMaxEntries < 0 {
+		p.Add("streams.unread_max_entries", "must not be negative (0 = unlimited)")
+	}
+	p.Positive("posts.retention", c.Posts.Retention)
+	if c.Posts.ReceiptFloor < 0 {
+		p.Add("posts.receipt_floor", "must not be negative (0 = count from posted_at only)")
+	}
 
 	r := c.Runner
 	p.Positive("runner.block", r.Block)

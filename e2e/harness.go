@@ -104,10 +104,9 @@ var testRunnerEnv = map[string]string{
 	// The corpus posts link to real sites; the tests reach none (loopback
 	// only), so enrich publishes them uncrawled instead of resolving names.
 	"ASSISTANT_STAGES_ENRICH_CRAWL_ENABLED": "false",
-	// The corpus is from 2024, older than the default retention: the
-	// stores must keep it for the comparisons (cleanup has its own tests).
-	"ASSISTANT_STAGES_PERSIST_RETENTION": "87600h",
-	"ASSISTANT_STAGES_INDEX_RETENTION":   "87600h",
+	// The corpus is from 2024: the stores must keep it for the comparisons
+	// beyond the receipt floor (cleanup has its own tests).
+	"ASSISTANT_POSTS_RETENTION": "87600h",
 }
 
 // Registry is the stage registry of the binary under test: the topology

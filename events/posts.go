@@ -29,6 +29,10 @@ type PostParsed struct {
 	ForwardsCount    int64     `json:"forwards_count,omitempty"`
 	ReplyToMessageID int64     `json:"reply_to_message_id,omitempty"`
 	ChannelTitle     string    `json:"channel_title,omitempty"`
+	// ReceivedAt is when the daemon first received the post; optional (the
+	// tag stage takes the envelope's occurred_at, when ingest produced the
+	// entry). Retention's receipt floor counts from it (config.Posts).
+	ReceivedAt time.Time `json:"received_at,omitzero"`
 }
 
 // Validate checks the required fields of posts.parsed.
@@ -80,6 +84,10 @@ type PostTagged struct {
 	PromptVersion string    `json:"prompt_version"`
 	LatencyMS     int64     `json:"latency_ms"`
 	Trigger       string    `json:"trigger"`
+	// ReceivedAt is when the daemon received the post (posts.parsed's
+	// received_at, else its occurred_at), carried so that every store
+	// computes the same expires_at (config.Posts.ExpiresAt).
+	ReceivedAt time.Time `json:"received_at,omitzero"`
 	// UserID and Metadata (model, prompt_version) are what the old
 	// system's posts.tagged consumers read (user_id, metadata.model).
 	UserID   string            `json:"user_id,omitempty"`
@@ -145,6 +153,8 @@ type PostEnriched struct {
 	Crawl      []CrawlResult `json:"crawl"`
 	Skipped    bool          `json:"skipped"`
 	SkipReason string        `json:"skip_reason,omitempty"`
+	// ReceivedAt is posts.tagged's received_at, carried on.
+	ReceivedAt time.Time `json:"received_at,omitzero"`
 }
 
 // Validate checks the required fields of posts.enriched.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 )
@@ -50,6 +51,9 @@ type Options struct {
 	Logger *slog.Logger
 	// OnProblem, when set, also receives each problem.
 	OnProblem func(Problem)
+	// Retention, when set (posts.retention > 0), is checked against each
+	// post: Summary.Retention counts those already older than it.
+	Retention config.Posts
 }
 
 // Summary is the outcome of Run.
@@ -66,6 +70,8 @@ type Summary struct {
 	// LimitReached reports that Options.Limit stopped the run early.
 	LimitReached bool          `json:"limit_reached"`
 	Elapsed      time.Duration `json:"elapsed"`
+	// Retention counts the posts older than posts.retention (Options.Retention).
+	Retention *RetentionTally `json:"retention,omitempty"`
 }
 
 // String is the summary line shown at the end of a run.
@@ -119,6 +125,10 @@ func Run(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, fil
 		stream = DefaultStream
 	}
 	pub := &publisher{rdb: rdb, batchSize: opts.BatchSize}
+	if opts.Retention.Retention > 0 {
+		sum.Retention = NewRetentionTally(opts.Retention, start)
+		pub.tally = sum.Retention
+	}
 	switch {
 	case opts.DryRun && opts.Out == nil:
 		return sum, errors.New("ingest: a dry run needs an output writer")
@@ -258,6 +268,7 @@ type publisher struct {
 	batch     []map[string]any
 	accepted  int // events taken, published or queued
 	published int // events known to be in the stream (or written)
+	tally     *RetentionTally
 }
 
 func (p *publisher) add(ctx context.Context, ev *events.PostParsed) error {
@@ -266,6 +277,7 @@ func (p *publisher) add(ctx context.Context, ev *events.PostParsed) error {
 		return fmt.Errorf("%w: post %s: %w", errPublish, ev.PostID, err)
 	}
 	p.accepted++
+	p.tally.Observe(ev.PostedAt)
 	if p.dryRun != nil {
 		data, _ := values[events.DataField].(string)
 		if _, err := p.dryRun.WriteString(data + "\n"); err != nil {

@@ -106,6 +106,29 @@ func trimStream(ctx context.Context, rdb redis.UniversalClient, key string) erro
 	return rdb.XTrimMinID(ctx, key, floor.String()).Err()
 }
 
+// trimUnread bounds a stream that none of our stages reads. If some group
+// reads it after all (a downstream service, the old worker's tasks), the
+// lossless MINID rule of trimStream applies; a stream no group reads keeps
+// its maxEntries newest entries (exact MAXLEN: "at most"), or everything
+// when maxEntries is 0. It returns how many entries were removed.
+func trimUnread(ctx context.Context, rdb redis.UniversalClient, key string, maxEntries int64) (int64, error) {
+	states, err := groupStates(ctx, rdb, key)
+	if err != nil {
+		return 0, err
+	}
+	if len(states) > 0 {
+		floor, ok := trimFloor(states)
+		if !ok {
+			return 0, nil
+		}
+		return rdb.XTrimMinID(ctx, key, floor.String()).Result()
+	}
+	if maxEntries <= 0 {
+		return 0, nil
+	}
+	return rdb.XTrimMaxLen(ctx, key, maxEntries).Result()
+}
+
 // pruneConsumers deletes consumers of a group that have no pending entries
 // and have been idle longer than idleTimeout, except this process's own.
 func pruneConsumers(ctx context.Context, rdb redis.UniversalClient, key, group string, idleTimeout time.Duration, own map[string]bool) (int, error) {

@@ -324,6 +324,35 @@ func (r *Runner) inputKeys() []groupRef {
 	return out
 }
 
+// outputOnlyKeys lists the streams the stages run here publish to that no
+// stage of the deployment reads: posts.indexed and the legacy output keys
+// (streams.legacy_publish_*). Nothing of ours ever trims them by MINID, so
+// trimUnread bounds them (streams.unread_max_entries).
+func (r *Runner) outputOnlyKeys() []string {
+	read := map[string]bool{}
+	for _, g := range r.groups {
+		read[g.key] = true
+	}
+	var out []string
+	add := func(stream string) {
+		if key := r.keys.Stream(stream); !read[key] && !slices.Contains(out, key) {
+			out = append(out, key)
+		}
+	}
+	for _, sr := range r.stages {
+		if sr.def.Outputs == nil {
+			continue
+		}
+		for _, o := range sr.def.Outputs(r.cfg.Streams) {
+			add(o)
+			if legacy, ok := r.legacyOut[o]; ok {
+				add(legacy)
+			}
+		}
+	}
+	return out
+}
+
 func (r *Runner) trimAndPrune(ctx context.Context) {
 	own := map[string]bool{}
 	for _, sr := range r.stages {
@@ -332,6 +361,15 @@ func (r *Runner) trimAndPrune(ctx context.Context) {
 	for _, in := range r.inputKeys() {
 		if err := trimStream(ctx, r.rdb, in.key); err != nil && ctx.Err() == nil {
 			r.log.Warn("trim stream", "stream", in.key, "err", err)
+		}
+	}
+	for _, key := range r.outputOnlyKeys() {
+		n, err := trimUnread(ctx, r.rdb, key, r.cfg.Streams.UnreadMaxEntries)
+		if err != nil && ctx.Err() == nil {
+			r.log.Warn("trim stream", "stream", key, "err", err)
+		}
+		if n > 0 {
+			r.log.Debug("trimmed unread stream", "stream", key, "removed", n, "max_entries", r.cfg.Streams.UnreadMaxEntries)
 		}
 	}
 	for _, sr := range r.stages {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/config"
 	crawllinks "github.com/assistant-dev/assistant/crawl/links"
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/pipeline"
@@ -151,7 +152,7 @@ func LoadCorpus(ctx context.Context, pool *pgxpool.Pool, emb ai.Embedder, ix *ve
 		if len(batch) == 0 {
 			return nil
 		}
-		if _, err := repo.UpsertTagged(ctx, batch, o.Retention); err != nil {
+		if _, err := repo.UpsertTagged(ctx, batch, config.Posts{Retention: o.Retention}); err != nil {
 			return fmt.Errorf("store corpus posts: %w", err)
 		}
 		if ix != nil && len(points) > 0 {

@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/pipeline"
@@ -72,6 +73,9 @@ type Options struct {
 	Settle time.Duration
 	// Now is the clock of the events' occurred_at; nil means time.Now.
 	Now func() time.Time
+	// Retention, when set (posts.retention > 0), is checked against each
+	// post: Summary.Retention counts those already older than it.
+	Retention config.Posts
 }
 
 // DefaultSettle is Options.Settle's default.
@@ -93,6 +97,8 @@ type Summary struct {
 	Stream       string        `json:"stream"`
 	Checkpoint   string        `json:"checkpoint"`
 	Elapsed      time.Duration `json:"elapsed"`
+	// Retention counts the published posts older than posts.retention.
+	Retention *ingest.RetentionTally `json:"retention,omitempty"`
 }
 
 // String is the summary line shown at the end of a run.
@@ -138,6 +144,9 @@ func Import(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, 
 		logger = slog.Default()
 	}
 	sum := Summary{Stream: keys.Stream(opts.Stream)}
+	if opts.Retention.Retention > 0 {
+		sum.Retention = ingest.NewRetentionTally(opts.Retention, start)
+	}
 	if rdb == nil {
 		return sum, errors.New("import legacy: no Redis client")
 	}
@@ -206,6 +215,7 @@ func Import(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, 
 			if ev.HasMedia {
 				sum.Media++
 			}
+			sum.Retention.Observe(ev.PostedAt)
 		}
 		sum.Published += len(batch)
 		clear(batch)

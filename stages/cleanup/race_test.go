@@ -48,7 +48,7 @@ func (e *env) writers(t *testing.T) writers {
 		t.Fatal(err)
 	}
 	ix, err := index.New(e.ctx, index.Options{Pool: e.pool, Vectors: e.vec, Graph: e.graph, Embedder: local.NewEmbedder(16),
-		Provider: "local", Logger: quietLogger(), Tombstones: tombstone.New(e.rdb, e.prefix)})
+		Retention: cfg.Posts.Retention, ReceiptFloor: cfg.Posts.ReceiptFloor, Provider: "local", Logger: quietLogger(), Tombstones: tombstone.New(e.rdb, e.prefix)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,9 +62,10 @@ func tagged(i int) (*events.PostTagged, *events.PostEnriched) {
 	tags := []string{"общий", fmt.Sprint("тег", i%5)}
 	text := fmt.Sprintf("Пост номер %d о деньгах и погоде", i)
 	tg := &events.PostTagged{Envelope: env, PostID: id, ChannelID: "c1", Text: text, URLs: []string{}, PostedAt: posted,
-		ContentHash: events.ContentHash(text), Tags: tags, TagsHash: events.TagsHash(tags), Provider: "local", Trigger: events.TriggerInitial}
+		ContentHash: events.ContentHash(text), Tags: tags, TagsHash: events.TagsHash(tags), Provider: "local", Trigger: events.TriggerInitial,
+		ReceivedAt: posted} // a live post: received when posted, so posted_at + retention governs
 	en := &events.PostEnriched{Envelope: env, PostID: id, ChannelID: "c1", Text: text, Tags: tags, TagsHash: tg.TagsHash,
-		PostedAt: posted, URLs: []string{}, Crawl: []events.CrawlResult{}}
+		PostedAt: posted, URLs: []string{}, Crawl: []events.CrawlResult{}, ReceivedAt: posted}
 	return tg, en
 }
 

@@ -11,7 +11,6 @@ import (
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/index"
-	"github.com/assistant-dev/assistant/stages/persist"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -157,9 +156,6 @@ func FromDeps(ctx context.Context, deps pipeline.Deps) (*Cleaner, error) {
 		m, err := NewMetrics(deps.Metrics)
 		if err != nil {
 			return nil, nil, err
-		}
-		if p, ok := deps.Config.Stage(persist.Name).(*persist.Config); ok && p.Retention != idx.Retention && deps.Logger != nil {
-			deps.Logger.Warn("stages.persist.retention and stages.index.retention differ: posts.expires_at is the truth, the sweep deletes by it")
 		}
 		c, err := NewCleaner(Options{
 			Pool: pool, Vectors: stores.Vectors, Graph: stores.Graph, Redis: deps.Redis,

@@ -148,6 +148,7 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) {
 		PostID: ev.PostID, ChannelID: ev.ChannelID, TenantID: ev.TenantID, Text: ev.Text,
 		Tags: ev.Tags, TagsHash: ev.TagsHash, PostedAt: ev.PostedAt,
 		URLs: links.NormalizeAll(rawURLs), Crawl: []pipeline.CrawlResult{},
+		ReceivedAt: ev.ReceivedAt,
 	}
 	if out.URLs == nil {
 		out.URLs = []string{}

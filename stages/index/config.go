@@ -33,7 +33,9 @@ type Config struct {
 	// names one per tenant ({tenant_id} is replaced), e.g. t{tenant_id}_posts.
 	Collection         string `mapstructure:"collection" yaml:"collection"`
 	CollectionTemplate string `mapstructure:"collection_template" yaml:"collection_template"`
-	// Retention is how long a post lives after posted_at (expires_at).
+	// Retention is deprecated: posts.retention is the one retention of
+	// every store. Non-zero, it must equal posts.retention (or, that unset,
+	// sets it); config validates it (config.RetentionOverride).
 	Retention time.Duration `mapstructure:"retention" yaml:"retention"`
 	// StoreWait is how long a batch waits for a store that is down before
 	// it fails (and the runner retries it); below runner.claim_min_idle.
@@ -66,7 +68,6 @@ func DefaultConfig() *Config {
 		VectorStore: BackendPostgres,
 		GraphStore:  BackendPostgres,
 		Collection:  "posts",
-		Retention:   90 * 24 * time.Hour,
 		EmbedBatch:  32,
 		StoreWait:   20 * time.Second,
 		Qdrant:      QdrantConf{URL: "http://localhost:6334"},
@@ -117,12 +118,14 @@ func (c *Config) Validate(p *config.Problems) {
 	if c.CollectionTemplate != "" && !strings.Contains(c.CollectionTemplate, "{tenant_id}") {
 		p.Add("collection_template", "%q does not contain {tenant_id}", c.CollectionTemplate)
 	}
-	p.Positive("retention", c.Retention)
 	p.AtLeast("embed_batch", c.EmbedBatch, 1)
 	if c.StoreWait < 0 {
 		p.Add("store_wait", "must not be negative, got %s", c.StoreWait)
 	}
 }
+
+// RetentionOverride returns the deprecated stages.index.retention (0 = unset).
+func (c *Config) RetentionOverride() time.Duration { return c.Retention }
 
 // check validates c on its own (outside config loading).
 func (c *Config) check() error {

@@ -26,7 +26,6 @@ func TestConfigValidate(t *testing.T) {
 		{"qdrant without url", func(c *index.Config) { c.VectorStore, c.Qdrant.URL = "qdrant", "" }, "stages.index.qdrant.url"},
 		{"neo4j with an http uri", func(c *index.Config) { c.GraphStore, c.Neo4j.URI = "neo4j", "http://n:7474" }, "stages.index.neo4j.uri"},
 		{"template without tenant", func(c *index.Config) { c.CollectionTemplate = "posts_x" }, "{tenant_id}"},
-		{"no retention", func(c *index.Config) { c.Retention = 0 }, "retention"},
 	}
 	for _, c := range cases {
 		cfg := index.DefaultConfig()

@@ -69,7 +69,7 @@ func NewFromDeps(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error
 		Pool: pool, Vectors: stores.Vectors, Graph: stores.Graph,
 		Embedder: emb, Provider: set.EmbedderName(),
 		Collection: cfg.Collection, CollectionTemplate: cfg.CollectionTemplate,
-		Retention: cfg.Retention, EmbedBatch: cfg.EmbedBatch, StoreWait: cfg.StoreWait,
+		Retention: deps.Config.Posts.Retention, ReceiptFloor: deps.Config.Posts.ReceiptFloor, EmbedBatch: cfg.EmbedBatch, StoreWait: cfg.StoreWait,
 		Output: deps.Config.Streams.Indexed, Logger: deps.Logger, Metrics: deps.Metrics,
 		Tombstones: tombstone.New(deps.Redis, deps.Keys.Prefix),
 	})

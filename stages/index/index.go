@@ -29,6 +29,7 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store"
 	"github.com/assistant-dev/assistant/store/postgres"
@@ -58,8 +59,10 @@ type Options struct {
 	// {tenant_id} replaced (posts without a tenant go to Collection).
 	Collection         string
 	CollectionTemplate string
-	// Retention is how long a post lives after posted_at (expires_at).
-	Retention time.Duration
+	// Retention and ReceiptFloor are posts.retention and
+	// posts.receipt_floor: expires_at = config.Posts.ExpiresAt.
+	Retention    time.Duration
+	ReceiptFloor time.Duration
 	// EmbedBatch is the most texts per embedder call (default 32).
 	EmbedBatch int
 	// EmbedRetries and EmbedBackoff tune retries of temporary embedder
@@ -522,13 +525,24 @@ func (s *Stage) collectionOf(tenant string) string {
 	return strings.ReplaceAll(s.opts.CollectionTemplate, "{tenant_id}", tenant)
 }
 
+// times returns the post's posted_at and its expires_at, the same instant
+// persist writes to posts.expires_at: both compute it from posted_at and
+// the received_at the events carry (an event without one, from an older
+// producer, counts from when it was produced, else now).
 func (s *Stage) times(ev *pipeline.PostEnriched, now time.Time) (posted, expires time.Time) {
-	posted = ev.PostedAt
-	base := posted
-	if base.IsZero() {
-		base = now
+	received := ev.ReceivedAt
+	if received.IsZero() {
+		received = ev.OccurredAt
 	}
-	return posted, base.Add(s.opts.Retention)
+	if received.IsZero() {
+		received = now
+	}
+	return ev.PostedAt, s.posts().ExpiresAt(ev.PostedAt, received)
+}
+
+// posts is the retention of every store.
+func (s *Stage) posts() config.Posts {
+	return config.Posts{Retention: s.opts.Retention, ReceiptFloor: s.opts.ReceiptFloor}
 }
 
 func (s *Stage) payload(ev *pipeline.PostEnriched, now time.Time) store.Payload {

@@ -147,7 +147,7 @@ func newBenchRunner(ctx context.Context, dbURL string) (*benchRunner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	stage, err := newStage(postgres.NewRepository(pool), 90*24*time.Hour,
+	stage, err := newStage(postgres.NewRepository(pool), config.Posts{Retention: 90 * 24 * time.Hour},
 		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		pool.Close()

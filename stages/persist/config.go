@@ -10,22 +10,25 @@ import (
 // Config is the persist stage's settings block, stages.persist.
 type Config struct {
 	config.Pool `mapstructure:",squash" yaml:",inline"`
-	// Retention is how long a post lives after posted_at (posts.expires_at).
+	// Retention is deprecated: posts.retention is the one retention of
+	// every store. Non-zero, it must equal posts.retention (or, that unset,
+	// sets it); config validates it (config.RetentionOverride).
 	Retention time.Duration `mapstructure:"retention" yaml:"retention"`
 }
 
 // DefaultConfig returns the defaults (repeated, with comments, in config.yaml).
 func DefaultConfig() *Config {
 	return &Config{
-		Pool:      config.Pool{Enabled: true, Workers: 2, BatchSize: 500, MaxInflight: 2000},
-		Retention: 90 * 24 * time.Hour,
+		Pool: config.Pool{Enabled: true, Workers: 2, BatchSize: 500, MaxInflight: 2000},
 	}
 }
 
 // Validate checks the stage's own settings; the pool is checked by config.
-func (c *Config) Validate(p *config.Problems) {
-	p.Positive("retention", c.Retention)
-}
+// The deprecated retention is checked against posts.retention by config.
+func (c *Config) Validate(*config.Problems) {}
+
+// RetentionOverride returns the deprecated stages.persist.retention (0 = unset).
+func (c *Config) RetentionOverride() time.Duration { return c.Retention }
 
 // Definition describes the persist stage to the registry: a sink of
 // posts.tagged, in whole batches, on the migrated PostgreSQL schema.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
@@ -33,7 +34,7 @@ const Name = "persist"
 // Stage is the persist stage. It is safe for concurrent use.
 type Stage struct {
 	repo      *postgres.Repository
-	retention time.Duration
+	retention config.Posts
 	logger    *slog.Logger
 	metrics   metrics
 	scratch   sync.Pool // *batchScratch
@@ -53,10 +54,9 @@ func New(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 	if deps.Config == nil || deps.Resources == nil {
 		return nil, errors.New("persist: deps need a config and resources")
 	}
-	settings := DefaultConfig()
 	if deps.StageConfig != nil {
-		var err error
-		if settings, err = pipeline.StageSettings[*Config](deps); err != nil {
+		// The pool settings are the runner's; the retention is posts.retention.
+		if _, err := pipeline.StageSettings[*Config](deps); err != nil {
 			return nil, fmt.Errorf("persist: %w", err)
 		}
 	}
@@ -64,14 +64,14 @@ func New(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persist: %w", err)
 	}
-	st, err := newStage(postgres.NewRepository(pool), settings.Retention, deps.Logger, deps.Metrics)
+	st, err := newStage(postgres.NewRepository(pool), deps.Config.Posts, deps.Logger, deps.Metrics)
 	if err == nil && deps.Redis != nil {
 		st.tombstones = tombstone.New(deps.Redis, deps.Keys.Prefix)
 	}
 	return st, err
 }
 
-func newStage(repo *postgres.Repository, retention time.Duration, logger *slog.Logger, reg prometheus.Registerer) (*Stage, error) {
+func newStage(repo *postgres.Repository, retention config.Posts, logger *slog.Logger, reg prometheus.Registerer) (*Stage, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -202,6 +202,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 	}
 	s.metrics.success.Add(float64(len(sc.decoded) - failed))
 	s.metrics.conflicts.Add(float64(res.Replaced))
+	s.countPastRetention(ctx, sc.events, start)
 	s.logger.LogAttrs(ctx, slog.LevelDebug, "tags persisted",
 		slog.Int("entries", len(batch)), slog.Int("posts", len(sc.events)),
 		slog.Int("inserted", res.Inserted), slog.Int("replaced", res.Replaced),
@@ -244,6 +245,9 @@ func fillMissing(dst, src *events.PostTagged) {
 		if dst.PostedAt.IsZero() {
 			dst.PostedAt = src.PostedAt
 		}
+		if dst.ReceivedAt.IsZero() {
+			dst.ReceivedAt = src.ReceivedAt
+		}
 		if len(dst.URLs) == 0 {
 			dst.URLs = src.URLs
 		}
@@ -253,6 +257,30 @@ func fillMissing(dst, src *events.PostTagged) {
 		fill(&dst.PromptVersion, src.PromptVersion)
 		fill(&dst.Provider, src.Provider)
 	}
+}
+
+// countPastRetention counts (posts_received_past_retention_total) and logs
+// the posts of a stored batch that were already older than posts.retention
+// when the daemon received them: history that only posts.receipt_floor
+// keeps, or, with the floor at 0, that expired on arrival. Never silent.
+func (s *Stage) countPastRetention(ctx context.Context, evs []*events.PostTagged, now time.Time) {
+	past := 0
+	var oldest time.Time
+	for _, ev := range evs {
+		if s.retention.PastRetention(ev.PostedAt, postgres.ReceivedAt(ev, now)) {
+			past++
+			if oldest.IsZero() || ev.PostedAt.Before(oldest) {
+				oldest = ev.PostedAt
+			}
+		}
+	}
+	if past == 0 {
+		return
+	}
+	s.metrics.pastRetention.Add(float64(past))
+	s.logger.LogAttrs(ctx, slog.LevelInfo, "stored posts older than posts.retention",
+		slog.Int("posts", past), slog.Time("oldest_posted_at", oldest),
+		slog.Duration("retention", s.retention.Retention), slog.Duration("receipt_floor", s.retention.ReceiptFloor))
 }
 
 // failPost fails every message of the batch about postID permanently and
@@ -291,6 +319,7 @@ type metrics struct {
 	success, errors prometheus.Counter
 	conflicts       prometheus.Counter
 	latency         prometheus.Histogram
+	pastRetention   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (metrics, error) {
@@ -307,8 +336,15 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 		Name: "tags_persist_conflicts_total",
 		Help: "Stored tags rows that held different tags and were replaced.",
 	})
+	pastRetention := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "posts_received_past_retention_total",
+		Help: "Posts stored whose posted_at + posts.retention had passed when the daemon received them (history: kept only by posts.receipt_floor; with the floor at 0, expired on arrival).",
+	})
 	if reg != nil {
 		var err error
+		if pastRetention, err = pipeline.RegisterCollector(reg, pastRetention); err != nil {
+			return metrics{}, err
+		}
 		if persisted, err = pipeline.RegisterCollector(reg, persisted); err != nil {
 			return metrics{}, err
 		}
@@ -322,10 +358,11 @@ func newMetrics(reg prometheus.Registerer) (metrics, error) {
 	// Both statuses exist from the start: the TaggingPipelineBroken alert
 	// compares a rate of success that must be 0, not absent.
 	return metrics{
-		success:   persisted.WithLabelValues("success"),
-		errors:    persisted.WithLabelValues("error"),
-		conflicts: conflicts,
-		latency:   latency,
+		success:       persisted.WithLabelValues("success"),
+		errors:        persisted.WithLabelValues("error"),
+		conflicts:     conflicts,
+		latency:       latency,
+		pastRetention: pastRetention,
 	}, nil
 }
 

@@ -358,10 +358,10 @@ func TestPersistPostsColumns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("read post: %v", err)
 	}
-	retention := persist.DefaultConfig().Retention
+	wantExpires := e.cfg.Posts.ExpiresAt(full.PostedAt, full.OccurredAt)
 	if got.ChannelID != "chan-1" || got.TenantID != "tenant-1" || got.Text != full.Text ||
 		!slices.Equal(got.URLs, full.URLs) || !got.PostedAt.Equal(full.PostedAt) ||
-		!got.ExpiresAt.Equal(full.PostedAt.Add(retention)) || got.ContentHash != full.ContentHash {
+		!got.ExpiresAt.Equal(wantExpires) || got.ContentHash != full.ContentHash {
 		t.Errorf("post = %+v", got)
 	}
 

@@ -261,6 +261,16 @@ func (s *Stage) prepare(m *pipeline.Message) (*pending, error) {
 		PromptVersion: ai.PromptVersion,
 		Trigger:       events.TriggerInitial,
 		UserID:        post.UserID,
+		ReceivedAt:    post.ReceivedAt,
+	}
+	if p.out.ReceivedAt.IsZero() {
+		// The producer's occurred_at is when the daemon received the post
+		// (ingest, the telegram source); the old worker's flat entries
+		// carry none: now.
+		p.out.ReceivedAt = post.OccurredAt
+		if p.out.ReceivedAt.IsZero() {
+			p.out.ReceivedAt = p.out.OccurredAt
+		}
 	}
 	if p.out.URLs == nil {
 		p.out.URLs = []string{}

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
 )
 
@@ -31,10 +32,10 @@ SELECT u.post_id,
        NULLIF(u.text, ''),
        NULLIF(u.urls, '')::jsonb,
        u.posted_at,
-       CASE WHEN $9::bigint > 0 THEN u.posted_at + $9::bigint * interval '1 microsecond' END,
+       u.expires_at,
        NULLIF(u.content_hash, '')
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::timestamptz[])
-     AS u(post_id, channel_id, tenant_id, text, urls, posted_at, content_hash, occurred_at)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::timestamptz[], $9::timestamptz[])
+     AS u(post_id, channel_id, tenant_id, text, urls, posted_at, content_hash, occurred_at, expires_at)
 LEFT JOIN LATERAL (
     SELECT e.source_occurred_at FROM post_enrichment e
     WHERE e.post_id = u.post_id AND e.kind = 'tags' LIMIT 1) stored ON true
@@ -166,9 +167,11 @@ func (r *Repository) Ping(ctx context.Context) error {
 // have distinct post ids (two rows for one key in one statement is an error
 // in Postgres); the caller keeps the newest event of each post.
 //
-// expires_at is posted_at + retention; retention <= 0 leaves it unset. A
+// expires_at is retention.ExpiresAt(posted_at, received_at) (ReceivedAt),
+// the instant the index stage writes to the vector and graph stores too;
+// retention.Retention <= 0 leaves it unset. A
 // zero OccurredAt is an unknown time: it neither blocks nor is blocked.
-func (r *Repository) UpsertTagged(ctx context.Context, events []*events.PostTagged, retention time.Duration) (UpsertResult, error) {
+func (r *Repository) UpsertTagged(ctx context.Context, events []*events.PostTagged, retention config.Posts) (UpsertResult, error) {
 	var res UpsertResult
 	if len(events) == 0 {
 		return res, nil
@@ -178,12 +181,12 @@ func (r *Repository) UpsertTagged(ctx context.Context, events []*events.PostTagg
 		cols = &tagColumns{}
 	}
 	defer r.columns.Put(cols)
-	cols.fill(events)
+	cols.fill(events, retention, time.Now())
 
 	batch := &pgx.Batch{}
 	batch.BeginTx(pgx.TxOptions{})
 	batch.Queue(upsertPostsSQL, cols.postIDs, cols.channelIDs, cols.tenantIDs, cols.texts, cols.urls,
-		cols.postedAt, cols.contentHashes, cols.occurredAt, retention.Microseconds())
+		cols.postedAt, cols.contentHashes, cols.occurredAt, cols.expiresAt)
 	batch.Queue(upsertTagsSQL, cols.postIDs, cols.data, cols.tagsHashes, cols.providers, cols.occurredAt)
 
 	results := r.pool.SendBatch(ctx, batch)
@@ -224,7 +227,7 @@ type tagColumns struct {
 	postIDs, channelIDs, tenantIDs, texts []string
 	contentHashes, tagsHashes, providers  []string
 	urls, data                            [][]byte
-	postedAt, occurredAt                  []pgtype.Timestamptz
+	postedAt, occurredAt, expiresAt       []pgtype.Timestamptz
 	json                                  []byte
 	spans                                 []jsonSpan
 }
@@ -232,11 +235,11 @@ type tagColumns struct {
 // jsonSpan locates one row's urls and data documents in tagColumns.json.
 type jsonSpan struct{ urlsStart, urlsEnd, dataEnd int }
 
-func (c *tagColumns) fill(events []*events.PostTagged) {
+func (c *tagColumns) fill(events []*events.PostTagged, retention config.Posts, now time.Time) {
 	c.postIDs, c.channelIDs, c.tenantIDs, c.texts = c.postIDs[:0], c.channelIDs[:0], c.tenantIDs[:0], c.texts[:0]
 	c.contentHashes, c.tagsHashes, c.providers = c.contentHashes[:0], c.tagsHashes[:0], c.providers[:0]
 	c.urls, c.data = c.urls[:0], c.data[:0]
-	c.postedAt, c.occurredAt = c.postedAt[:0], c.occurredAt[:0]
+	c.postedAt, c.occurredAt, c.expiresAt = c.postedAt[:0], c.occurredAt[:0], c.expiresAt[:0]
 	c.json = c.json[:0]
 
 	// Sub-slices are taken once the buffer has stopped growing, so record
@@ -262,11 +265,31 @@ func (c *tagColumns) fill(events []*events.PostTagged) {
 		c.providers = append(c.providers, pgText(ev.Provider))
 		c.postedAt = append(c.postedAt, timestamptz(ev.PostedAt))
 		c.occurredAt = append(c.occurredAt, timestamptz(ev.OccurredAt))
+		var exp time.Time
+		// An event without posted_at (a sparse update) carries no expiry:
+		// the stored row keeps its own.
+		if retention.Retention > 0 && !ev.PostedAt.IsZero() {
+			exp = retention.ExpiresAt(ev.PostedAt, ReceivedAt(ev, now))
+		}
+		c.expiresAt = append(c.expiresAt, timestamptz(exp))
 	}
 	for _, sp := range c.spans {
 		c.urls = append(c.urls, c.json[sp.urlsStart:sp.urlsEnd])
 		c.data = append(c.data, c.json[sp.urlsEnd:sp.dataEnd])
 	}
+}
+
+// ReceivedAt is when the daemon received the tagged post: the event's
+// received_at, else (an older producer) when the event was produced, else
+// now. Retention's receipt floor counts from it.
+func ReceivedAt(ev *events.PostTagged, now time.Time) time.Time {
+	switch {
+	case !ev.ReceivedAt.IsZero():
+		return ev.ReceivedAt
+	case !ev.OccurredAt.IsZero():
+		return ev.OccurredAt
+	}
+	return now
 }
 
 func timestamptz(t time.Time) pgtype.Timestamptz {
