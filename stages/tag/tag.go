@@ -184,6 +184,7 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) error {
 		},
 		PostID:        post.PostID,
 		ChannelID:     post.ChannelID,
+		ChannelTitle:  post.ChannelTitle,
 		TenantID:      post.TenantID,
 		Text:          post.Text,
 		URLs:          post.URLs,
