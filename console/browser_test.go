@@ -333,8 +333,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		if err := chromedp.Run(bctx, chromedp.Navigate(base+"/ui/dlq"), chromedp.WaitVisible("#dlq", chromedp.ByQuery)); err != nil {
 			t.Fatal(err)
 		}
-		if got := text(t, "#dlq"); !strings.Contains(got, dlqID) || !strings.Contains(got, "provider unavailable") {
-			t.Fatalf("DLQ page lacks the entry:\n%s", got)
+		var links int
+		if err := chromedp.Run(bctx, chromedp.Evaluate(`document.querySelectorAll('#dlq a[href$="/`+dlqID+`"]').length`, &links)); err != nil {
+			t.Fatal(err)
+		}
+		if got := text(t, "#dlq"); links != 1 || !strings.Contains(got, "provider unavailable") || !strings.Contains(got, " UTC (") {
+			t.Fatalf("DLQ page lacks the entry %s (%d links) or its time:\n%s", dlqID, links, got)
 		}
 		shot(t, "dlq")
 		if err := chromedp.Run(bctx, chromedp.Click(`a[href$="/`+dlqID+`"]`, chromedp.ByQuery), chromedp.WaitVisible("#error", chromedp.ByQuery)); err != nil {

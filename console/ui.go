@@ -56,6 +56,13 @@ var funcs = template.FuncMap{
 		return d.Round(time.Second).String()
 	},
 	"rate": func(f float64) string { return fmt.Sprintf("%.2f/s", f) },
+	// durAgo writes a time span that ended now: "5s ago", "just now".
+	"durAgo": func(d time.Duration) string {
+		if d < time.Second {
+			return "just now"
+		}
+		return d.Round(time.Second).String() + " ago"
+	},
 	// ago writes how long before now t was: "3m 20s ago".
 	"ago": ago,
 	// idtime writes the time in a stream entry id (1733540000000-0) the
