@@ -28,8 +28,13 @@ import (
 // Options configures a Server.
 type Options struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" on
-	// /v1 routes (the OpenAPI document excepted).
+	// /v1 routes (the OpenAPI document excepted); it reads every tenant.
 	Token string
+	// Tokens are more read tokens, each "<tenant>:<token>" (api.tokens): a
+	// token scoped to a tenant sees only that tenant's posts, and a post
+	// of another tenant is not_found to it; tenant "*" reads every tenant.
+	// Any token configured makes every /v1 read need one.
+	Tokens []string
 	// MaxQueryBytes bounds the q parameter (default 2048).
 	MaxQueryBytes int
 	// RequestTimeout bounds one request's work (default 10s).
@@ -50,6 +55,7 @@ type Server struct {
 	log     *slog.Logger
 	handler http.Handler
 	metrics *metrics
+	tokens  *Tokens
 }
 
 type metrics struct {
@@ -83,7 +89,11 @@ func New(svc *search.Service, o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{svc: svc, opts: o, mux: http.NewServeMux(), log: o.Logger}
+	tokens, err := ParseTokens(o.Token, o.Tokens)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	s := &Server{svc: svc, opts: o, mux: http.NewServeMux(), log: o.Logger, tokens: tokens}
 	s.metrics = &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "api_requests_total", Help: "HTTP API requests by route and status code.",
@@ -122,6 +132,9 @@ func New(svc *search.Service, o Options) (*Server, error) {
 	s.handler = s.observe(s.mux)
 	return s, nil
 }
+
+// Tokens returns the read tokens (the console logs readers in with them).
+func (s *Server) Tokens() *Tokens { return s.tokens }
 
 // Handle mounts h on the API's mux (the console, admin endpoints): it gets
 // the server's logging, metrics and recovery, not its /v1 token check.
@@ -196,15 +209,19 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 // v1 wraps an API handler: auth, timeout, error mapping.
 func (s *Server) v1(h func(*Server, http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.opts.Token != "" {
+		var reader Reader
+		if s.tokens.Required() {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || !constantTimeEqual(got, s.opts.Token) {
+			if ok {
+				reader, ok = s.tokens.Lookup(got)
+			}
+			if !ok {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="assistant"`)
 				writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 				return
 			}
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.opts.RequestTimeout)
+		ctx, cancel := context.WithTimeout(WithReader(r.Context(), reader), s.opts.RequestTimeout)
 		defer cancel()
 		err := h(s, w, r.WithContext(ctx))
 		if err == nil {
@@ -227,17 +244,6 @@ func (s *Server) v1(h func(*Server, http.ResponseWriter, *http.Request) error) h
 			writeError(w, http.StatusInternalServerError, "internal error")
 		}
 	})
-}
-
-func constantTimeEqual(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	var v byte
-	for i := range len(a) {
-		v |= a[i] ^ b[i]
-	}
-	return v == 0
 }
 
 type statusWriter struct {

@@ -32,12 +32,16 @@ type env struct {
 // with the daemon's http.Server settings.
 func start(t *testing.T, token string) *env {
 	t.Helper()
-	fx := searchtest.New(t)
+	return startWith(t, searchtest.New(t), api.Options{Token: token})
+}
+
+// startWith serves the API over fx with o (registry, timeout and logger
+// filled in).
+func startWith(t *testing.T, fx *searchtest.Fixture, o api.Options) *env {
+	t.Helper()
 	reg := prometheus.NewRegistry()
-	srv, err := api.New(fx.Service, api.Options{
-		Token: token, Registerer: reg, RequestTimeout: 5 * time.Second,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	o.Registerer, o.RequestTimeout, o.Logger = reg, 5*time.Second, slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := api.New(fx.Service, o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -71,12 +72,21 @@ func truncate(s string) string {
 	return s
 }
 
-// filters reads the filter parameters shared by search and similar.
-func (s *Server) filters(p *params, q *search.Query) error {
+// errOtherTenant: a scoped token asked for another tenant; the handlers
+// answer it as they would a tenant without posts.
+var errOtherTenant = errors.New("another tenant")
+
+// filters reads the filter parameters shared by search and similar. The
+// tenant is the reader's when its token is scoped to one.
+func (s *Server) filters(r *http.Request, p *params, q *search.Query) error {
 	var err error
 	q.Channels = p.list("channel")
 	q.Tags = p.list("tag")
-	q.TenantID = p.v.Get("tenant")
+	tenant, ok := tenantFilter(ReaderFrom(r.Context()), p.v.Get("tenant"))
+	if !ok {
+		return errOtherTenant
+	}
+	q.TenantID = tenant
 	if q.Since, err = ParseTime("since", p.v.Get("since"), false); err != nil {
 		return badRequest("%v", err)
 	}
@@ -112,7 +122,12 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	if q.Mode, err = search.ParseMode(p.v.Get("mode")); err != nil {
 		return badRequest("%v", err)
 	}
-	if err := s.filters(p, &q); err != nil {
+	err = s.filters(r, p, &q)
+	if errors.Is(err, errOtherTenant) {
+		writeJSON(w, http.StatusOK, search.Page{Query: strings.TrimSpace(q.Text), Mode: q.Mode, Results: []search.Result{}})
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	page, err := s.svc.Search(r.Context(), q)
@@ -127,7 +142,7 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request) error {
 	if _, err := newParams(r); err != nil {
 		return err
 	}
-	post, err := s.svc.GetPost(r.Context(), r.PathValue("id"))
+	post, err := s.svc.GetPostOfTenant(r.Context(), r.PathValue("id"), ReaderFrom(r.Context()).Tenant)
 	if err != nil {
 		return err
 	}
@@ -141,8 +156,20 @@ func (s *Server) handleSimilar(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var q search.Query
-	if err := s.filters(p, &q); err != nil {
+	err = s.filters(r, p, &q)
+	if errors.Is(err, errOtherTenant) {
+		// The post is not visible under the tenant asked for.
+		return fmt.Errorf("post %s: %w", r.PathValue("id"), search.ErrNotFound)
+	}
+	if err != nil {
 		return err
+	}
+	if rd := ReaderFrom(r.Context()); rd.Scoped() {
+		// The post itself must be the reader's: another tenant's is
+		// not_found, like a post that does not exist.
+		if _, err := s.svc.GetPostOfTenant(r.Context(), r.PathValue("id"), rd.Tenant); err != nil {
+			return err
+		}
 	}
 	page, err := s.svc.Similar(r.Context(), r.PathValue("id"), q)
 	if err != nil {
@@ -168,7 +195,7 @@ func (s *Server) handleRelated(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	tag := r.PathValue("tag")
-	rel, err := s.svc.RelatedTags(r.Context(), tag, limit)
+	rel, err := s.svc.RelatedTagsOfTenant(r.Context(), tag, ReaderFrom(r.Context()).Tenant, limit)
 	if err != nil {
 		return err
 	}

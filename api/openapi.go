@@ -31,7 +31,7 @@ func pathParam(name, desc string) obj {
 func errorResponses(codes ...string) obj {
 	desc := map[string]string{
 		"400": "Bad request: a parameter is missing, malformed or over a limit.",
-		"401": "Missing or wrong bearer token (api.token is set).",
+		"401": "Missing or wrong bearer token (api.token or api.tokens is set).",
 		"404": "No such post (or it expired).",
 		"501": "Semantic search is not configured.",
 		"504": "The request took longer than api.request_timeout.",
@@ -53,7 +53,7 @@ func filterParameters() []any {
 	return []any{
 		queryParam("channel", "Only these channels (channel_id); repeat or comma-separate.", array(obj{"type": "string"}), false),
 		queryParam("tag", "Only posts carrying every one of these tags (case-insensitive, ё = е); repeat or comma-separate.", array(obj{"type": "string"}), false),
-		queryParam("tenant", "Only this tenant's posts.", obj{"type": "string"}, false),
+		queryParam("tenant", "Only this tenant's posts. A token scoped to a tenant (api.tokens) always reads its own tenant only; naming another gives no results.", obj{"type": "string"}, false),
 		queryParam("since", "Posted at or after: a date (2024-11-30) or an RFC 3339 time.", obj{"type": "string"}, false),
 		queryParam("until", "Posted at or before: a date (the whole day) or an RFC 3339 time.", obj{"type": "string"}, false),
 		queryParam("limit", "Results per page.", obj{"type": "integer", "minimum": 1, "maximum": 100, "default": 10}, false),
@@ -138,7 +138,7 @@ func OpenAPI() map[string]any {
 			"description": "Search over Telegram channel posts: full text (Russian and English stemming), vectors, and their fusion.",
 		},
 		"components": obj{
-			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer", "description": "Required when api.token is set."}},
+			"securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer", "description": "Required when api.token or api.tokens is set. A token of api.tokens scoped to a tenant sees that tenant's posts only; another tenant's post is 404 not_found, like a missing one."}},
 			"schemas": obj{
 				"Link": link, "Result": result, "SearchPage": page, "Enrichment": enrichment, "Post": post,
 				"TagCount": tagCount, "RelatedTags": related, "Error": errBody,

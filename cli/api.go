@@ -40,7 +40,7 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, rdb redis.Univer
 		return nil, fmt.Errorf("api: %w", err)
 	}
 	handler, err := api.New(svc, api.Options{
-		Token: cfg.API.Token, MaxQueryBytes: cfg.API.MaxQueryBytes, RequestTimeout: cfg.API.RequestTimeout,
+		Token: cfg.API.Token, Tokens: cfg.API.Tokens, MaxQueryBytes: cfg.API.MaxQueryBytes, RequestTimeout: cfg.API.RequestTimeout,
 		Logger: logger, Registerer: reg, Document: console.Document,
 	})
 	if err != nil {
@@ -60,15 +60,17 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, rdb redis.Univer
 			groups[def.Name] = def.Input(cfg.Streams)
 		}
 	}
-	console.New(console.Options{
+	cons := console.New(console.Options{
 		Redis: rdb, Keys: pipeline.NewKeys(cfg), Streams: a.stages.Streams(cfg.Streams), Groups: groups,
 		Runner: runner, Search: svc, Pool: pool, Gatherer: gatherer,
-		AdminToken: cfg.API.AdminToken, APIToken: cfg.API.Token, Loopback: console.IsLoopback(ln.Addr()), Logger: logger.With("component", "console"),
-	}).Mount(handler)
+		AdminToken: cfg.API.AdminToken, APIToken: cfg.API.Token, Readers: handler.Tokens(),
+		Loopback: console.IsLoopback(ln.Addr()), Logger: logger.With("component", "console"),
+	})
+	cons.Mount(handler)
 	srv := api.NewHTTPServer(ln.Addr().String(), handler)
 	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	go func() {
 		defer func() { done <- struct{}{} }()
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -81,6 +83,12 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, rdb redis.Univer
 			_ = mirror.Run(bg)
 		}
 	}()
+	go func() {
+		defer func() { done <- struct{}{} }()
+		// The console's samples (rates over a window, charts) start now,
+		// not at the first page view.
+		_ = cons.Run(bg)
+	}()
 	logger.Info("api server listening", "addr", ln.Addr().String(), "auth", cfg.API.Token != "", "admin_token", cfg.API.AdminToken != "",
 		"loopback_only", console.IsLoopback(ln.Addr()), "vector_mirror", mirror != nil, "console", "/ui/")
 	return func() {
@@ -90,6 +98,7 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, rdb redis.Univer
 			logger.Warn("api server shutdown", "err", err)
 		}
 		stopBG()
+		<-done
 		<-done
 		<-done
 		closeStores()

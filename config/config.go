@@ -43,6 +43,12 @@ type API struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every /v1 request.
 	Token string `mapstructure:"token" yaml:"token" secret:"true"`
+	// Tokens are read tokens scoped to a tenant, each "<tenant>:<token>"
+	// (tenant "*": every tenant, like Token). A scoped token sees only its
+	// tenant's posts in search, post pages, similar posts, related tags and
+	// the console's search; another tenant's post is not_found to it.
+	// In the environment: ASSISTANT_API_TOKENS="acme:…,globex:…".
+	Tokens []string `mapstructure:"tokens" yaml:"tokens" secret:"tenant-tokens"`
 	// AdminToken, when set, is required on /v1/admin requests and to log in
 	// to the console's changing pages (replay, purge, pause). Unset, those
 	// are refused unless the listener is loopback-only.
@@ -380,6 +386,7 @@ func Default(sections ...Section) Config {
 		},
 		API: API{
 			Addr:           ":8080",
+			Tokens:         []string{},
 			MaxQueryBytes:  2048,
 			RequestTimeout: 10 * time.Second,
 		},

@@ -230,6 +230,24 @@ func addDecodeProblems(p *Problems, prefix string, err error) {
 // displayValue renders a setting's value for a problem, redacted by its
 // secret tag ("true" or "url").
 func displayValue(v any, secret string) string {
+	if secret == "tenant-tokens" {
+		var entries []string
+		switch v := v.(type) {
+		case []string:
+			entries = v
+		case []any:
+			for _, e := range v {
+				entries = append(entries, fmt.Sprint(e))
+			}
+		case string:
+			entries = strings.Split(v, ",")
+		}
+		red := make([]string, len(entries))
+		for i, e := range entries {
+			red[i] = RedactTenantToken(e)
+		}
+		return renderValue(red)
+	}
 	if s, ok := v.(string); ok && s != "" {
 		switch secret {
 		case "true":
@@ -362,6 +380,7 @@ func (c *Config) validate(p *Problems) {
 	p.URL("database.url", c.Database.URL, "postgres", "postgresql")
 	p.AtLeast("database.max_conns", c.Database.MaxConns, 1)
 
+	c.API.validateTokens(p)
 	p.AtLeast("api.max_query_bytes", c.API.MaxQueryBytes, 16)
 	p.Positive("api.request_timeout", c.API.RequestTimeout)
 	if c.Search.RRFK <= 0 {
@@ -587,4 +606,25 @@ func (c *Config) ValidateNeeds(n Needs) []Problem {
 		needKey("ai.embedder", c.AI.Embedder, func(o OpenAI) (string, string) { return "ai.openai.embedding_model", o.EmbeddingModel })
 	}
 	return p.List()
+}
+
+// validateTokens checks the api.tokens entries; the values are secrets, so
+// the problems name the entry by position and tenant, never the token.
+func (a API) validateTokens(p *Problems) {
+	seen := map[string]bool{}
+	if a.Token != "" {
+		seen[a.Token] = true
+	}
+	for i, e := range a.Tokens {
+		tenant, token, ok := strings.Cut(e, ":")
+		switch {
+		case !ok || strings.TrimSpace(tenant) == "" || token == "":
+			p.Add("api.tokens", "entry %d is not \"<tenant>:<token>\" (tenant \"*\" reads every tenant)", i+1)
+		case len(token) < 16:
+			p.Add("api.tokens", "entry %d (tenant %s): the token is %d characters, want at least 16", i+1, tenant, len(token))
+		case seen[token]:
+			p.Add("api.tokens", "entry %d (tenant %s): the same token is configured twice", i+1, tenant)
+		}
+		seen[token] = true
+	}
 }

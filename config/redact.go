@@ -64,6 +64,13 @@ func redactValue(rv reflect.Value) {
 		case !f.IsExported() || f.Type == sectionsType:
 		case fv.Kind() == reflect.Struct:
 			redactValue(fv)
+		case fv.Kind() == reflect.Slice && fv.Len() > 0 && f.Tag.Get("secret") == "tenant-tokens":
+			// A fresh slice: Clone may share the original's backing array.
+			red := make([]string, fv.Len())
+			for j := range red {
+				red[j] = RedactTenantToken(fv.Index(j).String())
+			}
+			fv.Set(reflect.ValueOf(red))
 		case fv.Kind() == reflect.String && fv.String() != "":
 			switch f.Tag.Get("secret") {
 			case "true":
@@ -73,6 +80,16 @@ func redactValue(rv reflect.Value) {
 			}
 		}
 	}
+}
+
+// RedactTenantToken hides the token of an api.tokens entry
+// ("<tenant>:<token>"), keeping the tenant readable.
+func RedactTenantToken(entry string) string {
+	tenant, _, ok := strings.Cut(entry, ":")
+	if !ok {
+		return redactedMark
+	}
+	return tenant + ":" + redactedMark
 }
 
 // RedactURL masks the password of a URL, for logs and `config print`.

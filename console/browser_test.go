@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,11 +35,14 @@ import (
 // TestConsoleInBrowser runs the real tag and persist stages over sample
 // posts (real Redis and PostgreSQL), serves the API with the console on a
 // loopback listener, and drives headless Chromium through every page: the
-// overview shows the stages, a search finds the expected post, a post with
-// <script> shows it as text without running it, a DLQ entry is replayed
-// through the confirmation form and ends up persisted, and a form stripped
-// of its CSRF token is refused. Screenshots go to $CONSOLE_SCREENSHOTS (or
-// a temporary directory).
+// overview shows the stages with rates over a window, charts from the
+// console's samples and Redis memory; the groups page shows consumers with
+// their heartbeats and a retried pending entry; a search finds the
+// expected post under its channel's name; a post with <script> shows it as
+// text without running it; a DLQ entry is replayed through the
+// confirmation form and ends up persisted; a form stripped of its CSRF
+// token is refused; a DLQ filter is purged in bulk after its confirmation.
+// Screenshots go to $CONSOLE_SCREENSHOTS (or a temporary directory).
 func TestConsoleInBrowser(t *testing.T) {
 	chromium, err := exec.LookPath("chromium")
 	if err != nil {
@@ -105,6 +109,32 @@ func TestConsoleInBrowser(t *testing.T) {
 	spareID := addDLQ(t, rdb, keys, cfg.Streams.Parsed, map[string]any{"post_id": "spare"}, "event: missing field text")
 
 	reg := prometheus.NewRegistry()
+	// The console samples from before the stages start, as in the daemon,
+	// so its rates and charts cover the run.
+	var runnerRef atomic.Pointer[pipeline.Runner]
+	svc := search.New(pool, nil, nil, search.DefaultOptions())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]string{"tag": cfg.Streams.Parsed, "persist": cfg.Streams.Tagged, "enrich": cfg.Streams.Tagged}
+	cons := console.New(console.Options{Redis: rdb, Keys: keys, Streams: all.Registry().Streams(cfg.Streams), Groups: groups,
+		Runner: func() console.Runner {
+			if r := runnerRef.Load(); r != nil {
+				return r
+			}
+			return nil
+		}, Search: svc, Pool: pool, Gatherer: reg, SampleEvery: 250 * time.Millisecond,
+		Loopback: console.IsLoopback(ln.Addr()), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	sampleCtx, stopSampling := context.WithCancel(context.Background())
+	sampleDone := make(chan error, 1)
+	go func() { sampleDone <- cons.Run(sampleCtx) }()
+	t.Cleanup(func() { stopSampling(); <-sampleDone })
+	time.Sleep(600 * time.Millisecond) // a few samples before the stages start, for the charts
+	tagged := keys.Stream(cfg.Streams.Tagged)
+	if err := rdb.XGroupCreateMkStream(ctx, tagged, "enrich", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
 	runner, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{Config: cfg, Redis: rdb, Registry: all.Registry(),
 		Metrics: reg, Stages: []string{"tag", "persist"}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -112,6 +142,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	runCtx, stopRun := context.WithCancel(context.Background())
 	runDone := make(chan error, 1)
+	runnerRef.Store(runner)
 	go func() { runDone <- runner.Run(runCtx) }()
 	t.Cleanup(func() { stopRun(); <-runDone })
 	countPosts := func(ids ...string) int {
@@ -127,19 +158,23 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	testenv.WaitFor(t, "tag and persist of the sample", 90*time.Second, func() bool { return countPosts(liveIDs...) == len(live) })
 
-	svc := search.New(pool, nil, nil, search.DefaultOptions())
 	srv, err := api.New(svc, api.Options{Document: console.Document, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	// enrich runs nowhere here: a consumer of its group read two entries
+	// and died, and one of them was delivered again (a retry). (Its group
+	// exists from the start, so the runner's trim keeps what it has not
+	// read.)
+	ghost := "enrich-ghost-1"
+	read, err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "enrich", Consumer: ghost, Streams: []string{tagged, ">"}, Count: 2}).Result()
+	if err != nil || len(read) != 1 || len(read[0].Messages) != 2 {
+		t.Fatalf("read as the enrich ghost: %v %v", read, err)
+	}
+	if err := rdb.XClaim(ctx, &redis.XClaimArgs{Stream: tagged, Group: "enrich", Consumer: ghost, Messages: []string{read[0].Messages[0].ID}}).Err(); err != nil {
 		t.Fatal(err)
 	}
-	groups := map[string]string{"tag": cfg.Streams.Parsed, "persist": cfg.Streams.Tagged}
-	console.New(console.Options{Redis: rdb, Keys: keys, Streams: all.Registry().Streams(cfg.Streams), Groups: groups,
-		Runner: func() console.Runner { return runner }, Search: svc, Pool: pool, Gatherer: reg,
-		Loopback: console.IsLoopback(ln.Addr()), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Mount(srv)
+	cons.Mount(srv)
 	srvCtx, stopSrv := context.WithCancel(context.Background())
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- api.Serve(srvCtx, ln, srv, 5*time.Second) }()
@@ -206,7 +241,45 @@ func TestConsoleInBrowser(t *testing.T) {
 		if !strings.Contains(text(t, "#stages tr[data-stage=tag]"), "2") { // two DLQ entries on posts.parsed
 			t.Errorf("tag row does not show the DLQ size: %s", text(t, "#stages tr[data-stage=tag]"))
 		}
+		// The tag stage's throughput is over the window the console
+		// sampled while it worked: a rate, not "—" nor 0.00/s.
+		rate := text(t, "#stages tr[data-stage=tag] td:nth-child(3)")
+		if !strings.HasSuffix(rate, "/s") || rate == "0.00/s" {
+			t.Errorf("tag throughput %q, want a positive rate", rate)
+		}
+		for _, id := range []string{"chart-throughput", "chart-lag", "chart-pending", "chart-dlq", "chart-redis"} {
+			var n int
+			if err := chromedp.Run(bctx, chromedp.Evaluate(`document.querySelectorAll("#`+id+` svg polyline").length`, &n)); err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("chart %s has no line (%d)", id, n)
+			}
+		}
+		if got := text(t, "#redis-memory"); !strings.Contains(got, "Memory used") || !strings.Contains(got, "iB") {
+			t.Errorf("Redis memory: %q", got)
+		}
+		// Stream ids are shown as times.
+		if got := text(t, "#streams"); !strings.Contains(got, " UTC (") {
+			t.Errorf("streams table shows no readable time:\n%s", got)
+		}
 		shot(t, "overview")
+	})
+
+	t.Run("groups", func(t *testing.T) {
+		if err := chromedp.Run(bctx, chromedp.Navigate(base+"/ui/groups"), chromedp.WaitVisible("#group-enrich", chromedp.ByQuery)); err != nil {
+			t.Fatal(err)
+		}
+		if got := text(t, "#group-tag table.consumers"); !strings.Contains(got, "alive") {
+			t.Errorf("the tag consumer's heartbeat is not alive:\n%s", got)
+		}
+		got := text(t, "#group-enrich")
+		for _, want := range []string{ghost, "none", "1 retrying", "pending 2"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("enrich group lacks %q:\n%s", want, got)
+			}
+		}
+		shot(t, "groups")
 	})
 
 	t.Run("search", func(t *testing.T) {
@@ -221,6 +294,10 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		if summary := text(t, "#summary"); !strings.HasPrefix(summary, "1 result ·") {
 			t.Errorf("search summary %q, want it to start with \"1 result ·\"", summary)
+		}
+		// Channels by name (persist keeps posts.parsed channel_title).
+		if got := text(t, "#results .channel"); got != xss.ChannelTitle || got == "" {
+			t.Errorf("result channel %q, want its title %q", got, xss.ChannelTitle)
 		}
 		pwned(t)
 		shot(t, "search")
@@ -258,8 +335,12 @@ func TestConsoleInBrowser(t *testing.T) {
 		if err := chromedp.Run(bctx, chromedp.Navigate(base+"/ui/dlq"), chromedp.WaitVisible("#dlq", chromedp.ByQuery)); err != nil {
 			t.Fatal(err)
 		}
-		if got := text(t, "#dlq"); !strings.Contains(got, dlqID) || !strings.Contains(got, "provider unavailable") {
-			t.Fatalf("DLQ page lacks the entry:\n%s", got)
+		var links int
+		if err := chromedp.Run(bctx, chromedp.Evaluate(`document.querySelectorAll('#dlq a[href$="/`+dlqID+`"]').length`, &links)); err != nil {
+			t.Fatal(err)
+		}
+		if got := text(t, "#dlq"); links != 1 || !strings.Contains(got, "provider unavailable") || !strings.Contains(got, " UTC (") {
+			t.Fatalf("DLQ page lacks the entry %s (%d links) or its time:\n%s", dlqID, links, got)
 		}
 		shot(t, "dlq")
 		if err := chromedp.Run(bctx, chromedp.Click(`a[href$="/`+dlqID+`"]`, chromedp.ByQuery), chromedp.WaitVisible("#error", chromedp.ByQuery)); err != nil {
@@ -306,6 +387,33 @@ func TestConsoleInBrowser(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusForbidden {
 			t.Errorf("POST without CSRF token: %d, want 403", resp.StatusCode)
+		}
+	})
+
+	t.Run("dlq bulk purge", func(t *testing.T) {
+		// Two more entries of the same error and one of another: the filter
+		// picks the three "missing field" ones.
+		addDLQ(t, rdb, keys, cfg.Streams.Parsed, map[string]any{"post_id": "spare-2"}, "event: missing field text")
+		addDLQ(t, rdb, keys, cfg.Streams.Tagged, map[string]any{"post_id": "spare-3"}, "event: missing field tags")
+		keep := addDLQ(t, rdb, keys, cfg.Streams.Parsed, map[string]any{"post_id": "kept"}, "tagger: provider unavailable")
+		if err := chromedp.Run(bctx, chromedp.Navigate(base+"/ui/dlq?q="+url.QueryEscape("missing field")), chromedp.WaitVisible("#bulk-purge", chromedp.ByQuery),
+			chromedp.Click("#bulk-purge", chromedp.ByQuery), chromedp.WaitVisible("#confirm", chromedp.ByQuery)); err != nil {
+			t.Fatal(err)
+		}
+		if got := text(t, "#bulk-entries"); strings.Count(got, "missing field") != 3 || strings.Contains(got, "kept") {
+			t.Errorf("bulk confirmation lists:\n%s", got)
+		}
+		shot(t, "dlq-bulk-confirm")
+		if err := chromedp.Run(bctx, chromedp.Click("#confirm", chromedp.ByQuery), chromedp.WaitVisible(".flash", chromedp.ByQuery)); err != nil {
+			t.Fatal(err)
+		}
+		if got := text(t, ".flash"); !strings.Contains(got, "purge of 3 entries: 3 done") {
+			t.Errorf("flash after bulk purge: %q", got)
+		}
+		parsed, _ := rdb.XRange(ctx, keys.DLQ(cfg.Streams.Parsed), "-", "+").Result()
+		taggedN, _ := rdb.XLen(ctx, keys.DLQ(cfg.Streams.Tagged)).Result()
+		if len(parsed) != 1 || parsed[0].ID != keep || taggedN != 0 {
+			t.Errorf("after the bulk purge: posts.parsed DLQ %v, posts.tagged DLQ %d entries; want only %s", parsed, taggedN, keep)
 		}
 	})
 

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistant-dev/assistant/api"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/search"
 )
@@ -58,6 +59,14 @@ type Options struct {
 	// APIToken (api.token), when set and AdminToken is not, is what admin
 	// API reads need, like the rest of /v1.
 	APIToken string
+	// Readers are the API's read tokens (api.Server.Tokens): a reader logs
+	// in to the console's search and post pages with one, and a token
+	// scoped to a tenant sees that tenant's posts only and no operator
+	// page. Any read token configured makes the console need a login.
+	Readers *api.Tokens
+	// SampleEvery is how often Run samples counters, groups and Redis
+	// memory for rates and charts (default 5s).
+	SampleEvery time.Duration
 	// Loopback says the listener accepts loopback connections only.
 	Loopback bool
 	// SecureCookies marks cookies Secure (the listener is behind TLS).
@@ -69,8 +78,18 @@ type Options struct {
 type Console struct {
 	o        Options
 	log      *slog.Logger
-	sessions sync.Map // session id -> expiry time.Time
-	rates    rateSampler
+	sessions sync.Map // session id -> session
+	hist     history
+	every    time.Duration
+	channels channelNames
+}
+
+// session is a console login: the admin's, or a reader's (api.token,
+// api.tokens) that sees the search and post pages of its tenant(s).
+type session struct {
+	expires time.Time
+	admin   bool
+	reader  api.Reader
 }
 
 // New returns a console.
@@ -81,7 +100,10 @@ func New(o Options) *Console {
 	if o.Runner == nil {
 		o.Runner = func() Runner { return nil }
 	}
-	return &Console{o: o, log: o.Logger}
+	if o.SampleEvery <= 0 {
+		o.SampleEvery = defaultSampleEvery
+	}
+	return &Console{o: o, log: o.Logger, every: o.SampleEvery}
 }
 
 // Mounter is where the console mounts (api.Server.Handle).
@@ -132,13 +154,27 @@ func (c *Console) mayRead(token string, session bool) error {
 	return errUnauthorized
 }
 
-// mayReadAPI is mayRead for the admin API, where api.token also guards
-// reads when no admin token is configured.
+// mayReadAPI is mayRead for the admin API, where a read token of every
+// tenant (api.token, or api.tokens with "*") also guards reads when no
+// admin token is configured; a token scoped to a tenant reads no operator
+// data.
 func (c *Console) mayReadAPI(token string, session bool) error {
-	if c.o.AdminToken == "" && c.o.APIToken != "" && !tokenEqual(token, c.o.APIToken) {
-		return errUnauthorized
+	if c.o.AdminToken == "" && c.readersRequired() {
+		if r, ok := c.lookupReader(token); !ok || r.Scoped() {
+			return errUnauthorized
+		}
 	}
 	return c.mayRead(token, session)
+}
+
+func (c *Console) readersRequired() bool { return c.o.APIToken != "" || c.o.Readers.Required() }
+
+// lookupReader resolves a read token.
+func (c *Console) lookupReader(token string) (api.Reader, bool) {
+	if r, ok := c.o.Readers.Lookup(token); ok {
+		return r, true
+	}
+	return api.Reader{}, tokenEqual(token, c.o.APIToken)
 }
 
 func tokenEqual(a, b string) bool {
@@ -153,23 +189,26 @@ func randomToken() string {
 
 const sessionTTL = 12 * time.Hour
 
-func (c *Console) newSession() string {
+func (c *Console) newSession(s session) string {
 	id := randomToken()
-	c.sessions.Store(id, time.Now().Add(sessionTTL))
+	s.expires = time.Now().Add(sessionTTL)
+	c.sessions.Store(id, s)
 	return id
 }
 
-func (c *Console) validSession(id string) bool {
+// validSession returns the live session of id.
+func (c *Console) validSession(id string) (session, bool) {
 	if id == "" {
-		return false
+		return session{}, false
 	}
 	v, ok := c.sessions.Load(id)
 	if !ok {
-		return false
+		return session{}, false
 	}
-	if time.Now().After(v.(time.Time)) {
+	s := v.(session)
+	if time.Now().After(s.expires) {
 		c.sessions.Delete(id)
-		return false
+		return session{}, false
 	}
-	return true
+	return s, true
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistant-dev/assistant/api"
 	"github.com/assistant-dev/assistant/console"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
@@ -54,23 +55,31 @@ func TestAdminAuthRules(t *testing.T) {
 		sent       string
 		wantRead   int
 		wantChange int
+		readers    []string // api.tokens
 	}{
-		{"no token configured, public listener", "", "", false, "", 200, 403},
-		{"no token configured, public listener, a token sent", "", "", false, "anything", 200, 403},
-		{"no token configured, loopback-only", "", "", true, "", 200, 200},
-		{"token configured, none sent", "s3cret", "", false, "", 401, 401},
-		{"token configured, wrong one", "s3cret", "", true, "wrong", 401, 401},
-		{"token configured, right one", "s3cret", "", false, "s3cret", 200, 200},
-		{"only api.token, none sent", "", "api", true, "", 401, 401},
-		{"only api.token, sent, loopback-only", "", "api", true, "api", 200, 200},
-		{"only api.token, sent", "", "api", false, "api", 200, 403},
-		{"both tokens, api.token is not the admin token", "s3cret", "api", false, "api", 401, 401},
+		{"no token configured, public listener", "", "", false, "", 200, 403, nil},
+		{"no token configured, public listener, a token sent", "", "", false, "anything", 200, 403, nil},
+		{"no token configured, loopback-only", "", "", true, "", 200, 200, nil},
+		{"token configured, none sent", "s3cret", "", false, "", 401, 401, nil},
+		{"token configured, wrong one", "s3cret", "", true, "wrong", 401, 401, nil},
+		{"token configured, right one", "s3cret", "", false, "s3cret", 200, 200, nil},
+		{"only api.token, none sent", "", "api", true, "", 401, 401, nil},
+		{"only api.token, sent, loopback-only", "", "api", true, "api", 200, 200, nil},
+		{"only api.token, sent", "", "api", false, "api", 200, 403, nil},
+		{"both tokens, api.token is not the admin token", "s3cret", "api", false, "api", 401, 401, nil},
+		{"a tenant's read token reads no operator data", "", "", true, "acme-token-0123456789", 401, 401, []string{"acme:acme-token-0123456789"}},
+		{"a read token of every tenant, loopback-only", "", "", true, "every-tenant-0123456789", 200, 200, []string{"*:every-tenant-0123456789"}},
+		{"read tokens configured, none sent", "", "", true, "", 401, 401, []string{"*:every-tenant-0123456789"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			mux := http.NewServeMux()
+			readers, err := api.ParseTokens("", tc.readers)
+			if err != nil {
+				t.Fatal(err)
+			}
 			console.New(console.Options{Redis: rdb, Keys: keys, Streams: []string{stream}, AdminToken: tc.adminToken, APIToken: tc.apiToken,
-				Loopback: tc.loopback, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Mount(mux)
+				Readers: readers, Loopback: tc.loopback, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Mount(mux)
 			do := func(method, path, body string) int {
 				req := httptest.NewRequest(method, path, strings.NewReader(body))
 				if tc.sent != "" {

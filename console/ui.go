@@ -15,11 +15,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/assistant-dev/assistant/api"
 	"github.com/assistant-dev/assistant/pipeline"
@@ -58,6 +56,33 @@ var funcs = template.FuncMap{
 		return d.Round(time.Second).String()
 	},
 	"rate": func(f float64) string { return fmt.Sprintf("%.2f/s", f) },
+	// durAgo writes a time span that ended now: "5s ago", "just now".
+	"durAgo": func(d time.Duration) string {
+		if d < time.Second {
+			return "just now"
+		}
+		return d.Round(time.Second).String() + " ago"
+	},
+	// ago writes how long before now t was: "3m 20s ago".
+	"ago": ago,
+	// idtime writes the time in a stream entry id (1733540000000-0) the
+	// way people read it, with how long ago; the id stays in the title.
+	"idtime": func(id string) string {
+		sid, err := pipeline.ParseStreamID(id)
+		if err != nil || id == "" {
+			return "—"
+		}
+		t := sid.Time()
+		return t.UTC().Format("2006-01-02 15:04:05 UTC") + " (" + ago(t) + ")"
+	},
+	// chname is the channel's title, or its id when none is known.
+	"chname": func(names map[string]string, id string) string {
+		if t := names[id]; t != "" {
+			return t
+		}
+		return id
+	},
+	"bytes": bytesHuman,
 	// count writes "1 result", "2 results": n and a noun with its plural.
 	"count": func(n int, one, many string) string {
 		if n == 1 {
@@ -109,19 +134,49 @@ type page struct {
 	Flash     string
 	Error     string
 	Refresh   int
-	Data      any
+	// Tenant: the visitor logged in with a read token of this tenant, and
+	// sees its posts only and no operator page.
+	Tenant string
+	// Operator: the visitor may see the operator pages (overview, groups,
+	// DLQ).
+	Operator bool
+	// Channels maps channel ids to titles for the page.
+	Channels map[string]string
+	Data     any
+}
+
+// ago writes the time since t, to the second: "3m20s ago".
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	d := time.Since(t)
+	if d < 0 {
+		return "in " + (-d).Round(time.Second).String()
+	}
+	if d < time.Second {
+		return "just now"
+	}
+	if d > 48*time.Hour {
+		return fmt.Sprintf("%d days ago", int(d/(24*time.Hour)))
+	}
+	return d.Round(time.Second).String() + " ago"
 }
 
 func (c *Console) mountUI(m Mounter) {
 	mux := http.NewServeMux()
 	sub, _ := fs.Sub(staticFS, "static")
 	mux.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", http.FileServerFS(sub)))
-	mux.HandleFunc("GET /ui/{$}", c.ui(c.pageOverview))
-	mux.HandleFunc("GET /ui/dlq", c.ui(c.pageDLQ))
-	mux.HandleFunc("GET /ui/dlq/{stream}/{id}", c.ui(c.pageEntry))
-	mux.HandleFunc("GET /ui/dlq/{stream}/{id}/confirm", c.ui(c.pageConfirm))
-	mux.HandleFunc("POST /ui/dlq/{stream}/{id}/{action}", c.ui(c.postDLQ))
-	mux.HandleFunc("POST /ui/stages/{stage}/{action}", c.ui(c.postStage))
+	op := func(h uiHandler) http.HandlerFunc { return c.ui(operatorOnly(h)) }
+	mux.HandleFunc("GET /ui/{$}", op(c.pageOverview))
+	mux.HandleFunc("GET /ui/groups", op(c.pageGroups))
+	mux.HandleFunc("GET /ui/dlq", op(c.pageDLQ))
+	mux.HandleFunc("GET /ui/dlq/{stream}/{id}", op(c.pageEntry))
+	mux.HandleFunc("GET /ui/dlq/{stream}/{id}/confirm", op(c.pageConfirm))
+	mux.HandleFunc("POST /ui/dlq/{stream}/{id}/{action}", op(c.postDLQ))
+	mux.HandleFunc("GET /ui/bulk/dlq/confirm", op(c.pageBulkConfirm))
+	mux.HandleFunc("POST /ui/bulk/dlq/{action}", op(c.postBulk))
+	mux.HandleFunc("POST /ui/stages/{stage}/{action}", op(c.postStage))
 	mux.HandleFunc("GET /ui/search", c.ui(c.pageSearch))
 	mux.HandleFunc("GET /ui/posts/{id}", c.ui(c.pagePost))
 	mux.HandleFunc("GET /ui/login", c.ui(c.pageLogin))
@@ -167,13 +222,18 @@ func (c *Console) ui(h uiHandler) http.HandlerFunc {
 				Secure: c.o.SecureCookies, SameSite: http.SameSiteStrictMode})
 		}
 		p.CSRF = csrf
-		session := false
+		var sess session
 		if ck, err := r.Cookie(sessionCookie); err == nil {
-			session = c.validSession(ck.Value)
+			sess, p.LoggedIn = c.validSession(ck.Value)
 		}
-		p.LoggedIn = session
-		p.CanChange = c.mayChange("", session) == nil
-		p.NeedLogin = c.mayRead("", session) != nil
+		admin := p.LoggedIn && sess.admin
+		p.Tenant = sess.reader.Tenant
+		// With an admin token, operator pages are the admin's; without
+		// one, any reader of every tenant's (as the admin API's reads).
+		p.Operator = admin || c.o.AdminToken == "" && !sess.reader.Scoped()
+		p.CanChange = p.Operator && c.mayChange("", admin) == nil
+		// An admin token guards everything; read tokens guard reading.
+		p.NeedLogin = !p.LoggedIn && (c.o.AdminToken != "" || c.readersRequired())
 		if r.Method == http.MethodPost {
 			if err := r.ParseForm(); err != nil {
 				c.fail(w, p, http.StatusBadRequest, err)
@@ -206,7 +266,7 @@ func (c *Console) ui(h uiHandler) http.HandlerFunc {
 				status = http.StatusNotFound
 			case errors.Is(err, search.ErrBadQuery), errors.Is(err, search.ErrNoVectors):
 				status = http.StatusBadRequest
-			case errors.Is(err, errNoAdmin):
+			case errors.Is(err, errNoAdmin), errors.Is(err, errTenantOnly):
 				status = http.StatusForbidden
 			case errors.Is(err, errUnauthorized):
 				status = http.StatusUnauthorized
@@ -220,6 +280,34 @@ func (c *Console) ui(h uiHandler) http.HandlerFunc {
 			c.render(w, http.StatusOK, name, p)
 		}
 	}
+}
+
+// errTenantOnly: a reader of one tenant asked for an operator page.
+var errTenantOnly = errors.New("this login reads posts only (the search and post pages); the operator pages need the admin token")
+
+// operatorOnly refuses h to readers of one tenant: streams, groups and the
+// DLQ hold every tenant's posts.
+func operatorOnly(h uiHandler) uiHandler {
+	return func(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+		if !p.Operator {
+			return "", errTenantOnly
+		}
+		return h(w, r, p)
+	}
+}
+
+// pageMayChange says why a visitor may not replay, purge or pause, or nil.
+func (c *Console) pageMayChange(p *page) error {
+	switch {
+	case p.CanChange:
+		return nil
+	case !p.Operator:
+		return errTenantOnly
+	}
+	if err := c.mayChange("", false); err != nil {
+		return err
+	}
+	return errUnauthorized
 }
 
 func (c *Console) fail(w http.ResponseWriter, p *page, status int, err error) {
@@ -245,7 +333,7 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, p *page
 // StageRow is one line of the overview.
 type StageRow struct {
 	Stage, Stream   string
-	Rate            float64 // successes per second over the last samples; -1 unknown
+	Rate            float64 // successes per second over the rate window; -1 unknown
 	Success, Retry  float64
 	DLQTotal        float64 // dead-lettered by this stage (this replica's counter)
 	Lag, Pending    int64
@@ -261,6 +349,10 @@ type overview struct {
 	Stages  []StageRow
 	Streams []pipeline.StreamReport
 	Checks  []CheckView
+	// Window is the span the rates cover (0: not yet two samples).
+	Window time.Duration
+	Charts []Chart
+	Redis  *RedisMemory
 }
 
 func (c *Console) pageOverview(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
@@ -283,25 +375,23 @@ func (c *Console) pageOverview(w http.ResponseWriter, r *http.Request, p *page) 
 			checkErr[ch.Name] = ch.Error
 		}
 	}
-	counts := c.rates.sample(c.o.Gatherer)
-	names := make([]string, 0, len(c.o.Groups))
-	for n := range c.o.Groups {
-		names = append(names, n)
+	c.sampleIfStale(r.Context())
+	samples := c.hist.snapshot()
+	stageRates, window := rates(samples, rateWindow)
+	var counts map[string]stageCounts
+	if len(samples) > 0 {
+		counts = samples[len(samples)-1].counts
 	}
-	// Pipeline order: by the position of the input stream, then name.
-	slices.SortFunc(names, func(a, b string) int {
-		ia, ib := slices.Index(c.o.Streams, c.o.Groups[a]), slices.Index(c.o.Streams, c.o.Groups[b])
-		if ia != ib {
-			return ia - ib
-		}
-		return strings.Compare(a, b)
-	})
 	var ov overview
-	for _, name := range names {
+	ov.Window = window.Round(time.Second)
+	for _, name := range c.stageNames() {
 		stream := c.o.Groups[name]
 		row := StageRow{Stage: name, Stream: stream, Rate: -1}
 		if st, ok := counts[name]; ok {
-			row.Rate, row.Success, row.Retry, row.DLQTotal = st.rate, st.success, st.retry, st.dlq
+			row.Success, row.Retry, row.DLQTotal = st.success, st.retry, st.dlq
+		}
+		if rate, ok := stageRates[name]; ok {
+			row.Rate = rate
 		}
 		rep := byStream[stream]
 		row.DLQSize = rep.DLQLength
@@ -334,81 +424,96 @@ func (c *Console) pageOverview(w http.ResponseWriter, r *http.Request, p *page) 
 		ov.Stages = append(ov.Stages, row)
 	}
 	ov.Streams, ov.Checks = reps, states.Checks
+	ov.Charts = charts(samples)
+	if mem, err := redisMemory(r.Context(), c.o.Redis); err == nil {
+		ov.Redis = &mem
+	} else {
+		c.log.Warn("console: redis memory", "err", err)
+	}
 	p.Title, p.Nav, p.Refresh, p.Data = "Overview", "overview", 5, ov
 	return "overview.html", nil
 }
 
-// rateSampler keeps recent samples of the stage counters to turn them into
-// rates between page loads.
-type rateSampler struct {
-	mu      sync.Mutex
-	samples []rateSample
-}
-
-type rateSample struct {
-	at     time.Time
-	counts map[string]stageCounts
-}
-
-type stageCounts struct {
-	success, retry, dlq, rate float64
-}
-
-// sample reads stage_messages_total now and returns each stage's totals
-// with the success rate over the oldest kept sample of the last minute.
-func (s *rateSampler) sample(g prometheus.Gatherer) map[string]stageCounts {
-	now := rateSample{at: time.Now(), counts: map[string]stageCounts{}}
-	if g == nil {
-		return now.counts
+// stageNames lists the stages that read a stream in pipeline order: by the
+// position of the input stream, then name.
+func (c *Console) stageNames() []string {
+	names := make([]string, 0, len(c.o.Groups))
+	for n := range c.o.Groups {
+		names = append(names, n)
 	}
-	fams, err := g.Gather()
-	if err != nil {
-		return now.counts
-	}
-	for _, f := range fams {
-		if f.GetName() != "stage_messages_total" {
-			continue
+	slices.SortFunc(names, func(a, b string) int {
+		ia, ib := slices.Index(c.o.Streams, c.o.Groups[a]), slices.Index(c.o.Streams, c.o.Groups[b])
+		if ia != ib {
+			return ia - ib
 		}
-		for _, m := range f.GetMetric() {
-			var stage, status string
-			for _, l := range m.GetLabel() {
-				switch l.GetName() {
-				case "stage":
-					stage = l.GetValue()
-				case "status":
-					status = l.GetValue()
+		return strings.Compare(a, b)
+	})
+	return names
+}
+
+// --- groups ------------------------------------------------------------------
+
+// GroupView is one consumer group on the groups page.
+type GroupView struct {
+	Stage, Stream string
+	Report        *pipeline.GroupReport
+	Consumers     []ConsumerView
+	// Pending are the oldest pending entries (up to pendingShown);
+	// Retrying counts those delivered more than once.
+	Pending  []pipeline.PendingEntry
+	Retrying int
+}
+
+// ConsumerView is a consumer with its heartbeat.
+type ConsumerView struct {
+	pipeline.ConsumerReport
+	Heartbeat pipeline.HeartbeatReport
+}
+
+const pendingShown = 50
+
+func (c *Console) pageGroups(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	reps, err := pipeline.StreamsReport(r.Context(), c.o.Redis, c.o.Keys, c.o.Streams)
+	if err != nil {
+		return "", err
+	}
+	var out []GroupView
+	for _, name := range c.stageNames() {
+		gv := GroupView{Stage: name, Stream: c.o.Groups[name]}
+		for _, rep := range reps {
+			for i, g := range rep.Groups {
+				if rep.Stream == gv.Stream && g.Name == name {
+					gv.Report = &rep.Groups[i]
 				}
 			}
-			c := now.counts[stage]
-			v := m.GetCounter().GetValue()
-			switch status {
-			case pipeline.StatusSuccess:
-				c.success = v
-			case pipeline.StatusRetry:
-				c.retry = v
-			case pipeline.StatusDLQ:
-				c.dlq = v
-			}
-			c.rate = -1
-			now.counts[stage] = c
 		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	// Keep a minute of samples; the rate is against the oldest one at
-	// least a second old.
-	s.samples = slices.DeleteFunc(s.samples, func(x rateSample) bool { return now.at.Sub(x.at) > time.Minute })
-	if len(s.samples) > 0 {
-		old := s.samples[0]
-		if dt := now.at.Sub(old.at).Seconds(); dt >= 1 {
-			for stage, c := range now.counts {
-				c.rate = max(0, c.success-old.counts[stage].success) / dt
-				now.counts[stage] = c
+		if gv.Report != nil {
+			names := make([]string, len(gv.Report.Consumers))
+			for i, cr := range gv.Report.Consumers {
+				names[i] = cr.Name
+			}
+			beats, err := pipeline.ConsumerHeartbeats(r.Context(), c.o.Redis, c.o.Keys, name, names)
+			if err != nil {
+				return "", err
+			}
+			for _, cr := range gv.Report.Consumers {
+				gv.Consumers = append(gv.Consumers, ConsumerView{ConsumerReport: cr, Heartbeat: beats[cr.Name]})
+			}
+			if gv.Report.Pending > 0 {
+				if gv.Pending, err = pipeline.PendingEntries(r.Context(), c.o.Redis, c.o.Keys, gv.Stream, name, pendingShown); err != nil {
+					return "", err
+				}
+			}
+			for _, pe := range gv.Pending {
+				if pe.Deliveries > 1 {
+					gv.Retrying++
+				}
 			}
 		}
+		out = append(out, gv)
 	}
-	s.samples = append(s.samples, now)
-	return now.counts
+	p.Title, p.Nav, p.Refresh, p.Data = "Consumer groups", "groups", 5, out
+	return "groups.html", nil
 }
 
 // --- DLQ -----------------------------------------------------------------
@@ -458,7 +563,7 @@ func (c *Console) pageConfirm(w http.ResponseWriter, r *http.Request, p *page) (
 	if action != "replay" && action != "purge" {
 		return "", apiError{http.StatusBadRequest, "action must be replay or purge"}
 	}
-	if err := c.mayChange("", p.LoggedIn); err != nil {
+	if err := c.pageMayChange(p); err != nil {
 		return "", err
 	}
 	v, err := c.dlqGet(r, r.PathValue("stream"), r.PathValue("id"))
@@ -474,7 +579,7 @@ func (c *Console) postDLQ(w http.ResponseWriter, r *http.Request, p *page) (stri
 	if action != "replay" && action != "purge" {
 		return "", apiError{http.StatusNotFound, "no such action"}
 	}
-	if err := c.mayChange("", p.LoggedIn); err != nil {
+	if err := c.pageMayChange(p); err != nil {
 		return "", err
 	}
 	if r.PostForm.Get("confirm") != "yes" {
@@ -496,12 +601,110 @@ func (c *Console) postDLQ(w http.ResponseWriter, r *http.Request, p *page) (stri
 	return "", nil
 }
 
+// bulkPage confirms a replay or purge of every entry a DLQ filter matches.
+type bulkPage struct {
+	Action  string
+	Filter  DLQFilter
+	Query   string // the filter as a query string, to go back to the list
+	Entries []EntryView
+	// Streams counts the entries by stream.
+	Streams   map[string]int
+	Truncated bool
+}
+
+// bulkLimit bounds one bulk action: the confirmation lists what will be
+// done, and a larger DLQ is for `assistant dlq`.
+const bulkLimit = 1000
+
+func (c *Console) pageBulkConfirm(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	action := r.URL.Query().Get("action")
+	if action != "replay" && action != "purge" {
+		return "", apiError{http.StatusBadRequest, "action must be replay or purge"}
+	}
+	if err := c.pageMayChange(p); err != nil {
+		return "", err
+	}
+	f, err := filterFrom(r)
+	if err != nil {
+		return "", err
+	}
+	f.Limit = bulkLimit
+	list, err := c.dlqList(r, f)
+	if err != nil {
+		return "", err
+	}
+	bp := bulkPage{Action: action, Filter: f, Entries: list.Entries, Streams: map[string]int{}, Truncated: list.Truncated}
+	for _, e := range list.Entries {
+		bp.Streams[e.Stream]++
+	}
+	q := r.URL.Query()
+	q.Del("action")
+	bp.Query = q.Encode()
+	p.Title, p.Nav, p.Data = fmt.Sprintf("Confirm %s of %d entries", action, len(list.Entries)), "dlq", bp
+	return "bulk.html", nil
+}
+
+// postBulk acts on exactly the entries the confirmation page listed (its
+// "entry" fields, stream/id), not on whatever the filter matches now: an
+// entry that arrived since is not touched without being seen.
+func (c *Console) postBulk(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	action := r.PathValue("action")
+	if action != "replay" && action != "purge" {
+		return "", apiError{http.StatusNotFound, "no such action"}
+	}
+	if err := c.pageMayChange(p); err != nil {
+		return "", err
+	}
+	if r.PostForm.Get("confirm") != "yes" {
+		return "", apiError{http.StatusBadRequest, "not confirmed"}
+	}
+	byStream := map[string][]string{}
+	var order []string
+	entries := r.PostForm["entry"]
+	if len(entries) == 0 || len(entries) > bulkLimit {
+		return "", apiError{http.StatusBadRequest, fmt.Sprintf("give 1 to %d entries", bulkLimit)}
+	}
+	for _, e := range entries {
+		stream, id, ok := strings.Cut(e, "/")
+		if !ok {
+			return "", apiError{http.StatusBadRequest, fmt.Sprintf("entry %q is not stream/id", e)}
+		}
+		if err := c.knownStream(stream); err != nil {
+			return "", err
+		}
+		if _, seen := byStream[stream]; !seen {
+			order = append(order, stream)
+		}
+		byStream[stream] = append(byStream[stream], id)
+	}
+	var done int
+	var skipped []string
+	for _, stream := range order {
+		res, err := c.doDLQ(r, stream, byStream[stream], false, action == "replay")
+		if errors.Is(err, pipeline.ErrDLQEntryNotFound) {
+			skipped = append(skipped, fmt.Sprintf("%s: %v", stream, err))
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		done += res.Done
+		skipped = append(skipped, res.Skipped...)
+	}
+	msg := fmt.Sprintf("%s of %d entries: %d done", action, len(entries), done)
+	if len(skipped) > 0 {
+		msg += "; skipped: " + strings.Join(skipped, "; ")
+	}
+	http.Redirect(w, r, "/ui/dlq?"+r.PostForm.Get("back")+"&flash="+url.QueryEscape(msg), http.StatusSeeOther)
+	return "", nil
+}
+
 func (c *Console) postStage(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
 	action := r.PathValue("action")
 	if action != "pause" && action != "resume" {
 		return "", apiError{http.StatusNotFound, "no such action"}
 	}
-	if err := c.mayChange("", p.LoggedIn); err != nil {
+	if err := c.pageMayChange(p); err != nil {
 		return "", err
 	}
 	stage := r.PathValue("stage")
@@ -520,6 +723,8 @@ type searchPage struct {
 	Semantic                            bool
 	Page                                *search.Page
 	Searched                            bool
+	// Channels are the channels with a known title, for the filter.
+	Channels []ChannelOption
 }
 
 func (c *Console) pageSearch(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
@@ -529,13 +734,18 @@ func (c *Console) pageSearch(w http.ResponseWriter, r *http.Request, p *page) (s
 	v := r.URL.Query()
 	sp := searchPage{Q: v.Get("q"), Mode: v.Get("mode"), Channel: v.Get("channel"), Tag: v.Get("tag"),
 		Since: v.Get("since"), Until: v.Get("until"), Semantic: c.o.Search.Semantic()}
+	p.Channels = c.channelTitles(r.Context())
+	if p.Tenant == "" {
+		// A tenant's reader sees no list of every tenant's channels.
+		sp.Channels = channelOptions(p.Channels)
+	}
 	p.Title, p.Nav = "Search", "search"
 	p.Data = &sp
 	if strings.TrimSpace(sp.Q) == "" {
 		return "search.html", nil
 	}
 	q := search.Query{Text: sp.Q, Mode: search.Mode(sp.Mode), Channels: search.SplitList(sp.Channel),
-		Tags: search.SplitList(sp.Tag), Limit: 20, Cursor: v.Get("cursor")}
+		Tags: search.SplitList(sp.Tag), Limit: 20, Cursor: v.Get("cursor"), TenantID: p.Tenant}
 	var err error
 	if sp.Since != "" {
 		if q.Since, err = api.ParseTime("since", sp.Since, false); err != nil {
@@ -571,7 +781,8 @@ func (c *Console) pagePost(w http.ResponseWriter, r *http.Request, p *page) (str
 	if c.o.Search == nil {
 		return "", apiError{http.StatusNotImplemented, "search is not configured in this process"}
 	}
-	post, err := c.o.Search.GetPost(r.Context(), r.PathValue("id"))
+	// A post of another tenant is not found, as in the API.
+	post, err := c.o.Search.GetPostOfTenant(r.Context(), r.PathValue("id"), p.Tenant)
 	if err != nil {
 		return "", err
 	}
@@ -582,6 +793,7 @@ func (c *Console) pagePost(w http.ResponseWriter, r *http.Request, p *page) (str
 			return "", err
 		}
 	}
+	p.Channels = c.channelTitles(r.Context())
 	p.Title, p.Nav, p.Data = "Post "+post.PostID, "search", pp
 	return "post.html", nil
 }
@@ -616,18 +828,28 @@ func (c *Console) pageLogin(w http.ResponseWriter, r *http.Request, p *page) (st
 }
 
 func (c *Console) postLogin(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
-	if c.o.AdminToken == "" {
-		return "", apiError{http.StatusBadRequest, "no api.admin_token is configured: there is nothing to log in to"}
+	if c.o.AdminToken == "" && !c.readersRequired() {
+		return "", apiError{http.StatusBadRequest, "no api.admin_token or read token is configured: there is nothing to log in to"}
 	}
-	if !tokenEqual(r.PostForm.Get("token"), c.o.AdminToken) {
+	token := r.PostForm.Get("token")
+	var s session
+	if tokenEqual(token, c.o.AdminToken) {
+		s.admin = true
+	} else if rd, ok := c.lookupReader(token); ok {
+		s.reader = rd
+	} else {
 		c.log.Warn("console login refused", "remote", r.RemoteAddr)
 		return "", errUnauthorized
 	}
+	next := safeNext(r.PostForm.Get("next"))
+	if !s.admin && (s.reader.Scoped() || c.o.AdminToken != "") && !strings.HasPrefix(next, "/ui/search") && !strings.HasPrefix(next, "/ui/posts/") {
+		next = "/ui/search" // a reader's pages
+	}
 	// The token itself is never stored in the browser: the cookie holds a
 	// random session id, HttpOnly and SameSite=Strict.
-	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: c.newSession(), Path: "/ui", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: c.newSession(s), Path: "/ui", HttpOnly: true,
 		Secure: c.o.SecureCookies, SameSite: http.SameSiteStrictMode, MaxAge: int(sessionTTL / time.Second)})
-	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 	return "", nil
 }
 

@@ -92,6 +92,9 @@ type PostTagged struct {
 	// system's posts.tagged consumers read (user_id, metadata.model).
 	UserID   string            `json:"user_id,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
+	// ChannelTitle is the channel's name from posts.parsed, when the
+	// source knew it; persist keeps it in the channels table.
+	ChannelTitle string `json:"channel_title,omitempty"`
 }
 
 // Trigger values of posts.tagged.

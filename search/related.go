@@ -63,6 +63,12 @@ type TagCount struct {
 // shared posts first (case-insensitive, ё = е; the most common spelling is
 // reported).
 func (s *Service) RelatedTags(ctx context.Context, tag string, limit int) ([]TagCount, error) {
+	return s.RelatedTagsOfTenant(ctx, tag, "", limit)
+}
+
+// RelatedTagsOfTenant is RelatedTags over one tenant's posts (every
+// tenant's when tenantID is empty).
+func (s *Service) RelatedTagsOfTenant(ctx context.Context, tag, tenantID string, limit int) ([]TagCount, error) {
 	tag = foldTag(tag)
 	if tag == "" {
 		return nil, fmt.Errorf("%w: empty tag", ErrBadQuery)
@@ -78,6 +84,7 @@ WITH t AS (
   SELECT DISTINCT e.post_id, translate(lower(g), 'ё', 'е') AS tag, g AS spelled
   FROM post_enrichment e
   JOIN posts p ON p.post_id = e.post_id AND (p.expires_at IS NULL OR p.expires_at > now())
+       AND ($3 = '' OR p.tenant_id = $3)
   CROSS JOIN jsonb_array_elements_text(e.data->'tags') g
   WHERE e.kind = 'tags'
 )
@@ -86,7 +93,7 @@ FROM t a JOIN t o ON o.post_id = a.post_id AND o.tag <> a.tag
 WHERE a.tag = $1
 GROUP BY o.tag
 ORDER BY 2 DESC, 1
-LIMIT $2`, tag, limit)
+LIMIT $2`, tag, limit, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("related tags of %q: %w", tag, err)
 	}
@@ -127,6 +134,13 @@ type Post struct {
 // GetPost reads a live post and all its enrichments; an unknown or expired
 // post is ErrNotFound.
 func (s *Service) GetPost(ctx context.Context, postID string) (*Post, error) {
+	return s.GetPostOfTenant(ctx, postID, "")
+}
+
+// GetPostOfTenant is GetPost for a reader of one tenant: a post of another
+// tenant is ErrNotFound, exactly like a missing one. An empty tenantID
+// reads every tenant.
+func (s *Service) GetPostOfTenant(ctx context.Context, postID, tenantID string) (*Post, error) {
 	var (
 		p                  Post
 		postedAt           *time.Time
@@ -140,7 +154,8 @@ SELECT p.post_id, coalesce(p.channel_id, ''), coalesce(p.tenant_id, ''), coalesc
           FROM post_enrichment c, jsonb_path_query(c.data, 'strict $.** ? (@.url.type() == "string")') o
           WHERE c.post_id = p.post_id AND c.kind = 'crawl')
 FROM posts p
-WHERE p.post_id = $1 AND (p.expires_at IS NULL OR p.expires_at > now())`, postID).Scan(
+WHERE p.post_id = $1 AND (p.expires_at IS NULL OR p.expires_at > now())
+  AND ($2 = '' OR p.tenant_id = $2)`, postID, tenantID).Scan(
 		&p.PostID, &p.ChannelID, &p.TenantID, &p.Text, &postedAt, &p.ExpiresAt, &p.ContentHash, &urls, &tags, &crawls)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("post %s: %w", postID, ErrNotFound)

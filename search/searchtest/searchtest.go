@@ -7,6 +7,7 @@ package searchtest
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -67,4 +68,35 @@ func (f *Fixture) Rank(results []search.Result, i int) int {
 		}
 	}
 	return 0
+}
+
+// SetTenants gives sample post i the tenant tenantOf(i) in PostgreSQL and
+// in the vector index's metadata, as persist and index would have written
+// posts that carried it.
+func (f *Fixture) SetTenants(t testing.TB, tenantOf func(i int) string) {
+	t.Helper()
+	ctx := context.Background()
+	ids, tenants := make([]string, len(f.IDs)), make([]string, len(f.IDs))
+	for i, id := range f.IDs {
+		ids[i], tenants[i] = id, tenantOf(i)
+	}
+	if _, err := f.Pool.Exec(ctx, `UPDATE posts p SET tenant_id = u.tenant
+FROM unnest($1::text[], $2::text[]) AS u(post_id, tenant) WHERE p.post_id = u.post_id`, ids, tenants); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range f.Posts {
+		vec, ok := f.Index.Vector(f.IDs[i])
+		if !ok {
+			continue
+		}
+		postedAt, err := time.Parse(time.RFC3339, p.Date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Index.Upsert(vecindex.Point{ID: f.IDs[i], Vector: vec, Meta: vecindex.Meta{
+			ChannelID: strconv.FormatInt(p.ChannelID, 10), TenantID: tenants[i], PostedAt: postedAt.Unix(),
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

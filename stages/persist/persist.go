@@ -41,6 +41,9 @@ type Stage struct {
 	// tombstones are the posts cleanup deleted: a late posts.tagged entry
 	// of one is acknowledged without bringing it back (nil: none).
 	tombstones *tombstone.Set
+	// titles are the channel names already in the channels table
+	// (channel_id -> title), so that each is written once per process.
+	titles sync.Map
 }
 
 var (
@@ -200,6 +203,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 	if err := s.undoDeleted(ctx, sc); err != nil {
 		return err
 	}
+	s.recordTitles(ctx, sc.events)
 	s.metrics.success.Add(float64(len(sc.decoded) - failed))
 	s.metrics.conflicts.Add(float64(res.Replaced))
 	s.countPastRetention(ctx, sc.events, start)
@@ -409,4 +413,33 @@ func (s *Stage) undoDeleted(ctx context.Context, sc *batchScratch) error {
 		return fmt.Errorf("persist: remove %d posts deleted meanwhile: %w", len(ids), err)
 	}
 	return nil
+}
+
+// recordTitles writes the channel names of evs not yet written. A failure
+// is logged and not retried here: the name is written with the channel's
+// next post, and no post waits on it.
+func (s *Stage) recordTitles(ctx context.Context, evs []*events.PostTagged) {
+	var fresh map[string]string
+	for _, ev := range evs {
+		if ev.ChannelTitle == "" || ev.ChannelID == "" {
+			continue
+		}
+		if known, ok := s.titles.Load(ev.ChannelID); ok && known.(string) == ev.ChannelTitle {
+			continue
+		}
+		if fresh == nil {
+			fresh = map[string]string{}
+		}
+		fresh[ev.ChannelID] = ev.ChannelTitle
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	if err := s.repo.UpsertChannelTitles(ctx, fresh); err != nil {
+		s.logger.WarnContext(ctx, "channel names not recorded", "channels", len(fresh), "err", err)
+		return
+	}
+	for id, t := range fresh {
+		s.titles.Store(id, t)
+	}
 }

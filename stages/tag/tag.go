@@ -252,6 +252,7 @@ func (s *Stage) prepare(m *pipeline.Message) (*pending, error) {
 		},
 		PostID:        post.PostID,
 		ChannelID:     post.ChannelID,
+		ChannelTitle:  post.ChannelTitle,
 		TenantID:      post.TenantID,
 		Text:          post.Text,
 		URLs:          post.URLs,
