@@ -256,6 +256,12 @@ type Local struct {
 	// frequencies kept in Redis. Tags then depend on the channel's history:
 	// off, a post's tags depend on its text alone.
 	ChannelStats bool `mapstructure:"channel_stats" yaml:"channel_stats"`
+	// SemanticModel is the file of the latent semantic model trained over the
+	// stored posts (`assistant search train`); "" or a missing file: the
+	// embedder uses hashed word features only.
+	SemanticModel string `mapstructure:"semantic_model" yaml:"semantic_model"`
+	// SemanticShare is the trained model's share of the cosine similarity.
+	SemanticShare float64 `mapstructure:"semantic_share" yaml:"semantic_share"`
 }
 
 // Default returns the built-in defaults, with the default settings of each
@@ -330,7 +336,7 @@ func Default(sections ...Section) Config {
 				BreakerFailures: 5,
 				BreakerCooldown: 30 * time.Second,
 			},
-			Local: Local{EmbeddingDim: 384, ChannelStats: true},
+			Local: Local{EmbeddingDim: 384, ChannelStats: true, SemanticShare: 0.6},
 		},
 		API: API{
 			Addr:           ":8080",
