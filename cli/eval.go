@@ -56,6 +56,7 @@ texts and the current judgments, for judging new queries by reading them.`,
 			opts := search.DefaultOptions()
 			opts.RRFK, opts.KeywordWeight, opts.SemanticWeight = cfg.Search.RRFK, cfg.Search.KeywordWeight, cfg.Search.SemanticWeight
 			opts.CrawlWeight, opts.Candidates = cfg.Search.CrawlWeight, cfg.Search.Candidates
+			opts.MinSemanticScore = cfg.Search.MinSemanticScore
 			sb, err := search.NewSandbox(cmd.Context(), search.SandboxOptions{
 				DatabaseURL: cfg.Database.URL, Posts: posts,
 				Embedder: emb, Search: opts,

@@ -22,7 +22,7 @@ func (a *app) searchCommand() *cobra.Command {
 		since, until, mode, tenant string
 		cursor                     string
 		limit, offset              int
-		asJSON                     bool
+		asJSON, prefix             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "search QUERY",
@@ -39,7 +39,7 @@ as the HTTP API returns it (next_cursor continues it with --cursor).`,
 			if err != nil {
 				return err
 			}
-			q := search.Query{
+			q := search.Query{Prefix: prefix,
 				Text: args[0], Channels: search.SplitList(channels...), Tags: search.SplitList(tags...),
 				TenantID: tenant, Limit: limit, Offset: offset, Cursor: cursor,
 			}
@@ -89,6 +89,7 @@ as the HTTP API returns it (next_cursor continues it with --cursor).`,
 	fl.IntVar(&offset, "offset", 0, "results to skip")
 	fl.StringVar(&cursor, "cursor", "", "next_cursor of a previous page")
 	fl.BoolVar(&asJSON, "json", false, "print JSON (for scripts)")
+	fl.BoolVar(&prefix, "prefix", false, "the last word is being typed: match it as a prefix too")
 	return cmd
 }
 
@@ -99,7 +100,12 @@ func writePage(w io.Writer, page *search.Page, tty bool) {
 		fmt.Fprintf(w, "no results for %q (%s)\n", page.Query, page.Mode)
 		return
 	}
+	weakShown := false
 	for i, r := range page.Results {
+		if r.Weak && !weakShown {
+			weakShown = true
+			fmt.Fprintln(w, "--- weaker matches (under the relevance floor) ---")
+		}
 		snippet := r.Snippet
 		if tty {
 			snippet = boldHighlights(r.SnippetHTML)

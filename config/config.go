@@ -70,6 +70,10 @@ type Search struct {
 	// (5x the memory); without it candidates are re-ranked by the float
 	// query against their int8 codes.
 	MirrorKeepExact bool `mapstructure:"mirror_keep_exact" yaml:"mirror_keep_exact"`
+	// MinSemanticScore is the relevance floor: a post found only by meaning
+	// (or by some of the words) under this cosine is a weaker match, shown
+	// apart. Negative: no floor.
+	MinSemanticScore float64 `mapstructure:"min_semantic_score" yaml:"min_semantic_score"`
 }
 
 // Log configures log/slog output.

@@ -196,6 +196,11 @@ type Result struct {
 	KeywordRank   int     `json:"keyword_rank,omitempty"`
 	SemanticRank  int     `json:"semantic_rank,omitempty"`
 	SemanticScore float64 `json:"semantic_score,omitempty"`
+	// Weak marks a weaker match: below the relevance floor (no post-text
+	// or page match of every query word, and a cosine under
+	// Options.MinSemanticScore). Weak results follow every strong one and
+	// are shown apart.
+	Weak bool `json:"weak,omitempty"`
 	// Snippet is plain text; SnippetHTML is the same, HTML-escaped, with
 	// matched words in <mark>; Highlights lists the matched words as they
 	// are spelled in the post (inflected forms included).
@@ -253,12 +258,18 @@ type Options struct {
 	Candidates int
 	// MaxLimit caps Query.Limit.
 	MaxLimit int
+	// MinSemanticScore is the relevance floor of a post found only by
+	// meaning (or by some of the query's words): under this cosine it is a
+	// weaker match (Result.Weak). 0 = the default for the local embedder;
+	// negative = no floor.
+	MinSemanticScore float64
 }
 
 // DefaultOptions are the tuned defaults (see testdata/search/README.md for
 // how they were measured).
 func DefaultOptions() Options {
-	return Options{RRFK: 60, KeywordWeight: 1, SemanticWeight: 1, CrawlWeight: 0.5, Candidates: 100, MaxLimit: 100}
+	return Options{RRFK: 60, KeywordWeight: 1, SemanticWeight: 1, CrawlWeight: 0.5, Candidates: 100, MaxLimit: 100,
+		MinSemanticScore: DefaultMinSemanticScore}
 }
 
 // Service answers searches. Safe for concurrent use.
@@ -289,6 +300,9 @@ func New(pool *pgxpool.Pool, embedder ai.Embedder, vectors Vectors, opts Options
 	}
 	if opts.MaxLimit <= 0 {
 		opts.MaxLimit = def.MaxLimit
+	}
+	if opts.MinSemanticScore == 0 {
+		opts.MinSemanticScore = def.MinSemanticScore
 	}
 	return &Service{pool: pool, embedder: embedder, vectors: vectors, opts: opts, now: time.Now}
 }
@@ -435,6 +449,9 @@ type ranked struct {
 	cosine  float64
 	keyRank int
 	semRank int
+	// partial: matched only some of the query's words.
+	partial bool
+	weak    bool
 }
 
 // keywordCandidates ranks posts by full-text match of the text and crawled
@@ -458,6 +475,9 @@ func (s *Service) keywordCandidates(ctx context.Context, q *Query, n int) ([]ran
 		more, err := s.keywordQuery(ctx, q, strings.Join(words, " or "), plan.prefixes, nil, n-len(out), seen)
 		if err != nil {
 			return nil, err
+		}
+		for i := range more {
+			more[i].partial = true
 		}
 		out = append(out, more...)
 	}
@@ -611,7 +631,7 @@ func (s *Service) fuse(kw, sem []ranked) []ranked {
 	}
 	for _, c := range kw {
 		r := get(c.id)
-		r.keyRank, r.crawl, r.text = c.keyRank, c.crawl, c.text
+		r.keyRank, r.crawl, r.text, r.partial = c.keyRank, c.crawl, c.text, c.partial
 		r.score += s.opts.KeywordWeight / (s.opts.RRFK + float64(c.keyRank))
 	}
 	for _, c := range sem {
@@ -672,6 +692,7 @@ func (s *Service) Search(ctx context.Context, q Query) (*Page, error) {
 		}
 		list = s.fuse(kw, sem)
 	}
+	list = s.applyFloor(list, q.Mode)
 	page := &Page{Query: q.Text, Mode: q.Mode, Results: []Result{}}
 	if q.Offset < len(list) {
 		end := min(q.Offset+q.Limit, len(list))
@@ -686,6 +707,33 @@ func (s *Service) Search(ctx context.Context, q Query) (*Page, error) {
 	}
 	page.TookMS = float64(time.Since(start).Microseconds()) / 1000
 	return page, nil
+}
+
+// DefaultMinSemanticScore is the relevance floor for the local embedder with
+// a trained semantic model, tuned on testdata/search/paraphrase-tuning.json
+// (docs/search.md).
+const DefaultMinSemanticScore = 0.35
+
+// applyFloor marks the weaker matches — no match of every query word in the
+// post or a crawled page, and a cosine under the floor (or none) — and moves
+// them after the strong ones, keeping each group's order. Keyword mode
+// knows no cosine: its partial matches are the weaker ones.
+func (s *Service) applyFloor(list []ranked, mode Mode) []ranked {
+	if s.opts.MinSemanticScore < 0 {
+		return list
+	}
+	strong := make([]ranked, 0, len(list))
+	var weak []ranked
+	for _, r := range list {
+		fullKeyword := r.keyRank > 0 && !r.partial
+		if fullKeyword || (r.semRank > 0 && r.cosine >= s.opts.MinSemanticScore) {
+			strong = append(strong, r)
+			continue
+		}
+		r.weak = true
+		weak = append(weak, r)
+	}
+	return append(strong, weak...)
 }
 
 // hydrate reads the page's posts with snippets, tags and links, keeping the
@@ -745,6 +793,7 @@ WHERE p.post_id = ANY($1::text[]) AND (p.expires_at IS NULL OR p.expires_at > no
 		}
 		r.Score = c.score
 		r.KeywordRank, r.SemanticRank, r.SemanticScore = c.keyRank, c.semRank, c.cosine
+		r.Weak = c.weak
 		r.Signals = []string{}
 		if c.keyRank > 0 && (c.text || !c.crawl) {
 			r.Signals = append(r.Signals, "keyword")
