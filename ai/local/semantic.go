@@ -19,6 +19,7 @@ import (
 
 	"github.com/kljensen/snowball/english"
 	"github.com/kljensen/snowball/russian"
+	"gonum.org/v1/gonum/floats"
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/assistant-dev/assistant/ai"
@@ -292,14 +293,35 @@ func randomizedSVD(rows []sparseRow, nterms, k int, seed uint64) (*mat.Dense, []
 	return mat.DenseCopyOf(u.Slice(0, nterms, 0, k)), vals[:k]
 }
 
-// orth returns an orthonormal basis of a's columns (thin QR).
+// orth returns an orthonormal basis of a's columns by modified
+// Gram–Schmidt, twice for stability (mat.QR would build the full square Q:
+// gigabytes for 40,000 stems).
 func orth(a *mat.Dense) *mat.Dense {
 	r, c := a.Dims()
-	var qr mat.QR
-	qr.Factorize(a)
-	var q mat.Dense
-	qr.QTo(&q)
-	return mat.DenseCopyOf(q.Slice(0, r, 0, c))
+	cols := make([][]float64, c)
+	for j := range cols {
+		cols[j] = mat.Col(nil, j, a)
+	}
+	for pass := 0; pass < 2; pass++ {
+		for j := range cols {
+			for i := 0; i < j; i++ {
+				d := floats.Dot(cols[i], cols[j])
+				floats.AddScaled(cols[j], -d, cols[i])
+			}
+			if n := floats.Norm(cols[j], 2); n > 1e-12 {
+				floats.Scale(1/n, cols[j])
+			} else {
+				for k := range cols[j] {
+					cols[j][k] = 0
+				}
+			}
+		}
+	}
+	out := mat.NewDense(r, c, nil)
+	for j, col := range cols {
+		out.SetCol(j, col)
+	}
+	return out
 }
 
 // subwordBucketsOf hashes the character 3- and 4-grams of " "+stem.
