@@ -81,9 +81,8 @@ type keywordPlan struct {
 	// being typed, of its last word.
 	prefixes string
 	// guards are regular expressions of word forms a post must contain:
-	// a word whose stem is short and shorter than the word («резко» →
-	// резк) shares it with unrelated words («резке», «резкий»), so only
-	// its own form matches.
+	// an adverb in -о with a short stem («резко» → резк) shares it with
+	// unrelated words («резке», «резкий»), so only its own form matches.
 	guards []string
 	// plain are the words without a guard (the partial-match fallback
 	// uses only these).
@@ -98,10 +97,11 @@ func planKeyword(text string, prefixLast bool) keywordPlan {
 	fields := strings.Fields(text)
 	quoted := strings.Contains(text, `"`)
 	for i, f := range fields {
-		if strings.HasPrefix(f, "-") || strings.EqualFold(f, "or") {
+		if strings.EqualFold(f, "or") {
 			p.plain = append(p.plain, f)
 			continue
 		}
+		excluded := strings.HasPrefix(f, "-")
 		words := strings.FieldsFunc(f, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 		guarded := false
 		for j, w := range words {
@@ -117,12 +117,15 @@ func planKeyword(text string, prefixLast bool) keywordPlan {
 				prefixes = append(prefixes, stem)
 			case unicode.IsUpper([]rune(w)[0]) && n >= 4:
 				prefixes = append(prefixes, stem)
-			case !quoted && n < 5 && stem != folded:
+			case !quoted && !excluded && n < 5 && folded == stem+"о":
+				// An adverb in -о (резко) shares its stem with nouns and
+				// adjectives (резке, резкий); other short stems keep
+				// their forms together (дрона, дронов).
 				p.guards = append(p.guards, `(^|[^[:alnum:]])`+formPattern(folded)+`($|[^[:alnum:]])`)
 				guarded = true
 			}
 		}
-		if !guarded {
+		if !guarded || excluded {
 			p.plain = append(p.plain, f)
 		}
 	}
@@ -431,8 +434,13 @@ func filterSQL(q *Query, args *[]any, excluded []string) string {
 		}
 	}
 	if len(excluded) > 0 {
-		ph := add(strings.Join(excluded, " or "))
-		conds = append(conds, "NOT (p.search_tsv @@ "+tsquery(ph, "")+")")
+		text := strings.Join(excluded, " or ")
+		ph := add(text)
+		if prefixes := planKeyword(text, false).prefixes; prefixes != "" {
+			conds = append(conds, "NOT (p.search_tsv @@ "+tsquery(ph, add(prefixes))+")")
+		} else {
+			conds = append(conds, "NOT (p.search_tsv @@ "+tsquery(ph, "")+")")
+		}
 	}
 	return strings.Join(conds, " AND ")
 }
