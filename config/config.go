@@ -348,13 +348,14 @@ func Default(sections ...Section) Config {
 			RequestTimeout: 10 * time.Second,
 		},
 		Search: Search{
-			RRFK:           60,
-			KeywordWeight:  1,
-			SemanticWeight: 1,
-			CrawlWeight:    0.5,
-			Candidates:     100,
-			MaxLimit:       100,
-			MirrorRefresh:  time.Second,
+			RRFK:             60,
+			KeywordWeight:    1,
+			SemanticWeight:   1,
+			CrawlWeight:      0.5,
+			Candidates:       100,
+			MaxLimit:         100,
+			MirrorRefresh:    time.Second,
+			MinSemanticScore: 0.35,
 		},
 	}
 	for _, sec := range sections {
