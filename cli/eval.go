@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/search"
 )
 
@@ -21,7 +22,7 @@ func (a *app) evalCommand() *cobra.Command {
 		Use:   "eval",
 		Short: "Measure quality against judged sets",
 	}
-	var setPath, poolPath string
+	var setPath, poolPath, corpusPath, semantic string
 	var asJSON bool
 	searchCmd := &cobra.Command{
 		Use:   "search",
@@ -41,16 +42,24 @@ texts and the current judgments, for judging new queries by reading them.`,
 			if err != nil {
 				return err
 			}
-			posts, err := search.ReadCorpus(filepath.Join(filepath.Dir(setPath), set.Corpus), 0)
+			if corpusPath == "" {
+				corpusPath = filepath.Join(filepath.Dir(setPath), set.Corpus)
+			}
+			posts, err := search.ReadCorpus(corpusPath, 0)
 			if err != nil {
 				return err
+			}
+			emb, model, err := evalEmbedder(cfg.AI.Local, semantic, posts)
+			if err != nil {
+				return fmt.Errorf("eval search: %w", err)
 			}
 			opts := search.DefaultOptions()
 			opts.RRFK, opts.KeywordWeight, opts.SemanticWeight = cfg.Search.RRFK, cfg.Search.KeywordWeight, cfg.Search.SemanticWeight
 			opts.CrawlWeight, opts.Candidates = cfg.Search.CrawlWeight, cfg.Search.Candidates
+			opts.MinSemanticScore = cfg.Search.MinSemanticScore
 			sb, err := search.NewSandbox(cmd.Context(), search.SandboxOptions{
 				DatabaseURL: cfg.Database.URL, Posts: posts,
-				Embedder: local.NewEmbedder(cfg.AI.Local.EmbeddingDim), Search: opts,
+				Embedder: emb, Search: opts,
 			})
 			if err != nil {
 				return fmt.Errorf("eval search: %w", err)
@@ -69,13 +78,14 @@ texts and the current judgments, for judging new queries by reading them.`,
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
-				return enc.Encode(map[string]any{"queries": len(set.Queries), "posts": len(posts), "metrics": metrics, "per_query": per})
+				return enc.Encode(map[string]any{"queries": len(set.Queries), "posts": len(posts), "corpus": corpusPath,
+					"embedder": model, "metrics": metrics, "per_query": per})
 			}
-			fmt.Fprintf(a.stdout, "%d judged queries over %d posts (%s)\n", len(set.Queries), len(posts), set.Corpus)
+			fmt.Fprintf(a.stdout, "%d judged queries of %s over %d posts (%s), embedder %s\n", len(set.Queries), setPath, len(posts), corpusPath, model)
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "mode\tnDCG@10\trecall@20\tMRR")
+			fmt.Fprintln(tw, "mode\tnDCG@10\trecall@20\tMRR\thits@10")
 			for _, m := range metrics {
-				fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\n", m.Mode, m.NDCG10, m.Recall20, m.MRR)
+				fmt.Fprintf(tw, "%s\t%.3f\t%.3f\t%.3f\t%d/%d\n", m.Mode, m.NDCG10, m.Recall20, m.MRR, m.Hits10, m.Queries)
 			}
 			return tw.Flush()
 		},
@@ -83,10 +93,34 @@ texts and the current judgments, for judging new queries by reading them.`,
 	searchCmd.Flags().StringVar(&setPath, "set", "testdata/search/judged.json", "judged query set")
 	searchCmd.Flags().StringVar(&poolPath, "pool", "", "write every query's pooled candidates (all modes' top 20) to this file")
 	searchCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, with per-query figures")
+	searchCmd.Flags().StringVar(&corpusPath, "corpus", "", "index this corpus file instead of the set's (it must hold the judged posts)")
+	searchCmd.Flags().StringVar(&semantic, "semantic-model", "train", `local embedder's semantic model: "train" (learnt from the corpus indexed, as reindex does), "none" (hashed words only) or a model file`)
 	cmd.AddCommand(searchCmd)
 	cmd.AddCommand(a.evalCrawlCommand())
 	cmd.AddCommand(a.evalTagsCommand())
 	return cmd
+}
+
+// evalEmbedder is the local embedder eval search indexes with.
+func evalEmbedder(c config.Local, semantic string, posts []search.CorpusPost) (*local.Embedder, string, error) {
+	switch semantic {
+	case "none", "":
+		e := local.NewEmbedder(c.EmbeddingDim)
+		return e, e.Model(), nil
+	case "train":
+		m, err := search.TrainOnCorpus(posts, local.TrainOptions{})
+		if err != nil {
+			return nil, "", err
+		}
+		e := local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare))
+		return e, e.Model(), nil
+	}
+	m, err := local.LoadSemanticModel(semantic)
+	if err != nil {
+		return nil, "", err
+	}
+	e := local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare))
+	return e, e.Model(), nil
 }
 
 func writePools(cmd *cobra.Command, sb *search.Sandbox, set *search.JudgedSet, posts []search.CorpusPost, modes []search.Mode, path string) error {

@@ -6,11 +6,13 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/api"
 	"github.com/assistant-dev/assistant/search"
 	"github.com/assistant-dev/assistant/store/postgres"
@@ -22,7 +24,7 @@ func (a *app) searchCommand() *cobra.Command {
 		since, until, mode, tenant string
 		cursor                     string
 		limit, offset              int
-		asJSON                     bool
+		asJSON, prefix             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "search QUERY",
@@ -39,7 +41,7 @@ as the HTTP API returns it (next_cursor continues it with --cursor).`,
 			if err != nil {
 				return err
 			}
-			q := search.Query{
+			q := search.Query{Prefix: prefix,
 				Text: args[0], Channels: search.SplitList(channels...), Tags: search.SplitList(tags...),
 				TenantID: tenant, Limit: limit, Offset: offset, Cursor: cursor,
 			}
@@ -89,6 +91,52 @@ as the HTTP API returns it (next_cursor continues it with --cursor).`,
 	fl.IntVar(&offset, "offset", 0, "results to skip")
 	fl.StringVar(&cursor, "cursor", "", "next_cursor of a previous page")
 	fl.BoolVar(&asJSON, "json", false, "print JSON (for scripts)")
+	fl.BoolVar(&prefix, "prefix", false, "the last word is being typed: match it as a prefix too")
+	cmd.AddCommand(a.searchTrainCommand())
+	return cmd
+}
+
+// searchTrainCommand trains the local embedder's semantic model over the
+// stored posts.
+func (a *app) searchTrainCommand() *cobra.Command {
+	var out string
+	var rank int
+	cmd := &cobra.Command{
+		Use:   "train",
+		Short: "Train the offline embedder's semantic model over the stored posts (then reindex)",
+		Long: `train fits the local embedder's latent semantic model (LSA of Snowball stems,
+with character n-gram vectors for unseen words) over every unexpired stored post and
+writes it to --out (default ai.local.semantic_model). Training is deterministic. The
+model's id is part of the embedder's model name: the next index run reports a model
+mismatch until the collection is reindexed with it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := a.loadConfig()
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = cfg.AI.Local.SemanticModel
+			}
+			if out == "" {
+				return fmt.Errorf("search train: no output file: set ai.local.semantic_model or --out")
+			}
+			ctx := cmd.Context()
+			pool, err := postgres.Open(ctx, cfg.Database)
+			if err != nil {
+				return err
+			}
+			defer pool.Close()
+			_, res, err := search.TrainSemanticModel(ctx, pool, out, local.TrainOptions{Rank: rank})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "trained semantic model %s over %d posts in %s: %s\n", res.Model, res.Posts, res.Took.Round(time.Millisecond), res.Path)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "model file (default ai.local.semantic_model)")
+	cmd.Flags().IntVar(&rank, "rank", 128, "latent dimensions (below ai.local.embedding_dim)")
 	return cmd
 }
 
@@ -99,7 +147,12 @@ func writePage(w io.Writer, page *search.Page, tty bool) {
 		fmt.Fprintf(w, "no results for %q (%s)\n", page.Query, page.Mode)
 		return
 	}
+	weakShown := false
 	for i, r := range page.Results {
+		if r.Weak && !weakShown {
+			weakShown = true
+			fmt.Fprintln(w, "--- weaker matches (under the relevance floor) ---")
+		}
 		snippet := r.Snippet
 		if tty {
 			snippet = boldHighlights(r.SnippetHTML)

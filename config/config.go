@@ -78,6 +78,10 @@ type Search struct {
 	// (5x the memory); without it candidates are re-ranked by the float
 	// query against their int8 codes.
 	MirrorKeepExact bool `mapstructure:"mirror_keep_exact" yaml:"mirror_keep_exact"`
+	// MinSemanticScore is the relevance floor: a post found only by meaning
+	// (or by some of the words) under this cosine is a weaker match, shown
+	// apart. Negative: no floor.
+	MinSemanticScore float64 `mapstructure:"min_semantic_score" yaml:"min_semantic_score"`
 }
 
 // Log configures log/slog output.
@@ -293,6 +297,12 @@ type Local struct {
 	// it is off by default: a post's tags depend on its text alone. On the
 	// editors'-keyword sets it bought at most +0.007 F1@5 (docs/tags.md).
 	ChannelStats bool `mapstructure:"channel_stats" yaml:"channel_stats"`
+	// SemanticModel is the file of the latent semantic model trained over the
+	// stored posts (`assistant search train`); "" or a missing file: the
+	// embedder uses hashed word features only.
+	SemanticModel string `mapstructure:"semantic_model" yaml:"semantic_model"`
+	// SemanticShare is the trained model's share of the cosine similarity.
+	SemanticShare float64 `mapstructure:"semantic_share" yaml:"semantic_share"`
 }
 
 // Default returns the built-in defaults, with the default settings of each
@@ -382,7 +392,7 @@ func Default(sections ...Section) Config {
 				BreakerFailures: 5,
 				BreakerCooldown: 30 * time.Second,
 			},
-			Local: Local{EmbeddingDim: 384},
+			Local: Local{EmbeddingDim: 384, SemanticShare: 0.6},
 		},
 		API: API{
 			Addr:           ":8080",
@@ -391,13 +401,14 @@ func Default(sections ...Section) Config {
 			RequestTimeout: 10 * time.Second,
 		},
 		Search: Search{
-			RRFK:           60,
-			KeywordWeight:  1,
-			SemanticWeight: 1,
-			CrawlWeight:    0.5,
-			Candidates:     100,
-			MaxLimit:       100,
-			MirrorRefresh:  time.Second,
+			RRFK:             60,
+			KeywordWeight:    1,
+			SemanticWeight:   1,
+			CrawlWeight:      0.5,
+			Candidates:       100,
+			MaxLimit:         100,
+			MirrorRefresh:    time.Second,
+			MinSemanticScore: 0.35,
 		},
 	}
 	for _, sec := range sections {

@@ -55,7 +55,9 @@ type Metrics struct {
 	NDCG10   float64 `json:"ndcg_at_10"`
 	Recall20 float64 `json:"recall_at_20"`
 	MRR      float64 `json:"mrr"`
-	Queries  int     `json:"queries"`
+	// Hits10 counts the queries with a relevant post in the first 10.
+	Hits10  int `json:"hits_at_10"`
+	Queries int `json:"queries"`
 }
 
 // PerQuery is one query's figures in one mode.
@@ -139,6 +141,9 @@ func Evaluate(ctx context.Context, svc *Service, set *JudgedSet, keyOf map[strin
 			for i, key := range ranking {
 				if q.Relevant[key] > 0 {
 					m.MRR += 1 / float64(i+1)
+					if i < 10 {
+						m.Hits10++
+					}
 					break
 				}
 			}

@@ -42,7 +42,7 @@ func (s *Service) Similar(ctx context.Context, postID string, q Query) (*Page, e
 	page := &Page{Mode: Semantic, Results: []Result{}}
 	if q.Offset < len(list) {
 		end := min(q.Offset+q.Limit, len(list))
-		if page.Results, err = s.hydrate(ctx, "", list[q.Offset:end]); err != nil {
+		if page.Results, err = s.hydrate(ctx, "", "", list[q.Offset:end]); err != nil {
 			return nil, err
 		}
 		if end < len(list) {

@@ -24,12 +24,14 @@ import (
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/assistant-dev/assistant/ai"
+	"github.com/assistant-dev/assistant/ai/local"
 )
 
 // Mode selects the ranking.
@@ -60,12 +62,81 @@ func ParseMode(s string) (Mode, error) {
 const TSConfig = "russian"
 
 // tsquery is the SQL of the query whose text is parameter ph: websearch
-// syntax under TSConfig, with every stem of four or more letters matched as
-// a prefix. Snowball stems a Russian word's forms inconsistently, proper
-// names worst («Ливан» → лива, «Ливане» → ливан); a prefix match of the stem
-// finds every form at the cost of a few longer words.
-func tsquery(ph string) string {
-	return "regexp_replace(websearch_to_tsquery('" + TSConfig + "', " + ph + `)::text, '(^|[ (!])''([^'']{4,})''', '\1''\2'':*', 'g')::tsquery`
+// syntax under TSConfig (words match by Snowball stem). When prefixPh is
+// not empty it is a parameter holding an alternation of stems matched as
+// prefixes (see keywordPlan).
+func tsquery(ph, prefixPh string) string {
+	if prefixPh == "" {
+		return "websearch_to_tsquery('" + TSConfig + "', " + ph + ")"
+	}
+	return "regexp_replace(websearch_to_tsquery('" + TSConfig + "', " + ph + ")::text, '''(' || " + prefixPh +
+		` || ')''', '''\1'':*', 'g')::tsquery`
+}
+
+// keywordPlan is how the words of a keyword query match.
+type keywordPlan struct {
+	// prefixes is an alternation of stems matched as prefixes ("" none):
+	// the stems of capitalised words (Snowball stems a name's forms
+	// inconsistently: «Ливан» → лива, «Ливане» → ливан) and, for a query
+	// being typed, of its last word.
+	prefixes string
+	// guards are regular expressions of word forms a post must contain:
+	// an adverb in -о with a short stem («резко» → резк) shares it with
+	// unrelated words («резке», «резкий»), so only its own form matches.
+	guards []string
+	// plain are the words without a guard (the partial-match fallback
+	// uses only these).
+	plain []string
+}
+
+// planKeyword splits a plain query into its words and plans their
+// matching; prefixLast: the last word is being typed.
+func planKeyword(text string, prefixLast bool) keywordPlan {
+	var p keywordPlan
+	var prefixes []string
+	fields := strings.Fields(text)
+	quoted := strings.Contains(text, `"`)
+	for i, f := range fields {
+		if strings.EqualFold(f, "or") {
+			p.plain = append(p.plain, f)
+			continue
+		}
+		excluded := strings.HasPrefix(f, "-")
+		words := strings.FieldsFunc(f, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+		guarded := false
+		for j, w := range words {
+			folded := strings.Map(ai.FoldRune, w)
+			stem := local.Stem(folded)
+			if stem == "" || strings.ContainsAny(stem, `\'|()[]{}.*+?^$`) {
+				continue
+			}
+			n := utf8.RuneCountInString(stem)
+			last := i == len(fields)-1 && j == len(words)-1
+			switch {
+			case prefixLast && last && n >= 2:
+				prefixes = append(prefixes, stem)
+			case unicode.IsUpper([]rune(w)[0]) && n >= 4:
+				prefixes = append(prefixes, stem)
+			case !quoted && !excluded && n < 5 && folded == stem+"о":
+				// An adverb in -о (резко) shares its stem with nouns and
+				// adjectives (резке, резкий); other short stems keep
+				// their forms together (дрона, дронов).
+				p.guards = append(p.guards, `(^|[^[:alnum:]])`+formPattern(folded)+`($|[^[:alnum:]])`)
+				guarded = true
+			}
+		}
+		if !guarded || excluded {
+			p.plain = append(p.plain, f)
+		}
+	}
+	p.prefixes = strings.Join(prefixes, "|")
+	return p
+}
+
+// formPattern is a case-insensitive (~*) pattern of a folded word that
+// matches it spelled with ё too.
+func formPattern(folded string) string {
+	return strings.ReplaceAll(folded, "е", "[её]")
 }
 
 // Highlight markers ts_headline puts around matched words: private-use
@@ -99,6 +170,9 @@ type Query struct {
 	Offset       int
 	// Cursor, when set, replaces Offset (it is NextCursor of a page).
 	Cursor string
+	// Prefix: the query is being typed, so its last word also matches as a
+	// prefix («подорож» finds «подорожала»).
+	Prefix bool
 }
 
 // Link is a URL of a post with the title of its crawled page, if any.
@@ -125,6 +199,11 @@ type Result struct {
 	KeywordRank   int     `json:"keyword_rank,omitempty"`
 	SemanticRank  int     `json:"semantic_rank,omitempty"`
 	SemanticScore float64 `json:"semantic_score,omitempty"`
+	// Weak marks a weaker match: below the relevance floor (no post-text
+	// or page match of every query word, and a cosine under
+	// Options.MinSemanticScore). Weak results follow every strong one and
+	// are shown apart.
+	Weak bool `json:"weak,omitempty"`
 	// Snippet is plain text; SnippetHTML is the same, HTML-escaped, with
 	// matched words in <mark>; Highlights lists the matched words as they
 	// are spelled in the post (inflected forms included).
@@ -182,12 +261,18 @@ type Options struct {
 	Candidates int
 	// MaxLimit caps Query.Limit.
 	MaxLimit int
+	// MinSemanticScore is the relevance floor of a post found only by
+	// meaning (or by some of the query's words): under this cosine it is a
+	// weaker match (Result.Weak). 0 = the default for the local embedder;
+	// negative = no floor.
+	MinSemanticScore float64
 }
 
 // DefaultOptions are the tuned defaults (see testdata/search/README.md for
 // how they were measured).
 func DefaultOptions() Options {
-	return Options{RRFK: 60, KeywordWeight: 1, SemanticWeight: 1, CrawlWeight: 0.5, Candidates: 100, MaxLimit: 100}
+	return Options{RRFK: 60, KeywordWeight: 1, SemanticWeight: 1, CrawlWeight: 0.5, Candidates: 100, MaxLimit: 100,
+		MinSemanticScore: DefaultMinSemanticScore}
 }
 
 // Service answers searches. Safe for concurrent use.
@@ -218,6 +303,9 @@ func New(pool *pgxpool.Pool, embedder ai.Embedder, vectors Vectors, opts Options
 	}
 	if opts.MaxLimit <= 0 {
 		opts.MaxLimit = def.MaxLimit
+	}
+	if opts.MinSemanticScore == 0 {
+		opts.MinSemanticScore = def.MinSemanticScore
 	}
 	return &Service{pool: pool, embedder: embedder, vectors: vectors, opts: opts, now: time.Now}
 }
@@ -346,8 +434,13 @@ func filterSQL(q *Query, args *[]any, excluded []string) string {
 		}
 	}
 	if len(excluded) > 0 {
-		ph := add(strings.Join(excluded, " or "))
-		conds = append(conds, "NOT (p.search_tsv @@ "+tsquery(ph)+")")
+		text := strings.Join(excluded, " or ")
+		ph := add(text)
+		if prefixes := planKeyword(text, false).prefixes; prefixes != "" {
+			conds = append(conds, "NOT (p.search_tsv @@ "+tsquery(ph, add(prefixes))+")")
+		} else {
+			conds = append(conds, "NOT (p.search_tsv @@ "+tsquery(ph, "")+")")
+		}
 	}
 	return strings.Join(conds, " AND ")
 }
@@ -364,27 +457,35 @@ type ranked struct {
 	cosine  float64
 	keyRank int
 	semRank int
+	// partial: matched only some of the query's words.
+	partial bool
+	weak    bool
 }
 
 // keywordCandidates ranks posts by full-text match of the text and crawled
 // pages.
 func (s *Service) keywordCandidates(ctx context.Context, q *Query, n int) ([]ranked, error) {
-	out, err := s.keywordQuery(ctx, q, q.Text, n, nil)
+	plan := planKeyword(q.Text, q.Prefix)
+	out, err := s.keywordQuery(ctx, q, q.Text, plan.prefixes, plan.guards, n, nil)
 	if err != nil {
 		return nil, err
 	}
 	// Every word must match (websearch AND). When that finds fewer than n
 	// posts for a plain multi-word query, posts matching only some of the
 	// words follow, ranked below every full match.
-	if words := strings.Fields(q.Text); len(out) < n && len(words) > 1 && !strings.ContainsAny(q.Text, `"-`) &&
+	// Words matched by their own form only (guards) are left out of it.
+	if words := plan.plain; len(out) < n && len(strings.Fields(q.Text)) > 1 && len(words) > 0 && !strings.ContainsAny(q.Text, `"-`) &&
 		!slices.ContainsFunc(words, func(w string) bool { return strings.EqualFold(w, "or") }) {
 		seen := make([]string, len(out))
 		for i, c := range out {
 			seen[i] = c.id
 		}
-		more, err := s.keywordQuery(ctx, q, strings.Join(words, " or "), n-len(out), seen)
+		more, err := s.keywordQuery(ctx, q, strings.Join(words, " or "), plan.prefixes, nil, n-len(out), seen)
 		if err != nil {
 			return nil, err
+		}
+		for i := range more {
+			more[i].partial = true
 		}
 		out = append(out, more...)
 	}
@@ -396,9 +497,16 @@ func (s *Service) keywordCandidates(ctx context.Context, q *Query, n int) ([]ran
 
 // keywordQuery ranks posts matching the websearch query text (post text and
 // crawled pages), leaving out the posts in skip.
-func (s *Service) keywordQuery(ctx context.Context, q *Query, text string, n int, skip []string) ([]ranked, error) {
-	args := []any{text, s.opts.CrawlWeight, n, skip}
+func (s *Service) keywordQuery(ctx context.Context, q *Query, text, prefixes string, guards []string, n int, skip []string) ([]ranked, error) {
+	args := []any{text, s.opts.CrawlWeight, n, skip, prefixes}
 	where := filterSQL(q, &args, nil)
+	textGuard, crawlGuard := "", ""
+	for _, g := range guards {
+		args = append(args, g)
+		ph := "$" + strconv.Itoa(len(args))
+		textGuard += " AND p.text ~* " + ph
+		crawlGuard += " AND e.data::text ~* " + ph
+	}
 	// The filters apply where a match is read: joining every match back to
 	// posts after the UNION cost one index lookup per matching row (at 100k
 	// posts a query matching 7,000 posts spent a quarter of its time
@@ -408,16 +516,16 @@ func (s *Service) keywordQuery(ctx context.Context, q *Query, text string, n int
 	// answer is the same while the GROUP BY sorts n rows plus the crawl
 	// matches instead of every match.
 	rows, err := s.pool.Query(ctx, `
-WITH q AS (SELECT `+tsquery("$1")+` AS q),
+WITH q AS (SELECT CASE WHEN $5 = '' THEN `+tsquery("$1", "")+` ELSE `+tsquery("$1", "$5")+` END AS q),
 t AS (
   SELECT p.post_id, ts_rank_cd(p.search_tsv, q.q, 32) AS r
   FROM posts p, q
-  WHERE p.search_tsv @@ q.q AND NOT (p.post_id = ANY(coalesce($4::text[], '{}'))) AND `+where+`
+  WHERE p.search_tsv @@ q.q AND NOT (p.post_id = ANY(coalesce($4::text[], '{}'))) AND `+where+textGuard+`
 ),
 c AS (
   SELECT e.post_id, ts_rank_cd(e.search_tsv, q.q, 32) * $2 AS r
   FROM post_enrichment e JOIN posts p ON p.post_id = e.post_id, q
-  WHERE e.kind = 'crawl' AND e.search_tsv @@ q.q AND NOT (e.post_id = ANY(coalesce($4::text[], '{}'))) AND `+where+`
+  WHERE e.kind = 'crawl' AND e.search_tsv @@ q.q AND NOT (e.post_id = ANY(coalesce($4::text[], '{}'))) AND `+where+crawlGuard+`
 ),
 m AS (
   (SELECT t.post_id, t.r, false AS crawl FROM t ORDER BY t.r DESC, t.post_id LIMIT $3)
@@ -531,7 +639,7 @@ func (s *Service) fuse(kw, sem []ranked) []ranked {
 	}
 	for _, c := range kw {
 		r := get(c.id)
-		r.keyRank, r.crawl, r.text = c.keyRank, c.crawl, c.text
+		r.keyRank, r.crawl, r.text, r.partial = c.keyRank, c.crawl, c.text, c.partial
 		r.score += s.opts.KeywordWeight / (s.opts.RRFK + float64(c.keyRank))
 	}
 	for _, c := range sem {
@@ -592,10 +700,11 @@ func (s *Service) Search(ctx context.Context, q Query) (*Page, error) {
 		}
 		list = s.fuse(kw, sem)
 	}
+	list = s.applyFloor(list, q.Mode)
 	page := &Page{Query: q.Text, Mode: q.Mode, Results: []Result{}}
 	if q.Offset < len(list) {
 		end := min(q.Offset+q.Limit, len(list))
-		res, err := s.hydrate(ctx, q.Text, list[q.Offset:end])
+		res, err := s.hydrate(ctx, q.Text, planKeyword(q.Text, q.Prefix).prefixes, list[q.Offset:end])
 		if err != nil {
 			return nil, err
 		}
@@ -608,10 +717,37 @@ func (s *Service) Search(ctx context.Context, q Query) (*Page, error) {
 	return page, nil
 }
 
+// DefaultMinSemanticScore is the relevance floor for the local embedder with
+// a trained semantic model, tuned on testdata/search/paraphrase-tuning.json
+// (docs/search.md).
+const DefaultMinSemanticScore = 0.35
+
+// applyFloor marks the weaker matches — no match of every query word in the
+// post or a crawled page, and a cosine under the floor (or none) — and moves
+// them after the strong ones, keeping each group's order. Keyword mode
+// knows no cosine: its partial matches are the weaker ones.
+func (s *Service) applyFloor(list []ranked, mode Mode) []ranked {
+	if s.opts.MinSemanticScore < 0 {
+		return list
+	}
+	strong := make([]ranked, 0, len(list))
+	var weak []ranked
+	for _, r := range list {
+		fullKeyword := r.keyRank > 0 && !r.partial
+		if fullKeyword || (r.semRank > 0 && r.cosine >= s.opts.MinSemanticScore) {
+			strong = append(strong, r)
+			continue
+		}
+		r.weak = true
+		weak = append(weak, r)
+	}
+	return append(strong, weak...)
+}
+
 // hydrate reads the page's posts with snippets, tags and links, keeping the
 // order of list. A post that disappeared (or expired) in between is left
 // out.
-func (s *Service) hydrate(ctx context.Context, query string, list []ranked) ([]Result, error) {
+func (s *Service) hydrate(ctx context.Context, query, prefixes string, list []ranked) ([]Result, error) {
 	ids := make([]string, len(list))
 	for i, r := range list {
 		ids[i] = r.id
@@ -619,7 +755,7 @@ func (s *Service) hydrate(ctx context.Context, query string, list []ranked) ([]R
 	headline := "StartSel=" + markStart + ", StopSel=" + markStop +
 		", MaxWords=35, MinWords=15, MaxFragments=2, FragmentDelimiter=\" … \""
 	rows, err := s.pool.Query(ctx, `
-WITH q AS (SELECT `+tsquery("$2")+` AS q)
+WITH q AS (SELECT CASE WHEN $4 = '' THEN `+tsquery("$2", "")+` ELSE `+tsquery("$2", "$4")+` END AS q)
 SELECT p.post_id, coalesce(p.channel_id, ''), coalesce(p.tenant_id, ''), p.posted_at,
        ts_headline('`+TSConfig+`', coalesce(p.text, ''), q.q, $3),
        coalesce(t.data->'tags', '[]'::jsonb), coalesce(p.urls, '[]'::jsonb),
@@ -629,7 +765,7 @@ FROM posts p CROSS JOIN q
 LEFT JOIN post_enrichment t ON t.post_id = p.post_id AND t.kind = 'tags'
 LEFT JOIN post_enrichment c ON c.post_id = p.post_id AND c.kind = 'crawl'
 WHERE p.post_id = ANY($1::text[]) AND (p.expires_at IS NULL OR p.expires_at > now())`,
-		ids, query, headline)
+		ids, query, headline, prefixes)
 	if err != nil {
 		return nil, fmt.Errorf("read results: %w", err)
 	}
@@ -665,6 +801,7 @@ WHERE p.post_id = ANY($1::text[]) AND (p.expires_at IS NULL OR p.expires_at > no
 		}
 		r.Score = c.score
 		r.KeywordRank, r.SemanticRank, r.SemanticScore = c.keyRank, c.semRank, c.cosine
+		r.Weak = c.weak
 		r.Signals = []string{}
 		if c.keyRank > 0 && (c.text || !c.crawl) {
 			r.Signals = append(r.Signals, "keyword")

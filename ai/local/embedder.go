@@ -25,18 +25,54 @@ const DefaultEmbeddingDim = 384
 // the vector is L2-normalised. No model, no network: texts that share words
 // and word pieces end up close in cosine distance, which is enough for
 // offline search and for tests. Safe for concurrent use.
+//
+// With a SemanticModel (WithSemanticModel) the vector has two parts: the
+// hashed features above in the first dim−Rank dimensions and the model's
+// latent vector in the last Rank, weighted so that cosine similarity is
+// (1−SemanticShare)·lexical + SemanticShare·latent.
 type Embedder struct {
-	dim int
+	dim   int
+	model *SemanticModel
+	share float64
+}
+
+// EmbedderOption configures an Embedder.
+type EmbedderOption func(*Embedder)
+
+// DefaultSemanticShare is the latent part's share of the cosine similarity
+// (tuned on testdata/search/paraphrase-tuning.json; see docs/search.md).
+const DefaultSemanticShare = 0.6
+
+// WithSemanticModel adds a trained model's latent vector to every embedding;
+// share is its share of the cosine (DefaultSemanticShare when not in (0, 1]).
+// A model whose rank is not below the dimension is ignored.
+func WithSemanticModel(m *SemanticModel, share float64) EmbedderOption {
+	return func(e *Embedder) {
+		if share <= 0 || share > 1 {
+			share = DefaultSemanticShare
+		}
+		e.model, e.share = m, share
+	}
 }
 
 // NewEmbedder returns an embedder of the given dimension
 // (DefaultEmbeddingDim when dim <= 0).
-func NewEmbedder(dim int) *Embedder {
+func NewEmbedder(dim int, opts ...EmbedderOption) *Embedder {
 	if dim <= 0 {
 		dim = DefaultEmbeddingDim
 	}
-	return &Embedder{dim: dim}
+	e := &Embedder{dim: dim}
+	for _, o := range opts {
+		o(e)
+	}
+	if e.model != nil && e.model.Rank >= dim {
+		e.model = nil
+	}
+	return e
 }
+
+// SemanticModel returns the embedder's trained model (nil when none).
+func (e *Embedder) SemanticModel() *SemanticModel { return e.model }
 
 var _ ai.Embedder = (*Embedder)(nil)
 
@@ -44,7 +80,18 @@ var _ ai.Embedder = (*Embedder)(nil)
 func (e *Embedder) Dimension() int { return e.dim }
 
 // Model implements ai.Embedder.
-func (e *Embedder) Model() string { return EmbedderModel }
+// With a trained model the name carries the model's content id, so a
+// retrained model is a model change (store.MismatchError until reindex).
+func (e *Embedder) Model() string {
+	if e.model != nil {
+		return SemanticEmbedderModel + "-" + e.model.ID
+	}
+	return EmbedderModel
+}
+
+// SemanticEmbedderModel prefixes the model name of an embedder with a
+// trained SemanticModel.
+const SemanticEmbedderModel = "local-lsa-v1"
 
 // Embed implements ai.Embedder.
 func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
@@ -67,7 +114,25 @@ const (
 )
 
 func (e *Embedder) embedOne(text string) []float32 {
-	vec := make([]float64, e.dim)
+	if e.model == nil {
+		return normalized(hashFeatures(text, e.dim))
+	}
+	lex := normalized(hashFeatures(text, e.dim-e.model.Rank))
+	lat := e.model.Vector(text)
+	a, b := float32(math.Sqrt(1-e.share)), math.Sqrt(e.share)
+	out := make([]float32, e.dim)
+	for i, x := range lex {
+		out[i] = a * x
+	}
+	for i, x := range lat {
+		out[len(lex)+i] = float32(b * x)
+	}
+	return normalized64(out)
+}
+
+// hashFeatures is the signed feature hashing of text into dim buckets.
+func hashFeatures(text string, dim int) []float64 {
+	vec := make([]float64, dim)
 	words := strings.FieldsFunc(strings.Map(ai.FoldRune, text), func(r rune) bool {
 		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
 	})
@@ -82,7 +147,7 @@ func (e *Embedder) embedOne(text string) []float32 {
 			h.Write([]byte(p))
 		}
 		sum := h.Sum64()
-		idx := int(sum % uint64(e.dim))
+		idx := int(sum % uint64(dim))
 		if sum>>63 == 1 {
 			vec[idx] -= weight
 		} else {
@@ -106,17 +171,39 @@ func (e *Embedder) embedOne(text string) []float32 {
 			}
 		}
 	}
+	return vec
+}
+
+// normalized is vec scaled to unit length (the zero vector, rather than
+// NaNs, when it has no features).
+func normalized(vec []float64) []float32 {
 	var norm float64
 	for _, v := range vec {
 		norm += v * v
 	}
-	out := make([]float32, e.dim)
+	out := make([]float32, len(vec))
 	if norm == 0 {
-		return out // no features: the zero vector rather than NaNs
+		return out
 	}
 	norm = math.Sqrt(norm)
 	for i, v := range vec {
 		out[i] = float32(v / norm)
 	}
 	return out
+}
+
+// normalized64 rescales a float32 vector to unit length in place.
+func normalized64(vec []float32) []float32 {
+	var norm float64
+	for _, v := range vec {
+		norm += float64(v) * float64(v)
+	}
+	if norm == 0 {
+		return vec
+	}
+	inv := 1 / math.Sqrt(norm)
+	for i := range vec {
+		vec[i] = float32(float64(vec[i]) * inv)
+	}
+	return vec
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"sync"
@@ -149,7 +150,11 @@ func (s *Set) build(name string) error {
 		s.taggers[OpenAI], s.embedders[OpenAI] = c.Tagger(), c.Embedder()
 	case Local:
 		s.taggers[Local] = local.NewTagger(append([]local.Option{local.WithLogger(logger)}, o.local...)...)
-		s.embedders[Local] = local.NewEmbedder(cfg.AI.Local.EmbeddingDim)
+		emb, err := localEmbedder(cfg.AI.Local, logger)
+		if err != nil {
+			return err
+		}
+		s.embedders[Local] = emb
 	}
 	return nil
 }
@@ -273,4 +278,23 @@ func (c *Chain) Tag(ctx context.Context, req ai.TagRequest) (ai.TagResponse, err
 		}
 	}
 	return ai.TagResponse{}, fmt.Errorf("tagger chain %s: %w", strings.Join(c.names, ","), lastErr)
+}
+
+// localEmbedder is the offline embedder with the trained semantic model of
+// ai.local.semantic_model when that file exists (not yet trained: hashed
+// words only, with a warning).
+func localEmbedder(c config.Local, logger *slog.Logger) (*local.Embedder, error) {
+	if c.SemanticModel == "" {
+		return local.NewEmbedder(c.EmbeddingDim), nil
+	}
+	m, err := local.LoadSemanticModel(c.SemanticModel)
+	if errors.Is(err, fs.ErrNotExist) {
+		logger.Warn("ai.local.semantic_model does not exist yet: embedding with hashed words only; run `assistant search train`, then reindex",
+			slog.String("path", c.SemanticModel))
+		return local.NewEmbedder(c.EmbeddingDim), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("build local provider: %w", err)
+	}
+	return local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare)), nil
 }
