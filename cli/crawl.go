@@ -71,7 +71,16 @@ unless --allow-private-addresses.`,
 				if len(dropped) > 0 {
 					reason = dropped[0].Reason
 				}
-				if !force || reason == links.ReasonInvalid {
+				if reason == links.ReasonInvalid {
+					// --force cannot help a URL that does not parse: it
+					// would fail the same way. A bare host is the usual
+					// slip; name the URL that would work.
+					if !strings.Contains(raw, "://") && !strings.HasPrefix(raw, "/") {
+						return fmt.Errorf("crawl: %q is not a URL (no scheme); did you mean https://%s ?", raw, raw)
+					}
+					return fmt.Errorf("crawl: %q is not an http(s) URL the crawler can fetch", raw)
+				}
+				if !force {
 					return fmt.Errorf("crawl: the URL policy would not crawl %s (%s); --force crawls it anyway", raw, reason)
 				}
 				norm, _ := links.Normalize(raw)
