@@ -75,6 +75,17 @@ func TestCrawlBareHost(t *testing.T) {
 	}
 }
 
+// TestCrawlUnreachableHostNamesTheURL: a host that cannot be resolved
+// fails on its robots.txt (read first); the error names the URL asked for
+// and says robots.txt once, as the step that failed.
+func TestCrawlUnreachableHostNamesTheURL(t *testing.T) {
+	code, _, stderr := runCLI(t, "crawl", "--timeout", "5s", "https://no-such-host.invalid/page")
+	if code == 0 || !strings.HasPrefix(stderr, "assistant: crawl https://no-such-host.invalid/page: no_such_host: ") ||
+		strings.Count(stderr, "robots.txt") != 1 || strings.Contains(stderr, `Get "`) {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+}
+
 // TestVersionIsNeverDevel: a build without the linker stamp (go test, go
 // run) reports "dev", not the toolchain's "(devel)".
 func TestVersionIsNeverDevel(t *testing.T) {
