@@ -11,13 +11,20 @@ MODIFIED ?= $(shell test -n "$$(git status --porcelain 2>/dev/null)" && echo tru
 PKG      := github.com/assistant-dev/assistant/cli
 LDFLAGS  := -s -w -X $(PKG).version=$(VERSION) -X $(PKG).revision=$(REVISION) -X $(PKG).modified=$(MODIFIED)
 
-.PHONY: build run services test bench demo lint docker
+.PHONY: build run services test bench demo lint docker image
 
-## build: compile bin/assistant with the version stamped in
+## build: compile bin/assistant, static, with the version stamped in (the
+## release flags: the same as scripts/image.sh and the Dockerfile)
 build:
-	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -trimpath -buildvcs=false -ldflags "$(LDFLAGS)" -o $(BIN) .
 
-## docker: build the image with the version and revision stamped in
+## image: build the release image with podman, pulling nothing (FROM scratch:
+## the static binary, config.yaml, the host's CA bundle; uid 65532)
+IMAGE ?= assistant
+image:
+	IMAGE=$(IMAGE) VERSION=$(VERSION) REVISION=$(REVISION) GO=$(GO) bash scripts/image.sh
+
+## docker: build the image in a Docker builder (registries), version and revision stamped
 docker:
 	docker build --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) -t assistant:$(VERSION) -t assistant:latest .
 

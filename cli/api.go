@@ -89,6 +89,12 @@ func (a *app) startAPI(ctx context.Context, cfg *config.Config, rdb redis.Univer
 		// not at the first page view.
 		_ = cons.Run(bg)
 	}()
+	if cfg.API.Token == "" && len(cfg.API.Tokens) == 0 && !console.IsLoopback(ln.Addr()) {
+		// Said at start, loudly: anyone who reaches this address reads
+		// every post. The default address is loopback for that reason.
+		logger.Warn("api reads are OPEN: api.addr is not loopback and neither api.token nor api.tokens is set, so anyone who can reach it searches and reads every post; set ASSISTANT_API_TOKEN or bind 127.0.0.1",
+			"addr", ln.Addr().String())
+	}
 	logger.Info("api server listening", "addr", ln.Addr().String(), "auth", cfg.API.Token != "", "admin_token", cfg.API.AdminToken != "",
 		"loopback_only", console.IsLoopback(ln.Addr()), "vector_mirror", mirror != nil, "console", "/ui/")
 	return func() {

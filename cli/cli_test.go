@@ -117,7 +117,7 @@ func TestErrorsAreOneLine(t *testing.T) {
 		{"dlq replay without ids", []string{"dlq", "replay", "parsed", "--config", cfg}, "dlq replay: name the entries"},
 		{"dlq purge with both", []string{"dlq", "purge", "parsed", "--id", "1-0", "--all", "--config", cfg}, "not both"},
 		{"dlq unknown stream", []string{"dlq", "list", "posts.parsd", "--config", cfg}, `unknown stream "posts.parsd"`},
-		{"dlq list without stream", []string{"dlq", "list", "--config", cfg}, "accepts 1 arg(s)"},
+		{"dlq list without stream", []string{"dlq", "list", "--config", cfg}, "dlq list: name the stream whose DLQ to list: one of posts.parsed"},
 		{"unknown dlq subcommand", []string{"dlq", "bogus"}, `unknown command "bogus" for "assistant dlq"`},
 		{"unknown bench subcommand", []string{"bench", "bogus"}, "(want one of: "},
 		{"ingest bad format", []string{"ingest", "--format", "xml", "--config", cfg, "f.jsonl"}, `ingest: unknown --format "xml" (want auto, jsonl or telegram)`},

@@ -83,7 +83,7 @@ func (a *app) configReport(stagesFlag string, given bool) (config.Report, error)
 	if err != nil {
 		return config.Report{}, err
 	}
-	stages, err := selectStages(&rep.Config, a.stages, stagesFlag, given)
+	stages, _, err := selectStages(&rep.Config, a.stages, stagesFlag, given)
 	if err != nil {
 		return config.Report{}, err
 	}

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
@@ -71,7 +73,16 @@ unless --allow-private-addresses.`,
 				if len(dropped) > 0 {
 					reason = dropped[0].Reason
 				}
-				if !force || reason == links.ReasonInvalid {
+				if reason == links.ReasonInvalid {
+					// --force cannot help a URL that does not parse: it
+					// would fail the same way. A bare host is the usual
+					// slip; name the URL that would work.
+					if !strings.Contains(raw, "://") && !strings.HasPrefix(raw, "/") {
+						return fmt.Errorf("crawl: %q is not a URL (no scheme); did you mean https://%s ?", raw, raw)
+					}
+					return fmt.Errorf("crawl: %q is not an http(s) URL the crawler can fetch", raw)
+				}
+				if !force {
 					return fmt.Errorf("crawl: the URL policy would not crawl %s (%s); --force crawls it anyway", raw, reason)
 				}
 				norm, _ := links.Normalize(raw)
@@ -100,7 +111,7 @@ unless --allow-private-addresses.`,
 				return err
 			}
 			if crawlErr != nil && page.Status == enrich.URLError {
-				return fmt.Errorf("crawl %s: %w", toCrawl[0], crawlErr)
+				return crawlFailure(toCrawl[0], crawlErr)
 			}
 			return nil
 		},
@@ -115,6 +126,18 @@ unless --allow-private-addresses.`,
 	f.BoolVar(&noRobots, "ignore-robots", false, "do not read robots.txt")
 	f.DurationVar(&timeout, "timeout", 0, "total timeout of the crawl (default 20s)")
 	return cmd
+}
+
+// crawlFailure names the URL asked for and what failed. The builtin
+// crawler reads the host's robots.txt before the page, so a host that
+// cannot be reached fails there: that is said once, as a detail, rather
+// than the robots.txt URL standing in for the page's.
+func crawlFailure(asked string, err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) && strings.HasSuffix(ue.URL, "/robots.txt") {
+		return fmt.Errorf("crawl %s: %s: %v (reading %s before the page; --ignore-robots skips it)", asked, crawl.KindOf(err), ue.Err, ue.URL)
+	}
+	return fmt.Errorf("crawl %s: %w", asked, err)
 }
 
 func printPage(w io.Writer, p enrich.Page, res crawl.Result, took time.Duration) error {

@@ -48,7 +48,7 @@ combine: --stage and --class (permanent, exhausted) match the entry's fields,
 --post-id the post in the original event, --since and --until when the entry
 was dead-lettered (RFC 3339, e.g. 2026-11-30T10:00:00Z, or a duration back
 from now, e.g. 2h).`,
-		Args: cobra.ExactArgs(1),
+		Args: a.oneStreamArg("list"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			now := time.Now()
 			var err error
@@ -326,7 +326,7 @@ func (a *app) dlqChangeCommand(op dlqChange) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   op.use,
 		Short: op.short,
-		Args:  cobra.ExactArgs(1),
+		Args:  a.oneStreamArg(op.verb),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := oneOfIDsOrAll(cmd, ids, all); err != nil {
 				return err
@@ -405,6 +405,28 @@ func countDLQEntries(ctx context.Context, rdb redis.UniversalClient, dlqKey stri
 
 // openDLQ loads the configuration, resolves the STREAM argument (a stream's
 // name or role) and connects to Redis; the caller closes rdb.
+// oneStreamArg accepts exactly one STREAM argument. Without one, the error
+// lists the streams whose DLQ the command could work on, rather than
+// cobra's "accepts 1 arg(s), received 0".
+func (a *app) oneStreamArg(verb string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) == 1:
+			return nil
+		case len(args) > 1:
+			return errUsage(cmd, "takes one STREAM, got %d arguments: %s", len(args), strings.Join(args, " "))
+		}
+		// The streams of the configuration when it loads; a broken one is
+		// reported by the command itself once a stream is named.
+		cfg := a.stages.DefaultConfig()
+		if loaded, err := a.loadConfig(); err == nil {
+			cfg = *loaded
+		}
+		return errUsage(cmd, "name the stream whose DLQ to %s: one of %s (e.g. assistant %s %s; assistant streams shows each DLQ's size)",
+			verb, strings.Join(streamNames(configuredStreams(&cfg, a.stages, false)), ", "), commandName(cmd), cfg.Streams.Tagged)
+	}
+}
+
 func (a *app) openDLQ(cmd *cobra.Command, streamArg string) (rdb redis.UniversalClient, keys pipeline.Keys, stream string, err error) {
 	cfg, err := a.loadConfig()
 	if err != nil {

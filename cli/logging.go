@@ -61,9 +61,83 @@ func newLogHandler(w io.Writer, cfg *config.Config) slog.Handler {
 	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated by config.Load or applyLogFlags
 	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: replaceLogAttr}
 	if cfg.Log.Format == "text" {
-		return slog.NewTextHandler(w, opts)
+		return newUniqueAttrsHandler(slog.NewTextHandler(w, opts))
 	}
-	return slog.NewJSONHandler(w, opts)
+	return newUniqueAttrsHandler(slog.NewJSONHandler(w, opts))
+}
+
+// uniqueAttrsHandler writes each attribute key once per line. slog's
+// built-in handlers write every attribute they are given, so a logger built
+// with With("stage", s) by two layers (the runner, then the stage itself)
+// printed "stage":"cleanup","stage":"cleanup", which JSON parsers take
+// differently (first or last wins, or an error). Attributes are collected
+// here and handed on once, deduplicated, the last value of a key winning in
+// the place of its first. A group ends the collection: what came before is
+// handed to the inner handler, and keys inside the group are checked
+// separately.
+type uniqueAttrsHandler struct {
+	inner slog.Handler
+	attrs []slog.Attr // collected since the last group
+}
+
+func newUniqueAttrsHandler(inner slog.Handler) slog.Handler {
+	return &uniqueAttrsHandler{inner: inner}
+}
+
+func (h *uniqueAttrsHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l)
+}
+
+func (h *uniqueAttrsHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	if len(attrs) == 0 {
+		return h
+	}
+	return &uniqueAttrsHandler{inner: h.inner, attrs: append(slices.Clip(h.attrs), attrs...)}
+}
+
+func (h *uniqueAttrsHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	inner := h.inner
+	if len(h.attrs) > 0 {
+		inner = inner.WithAttrs(uniqueAttrs(h.attrs))
+	}
+	return &uniqueAttrsHandler{inner: inner.WithGroup(name)}
+}
+
+func (h *uniqueAttrsHandler) Handle(ctx context.Context, r slog.Record) error {
+	if len(h.attrs) == 0 && r.NumAttrs() < 2 {
+		return h.inner.Handle(ctx, r)
+	}
+	all := slices.Clone(h.attrs)
+	r.Attrs(func(a slog.Attr) bool {
+		all = append(all, a)
+		return true
+	})
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	out.AddAttrs(uniqueAttrs(all)...)
+	return h.inner.Handle(ctx, out)
+}
+
+// uniqueAttrs keeps one attribute per key: the last value, at the first
+// position. Attributes without a key (inlined groups) are kept as they are.
+func uniqueAttrs(attrs []slog.Attr) []slog.Attr {
+	pos := make(map[string]int, len(attrs))
+	out := make([]slog.Attr, 0, len(attrs))
+	for _, a := range attrs {
+		if a.Key == "" {
+			out = append(out, a)
+			continue
+		}
+		if i, ok := pos[a.Key]; ok {
+			out[i] = a
+			continue
+		}
+		pos[a.Key] = len(out)
+		out = append(out, a)
+	}
+	return out
 }
 
 // replaceLogAttr makes log values readable by people and parsers alike:
@@ -103,6 +177,29 @@ func humanDuration(d time.Duration) string {
 	default:
 		return d.Round(time.Second).String()
 	}
+}
+
+// atLeast is logger without the records below level.
+func atLeast(logger *slog.Logger, level slog.Level) *slog.Logger {
+	return slog.New(minLevelHandler{Handler: logger.Handler(), min: level})
+}
+
+// minLevelHandler drops the records below min.
+type minLevelHandler struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevelHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevelHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevelHandler{Handler: h.Handler.WithAttrs(attrs), min: h.min}
+}
+
+func (h minLevelHandler) WithGroup(name string) slog.Handler {
+	return minLevelHandler{Handler: h.Handler.WithGroup(name), min: h.min}
 }
 
 // installLogger builds the command's logger from the configuration; in the

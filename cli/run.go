@@ -27,72 +27,101 @@ import (
 // opsShutdownTimeout bounds the HTTP server's drain after the runner stopped.
 const opsShutdownTimeout = 5 * time.Second
 
+// apiRole is the role --stages names to serve the HTTP API and the web
+// console (api.addr) in a replica: like a stage, it runs where asked. It
+// is no pipeline stage (it reads no stream), so the registry does not hold
+// it; without --stages it runs when api.addr is set.
+const apiRole = "api"
+
 func (a *app) runCommand() *cobra.Command {
-	var stagesFlag string
+	var stagesFlag, httpAddr, apiAddr string
 	cmd := &cobra.Command{
-		Use:   "run [--stages=NAME,...]",
+		Use:   "run [--stages=NAME,...] [--http-addr HOST:PORT] [--api-addr HOST:PORT]",
 		Short: "Run the pipeline stages until SIGTERM or SIGINT",
-		Long: `Run starts the stages of this replica: those named by --stages, or else
-every stage enabled in the configuration. Replicas started with different
---stages share the work through Redis consumer groups. The operations server
-(/metrics, /healthz, /readyz) listens on http.addr.`,
+		Long: `Run starts the roles of this replica: the stages named by --stages, or else
+every stage enabled in the configuration, and the HTTP API with the web console
+(role "api", on api.addr) when --stages names it or, without --stages, when
+api.addr is set. Replicas started with different --stages share the work
+through Redis consumer groups. The operations server (/metrics, /healthz,
+/readyz) listens on http.addr. An empty address turns a listener off; two
+replicas on one host need their own addresses (--http-addr, --api-addr, or
+ASSISTANT_HTTP_ADDR and ASSISTANT_API_ADDR).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Everything the selected stages need is checked here, before
 			// the operations server binds or anything is connected.
 			var stages []string
+			var serveAPI bool
 			cfg, err := a.checkedConfig(func(cfg *config.Config) ([]string, error) {
+				if cmd.Flags().Changed("http-addr") {
+					cfg.HTTP.Addr = httpAddr
+				}
+				if cmd.Flags().Changed("api-addr") {
+					cfg.API.Addr = apiAddr
+				}
 				var err error
-				stages, err = selectStages(cfg, a.stages, stagesFlag, cmd.Flags().Changed("stages"))
+				stages, serveAPI, err = selectStages(cfg, a.stages, stagesFlag, cmd.Flags().Changed("stages"))
 				return stages, err
 			})
 			if err != nil {
 				return err
 			}
+			if !serveAPI {
+				cfg.API.Addr = ""
+			}
 			return a.runDaemon(cmd.Context(), cfg, stages)
 		},
 	}
 	cmd.Flags().StringVar(&stagesFlag, "stages", "",
-		"comma-separated stages to run in this replica (default: every stage enabled in the config); built in: "+
-			strings.Join(a.stages.Names(), ", "))
+		"comma-separated roles of this replica (default: every stage enabled in the config, and api when api.addr is set); built in: "+
+			strings.Join(append(a.stages.Names(), apiRole), ", "))
+	cmd.Flags().StringVar(&httpAddr, "http-addr", "", `operations listener (/metrics, /healthz, /readyz), overriding http.addr; "" turns it off`)
+	cmd.Flags().StringVar(&apiAddr, "api-addr", "", `API and console listener of the api role, overriding api.addr; "" turns it off`)
 	return cmd
 }
 
 // selectStages resolves --stages, or without it the enabled stages, in
-// registry order. A named stage must be built into the binary; it runs even
-// when the configuration disables it, and is then marked enabled so trimming
+// registry order, and whether this replica serves the API (the api role).
+// A named stage must be built into the binary; it runs even when the
+// configuration disables it, and is then marked enabled so trimming
 // respects its group.
-func selectStages(cfg *config.Config, reg *pipeline.Registry, flag string, given bool) ([]string, error) {
+func selectStages(cfg *config.Config, reg *pipeline.Registry, flag string, given bool) (names []string, serveAPI bool, err error) {
 	if !given {
-		var names []string
 		for _, name := range reg.Names() {
 			if cfg.StageEnabled(name) {
 				names = append(names, name)
 			}
 		}
-		if len(names) == 0 {
-			return nil, errors.New("no stage is enabled in the config (stages.<name>.enabled) and --stages names none")
+		serveAPI = cfg.API.Addr != ""
+		if len(names) == 0 && !serveAPI {
+			return nil, false, errors.New("no stage is enabled in the config (stages.<name>.enabled), api.addr is empty and --stages names none")
 		}
-		return names, nil
+		return names, serveAPI, nil
 	}
-	var names []string
 	for _, name := range strings.Split(flag, ",") {
 		name = strings.TrimSpace(name)
 		if name == "" || slices.Contains(names, name) {
 			continue
 		}
+		if name == apiRole {
+			if cfg.API.Addr == "" {
+				return nil, false, errors.New("--stages names api, but api.addr is empty (set it, ASSISTANT_API_ADDR or --api-addr)")
+			}
+			serveAPI = true
+			continue
+		}
 		if _, ok := reg.Lookup(name); !ok {
-			return nil, fmt.Errorf("unknown stage %q in --stages (available: %s)", name, strings.Join(reg.Names(), ", "))
+			return nil, false, fmt.Errorf("unknown stage %q in --stages (available: %s)", name, strings.Join(append(reg.Names(), apiRole), ", "))
 		}
 		if !cfg.SetStageEnabled(name, true) {
-			return nil, fmt.Errorf("stage %q in --stages has no settings in the config (stages.%s)", name, name)
+			return nil, false, fmt.Errorf("stage %q in --stages has no settings in the config (stages.%s)", name, name)
 		}
 		names = append(names, name)
 	}
-	if len(names) == 0 {
-		return nil, errors.New("--stages names no stage")
+	if len(names) == 0 && !serveAPI {
+		return nil, false, errors.New("--stages names no stage")
 	}
-	return names, nil
+	return names, serveAPI, nil
 }
 
 // runDaemon is `assistant run` once the configuration and the stages are
@@ -101,7 +130,8 @@ func selectStages(cfg *config.Config, reg *pipeline.Registry, flag string, given
 func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string) (err error) {
 	logger := a.log()
 	bi := readBuildInfo()
-	logger.Info("starting", "version", bi.Version, "revision", bi.Revision, "stages", stages,
+	serveAPI := cfg.API.Addr != ""
+	logger.Info("starting", "version", bi.Version, "revision", bi.Revision, "stages", stages, "api", serveAPI,
 		"redis", config.RedactURL(cfg.Redis.URL), "config", configFileUsed(a.configPath))
 	if a.stages.Needs(stages, pipeline.NeedTagger) {
 		logger.Info("tagger providers", "setting", cfg.AI.Tagger, "chain", cfg.ResolveProviders(cfg.AI.Tagger))
@@ -125,26 +155,16 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	var waiting atomic.Pointer[string]
 	setWaiting := func(what string) { waiting.Store(&what) }
 	setWaiting("starting: stages not built yet")
+	var apiOnly atomic.Bool
 	ready := func(ctx context.Context) error {
+		if apiOnly.Load() {
+			return nil
+		}
 		r := current.Load()
 		if r == nil {
 			return errors.New(*waiting.Load())
 		}
 		return r.Ready(ctx)
-	}
-	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
-	if err != nil {
-		return fmt.Errorf("listen on http.addr %s: %w", cfg.HTTP.Addr, err)
-	}
-	srv := &http.Server{
-		Handler: pipeline.NewOpsHandler(registry, ready, pipeline.WithReadyReport(func(ctx context.Context) []pipeline.CheckResult {
-			if r := current.Load(); r != nil {
-				return r.Checks(ctx)
-			}
-			return nil
-		})),
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	// The stop is logged as it begins, with the budget it has: the stages
 	// then log what they finish and what they leave pending.
@@ -158,22 +178,20 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	defer stopLogged()
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	serveDone := make(chan struct{})
-	go func() {
-		defer close(serveDone)
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-			cancel(fmt.Errorf("ops server on %s: %w", ln.Addr(), err))
+	if cfg.HTTP.Addr == "" {
+		logger.Warn("ops server off (http.addr is empty): no /metrics, /healthz or /readyz, and `assistant healthcheck` has nothing to ask")
+	} else {
+		stopOps, err := serveOps(runCtx, cfg.HTTP.Addr, registry, ready, func(ctx context.Context) []pipeline.CheckResult {
+			if r := current.Load(); r != nil {
+				return r.Checks(ctx)
+			}
+			return nil
+		}, logger, cancel)
+		if err != nil {
+			return err
 		}
-	}()
-	defer func() {
-		shutCtx, shutCancel := context.WithTimeout(context.WithoutCancel(ctx), opsShutdownTimeout)
-		defer shutCancel()
-		if serr := srv.Shutdown(shutCtx); serr != nil {
-			logger.Warn("ops server shutdown", "err", serr)
-		}
-		<-serveDone
-	}()
-	logger.Info("ops server listening", "addr", ln.Addr().String())
+		defer stopOps()
+	}
 
 	// Wait for the stores, as an orchestrator expects of a daemon started
 	// alongside them: retry with a growing backoff until they answer or the
@@ -188,7 +206,9 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 		return err
 	}
 	defer rdb.Close()
-	if a.stages.Needs(stages, pipeline.NeedPostgres) || a.stages.Needs(stages, pipeline.NeedMigrations) {
+	// The api role reads PostgreSQL (search, posts) but changes no schema:
+	// it waits for the server like a stage, and migrates nothing.
+	if serveAPI || a.stages.Needs(stages, pipeline.NeedPostgres) || a.stages.Needs(stages, pipeline.NeedMigrations) {
 		err = waitFor(runCtx, logger, "postgresql", config.RedactURL(cfg.Database.URL), setWaiting, func(ctx context.Context) error {
 			return pingPostgres(ctx, cfg.Database.URL)
 		})
@@ -224,16 +244,29 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	}
 	setWaiting("starting: stages not built yet")
 
-	stopAPI, err := a.startAPI(runCtx, cfg, rdb, registry, registry, func() console.Runner {
-		if r := current.Load(); r != nil {
-			return r
+	if serveAPI {
+		stopAPI, err := a.startAPI(runCtx, cfg, rdb, registry, registry, func() console.Runner {
+			if r := current.Load(); r != nil {
+				return r
+			}
+			return nil
+		}, logger, cancel)
+		if err != nil {
+			return err
 		}
-		return nil
-	}, logger, cancel)
-	if err != nil {
-		return err
+		defer stopAPI()
 	}
-	defer stopAPI()
+	if len(stages) == 0 {
+		// An api-only replica: nothing to run but the listeners.
+		setWaiting("")
+		apiOnly.Store(true)
+		<-runCtx.Done()
+		if cause := context.Cause(runCtx); cause != nil && !errors.Is(cause, context.Canceled) {
+			return cause
+		}
+		logger.Info("stopped cleanly")
+		return nil
+	}
 
 	resources := pipeline.NewResources()
 	defer resources.Close()
@@ -260,6 +293,39 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 	}
 	logger.Info("stopped cleanly")
 	return nil
+}
+
+// serveOps serves the operations handler (/metrics, /healthz, /readyz) on
+// addr until the returned func stops it; a server failure cancels the
+// daemon through fail. It binds before returning, so a busy port fails the
+// start before anything (a migration) changes the database.
+func serveOps(ctx context.Context, addr string, registry *prometheus.Registry, ready func(context.Context) error,
+	report func(context.Context) []pipeline.CheckResult, logger *slog.Logger, fail context.CancelCauseFunc) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on http.addr %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           pipeline.NewOpsHandler(registry, ready, pipeline.WithReadyReport(report)),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	serveDone := make(chan struct{})
+	go func() {
+		defer close(serveDone)
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			fail(fmt.Errorf("ops server on %s: %w", ln.Addr(), err))
+		}
+	}()
+	logger.Info("ops server listening", "addr", ln.Addr().String())
+	return func() {
+		shutCtx, shutCancel := context.WithTimeout(context.WithoutCancel(ctx), opsShutdownTimeout)
+		defer shutCancel()
+		if serr := srv.Shutdown(shutCtx); serr != nil {
+			logger.Warn("ops server shutdown", "err", serr)
+		}
+		<-serveDone
+	}, nil
 }
 
 // buildInfoGauge is assistant_build_info: constant 1, labelled with the

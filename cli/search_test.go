@@ -92,7 +92,7 @@ func TestRunServesAPI(t *testing.T) {
 	var stdout, stderr syncBuffer
 	a := &app{stages: all.Registry(), stdout: &stdout, stderr: &stderr}
 	done := make(chan int, 1)
-	go func() { done <- a.execute(ctx, []string{"run", "--stages=persist", "--config", cfg}) }()
+	go func() { done <- a.execute(ctx, []string{"run", "--stages=persist,api", "--config", cfg}) }()
 
 	addrRE := regexp.MustCompile(`msg="api server listening" addr=(\S+)`)
 	var addr string

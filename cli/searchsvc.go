@@ -26,6 +26,14 @@ func (a *app) openSearch(ctx context.Context, cfg *config.Config, pool *pgxpool.
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("search: open the vector and graph stores: %w", err)
 	}
+	if !longLived {
+		// A one-shot command's stderr is for what went wrong: the
+		// providers' start-up lines ("tagger chain") are the daemon's.
+		if logger == nil {
+			logger = a.log()
+		}
+		logger = atLeast(logger, slog.LevelWarn)
+	}
 	svc, mirror, err := search.FromConfig(cfg, pool, stores.Vectors, stores.Collection, logger, longLived)
 	if err != nil {
 		stores.Close()

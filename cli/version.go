@@ -45,8 +45,10 @@ func readBuildInfo() buildInfo {
 		bi.Revision, bi.Modified = revision, modified == "true"
 		return bi
 	}
-	if bi.Version == "" {
-		bi.Version = info.Main.Version // "(devel)" for a build from a work tree
+	if bi.Version == "" && info.Main.Version != "(devel)" {
+		// A pseudo-version from the VCS (go build in a work tree, Go 1.24+)
+		// or a module version (go install ...@v1.2.3).
+		bi.Version = info.Main.Version
 	}
 	for _, s := range info.Settings {
 		switch s.Key {
@@ -62,7 +64,9 @@ func readBuildInfo() buildInfo {
 		bi.Revision, bi.Modified = revision, modified == "true"
 	}
 	if bi.Version == "" {
-		bi.Version = "unknown"
+		// `go run` and `go test` record "(devel)", which reads like an
+		// error; the revision, when the toolchain recorded one, follows.
+		bi.Version = "dev"
 	}
 	return bi
 }

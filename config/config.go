@@ -38,7 +38,9 @@ type Config struct {
 // API configures the HTTP API listener (search, later admin and the
 // console), separate from the operations port.
 type API struct {
-	// Addr is where `run` serves the API; empty disables it.
+	// Addr is where the api role of `run` serves the API and the console;
+	// empty disables it. The default is loopback: reads without a token
+	// are served to this host only unless the operator opens it.
 	Addr string `mapstructure:"addr" yaml:"addr"`
 	// Token, when set, is required as "Authorization: Bearer <token>" on
 	// every /v1 request.
@@ -92,6 +94,7 @@ type Log struct {
 
 // HTTP configures the operations endpoint (/metrics, /healthz, /readyz).
 type HTTP struct {
+	// Addr is where `run` serves them; empty turns the listener off.
 	Addr string `mapstructure:"addr" yaml:"addr"`
 }
 
@@ -395,7 +398,7 @@ func Default(sections ...Section) Config {
 			Local: Local{EmbeddingDim: 384, SemanticShare: 0.6},
 		},
 		API: API{
-			Addr:           ":8080",
+			Addr:           "127.0.0.1:8080",
 			Tokens:         []string{},
 			MaxQueryBytes:  2048,
 			RequestTimeout: 10 * time.Second,

@@ -205,7 +205,6 @@ func TestValidationErrorNamesKey(t *testing.T) {
 	}{
 		{"log level", "log:\n  level: loud\n", nil, "log.level"},
 		{"log format", "log:\n  format: xml\n", nil, "log.format"},
-		{"http addr", "http:\n  addr: \"\"\n", nil, "http.addr"},
 		{"redis scheme", "redis:\n  url: http://x\n", nil, "redis.url"},
 		{"redis from env", "", map[string]string{"REDIS_URL": "mysql://x"}, "redis.url"},
 		{"cluster without hash tag", "redis:\n  cluster: true\n  key_prefix: \"assistant:\"\n", nil, "redis.key_prefix"},

@@ -42,7 +42,7 @@ stages:
 	got := problemStrings(rep.Problems)
 	want := []string{
 		`stages.nope = 1: unknown key: no setting reads it`,
-		`runner.block = "soon": cannot be decoded: time: invalid duration`,
+		`runner.block = "soon": cannot be decoded: time: invalid duration "soon" (Go durations look like 500ms, 30s, 5m, 24h)`,
 		`log.level = "loud": is not one of debug, info, warn, error`,
 		`database.url = "mysql://app:xxxxx@db/app": scheme "mysql" is not one of postgres, postgresql`,
 		`runner.max_attempts = 0: must be at least 1`,
@@ -93,8 +93,8 @@ func TestYAMLTabReportsItsLine(t *testing.T) {
 	tests := []struct {
 		name, file, want string
 	}{
-		{"tab on line 3", "log:\n  level: info\n\tformat: json\n", "line 3:"},
-		{"tab on line 5", "# c\nlog:\n  level: info\nrunner:\n\tblock: 1s\n", "line 5:"},
+		{"tab on line 3", "log:\n  level: info\n\tformat: json\n", "line 3, column 1:"},
+		{"tab on line 5", "# c\nlog:\n  level: info\nrunner:\n\tblock: 1s\n", "line 5, column 1:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

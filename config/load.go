@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -121,6 +122,14 @@ func Inspect(path string, sections ...Section) (Report, error) {
 			return Report{}, fmt.Errorf("bind env for %s: %w", key, err)
 		}
 	}
+	// viper ignores a variable set to "" (AllowEmptyEnv is off, so that an
+	// empty REDIS_URL does not erase the URL). For a listener's address
+	// empty is a value: "off", as in the file.
+	for _, key := range emptyMeansOff {
+		if val, ok := os.LookupEnv(EnvName(key)); ok && strings.TrimSpace(val) == "" {
+			v.Set(key, "")
+		}
+	}
 
 	known := knownKeys(def)
 	rep := Report{values: func(key string) (string, bool) {
@@ -131,7 +140,17 @@ func Inspect(path string, sections ...Section) (Report, error) {
 		return displayValue(v.Get(key), secret), true
 	}}
 	p := NewProblems("")
+	knownNames := make([]string, 0, len(known))
+	for k := range known {
+		knownNames = append(knownNames, k)
+	}
+	sort.Strings(knownNames)
 	for _, k := range unknownKeys(v, known) {
+		// The same guess as for a misspelt environment variable.
+		if near := nearest(k, knownNames); near != "" {
+			p.Invalid(k, v.Get(k), "unknown key: no setting reads it (did you mean %s?)", near)
+			continue
+		}
 		p.Invalid(k, v.Get(k), "unknown key: no setting reads it")
 	}
 
@@ -155,10 +174,12 @@ func Inspect(path string, sections ...Section) (Report, error) {
 	return rep, nil
 }
 
-// readFile reads the YAML file into v. yaml.v3 reports a tab in the
-// indentation at the line of the value whose scanning it interrupted (the
-// line before the tab, for "key: value" followed by a tabbed line), so the
-// tab's own line is looked up and named instead.
+// readFile reads the YAML file into v. yaml.v3 reports a tab either as "found
+// a tab character that violates indentation" or, where a token should start
+// ("key:\tvalue", a tab before the first key), as "found character that
+// cannot start any token", and at the line of the value whose scanning it
+// interrupted rather than the tab's own. Both name the tab, with its line and
+// column, instead.
 func readFile(v *viper.Viper, path string) error {
 	body, err := os.ReadFile(path)
 	if err != nil {
@@ -166,9 +187,10 @@ func readFile(v *viper.Viper, path string) error {
 	}
 	v.SetConfigFile(path)
 	if err := v.ReadConfig(bytes.NewReader(body)); err != nil {
-		if strings.Contains(err.Error(), "tab character") {
-			if line := tabIndentedLine(body); line > 0 {
-				return fmt.Errorf("config file %s, line %d: a tab in the indentation (YAML indents with spaces only)", path, line)
+		msg := err.Error()
+		if strings.Contains(msg, "tab character") || strings.Contains(msg, "cannot start any token") {
+			if line, col := tabPosition(body, yamlErrorLine(msg)); line > 0 {
+				return fmt.Errorf("config file %s, line %d, column %d: a tab character; YAML indents and separates with spaces only", path, line, col)
 			}
 		}
 		return fmt.Errorf("read config file %s: %w", path, err)
@@ -176,16 +198,49 @@ func readFile(v *viper.Viper, path string) error {
 	return nil
 }
 
-// tabIndentedLine returns the number of the first line whose indentation
-// holds a tab, or 0.
-func tabIndentedLine(body []byte) int {
-	for i, line := range strings.Split(string(body), "\n") {
-		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
-		if strings.Contains(indent, "\t") && strings.TrimSpace(line) != "" {
-			return i + 1
-		}
+var yamlLineRE = regexp.MustCompile(`line (\d+)`)
+
+// yamlErrorLine is the line number a yaml error names, or 0.
+func yamlErrorLine(msg string) int {
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
 	}
 	return 0
+}
+
+// tabPosition returns the line and column (1-based, in bytes) of the tab the
+// parser stumbled on: on the reported line or the one after it (yaml.v3
+// reports a tabbed line at its predecessor), else the first tab outside a
+// comment anywhere in body; 0, 0 when there is none.
+func tabPosition(body []byte, near int) (int, int) {
+	lines := strings.Split(string(body), "\n")
+	tabAt := func(i int) int {
+		if i < 0 || i >= len(lines) {
+			return -1
+		}
+		line := lines[i]
+		if c := strings.Index(line, "#"); c >= 0 {
+			line = line[:c]
+		}
+		if strings.TrimSpace(line) == "" {
+			return -1
+		}
+		return strings.IndexByte(line, '\t')
+	}
+	if near > 0 {
+		for _, i := range []int{near - 1, near} {
+			if c := tabAt(i); c >= 0 {
+				return i + 1, c + 1
+			}
+		}
+	}
+	for i := range lines {
+		if c := tabAt(i); c >= 0 {
+			return i + 1, c + 1
+		}
+	}
+	return 0, 0
 }
 
 // addDecodeProblems turns mapstructure's joined errors into one problem per
@@ -259,6 +314,10 @@ func displayValue(v any, secret string) string {
 	return renderValue(v)
 }
 
+// emptyMeansOff are the keys whose empty value turns something off, so an
+// empty environment variable (ASSISTANT_API_ADDR=) sets them.
+var emptyMeansOff = []string{"http.addr", "api.addr"}
+
 // stagesKey is the section of the file that holds the stages' own blocks.
 const stagesKey = "stages"
 
@@ -270,7 +329,7 @@ func decodeInto(input, result any) error {
 		Result:           result,
 		WeaklyTypedInput: true,
 		DecodeHook: mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
+			stringToDurationHook,
 			mapstructure.StringToSliceHookFunc(","),
 		),
 	})
@@ -278,6 +337,42 @@ func decodeInto(input, result any) error {
 		return err
 	}
 	return dec.Decode(input)
+}
+
+// stringToDurationHook decodes a string into a time.Duration, as
+// mapstructure's own hook does, but a value Go cannot parse gets a hint:
+// days, weeks and years ("30d", "2w", "10y") are what people write for
+// retentions, and Go durations stop at hours, so the error says how many.
+func stringToDurationHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to != reflect.TypeOf(time.Duration(0)) {
+		return data, nil
+	}
+	s := strings.TrimSpace(data.(string))
+	d, err := time.ParseDuration(s)
+	if err == nil {
+		return d, nil
+	}
+	if hours, ok := longDurationHours(s); ok {
+		return nil, fmt.Errorf("%q is not a Go duration (units ns, us, ms, s, m, h; no days or years): write %s", s, hours)
+	}
+	return nil, fmt.Errorf("%w (Go durations look like 500ms, 30s, 5m, 24h)", err)
+}
+
+// longDurationHours converts "N" days, weeks or years (a number and d, w or
+// y; a year of 365 days) into the hours Go understands: "10y" -> "87600h".
+func longDurationHours(s string) (string, bool) {
+	if len(s) < 2 {
+		return "", false
+	}
+	perUnit := map[byte]float64{'d': 24, 'w': 7 * 24, 'y': 365 * 24}[s[len(s)-1]]
+	if perUnit == 0 {
+		return "", false
+	}
+	n, err := strconv.ParseFloat(s[:len(s)-1], 64)
+	if err != nil || n < 0 {
+		return "", false
+	}
+	return strconv.FormatFloat(n*perUnit, 'f', -1, 64) + "h", true
 }
 
 // setDefaults registers every leaf of the default struct with viper, so that
@@ -363,7 +458,6 @@ func (c *Config) Validate() error {
 func (c *Config) validate(p *Problems) {
 	p.OneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	p.OneOf("log.format", c.Log.Format, "json", "text")
-	p.NotEmpty("http.addr", c.HTTP.Addr)
 	p.URL("redis.url", c.Redis.URL, "redis", "rediss", "unix")
 	if c.Redis.Cluster {
 		if strings.HasPrefix(c.Redis.URL, "unix:") {

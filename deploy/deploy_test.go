@@ -71,8 +71,8 @@ func TestCompose(t *testing.T) {
 		}
 	}
 	sort.Strings(byDefault)
-	// The default stages (tag, persist) use Redis and PostgreSQL only.
-	if want := []string{"persister", "postgres", "redis", "tagger"}; !slices.Equal(byDefault, want) {
+	// The default stages and the api role use Redis and PostgreSQL only.
+	if want := []string{"api", "cleaner", "enricher", "indexer", "persister", "postgres", "redis", "tagger"}; !slices.Equal(byDefault, want) {
 		t.Errorf("started by default: %v, want %v (the rest behind profiles)", byDefault, want)
 	}
 	if len(daemons) == 0 {

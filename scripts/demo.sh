@@ -6,18 +6,23 @@
 # tagged are recognised and not tagged again.
 #
 # It uses its own database (assistant_demo) and key prefix (demo:), so it
-# touches nothing else on the servers. DEMO_PORT changes the ops port.
+# touches nothing else on the servers. DEMO_PORT changes the ops port;
+# REDIS_URL, when set, is the Redis the demo uses (default the local one).
+# Crawling is off (this is usually an offline machine, where every crawl
+# fails slowly): posts go through enrich as crawl_disabled; DEMO_CRAWL=true
+# turns it on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT=${DEMO_PORT:-8000}
 DB=assistant_demo
 export DATABASE_URL="postgres://postgres@127.0.0.1:5432/${DB}?sslmode=disable"
-export REDIS_URL="redis://127.0.0.1:6379/0"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 export ASSISTANT_REDIS_KEY_PREFIX="demo:"
 export ASSISTANT_HTTP_ADDR="127.0.0.1:${PORT}"
 export ASSISTANT_AI_TAGGER=local ASSISTANT_AI_EMBEDDER=local
 export ASSISTANT_LOG_FORMAT=text
+export ASSISTANT_STAGES_ENRICH_CRAWL_ENABLED="${DEMO_CRAWL:-false}"
 # The sample's posts are from 2024: with the default retention (90 days
 # from posted_at) they are expired on arrival and the cleanup sweep would
 # remove them. The demo keeps them for ten years.
@@ -38,7 +43,8 @@ psql -h 127.0.0.1 -U postgres -d postgres -Atqc "SELECT 1 FROM pg_database WHERE
 	createdb -h 127.0.0.1 -U postgres "$DB"
 
 step "build ${BIN}"
-go build -o "$BIN" .
+# The Makefile's build: static flags and the version stamped.
+make -s build BIN="$BIN"
 
 step "migrate"
 "$BIN" migrate up
@@ -59,11 +65,18 @@ for ((i = 0; i < 120; i++)); do
 		exit 1
 	fi
 	n=$(count)
-	printf '\r%s of %s posts stored' "$n" "$expected"
+	# On a terminal one line is rewritten; in a log or a pipe each new
+	# count gets its own line.
+	if [ -t 1 ]; then
+		printf '\r%s of %s posts stored' "$n" "$expected"
+	elif [ "$n" != "${last:-}" ]; then
+		printf '%s of %s posts stored\n' "$n" "$expected"
+		last=$n
+	fi
 	[ "$n" -ge "$expected" ] && break
 	sleep 1
 done
-echo
+if [ -t 1 ]; then echo; fi
 [ "$(count)" -ge "$expected" ] || { echo "not every post was stored in 2 minutes; log: $LOG" >&2; exit 1; }
 
 step "streams"
