@@ -23,10 +23,9 @@ export ASSISTANT_HTTP_ADDR="127.0.0.1:${PORT}"
 export ASSISTANT_AI_TAGGER=local ASSISTANT_AI_EMBEDDER=local
 export ASSISTANT_LOG_FORMAT=text
 export ASSISTANT_STAGES_ENRICH_CRAWL_ENABLED="${DEMO_CRAWL:-false}"
-# The sample's posts are from 2024: with the default retention (90 days
-# from posted_at) they are expired on arrival and the cleanup sweep would
-# remove them. The demo keeps them for ten years.
-export ASSISTANT_STAGES_PERSIST_RETENTION=87600h ASSISTANT_STAGES_INDEX_RETENTION=87600h
+# The sample's posts are from 2024: posts.receipt_floor (default 90 days
+# from when the daemon received them) keeps them searchable after ingest;
+# no retention setting is needed (docs/retention.md).
 # The daemon's tables live in its own schema (database.schema, default
 # assistant); psql is pointed there.
 export ASSISTANT_DATABASE_SCHEMA=assistant
