@@ -17,6 +17,27 @@ import (
 //	go test ./crawl -run '^$' -bench BrowserCrawl -benchtime 40x
 func BenchmarkBrowserCrawl(b *testing.B) {
 	s := newSite(b, serveJS(""))
+	// The static path of the same crawler, for the ratio: a page with
+	// enough server-rendered text never reaches the browser.
+	b.Run("static", func(b *testing.B) {
+		cfg := testConfig()
+		cfg.Browser = testBrowserConfig()
+		cfg.PerHostConcurrency = 16
+		c, err := NewBuiltin(cfg, WithExemptAddrs(s.addr()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		start := time.Now()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if res, err := c.Crawl(context.Background(), s.URL+"/static"); err != nil || res.Backend != BackendBuiltin {
+					b.Errorf("static crawl: %v, backend %q", err, res.Backend)
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pages/s")
+	})
 	for _, tc := range []struct {
 		tabs   int
 		settle time.Duration
