@@ -237,7 +237,8 @@ func (b *pageBudget) exhausted() string {
 // each redirect hop, every subresource, fetch and XHR — is paused by the
 // CDP Fetch domain and continued only when the guard allows every address
 // its host resolves to; websockets are blocked outright and service
-// workers bypassed. When a budget runs out further requests fail and the
+// workers bypassed. Beneath that, the browser reaches the network only
+// through the pool's guarded proxy, which dials with g. When a budget runs out further requests fail and the
 // DOM rendered so far is returned with Exhausted set.
 func (p *browserPool) render(ctx context.Context, pageURL string, g *guard) (rendered, error) {
 	bctx, err := p.ensure()
@@ -296,8 +297,11 @@ func (p *browserPool) render(ctx context.Context, pageURL string, g *guard) (ren
 		navErr = chromedp.Run(lctx, chromedp.Sleep(p.cfg.Settle))
 	}
 	cancel()
-	if budget.mainRefused != nil {
-		return rendered{}, fmt.Errorf("%w (in the browser)", budget.mainRefused)
+	budget.mu.Lock()
+	mainRefused := budget.mainRefused
+	budget.mu.Unlock()
+	if mainRefused != nil {
+		return rendered{}, fmt.Errorf("%w (in the browser)", mainRefused)
 	}
 	timedOut := navErr != nil && errors.Is(lctx.Err(), context.DeadlineExceeded)
 	if navErr != nil && !timedOut {
