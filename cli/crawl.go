@@ -92,6 +92,9 @@ unless --allow-private-addresses.`,
 			if err != nil {
 				return err
 			}
+			if cl, ok := c.(io.Closer); ok {
+				defer cl.Close() // ends the browser fallback's Chromium, when it started
+			}
 			start := time.Now()
 			res, crawlErr := c.Crawl(cmd.Context(), toCrawl[0])
 			took := time.Since(start)

@@ -27,7 +27,13 @@ type Builtin struct {
 	global    chan struct{}
 	robots    *robotsCache
 	extractor *extractor
-	log       *slog.Logger
+	guard     *guard
+	// browser renders pages whose static text is under
+	// cfg.Browser.MinWords words; nil when the fallback is off.
+	browser *browserPool
+	// ownBrowser is false when the pool was handed in (tests share one).
+	ownBrowser bool
+	log        *slog.Logger
 }
 
 var _ Crawler = (*Builtin)(nil)
@@ -39,6 +45,7 @@ type options struct {
 	resolver Resolver
 	exempt   []netip.AddrPort
 	logger   *slog.Logger
+	browser  *browserPool
 }
 
 // WithResolver resolves host names with r instead of the system resolver
@@ -53,6 +60,10 @@ func WithResolver(r Resolver) Option { return func(o *options) { o.resolver = r 
 func WithExemptAddrs(addrs ...netip.AddrPort) Option {
 	return func(o *options) { o.exempt = append(o.exempt, addrs...) }
 }
+
+// withBrowserPool makes the browser fallback use p, which the caller
+// closes (tests share one Chromium across the package).
+func withBrowserPool(p *browserPool) Option { return func(o *options) { o.browser = p } }
 
 // WithLogger sets the logger (slog.Default otherwise).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
@@ -97,7 +108,14 @@ func NewBuiltin(cfg Config, opts ...Option) (*Builtin, error) {
 		hosts:     newHostLimiter(cfg.PerHostConcurrency, cfg.PerHostDelay),
 		global:    make(chan struct{}, cfg.Concurrency),
 		extractor: newExtractor(),
+		guard:     g,
 		log:       o.logger,
+	}
+	if cfg.Browser.Enabled {
+		b.browser, b.ownBrowser = o.browser, false
+		if b.browser == nil {
+			b.browser, b.ownBrowser = newBrowserPool(cfg.Browser, o.logger), true
+		}
 	}
 	b.client = &http.Client{
 		Transport: tr,
@@ -124,9 +142,12 @@ func NewBuiltin(cfg Config, opts ...Option) (*Builtin, error) {
 	return b, nil
 }
 
-// Close drops idle connections.
+// Close drops idle connections and ends the browser, when one started.
 func (b *Builtin) Close() error {
 	b.transport.CloseIdleConnections()
+	if b.browser != nil && b.ownBrowser {
+		b.browser.Close()
+	}
 	return nil
 }
 
@@ -153,7 +174,66 @@ func (b *Builtin) Crawl(ctx context.Context, raw string) (Result, error) {
 	if err := b.extractor.extract(&res, body, ctype, final); err != nil {
 		return fail(res, Permanent(KindExtract, "%v", err))
 	}
+	if b.browser != nil && res.WordCount < b.cfg.Browser.MinWords && mediaType(ctype) != "text/plain" {
+		return b.renderInBrowser(ctx, res)
+	}
 	return res, nil
+}
+
+// renderInBrowser loads a page whose static HTML held too little text in
+// headless Chromium and extracts the rendered DOM the same way. The
+// rendered result replaces the static one when it holds more words. When
+// the browser fails, a page with some static text keeps it (logged); an
+// empty one fails, so a JavaScript page is never stored as an empty
+// success.
+func (b *Builtin) renderInBrowser(ctx context.Context, static Result) (Result, error) {
+	target := static.FinalURL
+	if target == "" {
+		target = static.URL
+	}
+	out, err := b.browser.render(ctx, target, b.guard)
+	if err == nil {
+		res := Result{URL: static.URL, Status: static.Status, Backend: BackendBrowser, Bytes: out.Bytes}
+		final, perr := url.Parse(out.FinalURL)
+		if perr != nil || final.Host == "" {
+			final, _ = url.Parse(target)
+		}
+		res.FinalURL = final.String()
+		res.ContentType = "text/html; charset=utf-8"
+		if xerr := b.extractor.extract(&res, []byte(out.HTML), res.ContentType, final); xerr != nil {
+			err = fmt.Errorf("extract the rendered page: %w", xerr)
+		} else {
+			b.log.Debug("crawl: rendered in the browser", "url", static.URL, "static_words", static.WordCount,
+				"rendered_words", res.WordCount, "requests", out.Requests, "refused", out.Refused,
+				"bytes", out.Bytes, "budget_spent", out.Exhausted)
+			if res.WordCount > static.WordCount {
+				return res, nil
+			}
+			if static.WordCount > 0 {
+				return static, nil
+			}
+			if out.Exhausted != "" {
+				return fail(res, Permanent(KindExtract, "no text rendered before the page's budget ran out (%s)", out.Exhausted))
+			}
+			return res, nil // a page that is empty in a browser too
+		}
+	}
+	if ctx.Err() != nil {
+		return fail(static, classifyFetchError(ctx, ctx.Err()))
+	}
+	var ce *Error
+	switch {
+	case errors.Is(err, errSSRF):
+		ce = &Error{Kind: KindSSRF, Err: err}
+	default:
+		ce = &Error{Kind: KindBackend, Transient: true, Err: fmt.Errorf("browser: %w", err)}
+	}
+	if static.WordCount > 0 {
+		b.log.Warn("crawl: browser rendering failed; keeping the static text", "url", static.URL,
+			"static_words", static.WordCount, "err", err)
+		return static, nil
+	}
+	return fail(static, ce)
 }
 
 // fetch does the network part of a crawl under the global and per-host

@@ -12,6 +12,9 @@ import (
 const (
 	BackendBuiltin  = "builtin"
 	BackendCrawl4AI = "crawl4ai"
+	// BackendBrowser names results the builtin backend rendered in
+	// headless Chromium (its browser fallback); it is not a Config.Backend.
+	BackendBrowser = "browser"
 )
 
 // Config configures a crawler. Its keys live under stages.enrich.crawl.
@@ -51,6 +54,9 @@ type Config struct {
 	ErrorCacheTTL time.Duration `mapstructure:"error_cache_ttl" yaml:"error_cache_ttl"`
 	// Crawl4AI configures the crawl4ai backend.
 	Crawl4AI Crawl4AIConfig `mapstructure:"crawl4ai" yaml:"crawl4ai"`
+	// Browser configures the builtin backend's fallback to headless
+	// Chromium for pages whose static HTML holds too little text.
+	Browser BrowserConfig `mapstructure:"browser" yaml:"browser"`
 }
 
 // Crawl4AIConfig locates a crawl4ai server (its Docker image's HTTP API).
@@ -85,6 +91,7 @@ func DefaultConfig() Config {
 			URL:     "http://127.0.0.1:11235",
 			Timeout: 90 * time.Second,
 		},
+		Browser: DefaultBrowserConfig(),
 	}
 }
 
@@ -126,4 +133,17 @@ func (c *Config) Check(p *config.Problems) {
 		p.Invalid("per_host_delay", c.PerHostDelay, "must not be negative")
 	}
 	p.NotEmpty("user_agent", c.UserAgent)
+	if c.Browser.Enabled {
+		b := &c.Browser
+		p.AtLeast("browser.min_words", b.MinWords, 1)
+		p.AtLeast("browser.tabs", b.Tabs, 1)
+		p.Positive("browser.page_timeout", b.PageTimeout)
+		if b.Settle < 0 {
+			p.Invalid("browser.settle", b.Settle, "must not be negative")
+		}
+		if b.MaxBytes <= 0 {
+			p.Invalid("browser.max_bytes", b.MaxBytes, "must be positive")
+		}
+		p.AtLeast("browser.max_requests", b.MaxRequests, 1)
+	}
 }
