@@ -81,6 +81,7 @@ func OpenAPI() map[string]any {
 			"keyword_rank":   integer("1-based rank in the full-text list (absent: not in it)."),
 			"semantic_rank":  integer("1-based rank in the vector list (absent: not in it)."),
 			"semantic_score": number("Cosine similarity to the query."),
+			"weak":           obj{"type": "boolean", "description": "A weaker match: below the relevance floor (not every query word in the post, similarity under search.min_semantic_score); weak results follow every strong one."},
 			"snippet":        str("Plain-text excerpt around the matches."),
 			"snippet_html":   str("The excerpt HTML-escaped, matches in <mark>."),
 			"highlights":     array(obj{"type": "string", "description": "A matched word as the post spells it."}),
