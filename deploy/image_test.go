@@ -121,7 +121,7 @@ func TestImage(t *testing.T) {
 		"ASSISTANT_REDIS_KEY_PREFIX=" + prefix, "ASSISTANT_DATABASE_SCHEMA=" + schema,
 		"ASSISTANT_HTTP_ADDR=" + opsAddr, "ASSISTANT_AI_TAGGER=local", "ASSISTANT_AI_EMBEDDER=local",
 		"ASSISTANT_RUNNER_BLOCK=100ms", "ASSISTANT_RUNNER_SHUTDOWN_TIMEOUT=5s",
-		"ASSISTANT_STAGES_PERSIST_RETENTION=87600h",
+		"ASSISTANT_POSTS_RETENTION=87600h",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
