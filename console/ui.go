@@ -574,7 +574,9 @@ func (c *Console) pageConfirm(w http.ResponseWriter, r *http.Request, p *page) (
 	return "confirm.html", nil
 }
 
-func (c *Console) postDLQ(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+// confirmedAction is the DLQ action a confirmed POST asks for (replay or
+// purge), once the session may change things and the form says "yes".
+func (c *Console) confirmedAction(r *http.Request, p *page) (string, error) {
 	action := r.PathValue("action")
 	if action != "replay" && action != "purge" {
 		return "", apiError{http.StatusNotFound, "no such action"}
@@ -584,6 +586,14 @@ func (c *Console) postDLQ(w http.ResponseWriter, r *http.Request, p *page) (stri
 	}
 	if r.PostForm.Get("confirm") != "yes" {
 		return "", apiError{http.StatusBadRequest, "not confirmed"}
+	}
+	return action, nil
+}
+
+func (c *Console) postDLQ(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
+	action, err := c.confirmedAction(r, p)
+	if err != nil {
+		return "", err
 	}
 	stream, id := r.PathValue("stream"), r.PathValue("id")
 	if err := c.knownStream(stream); err != nil {
@@ -648,15 +658,9 @@ func (c *Console) pageBulkConfirm(w http.ResponseWriter, r *http.Request, p *pag
 // "entry" fields, stream/id), not on whatever the filter matches now: an
 // entry that arrived since is not touched without being seen.
 func (c *Console) postBulk(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
-	action := r.PathValue("action")
-	if action != "replay" && action != "purge" {
-		return "", apiError{http.StatusNotFound, "no such action"}
-	}
-	if err := c.pageMayChange(p); err != nil {
+	action, err := c.confirmedAction(r, p)
+	if err != nil {
 		return "", err
-	}
-	if r.PostForm.Get("confirm") != "yes" {
-		return "", apiError{http.StatusBadRequest, "not confirmed"}
 	}
 	byStream := map[string][]string{}
 	var order []string

@@ -97,29 +97,8 @@ func startClusterNode(t testing.TB, dir string) string {
 	for range 5 {
 		port := freeClusterPort(t)
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		logPath := filepath.Join(dir, fmt.Sprintf("redis-%d.log", port))
-		logFile, err := os.Create(logPath)
-		if err != nil {
-			t.Fatalf("cluster node log: %v", err)
-		}
-		cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--dir", dir,
-			"--appendonly", "no", "--save", "", "--protected-mode", "no")
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		err = cmd.Start()
-		_ = logFile.Close() // the child has its own descriptor
-		if err != nil {
-			t.Fatalf("start redis-server: %v", err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
-		if err := awaitNode(addr, exited); err != nil {
-			logs, _ := os.ReadFile(logPath)
-			lastErr = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(logs)))
+		if _, err := launchRedis(t, dir, port, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"); err != nil {
+			lastErr = err
 			_ = os.Remove(filepath.Join(dir, "nodes.conf"))
 			continue
 		}
@@ -127,6 +106,39 @@ func startClusterNode(t testing.TB, dir string) string {
 	}
 	t.Fatalf("no cluster node started: %v", lastErr)
 	return ""
+}
+
+// launchRedis starts redis-server on 127.0.0.1:port with its files and log
+// in dir, nothing persisted, and the extra arguments; it is killed when the
+// test ends. An error says why it did not answer (its port was taken, say),
+// with its log.
+func launchRedis(t testing.TB, dir string, port int, args ...string) (*exec.Cmd, error) {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	logPath := filepath.Join(dir, fmt.Sprintf("redis-%d.log", port))
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatalf("redis-server log: %v", err)
+	}
+	cmd := exec.Command("redis-server", append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--dir", dir, "--appendonly", "no", "--save", "", "--protected-mode", "no"}, args...)...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	err = cmd.Start()
+	_ = logFile.Close() // the child has its own descriptor
+	if err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	if err := awaitNode(addr, exited); err != nil {
+		logs, _ := os.ReadFile(logPath)
+		return nil, fmt.Errorf("%w: %s", err, strings.TrimSpace(string(logs)))
+	}
+	return cmd, nil
 }
 
 // awaitNode waits until the node at addr accepts connections, or reports

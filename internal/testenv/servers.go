@@ -153,28 +153,9 @@ func RedisServer(t testing.TB, args ...string) *RedisInstance {
 	for range 5 {
 		port := freePort(t)
 		addr := fmt.Sprintf("127.0.0.1:%d", port)
-		logPath := filepath.Join(dir, fmt.Sprintf("redis-%d.log", port))
-		logFile, err := os.Create(logPath)
+		cmd, err := launchRedis(t, dir, port, args...)
 		if err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command("redis-server", append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--dir", dir, "--appendonly", "no", "--save", "", "--protected-mode", "no"}, args...)...)
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		err = cmd.Start()
-		_ = logFile.Close()
-		if err != nil {
-			t.Fatalf("start redis-server: %v", err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-		})
-		if err := awaitNode(addr, exited); err != nil {
-			logs, _ := os.ReadFile(logPath)
-			lastErr = fmt.Errorf("%w: %s", err, strings.TrimSpace(string(logs)))
+			lastErr = err
 			continue
 		}
 		return &RedisInstance{Addr: addr, cmd: cmd}
