@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -45,6 +46,10 @@ type faultCase struct {
 	// ingestDuringFault publishes the second half of the posts while the
 	// fault lasts (not when the fault is Redis's own: ingest needs it).
 	ingestDuringFault bool
+	// stages the daemon runs (default tag,persist). With index among them
+	// the row ends when every post is indexed (posts.indexed) and every
+	// group of the daemon's stages is drained.
+	stages []string
 }
 
 // readyzWatch records the /readyz answers while a fault lasts.
@@ -116,7 +121,11 @@ func runFaultCase(t *testing.T, fc faultCase) {
 	// issue 21 the refusal rows did), one that spends none dead-letters
 	// nothing however small the budget.
 	stack.Env["ASSISTANT_RUNNER_MAX_ATTEMPTS"] = "2"
-	stages := []string{"tag", "persist"}
+	stages := fc.stages
+	if len(stages) == 0 {
+		stages = []string{"tag", "persist"}
+	}
+	indexing := slices.Contains(stages, "index")
 	stack.Stages = stages
 	daemon := stack.Start(ctx, Options{Stages: stages})
 	pid := daemon.PID()
@@ -159,6 +168,10 @@ func runFaultCase(t *testing.T, fc faultCase) {
 		stored = n
 		if stored < faultPosts {
 			return false
+		}
+		if indexing {
+			state, err := stack.DrainState(ctx)
+			return err == nil && state == "" && stack.Redis.XLen(ctx, stack.Keys.Stream(stack.Streams.Indexed)).Val() >= faultPosts
 		}
 		for stream, group := range map[string]string{stack.Streams.Parsed: "tag", stack.Streams.Tagged: "persist"} {
 			p, err := stack.Redis.XPending(ctx, stack.Keys.Stream(stream), group).Result()

@@ -52,10 +52,13 @@ const (
 )
 
 // Breaker is a consecutive-failure circuit breaker. After `failures`
-// temporary failures in a row it opens for `cooldown`; then one probe call
-// is let through (half-open): its success closes the breaker, its failure
-// opens it again. Permanent failures (a 400) say the service is up and count
-// as successes.
+// temporary failures in a row it opens; after a wait one probe call is let
+// through (half-open): its success closes the breaker, its failure opens it
+// again. The wait starts at firstCooldown and doubles with every failed
+// probe up to `cooldown`: a fixed 30 s wait kept a stage paused up to 30 s
+// after an 8 s 429 or 5xx storm had ended (issue 21's fault matrix), while
+// a long outage is still probed only once per `cooldown`. Permanent failures
+// (a 400) say the service is up and count as successes.
 type Breaker struct {
 	failures int
 	cooldown time.Duration
@@ -65,8 +68,12 @@ type Breaker struct {
 	state    breakerState
 	count    int
 	openedAt time.Time
+	wait     time.Duration // the current opening's wait
 	probing  bool
 }
+
+// firstCooldown is the wait of a breaker's first opening after a success.
+const firstCooldown = time.Second
 
 // NewBreaker returns a closed breaker; failures <= 0 disables it.
 func NewBreaker(failures int, cooldown time.Duration, now func() time.Time) *Breaker {
@@ -86,7 +93,7 @@ func (b *Breaker) Allow() bool {
 	defer b.mu.Unlock()
 	switch b.state {
 	case breakerOpen:
-		if b.now().Sub(b.openedAt) < b.cooldown {
+		if b.now().Sub(b.openedAt) < b.wait {
 			return false
 		}
 		b.state = breakerHalfOpen
@@ -111,11 +118,16 @@ func (b *Breaker) Record(failed bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !failed {
-		b.state, b.count, b.probing = breakerClosed, 0, false
+		b.state, b.count, b.probing, b.wait = breakerClosed, 0, false, 0
 		return
 	}
 	b.count++
 	if b.state == breakerHalfOpen || b.count >= b.failures {
+		if b.state == breakerHalfOpen {
+			b.wait = min(2*b.wait, b.cooldown)
+		} else if b.wait == 0 {
+			b.wait = min(firstCooldown, b.cooldown)
+		}
 		b.state, b.openedAt, b.probing = breakerOpen, b.now(), false
 	}
 }
@@ -135,7 +147,7 @@ func (b *Breaker) Forget() {
 func (b *Breaker) IsOpen() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.state == breakerOpen && b.now().Sub(b.openedAt) < b.cooldown
+	return b.state == breakerOpen && b.now().Sub(b.openedAt) < b.wait
 }
 
 // ParseRetryAfter reads a Retry-After value: delay seconds or an HTTP date.

@@ -64,3 +64,38 @@ func TestBreaker(t *testing.T) {
 }
 
 func ptr(b bool) *bool { return &b }
+
+// TestBreakerWaitGrows: the first opening waits a second, each failed probe
+// doubles the wait up to the configured cooldown, a success starts over.
+func TestBreakerWaitGrows(t *testing.T) {
+	now := time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC)
+	b := NewBreaker(1, 5*time.Second, func() time.Time { return now })
+	if !b.Allow() {
+		t.Fatal("closed breaker refused a call")
+	}
+	b.Record(true) // opens
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
+		now = now.Add(want - time.Millisecond)
+		if b.Allow() {
+			t.Fatalf("opening %d: probe allowed before %v", i, want)
+		}
+		now = now.Add(time.Millisecond)
+		if !b.Allow() {
+			t.Fatalf("opening %d: no probe after %v", i, want)
+		}
+		b.Record(true) // the probe failed
+	}
+	now = now.Add(5 * time.Second)
+	if !b.Allow() {
+		t.Fatal("no probe after the cooldown")
+	}
+	b.Record(false) // recovered
+	if !b.Allow() {
+		t.Fatal("breaker not closed")
+	}
+	b.Record(true)
+	now = now.Add(time.Second)
+	if !b.Allow() {
+		t.Fatal("after a success the next opening did not start at a second again")
+	}
+}

@@ -94,7 +94,7 @@ func Listen(addr string) (*Server, error) {
 	}
 	s := &Server{Addr: lis.Addr().String(), lis: lis, conns: map[net.Conn]bool{}, messages: map[string]int{}}
 	s.wg.Add(1)
-	go s.accept()
+	go s.accept(lis)
 	return s, nil
 }
 
@@ -103,7 +103,10 @@ func (s *Server) URI() string { return "bolt://" + s.Addr }
 
 // Close stops the listener and drops every connection.
 func (s *Server) Close() {
-	_ = s.lis.Close()
+	s.mu.Lock()
+	lis := s.lis
+	s.mu.Unlock()
+	_ = lis.Close()
 	s.mu.Lock()
 	for c := range s.conns {
 		_ = c.Close()
@@ -152,10 +155,29 @@ func (s *Server) Reset() {
 	s.mu.Unlock()
 }
 
-func (s *Server) accept() {
+// Down stops serving as a Neo4j that went down does: the listener closes
+// (connections are refused) and open connections drop. Up serves again on
+// the same address (the recorded queries are kept).
+func (s *Server) Down() { s.Close() }
+
+// Up serves again on the same address after Down.
+func (s *Server) Up() error {
+	lis, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("bolttest: listen again: %w", err)
+	}
+	s.mu.Lock()
+	s.lis = lis
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.accept(lis)
+	return nil
+}
+
+func (s *Server) accept(lis net.Listener) {
 	defer s.wg.Done()
 	for {
-		c, err := s.lis.Accept()
+		c, err := lis.Accept()
 		if err != nil {
 			return
 		}

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	qc "github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc"
@@ -55,12 +56,13 @@ type Server struct {
 	// APIKey, when set, is required in the api-key metadata of every call.
 	APIKey string
 
-	grpc *grpc.Server
-
 	mu          sync.Mutex
+	grpc        *grpc.Server
 	collections map[string]*Collection
 	requests    map[string]int
 	failures    map[string][]error
+	failAll     error         // every call's answer while set (FailAll)
+	delay       time.Duration // added to every call (SetDelay)
 }
 
 // Start runs a fake on 127.0.0.1 until the test ends.
@@ -86,19 +88,61 @@ func Listen(addr string) (*Server, error) {
 		requests:    map[string]int{},
 		failures:    map[string][]error{},
 	}
-	s.grpc = grpc.NewServer(grpc.UnaryInterceptor(s.intercept))
-	qc.RegisterQdrantServer(s.grpc, healthSrv{})
-	qc.RegisterCollectionsServer(s.grpc, collectionsSrv{Server: s})
-	qc.RegisterPointsServer(s.grpc, pointsSrv{Server: s})
-	go func() { _ = s.grpc.Serve(lis) }()
+	s.serve(lis)
 	return s, nil
+}
+
+func (s *Server) serve(lis net.Listener) {
+	g := grpc.NewServer(grpc.UnaryInterceptor(s.intercept))
+	qc.RegisterQdrantServer(g, healthSrv{})
+	qc.RegisterCollectionsServer(g, collectionsSrv{Server: s})
+	qc.RegisterPointsServer(g, pointsSrv{Server: s})
+	s.mu.Lock()
+	s.grpc = g
+	s.mu.Unlock()
+	go func() { _ = g.Serve(lis) }()
 }
 
 // URL is the fake's address as a QDRANT_URL.
 func (s *Server) URL() string { return "http://" + s.Addr }
 
 // Stop stops the server.
-func (s *Server) Stop() { s.grpc.Stop() }
+func (s *Server) Stop() {
+	s.mu.Lock()
+	g := s.grpc
+	s.mu.Unlock()
+	g.Stop()
+}
+
+// Down stops serving as a Qdrant that went down does: the listener closes
+// (connections are refused) and open connections drop. The data stays (a
+// real Qdrant keeps it on disk); Up serves it again on the same address.
+func (s *Server) Down() { s.Stop() }
+
+// Up serves again on the same address after Down.
+func (s *Server) Up() error {
+	lis, err := net.Listen("tcp", s.Addr)
+	if err != nil {
+		return fmt.Errorf("qdranttest: listen again: %w", err)
+	}
+	s.serve(lis)
+	return nil
+}
+
+// FailAll makes every call answer err until FailAll(nil).
+func (s *Server) FailAll(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failAll = err
+}
+
+// SetDelay makes every call take d longer (0: no delay), as an overloaded
+// Qdrant does.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.delay = d
+}
 
 // FailNext makes the next calls of method (the RPC's full name, e.g.
 // "/qdrant.Points/Upsert") fail with errs, one per call.
@@ -122,8 +166,20 @@ func (s *Server) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 	if q := s.failures[info.FullMethod]; len(q) > 0 {
 		fail, s.failures[info.FullMethod] = q[0], q[1:]
 	}
-	key := s.APIKey
+	if fail == nil {
+		fail = s.failAll
+	}
+	key, delay := s.APIKey, s.delay
 	s.mu.Unlock()
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, status.FromContextError(ctx.Err()).Err()
+		case <-t.C:
+		}
+	}
 	if key != "" {
 		md, _ := metadata.FromIncomingContext(ctx)
 		if got := md.Get("api-key"); len(got) != 1 || got[0] != key {
