@@ -467,10 +467,18 @@ func TestFaultMatrixRedis(t *testing.T) {
 				// A failover as Sentinel does it: writes paused on the
 				// master, the replica caught up and promoted, the old
 				// master made its replica (READONLY to every write).
-				if err := admin.Do(ctx, "CLIENT", "PAUSE", "3000", "WRITE").Err(); err != nil {
+				// The replica's first sync may still run on a loaded
+				// machine: wait for the link before pausing.
+				if !PollUntil(ctx, 15*time.Second, 20*time.Millisecond, func() bool {
+					p, _ := peer.Info(ctx, "replication").Result()
+					return strings.Contains(p, "master_link_status:up")
+				}) {
+					return fmt.Errorf("replica never linked to the master")
+				}
+				if err := admin.Do(ctx, "CLIENT", "PAUSE", "10000", "WRITE").Err(); err != nil {
 					return err
 				}
-				if !PollUntil(ctx, 3*time.Second, 20*time.Millisecond, func() bool {
+				if !PollUntil(ctx, 8*time.Second, 20*time.Millisecond, func() bool {
 					m, _ := admin.Info(ctx, "replication").Result()
 					p, _ := peer.Info(ctx, "replication").Result()
 					return replOffset(m, "master_repl_offset") > 0 && replOffset(m, "master_repl_offset") == replOffset(p, "slave_repl_offset")
