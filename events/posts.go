@@ -158,6 +158,10 @@ type PostEnriched struct {
 	SkipReason string        `json:"skip_reason,omitempty"`
 	// ReceivedAt is posts.tagged's received_at, carried on.
 	ReceivedAt time.Time `json:"received_at,omitzero"`
+	// Reindex marks an entry `assistant reindex` published from the stored
+	// post: the index stage embeds and writes it even when its index_hash
+	// is unchanged (the vector or graph node may be gone).
+	Reindex bool `json:"reindex,omitempty"`
 }
 
 // Validate checks the required fields of posts.enriched.
