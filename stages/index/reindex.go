@@ -227,12 +227,14 @@ func Reindex(ctx context.Context, opts ReindexOptions) (ReindexSummary, error) {
 	return sum, nil
 }
 
-// reindexFrom selects stored, unexpired posts that have a tags row, after
+// reindexFrom selects stored, unexpired posts that have a tags row (and
+// their crawl row, if any), after
 // the keyset position $1, by the filter ($2 since, $3 channels, $4 post ids;
 // NULL: no filter) at the time $5.
 const reindexFrom = `
 FROM posts p
 JOIN post_enrichment t ON t.post_id = p.post_id AND t.kind = 'tags'
+LEFT JOIN post_enrichment c ON c.post_id = p.post_id AND c.kind = 'crawl'
 WHERE p.post_id > $1
   AND ($2::timestamptz IS NULL OR p.posted_at >= $2 OR p.updated_at >= $2 OR t.updated_at >= $2)
   AND ($3::text[] IS NULL OR p.channel_id = ANY($3::text[]))
