@@ -16,6 +16,7 @@ func (a *app) reindexCommand() *cobra.Command {
 		filter  index.ReindexFilter
 		dryRun  bool
 		restart bool
+		retag   bool
 		limit   int
 		batch   int
 	)
@@ -38,7 +39,14 @@ writes nothing.
 Posts are read in post_id order; each batch and a checkpoint go to Redis in
 one MULTI/EXEC, so an interrupted run (or one stopped by --limit) resumes
 where it stopped. A completed run forgets its checkpoint; --restart forgets
-it at the start.`,
+it at the start.
+
+--retag is for a changed tagger (provider, model or prompt): it publishes the
+selected posts to posts.parsed instead, marked as a re-tag, so that the tag
+stage tags them again although it tagged the same text before (the tagging
+dedup mark is keyed on post id and content hash only), and persist, enrich and
+index carry the new tags on (posts.tagged trigger=retag). This calls the
+tagger once per post.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if since != "" {
@@ -70,6 +78,7 @@ it at the start.`,
 			defer rdb.Close()
 			sum, err := index.Reindex(cmd.Context(), index.ReindexOptions{
 				Pool: pool, Redis: rdb, Keys: keysOf(cfg), Stream: cfg.Streams.Enriched,
+				ParsedStream: cfg.Streams.Parsed, Retag: retag,
 				Filter: filter, DryRun: dryRun, Restart: restart, Limit: limit, BatchSize: batch,
 				Logger: a.log(),
 			})
@@ -87,6 +96,7 @@ it at the start.`,
 	f.StringArrayVar(&filter.PostIDs, "post-id", nil, "select this post (repeatable)")
 	f.BoolVar(&dryRun, "dry-run", false, "print how many posts would be re-indexed; write nothing")
 	f.BoolVar(&restart, "restart", false, "forget the checkpoint of an interrupted run and start again")
+	f.BoolVar(&retag, "retag", false, "tag the posts again (publish to posts.parsed) instead of only re-indexing them")
 	f.IntVar(&limit, "limit", 0, "stop after this many posts (0: no limit); the next run goes on")
 	f.IntVar(&batch, "batch", index.DefaultReindexBatch, "posts per read and per MULTI/EXEC")
 	return cmd

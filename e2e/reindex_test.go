@@ -70,14 +70,14 @@ func TestReindexRebuildsLostVectorsAndGraph(t *testing.T) {
 	}
 
 	enriched := stack.Keys.Stream(stack.Streams.Enriched)
-	// The trim job may drop acknowledged entries from the head; the last
-	// id tells whether anything was added.
-	lastID := func() string {
-		e := stack.Redis.XRevRangeN(ctx, enriched, "+", "-", 1).Val()
-		if len(e) == 0 {
-			return ""
+	// The trim job may drop acknowledged entries (even all of them); the
+	// stream's count of entries ever added tells whether any was added.
+	lastID := func() int64 {
+		info, err := stack.Redis.XInfoStream(ctx, enriched).Result()
+		if err != nil {
+			t.Fatalf("XINFO STREAM %s: %v", enriched, err)
 		}
-		return e[0].ID
+		return info.EntriesAdded
 	}
 	before := lastID()
 	out, stderr, code := stack.run(ctx, nil, "reindex", "--all", "--dry-run")
@@ -88,11 +88,18 @@ func TestReindexRebuildsLostVectorsAndGraph(t *testing.T) {
 	if out, _, code := stack.run(ctx, nil, "reindex", "--post-id", one, "--dry-run"); code != 0 || !strings.Contains(out, "1 posts would be re-indexed") {
 		t.Errorf("reindex --post-id %s --dry-run: exit %d, stdout %q", one, code, out)
 	}
+	channel, inChannel := firstChannel(t, stack)
+	if out, _, code := stack.run(ctx, nil, "reindex", "--channel", channel, "--dry-run"); code != 0 || !strings.Contains(out, strconv.Itoa(inChannel)+" posts would be re-indexed") {
+		t.Errorf("reindex --channel %s --dry-run: exit %d, stdout %q, want %d posts", channel, code, out, inChannel)
+	}
+	if out, _, code := stack.run(ctx, nil, "reindex", "--since", "2100-01-01T00:00:00Z", "--dry-run"); code != 0 || !strings.Contains(out, " 0 posts would be re-indexed") {
+		t.Errorf("reindex --since 2100-01-01T00:00:00Z --dry-run: exit %d, stdout %q, want 0 posts", code, out)
+	}
 	if _, _, code := stack.run(ctx, nil, "reindex"); code != 1 {
 		t.Errorf("reindex without a filter: exit %d, want 1", code)
 	}
 	if got := lastID(); got != before {
-		t.Errorf("dry runs added posts.enriched entries (last id %s, was %s)", got, before)
+		t.Errorf("dry runs added %d posts.enriched entries", got-before)
 	}
 	if keys := stack.Redis.Keys(ctx, stack.Prefix+"reindex:*").Val(); len(keys) != 0 {
 		t.Errorf("dry runs wrote %v", keys)
@@ -132,6 +139,23 @@ func TestReindexRebuildsLostVectorsAndGraph(t *testing.T) {
 	if got := m.Value("indexing_processed_total", "status", "skipped_unchanged"); got != 0 {
 		t.Errorf("indexing_processed_total{status=skipped_unchanged} = %v: reindex entries were skipped", got)
 	}
+
+	// --retag has the tag stage tag a stored post again although the
+	// dedup mark of its first tagging is still there.
+	calls := func(m Metrics) float64 {
+		return m.Value("tagging_processed_total") - m.Value("tagging_processed_total", "status", "dedup")
+	}
+	callsBefore := calls(m)
+	if out, stderr, code := stack.run(ctx, nil, "reindex", "--retag", "--post-id", one); code != 0 || !strings.Contains(out, "1 of 1 posts published") {
+		t.Fatalf("reindex --retag: exit %d, stdout %q\n%s", code, out, tail(stderr, 2000))
+	}
+	if !PollUntil(ctx, time.Minute, 100*time.Millisecond, func() bool {
+		m, err = daemon.Metrics(ctx)
+		return err == nil && calls(m) == callsBefore+1
+	}) {
+		t.Fatalf("tagger calls after reindex --retag of one post: %v, want %v", calls(m), callsBefore+1)
+	}
+	stack.WaitDrained(ctx, 90*time.Second)
 	stack.RequireDLQsEmpty(ctx)
 	daemon.Stop()
 }
@@ -148,4 +172,21 @@ func firstPostID(t *testing.T, stack *Stack) string {
 		t.Fatal(err)
 	}
 	return id
+}
+
+func firstChannel(t *testing.T, stack *Stack) (string, int) {
+	t.Helper()
+	conn, err := stack.Connect(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var (
+		id string
+		n  int
+	)
+	if err := conn.QueryRow(context.Background(), `SELECT channel_id, count(*) FROM posts GROUP BY channel_id ORDER BY count(*) DESC, channel_id LIMIT 1`).Scan(&id, &n); err != nil {
+		t.Fatal(err)
+	}
+	return id, n
 }

@@ -33,6 +33,11 @@ type PostParsed struct {
 	// tag stage takes the envelope's occurred_at, when ingest produced the
 	// entry). Retention's receipt floor counts from it (config.Posts).
 	ReceivedAt time.Time `json:"received_at,omitzero"`
+	// Retag names an `assistant reindex --retag` run that published the
+	// stored post again: the tag stage tags it even though it tagged the
+	// same content before (its dedup key gains the run's id) and marks
+	// posts.tagged trigger=retag.
+	Retag string `json:"retag,omitempty"`
 }
 
 // Validate checks the required fields of posts.parsed.

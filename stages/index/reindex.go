@@ -64,7 +64,12 @@ type ReindexOptions struct {
 	Keys  pipeline.Keys
 	// Stream is the (unprefixed) posts.enriched stream the index stage reads.
 	Stream string
-	Filter ReindexFilter
+	// Retag publishes the posts to ParsedStream (posts.parsed) instead,
+	// marked retag, so that the tag stage tags them again (a changed
+	// tagger, model or prompt) and the pipeline carries the new tags on.
+	Retag        bool
+	ParsedStream string
+	Filter       ReindexFilter
 	// DryRun counts the posts that would be published and writes nothing.
 	DryRun bool
 	// Restart forgets the checkpoint of an earlier, interrupted run.
@@ -89,12 +94,17 @@ type ReindexSummary struct {
 	Resumed      bool `json:"resumed"`
 	LimitReached bool `json:"limit_reached"`
 	DryRun       bool `json:"dry_run"`
+	Retag        bool `json:"retag"`
 }
 
 // String is the one-line summary the CLI prints.
 func (s ReindexSummary) String() string {
 	if s.DryRun {
-		return fmt.Sprintf("reindex: %d posts would be re-indexed (dry run, nothing written)", s.Pending)
+		what := "re-indexed"
+		if s.Retag {
+			what = "tagged again"
+		}
+		return fmt.Sprintf("reindex: %d posts would be %s (dry run, nothing written)", s.Pending, what)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "reindex: %d of %d posts published to %s", s.Published, s.Pending, s.Stream)
@@ -125,6 +135,13 @@ func Reindex(ctx context.Context, opts ReindexOptions) (ReindexSummary, error) {
 	if opts.Stream == "" {
 		opts.Stream = "posts.enriched"
 	}
+	if opts.ParsedStream == "" {
+		opts.ParsedStream = "posts.parsed"
+	}
+	stream, kind := opts.Stream, "reindex"
+	if opts.Retag {
+		stream, kind = opts.ParsedStream, "retag"
+	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = DefaultReindexBatch
 	}
@@ -136,8 +153,9 @@ func Reindex(ctx context.Context, opts ReindexOptions) (ReindexSummary, error) {
 		logger = slog.Default()
 	}
 	sum := ReindexSummary{
-		Stream:     opts.Keys.Stream(opts.Stream),
-		Checkpoint: opts.Keys.Key("reindex:checkpoint:" + opts.Filter.id()),
+		Stream:     opts.Keys.Stream(stream),
+		Checkpoint: opts.Keys.Key("reindex:checkpoint:" + kind + ":" + opts.Filter.id()),
+		Retag:      opts.Retag,
 		DryRun:     opts.DryRun,
 	}
 	switch {
@@ -176,6 +194,7 @@ func Reindex(ctx context.Context, opts ReindexOptions) (ReindexSummary, error) {
 		ids = f.PostIDs
 	}
 	now := opts.Now()
+	run := uuid.NewString() // names this run in retag entries
 	if err := opts.Pool.QueryRow(ctx, `SELECT count(*) `+reindexFrom, after, since, channels, ids, now).Scan(&sum.Pending); err != nil {
 		return sum, fmt.Errorf("reindex: count stored posts: %w", err)
 	}
@@ -197,7 +216,15 @@ func Reindex(ctx context.Context, opts ReindexOptions) (ReindexSummary, error) {
 			break
 		}
 		last := batch[len(batch)-1].PostID
-		if err := publishReindex(ctx, opts.Redis, sum.Stream, sum.Checkpoint, batch, last); err != nil {
+		evs := make([]reindexEvent, len(batch))
+		for i, ev := range batch {
+			if opts.Retag {
+				evs[i] = retagEvent(ev, run)
+			} else {
+				evs[i] = ev.PostEnriched
+			}
+		}
+		if err := publishReindex(ctx, opts.Redis, sum.Stream, sum.Checkpoint, evs, last); err != nil {
 			return sum, fmt.Errorf("reindex: %w (the checkpoint keeps what was published before; run again to resume)", err)
 		}
 		sum.Published += len(batch)
@@ -254,12 +281,39 @@ type storedPage struct {
 	Error         string `json:"error"`
 }
 
+// retagEvent is the posts.parsed entry that has the tag stage tag a stored
+// post again.
+func retagEvent(ev *storedPost, run string) *events.PostParsed {
+	return &events.PostParsed{
+		Envelope: events.Envelope{
+			SchemaVersion: events.SchemaV1, TraceID: ev.TraceID, OccurredAt: ev.OccurredAt,
+			IdempotencyKey: ev.PostID + ":retag:" + run,
+		},
+		PostID: ev.PostID, ChannelID: ev.ChannelID, TenantID: ev.TenantID, Text: ev.Text,
+		PostedAt: ev.PostedAt, URLs: ev.URLs, ContentHash: ev.contentHash,
+		ReceivedAt: ev.ReceivedAt, Retag: run,
+	}
+}
+
+// reindexEvent is a posts.enriched or posts.parsed entry.
+type reindexEvent interface {
+	events.Event
+	EventPostID() string
+}
+
+// storedPost is a stored post as its posts.enriched event, with the
+// content hash a posts.parsed entry carries.
+type storedPost struct {
+	*events.PostEnriched
+	contentHash string
+}
+
 // readReindexBatch reads up to n posts after the post id after and builds
 // their posts.enriched events.
-func readReindexBatch(ctx context.Context, pool *pgxpool.Pool, after string, since pgtype.Timestamptz, channels, ids []string, now time.Time, n int) ([]*events.PostEnriched, error) {
+func readReindexBatch(ctx context.Context, pool *pgxpool.Pool, after string, since pgtype.Timestamptz, channels, ids []string, now time.Time, n int) ([]*storedPost, error) {
 	rows, err := pool.Query(ctx, `
 SELECT p.post_id, COALESCE(p.channel_id, ''), COALESCE(p.tenant_id, ''), COALESCE(p.text, ''),
-       p.urls, p.posted_at, p.created_at, t.data, c.data `+reindexFrom+`
+       p.urls, p.posted_at, p.created_at, t.data, c.data, COALESCE(p.content_hash, '') `+reindexFrom+`
 ORDER BY p.post_id
 LIMIT $6`, after, since, channels, ids, now, n)
 	if err != nil {
@@ -267,15 +321,15 @@ LIMIT $6`, after, since, channels, ids, now, n)
 	}
 	defer rows.Close()
 	occurred := now.UTC()
-	var out []*events.PostEnriched
+	var out []*storedPost
 	for rows.Next() {
 		var (
-			ev                  = &events.PostEnriched{}
+			ev                  = &storedPost{PostEnriched: &events.PostEnriched{}}
 			urls, tags, crawled []byte
 			posted              pgtype.Timestamptz
 			created             time.Time
 		)
-		if err := rows.Scan(&ev.PostID, &ev.ChannelID, &ev.TenantID, &ev.Text, &urls, &posted, &created, &tags, &crawled); err != nil {
+		if err := rows.Scan(&ev.PostID, &ev.ChannelID, &ev.TenantID, &ev.Text, &urls, &posted, &created, &tags, &crawled, &ev.contentHash); err != nil {
 			return nil, err
 		}
 		if len(urls) > 0 {
@@ -328,12 +382,12 @@ LIMIT $6`, after, since, channels, ids, now, n)
 // publishReindex adds the batch's events to the stream and moves the
 // checkpoint to last in one MULTI/EXEC: either the whole batch and its
 // checkpoint are in Redis, or neither is.
-func publishReindex(ctx context.Context, rdb redis.UniversalClient, stream, checkpoint string, evs []*events.PostEnriched, last string) error {
+func publishReindex(ctx context.Context, rdb redis.UniversalClient, stream, checkpoint string, evs []reindexEvent, last string) error {
 	_, err := rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, ev := range evs {
 			values, err := events.Encode(ev)
 			if err != nil {
-				return fmt.Errorf("post %s: %w", ev.PostID, err)
+				return fmt.Errorf("post %s: %w", ev.EventPostID(), err)
 			}
 			// No MAXLEN: a cap would silently drop entries the index
 			// stage has not read yet.
