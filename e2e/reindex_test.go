@@ -125,6 +125,11 @@ func TestReindexRebuildsLostVectorsAndGraph(t *testing.T) {
 			count(vectors), count(nodes), count(edges), n, n, wantEdges)
 	}
 	stack.WaitDrained(ctx, 90*time.Second)
+	// The rebuilt vectors and graph nodes keep the stored post's expires_at.
+	if got := count(`SELECT count(*) FROM posts p JOIN vectors v USING (post_id) JOIN graph_posts g USING (post_id)
+		WHERE extract(epoch FROM p.expires_at)::bigint = v.expires_at AND p.expires_at = g.expires_at`); got != n {
+		t.Errorf("posts whose expires_at agrees in all three stores after reindex: %d, want %d", got, n)
+	}
 	if m, err = daemon.Metrics(ctx); err != nil {
 		t.Fatal(err)
 	}

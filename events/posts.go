@@ -167,6 +167,10 @@ type PostEnriched struct {
 	// post: the index stage embeds and writes it even when its index_hash
 	// is unchanged (the vector or graph node may be gone).
 	Reindex bool `json:"reindex,omitempty"`
+	// ExpiresAt, set by reindex, is the stored post's expires_at: index
+	// copies it into the vector payload and the graph instead of computing
+	// it again, so that every store keeps agreeing with PostgreSQL.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // Validate checks the required fields of posts.enriched.

@@ -531,6 +531,9 @@ func (s *Stage) collectionOf(tenant string) string {
 // the received_at the events carry (an event without one, from an older
 // producer, counts from when it was produced, else now).
 func (s *Stage) times(ev *pipeline.PostEnriched, now time.Time) (posted, expires time.Time) {
+	if !ev.ExpiresAt.IsZero() {
+		return ev.PostedAt, ev.ExpiresAt // a reindex: the stored post's
+	}
 	received := ev.ReceivedAt
 	if received.IsZero() {
 		received = ev.OccurredAt

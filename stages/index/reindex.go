@@ -313,7 +313,7 @@ type storedPost struct {
 func readReindexBatch(ctx context.Context, pool *pgxpool.Pool, after string, since pgtype.Timestamptz, channels, ids []string, now time.Time, n int) ([]*storedPost, error) {
 	rows, err := pool.Query(ctx, `
 SELECT p.post_id, COALESCE(p.channel_id, ''), COALESCE(p.tenant_id, ''), COALESCE(p.text, ''),
-       p.urls, p.posted_at, p.created_at, t.data, c.data, COALESCE(p.content_hash, '') `+reindexFrom+`
+       p.urls, p.posted_at, p.created_at, t.data, c.data, COALESCE(p.content_hash, ''), p.expires_at `+reindexFrom+`
 ORDER BY p.post_id
 LIMIT $6`, after, since, channels, ids, now, n)
 	if err != nil {
@@ -326,10 +326,10 @@ LIMIT $6`, after, since, channels, ids, now, n)
 		var (
 			ev                  = &storedPost{PostEnriched: &events.PostEnriched{}}
 			urls, tags, crawled []byte
-			posted              pgtype.Timestamptz
+			posted, expires     pgtype.Timestamptz
 			created             time.Time
 		)
-		if err := rows.Scan(&ev.PostID, &ev.ChannelID, &ev.TenantID, &ev.Text, &urls, &posted, &created, &tags, &crawled, &ev.contentHash); err != nil {
+		if err := rows.Scan(&ev.PostID, &ev.ChannelID, &ev.TenantID, &ev.Text, &urls, &posted, &created, &tags, &crawled, &ev.contentHash, &expires); err != nil {
 			return nil, err
 		}
 		if len(urls) > 0 {
@@ -369,6 +369,8 @@ LIMIT $6`, after, since, channels, ids, now, n)
 		// The row's creation is when persist first stored the post: the
 		// receipt that posts.receipt_floor counts from.
 		ev.ReceivedAt = created.UTC()
+		// Every store keeps the stored post's expires_at.
+		ev.ExpiresAt = expires.Time
 		ev.Reindex = true
 		ev.SchemaVersion = events.SchemaV1
 		ev.TraceID = uuid.NewString()
