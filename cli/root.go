@@ -175,7 +175,7 @@ pipeline.`,
 		a.evalCommand(),
 		a.searchCommand(),
 		a.telegramCommand(),
-		a.cleanupCommand(), a.postsCommand(),
+		a.cleanupCommand(), a.postsCommand(), a.reindexCommand(),
 	)
 	for _, c := range root.Commands() {
 		requireSubcommand(c)

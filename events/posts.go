@@ -33,6 +33,11 @@ type PostParsed struct {
 	// tag stage takes the envelope's occurred_at, when ingest produced the
 	// entry). Retention's receipt floor counts from it (config.Posts).
 	ReceivedAt time.Time `json:"received_at,omitzero"`
+	// Retag names an `assistant reindex --retag` run that published the
+	// stored post again: the tag stage tags it even though it tagged the
+	// same content before (its dedup key gains the run's id) and marks
+	// posts.tagged trigger=retag.
+	Retag string `json:"retag,omitempty"`
 }
 
 // Validate checks the required fields of posts.parsed.
@@ -158,6 +163,14 @@ type PostEnriched struct {
 	SkipReason string        `json:"skip_reason,omitempty"`
 	// ReceivedAt is posts.tagged's received_at, carried on.
 	ReceivedAt time.Time `json:"received_at,omitzero"`
+	// Reindex marks an entry `assistant reindex` published from the stored
+	// post: the index stage embeds and writes it even when its index_hash
+	// is unchanged (the vector or graph node may be gone).
+	Reindex bool `json:"reindex,omitempty"`
+	// ExpiresAt, set by reindex, is the stored post's expires_at: index
+	// copies it into the vector payload and the graph instead of computing
+	// it again, so that every store keeps agreeing with PostgreSQL.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 }
 
 // Validate checks the required fields of posts.enriched.

@@ -6,7 +6,8 @@
 //
 // A post whose embedding text and model are unchanged since it was last
 // indexed (index_hash) is not embedded again: it is acknowledged with
-// posts.indexed skipped_unchanged=true. A changed post is re-embedded and
+// posts.indexed skipped_unchanged=true, unless the entry comes from
+// `assistant reindex` (reindex=true, see Reindex). A changed post is re-embedded and
 // its point and edges replaced (stale tag and link edges removed). A store
 // or embedder that fails fails the batch transiently: the runner retries
 // it, and Check (for /readyz) names the failing store.
@@ -530,6 +531,9 @@ func (s *Stage) collectionOf(tenant string) string {
 // the received_at the events carry (an event without one, from an older
 // producer, counts from when it was produced, else now).
 func (s *Stage) times(ev *pipeline.PostEnriched, now time.Time) (posted, expires time.Time) {
+	if !ev.ExpiresAt.IsZero() {
+		return ev.PostedAt, ev.ExpiresAt // a reindex: the stored post's
+	}
 	received := ev.ReceivedAt
 	if received.IsZero() {
 		received = ev.OccurredAt
@@ -689,7 +693,9 @@ func (s *Stage) loadStatus(ctx context.Context, items []*item) error {
 		}
 		it := byID[id]
 		it.attempts = attempts
-		it.unchanged = hash == it.hash && es == "completed" && gs == "completed"
+		// A reindex entry is written whatever indexing_status says: the
+		// stores may have lost what it records.
+		it.unchanged = !it.ev.Reindex && hash == it.hash && es == "completed" && gs == "completed"
 	}
 	return rows.Err()
 }

@@ -239,6 +239,22 @@ func TestIndexCorpusPostgres(t *testing.T) {
 		t.Errorf("vectors after redelivery: %d", n)
 	}
 
+	// A reindex entry of unchanged content is embedded and written again
+	// (its vector was lost), with the stored expires_at it carries.
+	if _, err := e.pool.Exec(e.ctx, `DELETE FROM vectors WHERE post_id = $1`, evs[3].PostID); err != nil {
+		t.Fatal(err)
+	}
+	re := *evs[3]
+	re.Reindex, re.ExpiresAt = true, re.PostedAt.Add(1000*time.Hour)
+	e.handle(t, []*pipeline.PostEnriched{&re}, 1)
+	if c := e.emb.calls.Load(); c != calls+1 {
+		t.Errorf("reindex entry made %d embedder calls, want 1", c-calls)
+	}
+	calls = e.emb.calls.Load()
+	if n := e.count(t, `SELECT count(*) FROM vectors WHERE post_id = $1 AND expires_at - posted_at = 1000*3600`, re.PostID); n != 1 {
+		t.Errorf("vectors of the reindexed post with its stored expires_at: %d, want 1", n)
+	}
+
 	// A retag: exactly the new edges, re-embedded (one text).
 	ev := *evs[7]
 	ev.Tags = []string{"новый тег", ev.Tags[0]}
@@ -259,8 +275,8 @@ func TestIndexCorpusPostgres(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("TAGGED_AS of the retagged post = %v, want %v", got, want)
 	}
-	if texts := e.emb.texts.Load(); texts != 1001 {
-		t.Errorf("texts embedded after retag: %d, want 1001", texts)
+	if texts := e.emb.texts.Load(); texts != 1002 {
+		t.Errorf("texts embedded after retag: %d, want 1002 (the reindex entry, then the retag)", texts)
 	}
 	var tags []string
 	if err := e.pool.QueryRow(e.ctx, `SELECT tags FROM vectors WHERE post_id = $1`, ev.PostID).Scan(&tags); err != nil || !slices.Equal(tags, ev.Tags) {

@@ -148,6 +148,11 @@ func (s *Stage) dedupKey(m *pipeline.Message) string {
 		post.ContentHash = events.ContentHash(post.Text)
 	}
 	s.decoded.Store(m, post)
+	if post.Retag != "" {
+		// A re-tag run asks for a new answer: neither the cache nor the
+		// mark of the first tagging may answer it.
+		return post.PostID + ":" + post.ContentHash + ":retag:" + post.Retag
+	}
 	return post.PostID + ":" + post.ContentHash
 }
 
@@ -263,6 +268,9 @@ func (s *Stage) prepare(m *pipeline.Message) (*pending, error) {
 		Trigger:       events.TriggerInitial,
 		UserID:        post.UserID,
 		ReceivedAt:    post.ReceivedAt,
+	}
+	if post.Retag != "" {
+		p.out.Trigger = events.TriggerRetag
 	}
 	if p.out.ReceivedAt.IsZero() {
 		// The producer's occurred_at is when the daemon received the post
