@@ -244,6 +244,10 @@ func (a *app) checkedConfig(stages func(*config.Config) ([]string, error)) (*con
 	return cfg, nil
 }
 
+// clusterStateReloadInterval bounds how long a Redis Cluster client keeps a
+// stale slot map: one CLUSTER SLOTS per interval while commands flow.
+const clusterStateReloadInterval = 2 * time.Second
+
 // connectRedis opens a client on the configured URL (a cluster client when
 // redis.cluster is set) and checks that the server answers.
 func connectRedis(ctx context.Context, cfg *config.Config) (redis.UniversalClient, error) {
@@ -253,6 +257,12 @@ func connectRedis(ctx context.Context, cfg *config.Config) (redis.UniversalClien
 		if err != nil {
 			return nil, fmt.Errorf("redis.url %s (cluster): %w", config.RedactURL(cfg.Redis.URL), err)
 		}
+		// go-redis reloads the slot map only on MOVED/ASK or every
+		// ClusterStateReloadInterval (60 s by default): after a master is
+		// killed and its replica promoted, no MOVED comes, and every command
+		// of the master's slots dials the dead node until the next reload
+		// (a minute of a paused pipeline, issue 21's failover row).
+		opts.ClusterStateReloadInterval = clusterStateReloadInterval
 		rdb = redis.NewClusterClient(opts)
 	} else {
 		opts, err := redis.ParseURL(cfg.Redis.URL)

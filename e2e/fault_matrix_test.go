@@ -46,6 +46,10 @@ type faultCase struct {
 	// ingestDuringFault publishes the second half of the posts while the
 	// fault lasts (not when the fault is Redis's own: ingest needs it).
 	ingestDuringFault bool
+	// ingestAfterFault publishes the second half of the posts as soon as
+	// the fault function returns (a Redis that fails over: ingest needs a
+	// master for the slot).
+	ingestAfterFault bool
 	// stages the daemon runs (default tag,persist). With index among them
 	// the row ends when every post is indexed (posts.indexed) and every
 	// group of the daemon's stages is drained.
@@ -130,7 +134,7 @@ func runFaultCase(t *testing.T, fc faultCase) {
 	daemon := stack.Start(ctx, Options{Stages: stages})
 	pid := daemon.PID()
 	stack.Ingest(ctx, first)
-	if !fc.ingestDuringFault {
+	if !fc.ingestDuringFault && !fc.ingestAfterFault {
 		stack.Ingest(ctx, second)
 	}
 	before := waitStoredTags(ctx, t, stack, faultPosts/8)
@@ -148,6 +152,9 @@ func runFaultCase(t *testing.T, fc faultCase) {
 	}
 	lifted := time.Now()
 	during := watch.finish()
+	if fc.ingestAfterFault {
+		stack.Ingest(ctx, second)
+	}
 
 	ready := PollUntil(ctx, time.Minute, 50*time.Millisecond, func() bool {
 		status, _, err := daemon.Get(ctx, "/readyz")

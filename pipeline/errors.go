@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"errors"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -82,8 +84,11 @@ func Unavailable(err error) error {
 // Unavailable, or an error that says so itself (an Outage() bool method
 // answering true, as a provider's 429, 5xx or refused connection does), or
 // a Redis reply about the server's state rather than the command's data
-// (isRedisServerState), or go-redis finding no free connection in time.
-// Errors of one entry's data are everything else: they count attempts.
+// (isRedisServerState), go-redis finding no free connection in time, or a
+// network failure under any client (a refused dial, a reset or broken
+// connection: a Redis Cluster master killed before its replica takes
+// over). Errors of one entry's data are everything else: they count
+// attempts.
 func IsUnavailable(err error) bool {
 	if err == nil {
 		return false
@@ -96,7 +101,16 @@ func IsUnavailable(err error) bool {
 	if errors.As(err, &o) && o.Outage() {
 		return true
 	}
-	return isRedisServerState(err) || errors.Is(err, redis.ErrPoolTimeout)
+	return isRedisServerState(err) || errors.Is(err, redis.ErrPoolTimeout) || isNetworkFailure(err)
+}
+
+// isNetworkFailure reports whether err is a failed network operation
+// (*net.OpError: dial, read, write) or a refused, reset or broken
+// connection: the dependency's, whatever entry was in hand.
+func isNetworkFailure(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // outage is implemented by errors that know whether they are a dependency

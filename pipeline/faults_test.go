@@ -3,6 +3,10 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -41,6 +45,13 @@ var faultErrors = map[string]error{
 	"tryagain":    redisReply("TRYAGAIN Multiple keys request during rehashing of slot"),
 	"masterdown":  redisReply("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."),
 	"pooltimeout": redis.ErrPoolTimeout,
+	// What go-redis returns when a Redis Cluster master is killed: the
+	// dial to the dead node refused (until the failover) or the open
+	// connection reset, wrapped by the stage (persist's tombstone lookup).
+	"dialrefused": fmt.Errorf("tombstone: look up 15 posts: %w",
+		&net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}}),
+	"connreset": fmt.Errorf("tombstone: look up 1 posts: %w",
+		&net.OpError{Op: "read", Net: "tcp", Err: &os.SyscallError{Syscall: "read", Err: syscall.ECONNRESET}}),
 }
 
 // TestRunnerPausesOnEveryOutageError (issue 21): a dependency being down
@@ -68,6 +79,8 @@ func TestRunnerPausesOnEveryOutageError(t *testing.T) {
 		{"test-pass", "tryagain", false, false},
 		{"test-pass", "masterdown", false, false},
 		{"test-pass", "pooltimeout", false, false},
+		{"test-pass", "dialrefused", false, false},
+		{"test-batch", "connreset", false, false},
 		{"test-batch", "provider", false, false},
 		{"test-checked", "opaque", false, false},
 		{"test-checked", "opaque", true, true},
