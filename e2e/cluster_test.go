@@ -79,7 +79,9 @@ func TestClusterReplicaKilledMidRun(t *testing.T) {
 		}
 	}
 
-	input := variants(testenv.SamplePosts(t, 0), 4)
+	// Enough posts that the run outlasts the ingest: the tag stage takes
+	// whole batches and finished 2,000 before the first look at times.
+	input := variants(testenv.SamplePosts(t, 0), 8)
 	n := len(input)
 	file, err := WriteJSONL(t.TempDir(), "posts.jsonl", input)
 	if err != nil {
