@@ -153,22 +153,7 @@ func TestClusterReplicaKilledMidRun(t *testing.T) {
 	}
 
 	// Every post stored, once in every table.
-	for _, q := range []struct{ what, total, distinct string }{
-		{"posts", `SELECT count(*) FROM posts`, `SELECT count(DISTINCT post_id) FROM posts`},
-		{"tags rows", `SELECT count(*) FROM post_enrichment WHERE kind = 'tags'`, `SELECT count(DISTINCT post_id) FROM post_enrichment WHERE kind = 'tags'`},
-	} {
-		total, err := stack.CountRows(ctx, q.total)
-		if err != nil {
-			t.Fatal(err)
-		}
-		distinct, err := stack.CountRows(ctx, q.distinct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if total != n || distinct != n {
-			t.Errorf("%s: %d rows for %d posts, want %d of each", q.what, total, distinct, n)
-		}
-	}
+	stack.RequireOneRowPerPost(ctx, n)
 	others, err := stack.CountRows(ctx, `SELECT count(*) FROM post_enrichment WHERE kind <> 'tags'`)
 	if err != nil {
 		t.Fatal(err)

@@ -54,22 +54,7 @@ func TestFaultMatrixClusterFailover(t *testing.T) {
 		return
 	}
 	ctx := context.Background()
-	for _, q := range []struct{ what, total, distinct string }{
-		{"posts", `SELECT count(*) FROM posts`, `SELECT count(DISTINCT post_id) FROM posts`},
-		{"tags rows", `SELECT count(*) FROM post_enrichment WHERE kind = 'tags'`, `SELECT count(DISTINCT post_id) FROM post_enrichment WHERE kind = 'tags'`},
-	} {
-		total, err := stack.CountRows(ctx, q.total)
-		if err != nil {
-			t.Fatal(err)
-		}
-		distinct, err := stack.CountRows(ctx, q.distinct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if total != faultPosts || distinct != faultPosts {
-			t.Errorf("%s: %d rows for %d posts, want %d of each", q.what, total, distinct, faultPosts)
-		}
-	}
+	stack.RequireOneRowPerPost(ctx, faultPosts)
 	outputs, err := stack.Redis.XRange(ctx, stack.Keys.Stream(stack.Streams.Tagged), "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)

@@ -637,6 +637,28 @@ func (s *Stack) RequireDLQsEmpty(ctx context.Context) {
 	}
 }
 
+// RequireOneRowPerPost fails the test unless posts and the tags rows each
+// hold exactly n rows for n distinct posts: every post stored, none twice.
+func (s *Stack) RequireOneRowPerPost(ctx context.Context, n int) {
+	s.t.Helper()
+	for _, q := range []struct{ what, total, distinct string }{
+		{"posts", `SELECT count(*) FROM posts`, `SELECT count(DISTINCT post_id) FROM posts`},
+		{"tags rows", `SELECT count(*) FROM post_enrichment WHERE kind = 'tags'`, `SELECT count(DISTINCT post_id) FROM post_enrichment WHERE kind = 'tags'`},
+	} {
+		total, err := s.CountRows(ctx, q.total)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		distinct, err := s.CountRows(ctx, q.distinct)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if total != n || distinct != n {
+			s.t.Errorf("%s: %d rows for %d posts, want %d of each", q.what, total, distinct, n)
+		}
+	}
+}
+
 // Connect opens a connection to the stack's database (its schema).
 func (s *Stack) Connect(ctx context.Context) (*pgx.Conn, error) {
 	conn, err := pgx.Connect(ctx, s.DatabaseURL)
