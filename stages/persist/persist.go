@@ -184,7 +184,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 		// Not the data's fault (an outage, a timeout): the runner retries
 		// the whole batch; what a split wrote meanwhile is idempotent.
 		s.metrics.errors.Add(float64(len(sc.decoded)))
-		err = fmt.Errorf("persist %d tagged posts: %w", len(sc.events), err)
+		err = fmt.Errorf("persist %d tagged posts to postgres: %w", len(sc.events), err)
 		if postgres.IsUnavailable(err) {
 			// An outage or a schema that lacks a table: no entry is at
 			// fault, so the runner pauses instead of spending attempts.
