@@ -22,6 +22,7 @@ import (
 
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/crawl"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/enrich"
 	"github.com/assistant-dev/assistant/store/postgres"
@@ -206,12 +207,12 @@ func enrichRun(ctx context.Context, opts EnrichOptions, rdb *redis.Client, port,
 			urls[j] = fmt.Sprintf("http://h%d.bench.test:%d/r%d/article/%d-%d", host, port, run, i, j)
 		}
 		totalPages += len(urls)
-		ev := &pipeline.PostTagged{
-			Envelope: pipeline.Envelope{SchemaVersion: pipeline.SchemaV1, TraceID: fmt.Sprintf("bench-%d", i), OccurredAt: time.Now()},
+		ev := &events.PostTagged{
+			Envelope: events.Envelope{SchemaVersion: events.SchemaV1, TraceID: fmt.Sprintf("bench-%d", i), OccurredAt: time.Now()},
 			PostID:   fmt.Sprintf("bench-%d-%d", run, i), ChannelID: "bench", Text: "Новость со ссылками", URLs: urls,
-			PostedAt: time.Now(), Tags: tags, TagsHash: pipeline.TagsHash(tags), Trigger: pipeline.TriggerInitial,
+			PostedAt: time.Now(), Tags: tags, TagsHash: events.TagsHash(tags), Trigger: events.TriggerInitial,
 		}
-		values, err := pipeline.EncodeEvent(ev)
+		values, err := events.Encode(ev)
 		if err != nil {
 			return EnrichResult{}, err
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/index"
 	"github.com/assistant-dev/assistant/store/postgres"
@@ -127,9 +128,9 @@ func Index(ctx context.Context, opts IndexOptions) ([]IndexRun, error) {
 	if err != nil {
 		return nil, err
 	}
-	events := make([]*pipeline.PostEnriched, len(parsed))
+	evs := make([]*events.PostEnriched, len(parsed))
 	for i, p := range parsed {
-		events[i] = enrichedOf(p)
+		evs[i] = enrichedOf(p)
 	}
 	type cfg struct {
 		name    string
@@ -140,11 +141,11 @@ func Index(ctx context.Context, opts IndexOptions) ([]IndexRun, error) {
 	for _, w := range opts.Workers {
 		runs = append(runs, cfg{fmt.Sprintf("emulated %s", opts.Latency), w, &countingEmbedder{latency: opts.Latency, dim: opts.Dim}})
 	}
-	fmt.Fprintf(opts.Out, "index stage, PostgreSQL vector + graph backends, %d posts, %d posts per batch, %d-d vectors\n", len(events), opts.Batch, opts.Dim)
+	fmt.Fprintf(opts.Out, "index stage, PostgreSQL vector + graph backends, %d posts, %d posts per batch, %d-d vectors\n", len(evs), opts.Batch, opts.Dim)
 	fmt.Fprintf(opts.Out, "%-16s %7s %9s %10s %11s %13s %9s\n", "embedder", "workers", "posts/s", "elapsed", "embed calls", "2nd-pass calls", "peak RSS")
 	var out []IndexRun
 	for _, r := range runs {
-		res, err := indexRun(ctx, opts, events, r.name, r.workers, r.emb)
+		res, err := indexRun(ctx, opts, evs, r.name, r.workers, r.emb)
 		if err != nil {
 			return out, err
 		}
@@ -155,7 +156,7 @@ func Index(ctx context.Context, opts IndexOptions) ([]IndexRun, error) {
 	return out, nil
 }
 
-func indexRun(ctx context.Context, opts IndexOptions, events []*pipeline.PostEnriched, name string, workers int, emb *countingEmbedder) (IndexRun, error) {
+func indexRun(ctx context.Context, opts IndexOptions, evs []*events.PostEnriched, name string, workers int, emb *countingEmbedder) (IndexRun, error) {
 	dbURL, drop, err := tempSchema(ctx, opts.DatabaseURL)
 	if err != nil {
 		return IndexRun{}, err
@@ -196,7 +197,7 @@ func indexRun(ctx context.Context, opts IndexOptions, events []*pipeline.PostEnr
 				}
 			}()
 		}
-		msgs, err := messagesOf(events)
+		msgs, err := messagesOf(evs)
 		if err != nil {
 			return 0, err
 		}
@@ -221,20 +222,20 @@ func indexRun(ctx context.Context, opts IndexOptions, events []*pipeline.PostEnr
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM vectors`).Scan(&n); err != nil {
 		return IndexRun{}, err
 	}
-	if n != len(events) {
-		return IndexRun{}, fmt.Errorf("bench index (%s): %d vectors for %d posts", name, n, len(events))
+	if n != len(evs) {
+		return IndexRun{}, fmt.Errorf("bench index (%s): %d vectors for %d posts", name, n, len(evs))
 	}
 	return IndexRun{
-		Embedder: name, Workers: workers, Posts: len(events), Elapsed: elapsed,
-		PostsPerSec: float64(len(events)) / elapsed.Seconds(),
+		Embedder: name, Workers: workers, Posts: len(evs), Elapsed: elapsed,
+		PostsPerSec: float64(len(evs)) / elapsed.Seconds(),
 		EmbedCalls:  calls, SecondPassCalls: emb.calls.Load() - calls, PeakRSSKiB: peakRSS(),
 	}, nil
 }
 
-func messagesOf(events []*pipeline.PostEnriched) ([]*pipeline.Message, error) {
-	msgs := make([]*pipeline.Message, len(events))
-	for i, ev := range events {
-		values, err := pipeline.EncodeEvent(ev)
+func messagesOf(evs []*events.PostEnriched) ([]*pipeline.Message, error) {
+	msgs := make([]*pipeline.Message, len(evs))
+	for i, ev := range evs {
+		values, err := events.Encode(ev)
 		if err != nil {
 			return nil, err
 		}
@@ -245,7 +246,7 @@ func messagesOf(events []*pipeline.PostEnriched) ([]*pipeline.Message, error) {
 
 // enrichedOf makes the posts.enriched event of a corpus post: its first
 // three long words as tags, no crawl.
-func enrichedOf(p *pipeline.PostParsed) *pipeline.PostEnriched {
+func enrichedOf(p *events.PostParsed) *events.PostEnriched {
 	var tags []string
 	for _, w := range strings.Fields(p.Text) {
 		w = strings.Trim(w, ".,:;!?«»\"'()[]—")
@@ -253,10 +254,10 @@ func enrichedOf(p *pipeline.PostParsed) *pipeline.PostEnriched {
 			tags = append(tags, w)
 		}
 	}
-	return &pipeline.PostEnriched{
-		Envelope: pipeline.Envelope{SchemaVersion: pipeline.SchemaV1, TraceID: p.TraceID, OccurredAt: time.Now()},
+	return &events.PostEnriched{
+		Envelope: events.Envelope{SchemaVersion: events.SchemaV1, TraceID: p.TraceID, OccurredAt: time.Now()},
 		PostID:   p.PostID, ChannelID: p.ChannelID, TenantID: p.TenantID, Text: p.Text,
-		Tags: tags, TagsHash: pipeline.TagsHash(tags), PostedAt: p.PostedAt,
-		URLs: []string{}, Crawl: []pipeline.CrawlResult{},
+		Tags: tags, TagsHash: events.TagsHash(tags), PostedAt: p.PostedAt,
+		URLs: []string{}, Crawl: []events.CrawlResult{},
 	}
 }

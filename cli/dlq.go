@@ -17,6 +17,7 @@ import (
 
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/pipeline/operator"
 )
 
 func (a *app) dlqCommand() *cobra.Command {
@@ -37,7 +38,7 @@ func (a *app) dlqListCommand() *cobra.Command {
 	var (
 		limit        int
 		asJSON       bool
-		filter       pipeline.DLQFilter
+		filter       operator.DLQFilter
 		since, until string
 	)
 	cmd := &cobra.Command{
@@ -63,7 +64,7 @@ from now, e.g. 2h).`,
 				return err
 			}
 			defer rdb.Close()
-			page, err := pipeline.DLQQuery(cmd.Context(), rdb, keys, stream, filter, limit)
+			page, err := operator.DLQQuery(cmd.Context(), rdb, keys, stream, filter, limit)
 			if err != nil {
 				return err
 			}
@@ -97,7 +98,7 @@ func parseSince(now time.Time, s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", s)
 }
 
-func writeDLQList(w io.Writer, page pipeline.DLQMatches) error {
+func writeDLQList(w io.Writer, page operator.DLQMatches) error {
 	fmt.Fprintf(w, "%s: %s", page.Key, count(page.Total, "entry", "entries"))
 	if page.Matched != page.Total {
 		fmt.Fprintf(w, ", %d matching", page.Matched)
@@ -118,7 +119,7 @@ func writeDLQList(w io.Writer, page pipeline.DLQMatches) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n",
 			e.ID, dash(e.EntryID), dash(e.Stage), dash(e.ErrorClass), e.Attempts, dash(failed),
-			dash(pipeline.DLQPostID(e)), truncateRunes(oneLine(e.Error), 160))
+			dash(operator.DLQPostID(e)), truncateRunes(oneLine(e.Error), 160))
 	}
 	return tw.Flush()
 }
@@ -144,7 +145,7 @@ type dlqEntryJSON struct {
 	DataEscaped bool `json:"data_escaped,omitempty"`
 }
 
-func writeDLQListJSON(w io.Writer, page pipeline.DLQMatches) error {
+func writeDLQListJSON(w io.Writer, page operator.DLQMatches) error {
 	out := struct {
 		Key     string         `json:"key"`
 		Total   int64          `json:"total"`
@@ -155,7 +156,7 @@ func writeDLQListJSON(w io.Writer, page pipeline.DLQMatches) error {
 		out.Entries = append(out.Entries, dlqEntryJSON{
 			ID: e.ID, Stream: e.Stream, Group: e.Group, EntryID: e.EntryID, Stage: e.Stage,
 			ErrorClass: e.ErrorClass, Attempts: e.Attempts, FirstSeenAt: timeOrNil(e.FirstSeenAt),
-			FailedAt: timeOrNil(e.FailedAt), TraceID: e.TraceID, PostID: pipeline.DLQPostID(e),
+			FailedAt: timeOrNil(e.FailedAt), TraceID: e.TraceID, PostID: operator.DLQPostID(e),
 			Error: e.Error, Data: pipeline.VisibleFields(e.Data), DataEscaped: !maps.Equal(pipeline.VisibleFields(e.Data), e.Data),
 		})
 	}
@@ -205,7 +206,7 @@ several stages shows each of their DLQ entries.`,
 				return err
 			}
 			defer rdb.Close()
-			entries, err := pipeline.DLQFind(cmd.Context(), rdb, keysOf(cfg), streams, args[0])
+			entries, err := operator.DLQFind(cmd.Context(), rdb, keysOf(cfg), streams, args[0])
 			if err != nil {
 				return err
 			}
@@ -285,7 +286,7 @@ func (a *app) dlqReplayCommand() *cobra.Command {
 		allHelp: "replay every entry in the DLQ",
 		verb:    "replay",
 		done:    "replayed",
-		run:     pipeline.DLQReplay,
+		run:     operator.DLQReplay,
 		// A replay that fails partway has already moved the entries before
 		// the failure: say how many.
 		countOnError: true,
@@ -300,7 +301,7 @@ func (a *app) dlqPurgeCommand() *cobra.Command {
 		allHelp: "delete every entry in the DLQ (asks on a terminal; --yes otherwise)",
 		verb:    "purge",
 		done:    "purged",
-		run:     pipeline.DLQPurge,
+		run:     operator.DLQPurge,
 		// Deleting a whole DLQ cannot be undone: confirm it.
 		confirmAll: true,
 	})
@@ -313,7 +314,7 @@ type dlqChange struct {
 	idHelp, allHelp string
 	verb            string // "purge": for --dry-run and the confirmation
 	done            string // past participle in the report: "replayed 3 entries from ..."
-	run             func(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, ids []string, all bool) (pipeline.DLQResult, error)
+	run             func(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, ids []string, all bool) (operator.DLQResult, error)
 	// countOnError prints the count even when run fails.
 	countOnError bool
 	// confirmAll makes --all ask on a terminal and need --yes elsewhere.
@@ -397,7 +398,7 @@ func countDLQEntries(ctx context.Context, rdb redis.UniversalClient, dlqKey stri
 			return 0, fmt.Errorf("XRANGE %s %s: %w", dlqKey, id, err)
 		}
 		if len(msgs) == 0 {
-			return 0, fmt.Errorf("%w: %s in %s", pipeline.ErrDLQEntryNotFound, id, dlqKey)
+			return 0, fmt.Errorf("%w: %s in %s", operator.ErrDLQEntryNotFound, id, dlqKey)
 		}
 	}
 	return len(ids), nil

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/assistant-dev/assistant/events"
-	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -86,7 +85,7 @@ external store holds).`,
 						OccurredAt: time.Now().UTC(), IdempotencyKey: id + ":deleted"},
 					PostID: id, ChannelID: channel, Reason: "admin",
 				}
-				values, err := pipeline.EncodeEvent(ev)
+				values, err := events.Encode(ev)
 				if err != nil {
 					return err
 				}

@@ -21,6 +21,7 @@ import (
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/console"
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/pipeline/operator"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -306,7 +307,7 @@ func serveOps(ctx context.Context, addr string, registry *prometheus.Registry, r
 		return nil, fmt.Errorf("listen on http.addr %s: %w", addr, err)
 	}
 	srv := &http.Server{
-		Handler:           pipeline.NewOpsHandler(registry, ready, pipeline.WithReadyReport(report)),
+		Handler:           operator.NewOpsHandler(registry, ready, operator.WithReadyReport(report)),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}

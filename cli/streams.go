@@ -9,9 +9,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/assistant-dev/assistant/pipeline/operator"
 	"github.com/spf13/cobra"
-
-	"github.com/assistant-dev/assistant/pipeline"
 )
 
 func (a *app) streamsCommand() *cobra.Command {
@@ -52,7 +51,7 @@ the stream) and IDLE how long ago it was last delivered.`,
 					}
 				}
 			}
-			reports, err := pipeline.StreamsReport(cmd.Context(), rdb, keysOf(cfg), names)
+			reports, err := operator.StreamsReport(cmd.Context(), rdb, keysOf(cfg), names)
 			if err != nil {
 				return err
 			}
@@ -72,7 +71,7 @@ the stream) and IDLE how long ago it was last delivered.`,
 	return cmd
 }
 
-func writeStreamsTable(w io.Writer, reports []pipeline.StreamReport, showConsumers bool) error {
+func writeStreamsTable(w io.Writer, reports []operator.StreamReport, showConsumers bool) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "STREAM\tLENGTH\tDLQ\tGROUP\tLAG\tPENDING\tOLDEST PENDING\tIDLE\tCONSUMERS")
 	for _, r := range reports {
@@ -140,24 +139,24 @@ func trimZeroUnits(s string) string {
 // empty DLQ) is left out rather than printed as 0001-01-01T00:00:00Z. The
 // embedded report's other fields are written as they are.
 type streamJSON struct {
-	pipeline.StreamReport
+	operator.StreamReport
 	Groups        []groupJSON `json:"groups"`
 	DLQNewestTime *time.Time  `json:"dlq_newest_time,omitempty"`
 }
 
 type groupJSON struct {
-	pipeline.GroupReport
-	Consumers []pipeline.ConsumerReport `json:"consumers"`
+	operator.GroupReport
+	Consumers []operator.ConsumerReport `json:"consumers"`
 }
 
-func streamsJSON(reports []pipeline.StreamReport) []streamJSON {
+func streamsJSON(reports []operator.StreamReport) []streamJSON {
 	out := make([]streamJSON, 0, len(reports))
 	for _, r := range reports {
 		s := streamJSON{StreamReport: r, Groups: make([]groupJSON, 0, len(r.Groups)), DLQNewestTime: timeOrNil(r.DLQNewestTime)}
 		for _, g := range r.Groups {
 			consumers := g.Consumers
 			if consumers == nil {
-				consumers = []pipeline.ConsumerReport{}
+				consumers = []operator.ConsumerReport{}
 			}
 			s.Groups = append(s.Groups, groupJSON{GroupReport: g, Consumers: consumers})
 		}

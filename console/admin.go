@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/pipeline/operator"
 )
 
 // The admin API. Every answer is JSON; errors are {"error", "message"} like
@@ -72,7 +73,7 @@ func (c *Console) admin(changes bool, h func(http.ResponseWriter, *http.Request)
 			switch {
 			case errors.As(err, &ae):
 				writeError(w, ae.status, ae.msg)
-			case errors.Is(err, pipeline.ErrDLQEntryNotFound):
+			case errors.Is(err, operator.ErrDLQEntryNotFound):
 				writeError(w, http.StatusNotFound, err.Error())
 			case errors.Is(err, pipeline.ErrStageNotRunning):
 				writeError(w, http.StatusNotFound, err.Error())
@@ -92,7 +93,7 @@ func (c *Console) knownStream(name string) error {
 }
 
 func (c *Console) apiStreams(w http.ResponseWriter, r *http.Request) error {
-	reps, err := pipeline.StreamsReport(r.Context(), c.o.Redis, c.o.Keys, c.o.Streams)
+	reps, err := operator.StreamsReport(r.Context(), c.o.Redis, c.o.Keys, c.o.Streams)
 	if err != nil {
 		return err
 	}
@@ -160,7 +161,7 @@ type EntryView struct {
 
 func entryView(e pipeline.DLQEntry, stream string) EntryView {
 	v := EntryView{ID: e.ID, Stream: e.Stream, Group: e.Group, EntryID: e.EntryID, Stage: e.Stage, Error: e.Error,
-		ErrorClass: e.ErrorClass, Attempts: e.Attempts, TraceID: e.TraceID, PostID: pipeline.DLQPostID(e),
+		ErrorClass: e.ErrorClass, Attempts: e.Attempts, TraceID: e.TraceID, PostID: operator.DLQPostID(e),
 		Data: pipeline.VisibleFields(e.Data)}
 	v.DataEscaped = !maps.Equal(v.Data, e.Data)
 	if v.Stream == "" {
@@ -214,7 +215,7 @@ func (c *Console) dlqList(r *http.Request, f DLQFilter) (DLQListing, error) {
 	for _, s := range streams {
 		// The filters apply to the first 10,000 entries of each DLQ: a DLQ
 		// that size needs `assistant dlq` and a purge, not a web page.
-		page, err := pipeline.DLQList(r.Context(), c.o.Redis, c.o.Keys, s, 10000)
+		page, err := operator.DLQList(r.Context(), c.o.Redis, c.o.Keys, s, 10000)
 		if err != nil {
 			return out, err
 		}
@@ -223,7 +224,7 @@ func (c *Console) dlqList(r *http.Request, f DLQFilter) (DLQListing, error) {
 			if f.Stage != "" && e.Stage != f.Stage || f.Class != "" && e.ErrorClass != f.Class {
 				continue
 			}
-			if text != "" && !strings.Contains(strings.ToLower(e.Error+" "+e.TraceID+" "+pipeline.DLQPostID(e)+" "+e.ID), text) {
+			if text != "" && !strings.Contains(strings.ToLower(e.Error+" "+e.TraceID+" "+operator.DLQPostID(e)+" "+e.ID), text) {
 				continue
 			}
 			if len(out.Entries) == f.Limit {
@@ -269,9 +270,9 @@ func (c *Console) dlqGet(r *http.Request, stream, id string) (EntryView, error) 
 	if err := c.knownStream(stream); err != nil {
 		return EntryView{}, err
 	}
-	e, err := pipeline.DLQGet(r.Context(), c.o.Redis, c.o.Keys, []string{stream}, id)
+	e, err := operator.DLQGet(r.Context(), c.o.Redis, c.o.Keys, []string{stream}, id)
 	if err != nil {
-		if !errors.Is(err, pipeline.ErrDLQEntryNotFound) {
+		if !errors.Is(err, operator.ErrDLQEntryNotFound) {
 			return EntryView{}, apiError{http.StatusBadRequest, err.Error()}
 		}
 		return EntryView{}, err
@@ -331,13 +332,13 @@ func (c *Console) dlqAct(w http.ResponseWriter, r *http.Request, replay bool) er
 }
 
 func (c *Console) doDLQ(r *http.Request, stream string, ids []string, all, replay bool) (DLQResult, error) {
-	act, verb := pipeline.DLQPurge, "purge"
+	act, verb := operator.DLQPurge, "purge"
 	if replay {
-		act, verb = pipeline.DLQReplay, "replay"
+		act, verb = operator.DLQReplay, "replay"
 	}
 	res, err := act(r.Context(), c.o.Redis, c.o.Keys, stream, ids, all)
 	if err != nil {
-		if errors.Is(err, pipeline.ErrDLQEntryNotFound) {
+		if errors.Is(err, operator.ErrDLQEntryNotFound) {
 			return DLQResult{}, err
 		}
 		if strings.Contains(err.Error(), "entry id") {

@@ -2,8 +2,8 @@
 // admin HTTP API under /v1/admin (streams and groups, stage states, the
 // dead-letter queue, pause and resume) and the web console under /ui.
 //
-// Both read through the same functions the CLI uses (pipeline.StreamsReport,
-// pipeline.DLQList …), so the console, `assistant streams` and `assistant
+// Both read through the same functions the CLI uses (admin.StreamsReport,
+// admin.DLQList …), so the console, `assistant streams` and `assistant
 // dlq` cannot disagree. Changing calls are guarded by api.admin_token; with
 // no token configured they are allowed only when the listener is bound to a
 // loopback address, where only local users can reach it.

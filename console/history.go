@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/pipeline/operator"
 )
 
 // The console keeps the daemon's own recent samples: stage counters (for
@@ -126,7 +127,7 @@ func (c *Console) takeSample(ctx context.Context) {
 	s := sample{at: time.Now(), counts: stageCounters(c.o.Gatherer), lag: map[string]int64{},
 		pending: map[string]int64{}, dlq: map[string]int64{}, redisUsed: -1}
 	if c.o.Redis != nil {
-		reps, err := pipeline.StreamsReport(ctx, c.o.Redis, c.o.Keys, c.o.Streams)
+		reps, err := operator.StreamsReport(ctx, c.o.Redis, c.o.Keys, c.o.Streams)
 		if err != nil {
 			if ctx.Err() == nil {
 				c.log.Warn("console sample: streams", "err", err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/assistant-dev/assistant/api"
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/pipeline/operator"
 	"github.com/assistant-dev/assistant/search"
 )
 
@@ -262,7 +263,7 @@ func (c *Console) ui(h uiHandler) http.HandlerFunc {
 			switch {
 			case errors.As(err, &ae):
 				status = ae.status
-			case errors.Is(err, pipeline.ErrDLQEntryNotFound), errors.Is(err, search.ErrNotFound), errors.Is(err, pipeline.ErrStageNotRunning):
+			case errors.Is(err, operator.ErrDLQEntryNotFound), errors.Is(err, search.ErrNotFound), errors.Is(err, pipeline.ErrStageNotRunning):
 				status = http.StatusNotFound
 			case errors.Is(err, search.ErrBadQuery), errors.Is(err, search.ErrNoVectors):
 				status = http.StatusBadRequest
@@ -347,7 +348,7 @@ type StageRow struct {
 
 type overview struct {
 	Stages  []StageRow
-	Streams []pipeline.StreamReport
+	Streams []operator.StreamReport
 	Checks  []CheckView
 	// Window is the span the rates cover (0: not yet two samples).
 	Window time.Duration
@@ -356,11 +357,11 @@ type overview struct {
 }
 
 func (c *Console) pageOverview(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
-	reps, err := pipeline.StreamsReport(r.Context(), c.o.Redis, c.o.Keys, c.o.Streams)
+	reps, err := operator.StreamsReport(r.Context(), c.o.Redis, c.o.Keys, c.o.Streams)
 	if err != nil {
 		return "", err
 	}
-	byStream := map[string]pipeline.StreamReport{}
+	byStream := map[string]operator.StreamReport{}
 	for _, rep := range reps {
 		byStream[rep.Stream] = rep
 	}
@@ -456,24 +457,24 @@ func (c *Console) stageNames() []string {
 // GroupView is one consumer group on the groups page.
 type GroupView struct {
 	Stage, Stream string
-	Report        *pipeline.GroupReport
+	Report        *operator.GroupReport
 	Consumers     []ConsumerView
 	// Pending are the oldest pending entries (up to pendingShown);
 	// Retrying counts those delivered more than once.
-	Pending  []pipeline.PendingEntry
+	Pending  []operator.PendingEntry
 	Retrying int
 }
 
 // ConsumerView is a consumer with its heartbeat.
 type ConsumerView struct {
-	pipeline.ConsumerReport
+	operator.ConsumerReport
 	Heartbeat pipeline.HeartbeatReport
 }
 
 const pendingShown = 50
 
 func (c *Console) pageGroups(w http.ResponseWriter, r *http.Request, p *page) (string, error) {
-	reps, err := pipeline.StreamsReport(r.Context(), c.o.Redis, c.o.Keys, c.o.Streams)
+	reps, err := operator.StreamsReport(r.Context(), c.o.Redis, c.o.Keys, c.o.Streams)
 	if err != nil {
 		return "", err
 	}
@@ -500,7 +501,7 @@ func (c *Console) pageGroups(w http.ResponseWriter, r *http.Request, p *page) (s
 				gv.Consumers = append(gv.Consumers, ConsumerView{ConsumerReport: cr, Heartbeat: beats[cr.Name]})
 			}
 			if gv.Report.Pending > 0 {
-				if gv.Pending, err = pipeline.PendingEntries(r.Context(), c.o.Redis, c.o.Keys, gv.Stream, name, pendingShown); err != nil {
+				if gv.Pending, err = operator.PendingEntries(r.Context(), c.o.Redis, c.o.Keys, gv.Stream, name, pendingShown); err != nil {
 					return "", err
 				}
 			}
@@ -685,7 +686,7 @@ func (c *Console) postBulk(w http.ResponseWriter, r *http.Request, p *page) (str
 	var skipped []string
 	for _, stream := range order {
 		res, err := c.doDLQ(r, stream, byStream[stream], false, action == "replay")
-		if errors.Is(err, pipeline.ErrDLQEntryNotFound) {
+		if errors.Is(err, operator.ErrDLQEntryNotFound) {
 			skipped = append(skipped, fmt.Sprintf("%s: %v", stream, err))
 			continue
 		}

@@ -3,7 +3,7 @@ package ingest
 import (
 	"time"
 
-	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/events"
 )
 
 // Message is a Telegram channel message read from somewhere other than a
@@ -37,7 +37,7 @@ type Link struct {
 
 // Event builds the posts.parsed event of m, exactly as file ingest builds
 // the event of an exported post.
-func (m *Message) Event(now time.Time) *pipeline.PostParsed {
+func (m *Message) Event(now time.Time) *events.PostParsed {
 	p := post{
 		chatID:       m.ChatID,
 		chatTitle:    m.ChatTitle,

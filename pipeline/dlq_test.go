@@ -11,6 +11,7 @@ import (
 
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/pipeline/operator"
 )
 
 // TestDLQEntryRoundTrip: what the runner writes is exactly what `assistant
@@ -89,12 +90,12 @@ func TestDLQCopyAndReplayAreByteExact(t *testing.T) {
 	if stored.DataErr != nil || !reflect.DeepEqual(stored.Data, original) {
 		t.Fatalf("DLQ copy holds %q (%v), want %q", stored.Data, stored.DataErr, original)
 	}
-	if pipeline.DLQPostID(stored) != "" || stored.EntryID != origID {
+	if operator.DLQPostID(stored) != "" || stored.EntryID != origID {
 		t.Errorf("DLQ entry of %s names entry %s", origID, stored.EntryID)
 	}
 
 	keys := pipeline.Keys{Prefix: h.prefix, DLQSuffix: h.cfg.Streams.DLQSuffix}
-	res, err := pipeline.DLQReplay(ctx, h.rdb, keys, h.cfg.Streams.Parsed, []string{dlqEntry.ID}, false)
+	res, err := operator.DLQReplay(ctx, h.rdb, keys, h.cfg.Streams.Parsed, []string{dlqEntry.ID}, false)
 	if err != nil || res.Done != 1 {
 		t.Fatalf("replay: %+v, %v", res, err)
 	}

@@ -43,7 +43,7 @@ func doubled(t *testing.T, ev testEvent) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(pipeline.DataField) + len(values[pipeline.DataField].(string))
+	return len(events.DataField) + len(values[events.DataField].(string))
 }
 
 // TestRunnerFailsTheInputWhoseOutputIsTooLarge: an output larger than
@@ -142,7 +142,7 @@ func TestRunnerFailsTheInputWhoseOutputIsTooLarge(t *testing.T) {
 			if d.Error != want {
 				t.Errorf("DLQ reason %q, want %q", d.Error, want)
 			}
-			if d.Data[pipeline.DataField] != values[pipeline.DataField] {
+			if d.Data[events.DataField] != values[events.DataField] {
 				t.Errorf("DLQ holds %q, want the input entry", d.Data)
 			}
 		})

@@ -19,6 +19,7 @@ import (
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/pipeline/operator"
 )
 
 // privateRedis runs a redis-server of its own on a free port, so the test
@@ -83,7 +84,7 @@ func TestReadyzFollowsRedis(t *testing.T) {
 	go func() { done <- r.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	ops := httptest.NewServer(pipeline.NewOpsHandler(reg, r.Ready))
+	ops := httptest.NewServer(operator.NewOpsHandler(reg, r.Ready))
 	t.Cleanup(ops.Close)
 	readyz := func() (int, string) {
 		resp, err := http.Get(ops.URL + "/readyz")

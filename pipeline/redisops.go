@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -25,6 +26,10 @@ func createGroup(ctx context.Context, rdb redis.UniversalClient, key, group, sta
 
 // isNoGroup reports an error caused by a missing stream or consumer group
 // (Redis restarted without persistence, or the group was deleted).
+func isNoSuchKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such key") // XINFO's reply has no error code of its own
+}
+
 func isNoGroup(err error) bool {
 	return redis.HasErrorPrefix(err, "NOGROUP")
 }

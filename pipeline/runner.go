@@ -385,6 +385,10 @@ func (r *Runner) trimAndPrune(ctx context.Context) {
 	}
 }
 
+// ReadyTimeout bounds one /readyz check, so a hung dependency makes the probe
+// fail instead of hanging the orchestrator's request.
+const ReadyTimeout = 2 * time.Second
+
 // CheckResult is the outcome of one readiness check.
 type CheckResult struct {
 	Name string // "redis", "stage tag", "service cleanup", ...

@@ -17,8 +17,8 @@ import (
 	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/config"
 	crawllinks "github.com/assistant-dev/assistant/crawl/links"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
-	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/search/vecindex"
 	"github.com/assistant-dev/assistant/store"
 	"github.com/assistant-dev/assistant/store/postgres"
@@ -146,7 +146,7 @@ func LoadCorpus(ctx context.Context, pool *pgxpool.Pool, emb ai.Embedder, ix *ve
 	now := time.Now()
 	var ids []string
 	var stPoints []store.Point
-	var batch []*pipeline.PostTagged
+	var batch []*events.PostTagged
 	var points []vecindex.Point
 	flush := func() error {
 		if len(batch) == 0 {
@@ -185,15 +185,15 @@ func LoadCorpus(ctx context.Context, pool *pgxpool.Pool, emb ai.Embedder, ix *ve
 			id := CorpusPostID(p, c)
 			ids = append(ids, id)
 			tags := bases[i].tags
-			ev := &pipeline.PostTagged{
-				Envelope: pipeline.Envelope{
+			ev := &events.PostTagged{
+				Envelope: events.Envelope{
 					SchemaVersion: "v1", TraceID: id, OccurredAt: now,
-					IdempotencyKey: id + ":tagged:" + pipeline.TagsHash(tags),
+					IdempotencyKey: id + ":tagged:" + events.TagsHash(tags),
 				},
 				PostID: id, ChannelID: strconv.FormatInt(p.ChannelID, 10), Text: p.Text,
 				URLs: crawllinks.Extract(p.Text), PostedAt: postedAt.UTC(),
-				ContentHash: pipeline.ContentHash(p.Text), Tags: tags, TagsHash: pipeline.TagsHash(tags),
-				Provider: "local", Model: "local", Trigger: pipeline.TriggerInitial,
+				ContentHash: events.ContentHash(p.Text), Tags: tags, TagsHash: events.TagsHash(tags),
+				Provider: "local", Model: "local", Trigger: events.TriggerInitial,
 			}
 			batch = append(batch, ev)
 			if v := bases[i].vec; v != nil {

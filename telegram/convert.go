@@ -7,8 +7,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/gotd/td/tg"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
-	"github.com/assistant-dev/assistant/pipeline"
 )
 
 // channelInfo is what a message needs from its channel.
@@ -82,7 +82,7 @@ func links(text string, entities []tg.MessageEntityClass) []ingest.Link {
 }
 
 // parsedEvent builds the posts.parsed event of a message.
-func parsedEvent(ch channelInfo, mc tg.MessageClass, now time.Time) (*pipeline.PostParsed, bool) {
+func parsedEvent(ch channelInfo, mc tg.MessageClass, now time.Time) (*events.PostParsed, bool) {
 	m, ok := toMessage(ch, mc)
 	if !ok {
 		return nil, false
@@ -94,13 +94,13 @@ func parsedEvent(ch channelInfo, mc tg.MessageClass, now time.Time) (*pipeline.P
 const ReasonTelegram = "telegram"
 
 // deletedEvent builds the posts.deleted event of a deleted message.
-func deletedEvent(channelID int64, messageID int, now time.Time) *pipeline.PostDeleted {
+func deletedEvent(channelID int64, messageID int, now time.Time) *events.PostDeleted {
 	marked := ingest.MarkedChannelID(channelID)
 	chID := itoa(marked)
 	postID := ingest.PostID(chID, int64(messageID))
-	return &pipeline.PostDeleted{
-		Envelope: pipeline.Envelope{
-			SchemaVersion:  pipeline.SchemaV1,
+	return &events.PostDeleted{
+		Envelope: events.Envelope{
+			SchemaVersion:  events.SchemaV1,
 			TraceID:        uuid.NewString(),
 			OccurredAt:     now,
 			IdempotencyKey: postID + ":deleted:" + ReasonTelegram,

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 )
 
@@ -662,7 +663,7 @@ func (s *Source) backfill(ctx context.Context, api *tg.Client, f *followed, info
 			break
 		}
 		now := time.Now()
-		events := make([]pipeline.Event, 0, len(msgs))
+		evs := make([]events.Event, 0, len(msgs))
 		lowest, done := offset, false
 		for _, mc := range msgs {
 			id := int64(mc.GetID())
@@ -688,16 +689,16 @@ func (s *Source) backfill(ctx context.Context, api *tg.Client, f *followed, info
 				continue
 			}
 			if ev, ok := parsedEvent(info, mc, now); ok {
-				events = append(events, ev)
+				evs = append(evs, ev)
 			} else {
 				s.metrics.messages.WithLabelValues(statusSkipped).Inc()
 			}
 		}
-		if err := s.publish(ctx, s.deps.ParsedStream, events); err != nil {
-			s.metrics.messages.WithLabelValues(statusFailed).Add(float64(len(events)))
+		if err := s.publish(ctx, s.deps.ParsedStream, evs); err != nil {
+			s.metrics.messages.WithLabelValues(statusFailed).Add(float64(len(evs)))
 			return 0, err
 		}
-		s.metrics.messages.WithLabelValues(statusPublished).Add(float64(len(events)))
+		s.metrics.messages.WithLabelValues(statusPublished).Add(float64(len(evs)))
 		if top > 0 {
 			gauge.Set(float64(max(int64(lowest)-last-1, 0)))
 		}
@@ -792,7 +793,7 @@ func (s *Source) onMessage(ctx context.Context, mc tg.MessageClass, edit bool) {
 		s.metrics.messages.WithLabelValues(statusSkipped).Inc()
 		return
 	}
-	if err := s.publish(ctx, s.deps.ParsedStream, []pipeline.Event{ev}); err != nil {
+	if err := s.publish(ctx, s.deps.ParsedStream, []events.Event{ev}); err != nil {
 		s.metrics.messages.WithLabelValues(statusFailed).Inc()
 		s.log.Error("telegram message not published; the channel is read again from its checkpoint",
 			"post_id", ev.PostID, "trace_id", ev.TraceID, "err", err)
@@ -838,28 +839,28 @@ func (s *Source) onDelete(ctx context.Context, channelID int64, ids []int) {
 		return
 	}
 	now := time.Now()
-	events := make([]pipeline.Event, 0, len(ids))
+	evs := make([]events.Event, 0, len(ids))
 	for _, id := range ids {
-		events = append(events, deletedEvent(channelID, id, now))
+		evs = append(evs, deletedEvent(channelID, id, now))
 	}
-	if err := s.publish(ctx, s.deps.DeletedStream, events); err != nil {
-		s.metrics.messages.WithLabelValues(statusFailed).Add(float64(len(events)))
+	if err := s.publish(ctx, s.deps.DeletedStream, evs); err != nil {
+		s.metrics.messages.WithLabelValues(statusFailed).Add(float64(len(evs)))
 		s.log.Error("telegram deletions not published", "channel", channelID, "messages", ids, "err", err)
 		return
 	}
-	s.metrics.messages.WithLabelValues(statusDeleted).Add(float64(len(events)))
+	s.metrics.messages.WithLabelValues(statusDeleted).Add(float64(len(evs)))
 }
 
 // publish adds the events to a stream in one pipelined round trip, with no
 // MAXLEN (spec: a cap silently drops a backlog).
-func (s *Source) publish(ctx context.Context, stream string, events []pipeline.Event) error {
-	if len(events) == 0 {
+func (s *Source) publish(ctx context.Context, stream string, evs []events.Event) error {
+	if len(evs) == 0 {
 		return nil
 	}
 	key := s.deps.Keys.Stream(stream)
 	_, err := s.deps.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, ev := range events {
-			values, err := pipeline.EncodeEvent(ev)
+		for _, ev := range evs {
+			values, err := events.Encode(ev)
 			if err != nil {
 				return err
 			}

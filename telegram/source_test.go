@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/internal/tgfake"
@@ -109,14 +110,14 @@ func (e *env) start(cfg telegram.Config, owner string) *running {
 }
 
 // parsed reads posts.parsed whole.
-func (e *env) parsed() []pipeline.PostParsed {
+func (e *env) parsed() []events.PostParsed {
 	e.t.Helper()
-	return readStream[pipeline.PostParsed](e.t, e.rdb, e.prefix+"posts.parsed")
+	return readStream[events.PostParsed](e.t, e.rdb, e.prefix+"posts.parsed")
 }
 
-func (e *env) deleted() []pipeline.PostDeleted {
+func (e *env) deleted() []events.PostDeleted {
 	e.t.Helper()
-	return readStream[pipeline.PostDeleted](e.t, e.rdb, e.prefix+"posts.deleted")
+	return readStream[events.PostDeleted](e.t, e.rdb, e.prefix+"posts.deleted")
 }
 
 func readStream[T any](t testing.TB, rdb *redis.Client, key string) []T {
@@ -127,7 +128,7 @@ func readStream[T any](t testing.TB, rdb *redis.Client, key string) []T {
 	}
 	out := make([]T, 0, len(entries))
 	for _, e := range entries {
-		data, ok := e.Values[pipeline.DataField].(string)
+		data, ok := e.Values[events.DataField].(string)
 		if !ok || len(e.Values) != 1 {
 			t.Fatalf("entry %s is not in the data form: %v", e.ID, e.Values)
 		}
@@ -169,7 +170,7 @@ func (e *env) checkpoint(channelID int64) int64 {
 }
 
 // countByPost counts entries per post id.
-func countByPost(posts []pipeline.PostParsed) map[string]int {
+func countByPost(posts []events.PostParsed) map[string]int {
 	m := map[string]int{}
 	for _, p := range posts {
 		m[p.PostID]++
@@ -207,7 +208,7 @@ func TestBackfillThreeChannels(t *testing.T) {
 		t.Fatalf("%d distinct post ids, want 1500", len(counts))
 	}
 	for _, p := range posts {
-		var ev pipeline.PostParsed = p
+		var ev events.PostParsed = p
 		if err := ev.Validate(); err != nil {
 			t.Fatalf("invalid event %+v: %v", p, err)
 		}
@@ -220,14 +221,14 @@ func TestBackfillThreeChannels(t *testing.T) {
 			p.URLs[1] != "https://source.example/"+itoa(p.TGMessageID) {
 			t.Fatalf("urls %v of message %d/%d: want the entity URL (UTF-16 offsets after an emoji) then the text link", p.URLs, bare, p.TGMessageID)
 		}
-		if p.ContentHash != pipeline.ContentHash(p.Text) || p.IdempotencyKey != p.PostID || p.SchemaVersion != "v1" || p.TraceID == "" {
+		if p.ContentHash != events.ContentHash(p.Text) || p.IdempotencyKey != p.PostID || p.SchemaVersion != "v1" || p.TraceID == "" {
 			t.Fatalf("envelope or hash wrong: %+v", p)
 		}
 		if p.ViewsCount != p.TGMessageID*10 {
 			t.Fatalf("views %d, want %d", p.ViewsCount, p.TGMessageID*10)
 		}
 	}
-	var alpha pipeline.PostParsed
+	var alpha events.PostParsed
 	for _, p := range posts {
 		if p.TGChannelID == ingest.MarkedChannelID(1001) && p.TGMessageID == 7 {
 			alpha = p
@@ -316,10 +317,10 @@ func TestLiveEditDeleteMedia(t *testing.T) {
 	if media.TGMessageID != 22 || media.Text != "" || !media.HasMedia {
 		t.Errorf("media-only post: id %d text %q has_media %v", media.TGMessageID, media.Text, media.HasMedia)
 	}
-	if media.ContentHash != pipeline.ContentHash("") {
+	if media.ContentHash != events.ContentHash("") {
 		t.Errorf("media-only content hash %s", media.ContentHash)
 	}
-	var original pipeline.PostParsed
+	var original events.PostParsed
 	for _, p := range posts[:20] {
 		if p.TGMessageID == 5 {
 			original = p
@@ -415,7 +416,7 @@ func TestExportAndLiveShareThePostID(t *testing.T) {
 	e.tg.AddChannel(1234567890, "shared", "Shared", 3)
 	e.start(testConfig("shared"), "a")
 	e.waitLen("posts.parsed", 3, 60*time.Second)
-	var live pipeline.PostParsed
+	var live events.PostParsed
 	for _, p := range e.parsed() {
 		if p.TGMessageID == 2 {
 			live = p
@@ -435,8 +436,8 @@ func TestExportAndLiveShareThePostID(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var fromFile []*pipeline.PostParsed
-	if _, err := ingest.ReadFile(context.Background(), path, ingest.FormatAuto, func(ev *pipeline.PostParsed) error {
+	var fromFile []*events.PostParsed
+	if _, err := ingest.ReadFile(context.Background(), path, ingest.FormatAuto, func(ev *events.PostParsed) error {
 		fromFile = append(fromFile, ev)
 		return nil
 	}, nil); err != nil {

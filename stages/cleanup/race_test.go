@@ -23,7 +23,7 @@ var entrySeq atomic.Int64
 
 func message(t testing.TB, stream string, ev events.Event) *pipeline.Message {
 	t.Helper()
-	values, err := pipeline.EncodeEvent(ev)
+	values, err := events.Encode(ev)
 	if err != nil {
 		t.Fatal(err)
 	}

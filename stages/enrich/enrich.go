@@ -29,6 +29,7 @@ import (
 
 	"github.com/assistant-dev/assistant/crawl"
 	"github.com/assistant-dev/assistant/crawl/links"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
@@ -129,7 +130,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 }
 
 func (s *Stage) handle(ctx context.Context, m *pipeline.Message) {
-	ev := new(pipeline.PostTagged)
+	ev := new(events.PostTagged)
 	if err := m.Decode(ev); err != nil {
 		m.Fail(err) // permanent: DLQ at once
 		s.m.processed.WithLabelValues("invalid").Inc()
@@ -141,13 +142,13 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) {
 	if len(rawURLs) == 0 {
 		rawURLs = links.Extract(ev.Text)
 	}
-	out := &pipeline.PostEnriched{
-		Envelope: pipeline.Envelope{
+	out := &events.PostEnriched{
+		Envelope: events.Envelope{
 			SchemaVersion: "v1", TraceID: ev.TraceID, OccurredAt: time.Now().UTC(),
 		},
 		PostID: ev.PostID, ChannelID: ev.ChannelID, TenantID: ev.TenantID, Text: ev.Text,
 		Tags: ev.Tags, TagsHash: ev.TagsHash, PostedAt: ev.PostedAt,
-		URLs: links.NormalizeAll(rawURLs), Crawl: []pipeline.CrawlResult{},
+		URLs: links.NormalizeAll(rawURLs), Crawl: []events.CrawlResult{},
 		ReceivedAt: ev.ReceivedAt,
 	}
 	if out.URLs == nil {
@@ -190,7 +191,7 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) {
 		return
 	}
 	for _, r := range row.Pages {
-		out.Crawl = append(out.Crawl, pipeline.CrawlResult{
+		out.Crawl = append(out.Crawl, events.CrawlResult{
 			URL: r.URL, FinalURL: r.FinalURL, Status: r.HTTPStatus, Title: r.Title,
 			MarkdownExcerpt: excerpt(r.Markdown, s.cfg.ExcerptChars), WordCount: r.WordCount,
 			ContentSHA256: r.ContentSHA256, Error: r.Error,
@@ -205,7 +206,7 @@ func (s *Stage) handle(ctx context.Context, m *pipeline.Message) {
 	s.m.processed.WithLabelValues(status).Inc()
 }
 
-func (s *Stage) publishSkipped(ctx context.Context, m *pipeline.Message, out *pipeline.PostEnriched, reason string) {
+func (s *Stage) publishSkipped(ctx context.Context, m *pipeline.Message, out *events.PostEnriched, reason string) {
 	out.Skipped, out.SkipReason = true, reason
 	out.IdempotencyKey = IdempotencyKey(out.PostID, out.TagsHash, "")
 	if err := m.Publish(s.out, out); err != nil {
@@ -221,7 +222,7 @@ func (s *Stage) publishSkipped(ctx context.Context, m *pipeline.Message, out *pi
 // per-host limits keep that polite). It returns the results in order, or
 // the error to retry the entry with when a URL failed transiently and
 // attempts remain.
-func (s *Stage) crawlAll(ctx context.Context, m *pipeline.Message, ev *pipeline.PostTagged, urls []string) ([]crawl.Result, error) {
+func (s *Stage) crawlAll(ctx context.Context, m *pipeline.Message, ev *events.PostTagged, urls []string) ([]crawl.Result, error) {
 	results := make([]crawl.Result, len(urls))
 	errs := make([]error, len(urls))
 	var wg sync.WaitGroup
@@ -269,7 +270,7 @@ func (s *Stage) crawlAll(ctx context.Context, m *pipeline.Message, ev *pipeline.
 }
 
 // observe records the metrics and the log line of one crawl.
-func (s *Stage) observe(ctx context.Context, m *pipeline.Message, ev *pipeline.PostTagged, u string, res crawl.Result, err error, took time.Duration) {
+func (s *Stage) observe(ctx context.Context, m *pipeline.Message, ev *events.PostTagged, u string, res crawl.Result, err error, took time.Duration) {
 	status := "ok"
 	if err != nil {
 		status = crawl.KindOf(err)

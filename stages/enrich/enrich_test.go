@@ -23,6 +23,7 @@ import (
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/crawl"
 	"github.com/assistant-dev/assistant/crawl/crawltest"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/enrich"
@@ -179,22 +180,22 @@ func (e *env) start(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 }
 
-func tagged(postID, text string, urls ...string) *pipeline.PostTagged {
+func tagged(postID, text string, urls ...string) *events.PostTagged {
 	tags := []string{"тест"}
-	return &pipeline.PostTagged{
-		Envelope: pipeline.Envelope{SchemaVersion: pipeline.SchemaV1, TraceID: "trace-" + postID,
+	return &events.PostTagged{
+		Envelope: events.Envelope{SchemaVersion: events.SchemaV1, TraceID: "trace-" + postID,
 			OccurredAt: time.Date(2026, 5, 1, 10, 0, 0, 0, time.UTC)},
 		PostID: postID, ChannelID: "chan-1", TenantID: "tenant-1", Text: text, URLs: urls,
-		PostedAt: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), ContentHash: pipeline.ContentHash(text),
-		Tags: tags, TagsHash: pipeline.TagsHash(tags), Provider: "local", Model: "rake",
-		PromptVersion: "v1", Trigger: pipeline.TriggerInitial,
+		PostedAt: time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC), ContentHash: events.ContentHash(text),
+		Tags: tags, TagsHash: events.TagsHash(tags), Provider: "local", Model: "rake",
+		PromptVersion: "v1", Trigger: events.TriggerInitial,
 	}
 }
 
-func (e *env) publish(t *testing.T, events ...*pipeline.PostTagged) {
+func (e *env) publish(t *testing.T, evs ...*events.PostTagged) {
 	t.Helper()
-	for _, ev := range events {
-		values, err := pipeline.EncodeEvent(ev)
+	for _, ev := range evs {
+		values, err := events.Encode(ev)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,13 +205,13 @@ func (e *env) publish(t *testing.T, events ...*pipeline.PostTagged) {
 	}
 }
 
-func (e *env) enriched(t *testing.T) []pipeline.PostEnriched {
+func (e *env) enriched(t *testing.T) []events.PostEnriched {
 	t.Helper()
 	msgs, err := e.rdb.XRange(context.Background(), e.prefix+e.cfg.Streams.Enriched, "-", "+").Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([]pipeline.PostEnriched, len(msgs))
+	out := make([]events.PostEnriched, len(msgs))
 	for i, m := range msgs {
 		if err := pipeline.DecodeEvent(m.Values, &out[i]); err != nil {
 			t.Fatalf("decode posts.enriched: %v", err)
@@ -221,14 +222,14 @@ func (e *env) enriched(t *testing.T) []pipeline.PostEnriched {
 
 // waitEnriched waits for n posts.enriched entries and for the input to be
 // fully acknowledged.
-func (e *env) waitEnriched(t *testing.T, n int) map[string]pipeline.PostEnriched {
+func (e *env) waitEnriched(t *testing.T, n int) map[string]events.PostEnriched {
 	t.Helper()
 	testenv.WaitFor(t, fmt.Sprintf("%d posts.enriched", n), 30*time.Second, func() bool {
 		l, _ := e.rdb.XLen(context.Background(), e.prefix+e.cfg.Streams.Enriched).Result()
 		p, err := e.rdb.XPending(context.Background(), e.prefix+e.cfg.Streams.Tagged, enrich.Name).Result()
 		return l >= int64(n) && err == nil && p.Count == 0
 	})
-	out := map[string]pipeline.PostEnriched{}
+	out := map[string]events.PostEnriched{}
 	for _, ev := range e.enriched(t) {
 		if _, dup := out[ev.PostID]; dup {
 			t.Errorf("post %s published twice", ev.PostID)
@@ -283,10 +284,10 @@ func (e *env) rowCount(t *testing.T) int {
 	return n
 }
 
-// events is the test's set of posts: URLs in the event, URLs only in the
+// testPosts is the test's set of posts: URLs in the event, URLs only in the
 // text, no URLs, only a t.me link, and only URLs that fail for good.
-func events(s *site) []*pipeline.PostTagged {
-	return []*pipeline.PostTagged{
+func testPosts(s *site) []*events.PostTagged {
+	return []*events.PostTagged{
 		tagged("p-event-urls", "Квантовый симулятор и нерпы",
 			s.URL+"/ru-news-utf8.html?utm_source=telegram", s.URL+"/ru-science-cp1251.html", "https://t.me/naukaikod"),
 		tagged("p-text-urls", "Мост закроют: [подробнее]("+s.URL+"/ru-regional-cp1251.html). А ещё PDF: "+s.URL+"/report.pdf."),
@@ -304,7 +305,7 @@ func TestEnrichPublishesOnePerTagged(t *testing.T) {
 	t.Parallel()
 	s := newSite(t)
 	e := newEnv(t, s, useBuiltin, nil)
-	evs := events(s)
+	evs := testPosts(s)
 	e.publish(t, evs...)
 	got := e.waitEnriched(t, len(evs))
 	if len(got) != len(evs) {
@@ -469,7 +470,7 @@ func TestCrawl4AIStoresTheSameRows(t *testing.T) {
 	s := newSite(t)
 	b := newEnv(t, s, useBuiltin, nil)
 	c := newEnv(t, s, useCrawl4AI, nil)
-	evs := events(s)
+	evs := testPosts(s)
 	b.publish(t, evs...)
 	c.publish(t, evs...)
 	gotB, gotC := b.waitEnriched(t, len(evs)), c.waitEnriched(t, len(evs))

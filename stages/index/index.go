@@ -31,6 +31,7 @@ import (
 
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store"
 	"github.com/assistant-dev/assistant/store/postgres"
@@ -176,7 +177,7 @@ func (s *Stage) Check(ctx context.Context) error {
 // item is one post of a batch on its way through the stage.
 type item struct {
 	msgs       []*pipeline.Message // every message of the batch about this post
-	ev         *pipeline.PostEnriched
+	ev         *events.PostEnriched
 	text       string
 	hash       string
 	pointID    string
@@ -193,7 +194,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 	byID := make(map[string]*item, len(batch))
 	model := s.opts.Embedder.Model()
 	for _, m := range batch {
-		ev := new(pipeline.PostEnriched)
+		ev := new(events.PostEnriched)
 		if err := m.Decode(ev); err != nil {
 			m.Fail(err)
 			s.metrics.processed.WithLabelValues("error").Inc()
@@ -266,7 +267,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 			skipped++
 		}
 		s.metrics.processed.WithLabelValues(status).Inc()
-		out := &pipeline.PostIndexed{
+		out := &events.PostIndexed{
 			PostID:           it.ev.PostID,
 			VectorID:         it.pointID,
 			Collection:       it.collection,
@@ -281,7 +282,7 @@ func (s *Stage) Handle(ctx context.Context, batch []*pipeline.Message) error {
 			// one Post node, its channel, tags and pages.
 			out.Graph = postGraphCounts(it.ev)
 		}
-		out.SchemaVersion = pipeline.SchemaV1
+		out.SchemaVersion = events.SchemaV1
 		out.TraceID = it.ev.TraceID
 		out.OccurredAt = now
 		out.IdempotencyKey = it.ev.PostID + ":indexed:" + it.hash
@@ -530,7 +531,7 @@ func (s *Stage) collectionOf(tenant string) string {
 // persist writes to posts.expires_at: both compute it from posted_at and
 // the received_at the events carry (an event without one, from an older
 // producer, counts from when it was produced, else now).
-func (s *Stage) times(ev *pipeline.PostEnriched, now time.Time) (posted, expires time.Time) {
+func (s *Stage) times(ev *events.PostEnriched, now time.Time) (posted, expires time.Time) {
 	if !ev.ExpiresAt.IsZero() {
 		return ev.PostedAt, ev.ExpiresAt // a reindex: the stored post's
 	}
@@ -549,7 +550,7 @@ func (s *Stage) posts() config.Posts {
 	return config.Posts{Retention: s.opts.Retention, ReceiptFloor: s.opts.ReceiptFloor}
 }
 
-func (s *Stage) payload(ev *pipeline.PostEnriched, now time.Time) store.Payload {
+func (s *Stage) payload(ev *events.PostEnriched, now time.Time) store.Payload {
 	posted, expires := s.times(ev, now)
 	p := store.Payload{
 		PostID:      ev.PostID,
@@ -559,7 +560,7 @@ func (s *Stage) payload(ev *pipeline.PostEnriched, now time.Time) store.Payload 
 		ExpiresAt:   expires.Unix(),
 		TextShort:   store.ShortText(ev.Text),
 		URLs:        nonNil(ev.URLs),
-		ContentHash: pipeline.ContentHash(ev.Text),
+		ContentHash: events.ContentHash(ev.Text),
 	}
 	if !posted.IsZero() {
 		p.PostedAt = posted.Unix()
@@ -567,7 +568,7 @@ func (s *Stage) payload(ev *pipeline.PostEnriched, now time.Time) store.Payload 
 	return p
 }
 
-func (s *Stage) graphPost(ev *pipeline.PostEnriched, now time.Time) store.GraphPost {
+func (s *Stage) graphPost(ev *events.PostEnriched, now time.Time) store.GraphPost {
 	posted, expires := s.times(ev, now)
 	g := store.GraphPost{
 		PostID: ev.PostID, ChannelID: ev.ChannelID, TenantID: ev.TenantID,
@@ -582,7 +583,7 @@ func (s *Stage) graphPost(ev *pipeline.PostEnriched, now time.Time) store.GraphP
 }
 
 // crawledPage is the WebPage of a crawl result that fetched something.
-func crawledPage(c pipeline.CrawlResult) (store.WebPage, bool) {
+func crawledPage(c events.CrawlResult) (store.WebPage, bool) {
 	if c.Error != "" || (c.Status != 0 && (c.Status < 200 || c.Status > 299)) {
 		return store.WebPage{}, false
 	}
@@ -598,7 +599,7 @@ func crawledPage(c pipeline.CrawlResult) (store.WebPage, bool) {
 
 // postGraphCounts is what the graph holds about one post: its node, its
 // channel's, its tags' and pages' nodes, and the edges to them.
-func postGraphCounts(ev *pipeline.PostEnriched) map[string]int {
+func postGraphCounts(ev *events.PostEnriched) map[string]int {
 	nodes, rels := 1, 0
 	if ev.ChannelID != "" {
 		nodes, rels = nodes+1, rels+1
@@ -630,7 +631,7 @@ func nonNil(s []string) []string {
 // EmbeddingText is what gets embedded for a post: the text's first 2,000
 // characters, the first 1,500 characters of each crawled page's Markdown,
 // then the tags; NFC-normalised, whitespace collapsed to single spaces.
-func EmbeddingText(ev *pipeline.PostEnriched) string {
+func EmbeddingText(ev *events.PostEnriched) string {
 	var b strings.Builder
 	b.WriteString(firstChars(ev.Text, maxPostChars))
 	for _, c := range ev.Crawl {

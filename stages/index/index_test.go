@@ -22,6 +22,7 @@ import (
 	"github.com/assistant-dev/assistant/ai/gigachat"
 	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/index"
@@ -99,9 +100,9 @@ func (e *env) newStage(t *testing.T, tweak func(*index.Options)) *index.Stage {
 
 var entrySeq atomic.Int64
 
-func message(t testing.TB, ev pipeline.Event) *pipeline.Message {
+func message(t testing.TB, ev events.Event) *pipeline.Message {
 	t.Helper()
-	values, err := pipeline.EncodeEvent(ev)
+	values, err := events.Encode(ev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,9 +111,9 @@ func message(t testing.TB, ev pipeline.Event) *pipeline.Message {
 
 // corpusEvents turns corpus posts into posts.enriched events; copies > 1
 // repeats the sample under other post ids (the committed sample has 500).
-func corpusEvents(t testing.TB, n int) []*pipeline.PostEnriched {
+func corpusEvents(t testing.TB, n int) []*events.PostEnriched {
 	posts := testenv.SamplePosts(t, 0)
-	var out []*pipeline.PostEnriched
+	var out []*events.PostEnriched
 	for copyN := 0; len(out) < n; copyN++ {
 		for _, p := range posts {
 			if len(out) == n {
@@ -126,15 +127,15 @@ func corpusEvents(t testing.TB, n int) []*pipeline.PostEnriched {
 					tags = append(tags, w)
 				}
 			}
-			ev := &pipeline.PostEnriched{
-				Envelope:  pipeline.Envelope{SchemaVersion: pipeline.SchemaV1, TraceID: fmt.Sprintf("trace-%d", len(out)), OccurredAt: time.Now()},
+			ev := &events.PostEnriched{
+				Envelope:  events.Envelope{SchemaVersion: events.SchemaV1, TraceID: fmt.Sprintf("trace-%d", len(out)), OccurredAt: time.Now()},
 				PostID:    fmt.Sprintf("%d:%d:%d", p.ChannelID, p.MessageID, copyN),
-				ChannelID: fmt.Sprint(p.ChannelID), Text: p.Text, Tags: tags, TagsHash: pipeline.TagsHash(tags),
-				PostedAt: posted, URLs: []string{}, Crawl: []pipeline.CrawlResult{},
+				ChannelID: fmt.Sprint(p.ChannelID), Text: p.Text, Tags: tags, TagsHash: events.TagsHash(tags),
+				PostedAt: posted, URLs: []string{}, Crawl: []events.CrawlResult{},
 			}
 			if len(out)%10 == 0 {
 				ev.URLs = []string{"https://example.org/a"}
-				ev.Crawl = []pipeline.CrawlResult{{URL: "https://example.org/a", FinalURL: "https://example.org/a", Status: 200,
+				ev.Crawl = []events.CrawlResult{{URL: "https://example.org/a", FinalURL: "https://example.org/a", Status: 200,
 					Title: "Пример", MarkdownExcerpt: "# Заголовок\n\nТекст страницы", WordCount: 3}}
 			}
 			out = append(out, ev)
@@ -143,7 +144,7 @@ func corpusEvents(t testing.TB, n int) []*pipeline.PostEnriched {
 	return out
 }
 
-func (e *env) handle(t testing.TB, evs []*pipeline.PostEnriched, batch int) []*pipeline.Message {
+func (e *env) handle(t testing.TB, evs []*events.PostEnriched, batch int) []*pipeline.Message {
 	t.Helper()
 	var all []*pipeline.Message
 	for start := 0; start < len(evs); start += batch {
@@ -246,7 +247,7 @@ func TestIndexCorpusPostgres(t *testing.T) {
 	}
 	re := *evs[3]
 	re.Reindex, re.ExpiresAt = true, re.PostedAt.Add(1000*time.Hour)
-	e.handle(t, []*pipeline.PostEnriched{&re}, 1)
+	e.handle(t, []*events.PostEnriched{&re}, 1)
 	if c := e.emb.calls.Load(); c != calls+1 {
 		t.Errorf("reindex entry made %d embedder calls, want 1", c-calls)
 	}
@@ -258,8 +259,8 @@ func TestIndexCorpusPostgres(t *testing.T) {
 	// A retag: exactly the new edges, re-embedded (one text).
 	ev := *evs[7]
 	ev.Tags = []string{"новый тег", ev.Tags[0]}
-	ev.TagsHash = pipeline.TagsHash(ev.Tags)
-	e.handle(t, []*pipeline.PostEnriched{&ev}, 1)
+	ev.TagsHash = events.TagsHash(ev.Tags)
+	e.handle(t, []*events.PostEnriched{&ev}, 1)
 	rows, err := e.pool.Query(e.ctx, `SELECT tag FROM post_tags WHERE post_id = $1 ORDER BY tag`, ev.PostID)
 	if err != nil {
 		t.Fatal(err)
@@ -293,15 +294,15 @@ func TestEmbeddingText(t *testing.T) {
 	long := strings.Repeat("я", 2500)
 	cases := []struct {
 		name string
-		ev   pipeline.PostEnriched
+		ev   events.PostEnriched
 		want string
 	}{
-		{"collapse and order", pipeline.PostEnriched{Text: "  Привет,\n\tмир  ", Tags: []string{"мир", "Привет"},
-			Crawl: []pipeline.CrawlResult{{MarkdownExcerpt: "# Page\n\nbody"}, {Error: "timeout", MarkdownExcerpt: "ignored"}}},
+		{"collapse and order", events.PostEnriched{Text: "  Привет,\n\tмир  ", Tags: []string{"мир", "Привет"},
+			Crawl: []events.CrawlResult{{MarkdownExcerpt: "# Page\n\nbody"}, {Error: "timeout", MarkdownExcerpt: "ignored"}}},
 			"Привет, мир # Page body мир, Привет"},
-		{"NFC", pipeline.PostEnriched{Text: "е\u0308ж"}, "ёж"},
-		{"cut to 2000 characters", pipeline.PostEnriched{Text: long}, strings.Repeat("я", 2000)},
-		{"page cut to 1500", pipeline.PostEnriched{Text: "a", Crawl: []pipeline.CrawlResult{{MarkdownExcerpt: long}}}, "a " + strings.Repeat("я", 1500)},
+		{"NFC", events.PostEnriched{Text: "е\u0308ж"}, "ёж"},
+		{"cut to 2000 characters", events.PostEnriched{Text: long}, strings.Repeat("я", 2000)},
+		{"page cut to 1500", events.PostEnriched{Text: "a", Crawl: []events.CrawlResult{{MarkdownExcerpt: long}}}, "a " + strings.Repeat("я", 1500)},
 	}
 	for _, c := range cases {
 		if got := index.EmbeddingText(&c.ev); got != c.want {

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/index"
 	"github.com/assistant-dev/assistant/store"
@@ -64,7 +65,7 @@ func TestIndexQdrant(t *testing.T) {
 	if c.Size != 64 || n != 60 {
 		t.Errorf("collection size %d with %d points, want 64 and 60", c.Size, n)
 	}
-	byID := map[string]*pipeline.PostEnriched{}
+	byID := map[string]*events.PostEnriched{}
 	for _, ev := range evs {
 		byID[store.PointID(ev.PostID)] = ev
 	}

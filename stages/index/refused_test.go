@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
 )
 
@@ -36,7 +37,7 @@ func TestIndexRefusedPost(t *testing.T) {
 	bad := evs[17]
 	u := longURL()
 	bad.URLs = []string{u}
-	bad.Crawl = []pipeline.CrawlResult{{URL: u, FinalURL: u, Status: 200, Title: "Трекинг", MarkdownExcerpt: "текст", WordCount: 1}}
+	bad.Crawl = []events.CrawlResult{{URL: u, FinalURL: u, Status: 200, Title: "Трекинг", MarkdownExcerpt: "текст", WordCount: 1}}
 	msgs := make([]*pipeline.Message, len(evs))
 	for i, ev := range evs {
 		msgs[i] = message(t, ev)

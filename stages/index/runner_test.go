@@ -9,6 +9,7 @@ import (
 
 	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/index"
@@ -45,7 +46,7 @@ func TestRunnerPublishesIndexed(t *testing.T) {
 	publish := func() {
 		pipe := rdb.Pipeline()
 		for _, ev := range evs {
-			values, err := pipeline.EncodeEvent(ev)
+			values, err := events.Encode(ev)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -55,12 +56,12 @@ func TestRunnerPublishesIndexed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	indexed := func() []pipeline.PostIndexed {
+	indexed := func() []events.PostIndexed {
 		msgs, err := rdb.XRange(context.Background(), prefix+cfg.Streams.Indexed, "-", "+").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
-		out := make([]pipeline.PostIndexed, len(msgs))
+		out := make([]events.PostIndexed, len(msgs))
 		for i, m := range msgs {
 			if err := pipeline.DecodeEvent(m.Values, &out[i]); err != nil {
 				t.Fatalf("decode posts.indexed: %v", err)
@@ -70,7 +71,7 @@ func TestRunnerPublishesIndexed(t *testing.T) {
 	}
 	publish()
 	testenv.WaitFor(t, "50 posts.indexed", 30*time.Second, func() bool { return len(indexed()) >= 50 })
-	byPost := map[string]*pipeline.PostEnriched{}
+	byPost := map[string]*events.PostEnriched{}
 	for _, ev := range evs {
 		byPost[ev.PostID] = ev
 	}
@@ -82,7 +83,7 @@ func TestRunnerPublishesIndexed(t *testing.T) {
 		delete(byPost, out.PostID)
 		if out.VectorID != store.PointID(ev.PostID) || out.Collection != "posts" || out.EmbeddingModel != local.EmbedderModel ||
 			out.EmbeddingDim != 48 || out.SkippedUnchanged || out.IndexedAt.IsZero() || out.TraceID != ev.TraceID ||
-			out.SchemaVersion != pipeline.SchemaV1 || out.IdempotencyKey == "" {
+			out.SchemaVersion != events.SchemaV1 || out.IdempotencyKey == "" {
 			t.Errorf("posts.indexed = %+v", out)
 		}
 		if want := 2 + len(ev.Tags) + len(ev.Crawl); out.Graph["nodes"] != want || out.Graph["relationships"] != want-1 {

@@ -18,6 +18,7 @@ import (
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/pipeline/operator"
 	"github.com/assistant-dev/assistant/stages/persist"
 )
 
@@ -52,7 +53,7 @@ func TestPersistOutagePausesStage(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	ops := httptest.NewServer(pipeline.NewOpsHandler(reg, r.Ready))
+	ops := httptest.NewServer(operator.NewOpsHandler(reg, r.Ready))
 	t.Cleanup(ops.Close)
 
 	publish := func(from, to int) {

@@ -72,7 +72,7 @@ func TestTagStageKeepsChannelStatisticsInRedis(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-done })
 
 	e := &env{rdb: rdb, prefix: prefix, cfg: cfg}
-	var events []*pipeline.PostParsed
+	var events []*events.PostParsed
 	channel, long := "", 0
 	for i, p := range testenv.SamplePosts(t, 0) {
 		if p.Channel != "Банкста" {
@@ -460,7 +460,7 @@ func TestTagStageCutsTheInputOnlyForTaggersThatPayForIt(t *testing.T) {
 			set.MaxInputChars = 100
 			c.Stages.Set(tag.Name, set)
 		})
-		e.publish(t, &pipeline.PostParsed{Envelope: pipeline.Envelope{SchemaVersion: "v1", TraceID: "tr"},
+		e.publish(t, &events.PostParsed{Envelope: events.Envelope{SchemaVersion: "v1", TraceID: "tr"},
 			PostID: "p", ChannelID: "-1001", Text: text, PostedAt: time.Now()})
 		testenv.WaitFor(t, "the tagger called", 10*time.Second, func() bool { return len(rec.requests()) > 0 })
 		req := rec.requests()[0]

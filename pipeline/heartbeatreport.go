@@ -63,37 +63,3 @@ func ConsumerHeartbeats(ctx context.Context, rdb redis.UniversalClient, keys Key
 	}
 	return out, nil
 }
-
-// PendingEntry is one entry delivered to a group and not acknowledged.
-type PendingEntry struct {
-	ID       string `json:"id"`
-	Consumer string `json:"consumer"`
-	// EnteredAt is when the entry entered the stream (from its id).
-	EnteredAt time.Time `json:"entered_at"`
-	// Idle is how long ago it was last delivered.
-	Idle time.Duration `json:"idle_ns"`
-	// Deliveries counts its deliveries: above 1, it is being retried.
-	Deliveries int64 `json:"deliveries"`
-}
-
-// PendingEntries returns up to n of the oldest pending entries of group
-// on stream (unprefixed); none when the stream or group does not exist.
-func PendingEntries(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream, group string, n int64) ([]PendingEntry, error) {
-	key := keys.Stream(stream)
-	ext, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: key, Group: group, Start: "-", End: "+", Count: n}).Result()
-	if isNoSuchKey(err) || isNoGroup(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("XPENDING %s %s: %w", key, group, err)
-	}
-	out := make([]PendingEntry, 0, len(ext))
-	for _, e := range ext {
-		pe := PendingEntry{ID: e.ID, Consumer: e.Consumer, Idle: e.Idle, Deliveries: e.RetryCount}
-		if id, err := ParseStreamID(e.ID); err == nil {
-			pe.EnteredAt = id.Time()
-		}
-		out = append(out, pe)
-	}
-	return out, nil
-}

@@ -1,4 +1,4 @@
-package pipeline
+package operator
 
 // Operator tools behind `assistant streams` and `assistant dlq`: read-only
 // reports on streams and groups, and the dead-letter queue's list, show,
@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -66,7 +67,7 @@ type ConsumerReport struct {
 // STREAM, XINFO GROUPS, the XPENDING summary and XINFO CONSUMERS of each
 // group, and the length of its DLQ. A stream that does not exist is reported
 // with Exists false rather than as an error.
-func StreamsReport(ctx context.Context, rdb redis.UniversalClient, keys Keys, streams []string) ([]StreamReport, error) {
+func StreamsReport(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, streams []string) ([]StreamReport, error) {
 	now := time.Now()
 	reports := make([]StreamReport, 0, len(streams))
 	for _, stream := range streams {
@@ -79,7 +80,7 @@ func StreamsReport(ctx context.Context, rdb redis.UniversalClient, keys Keys, st
 	return reports, nil
 }
 
-func streamReport(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream string, now time.Time) (StreamReport, error) {
+func streamReport(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, now time.Time) (StreamReport, error) {
 	rep := StreamReport{Stream: stream, Key: keys.Stream(stream), DLQKey: keys.DLQ(stream)}
 
 	dlqLen, err := rdb.XLen(ctx, rep.DLQKey).Result()
@@ -93,7 +94,7 @@ func streamReport(ctx context.Context, rdb redis.UniversalClient, keys Keys, str
 			return rep, fmt.Errorf("XREVRANGE %s: %w", rep.DLQKey, err)
 		}
 		if len(newest) == 1 {
-			if id, err := ParseStreamID(newest[0].ID); err == nil {
+			if id, err := pipeline.ParseStreamID(newest[0].ID); err == nil {
 				rep.DLQNewestTime = id.Time()
 			}
 		}
@@ -147,7 +148,7 @@ func fillOldestPending(ctx context.Context, rdb redis.UniversalClient, key strin
 	}
 	gr.Pending = sum.Count
 	gr.OldestPendingID = sum.Lower
-	if id, err := ParseStreamID(sum.Lower); err == nil {
+	if id, err := pipeline.ParseStreamID(sum.Lower); err == nil {
 		gr.OldestPendingAge = max(now.Sub(id.Time()), 0)
 	}
 	ext, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{
@@ -167,12 +168,12 @@ func fillOldestPending(ctx context.Context, rdb redis.UniversalClient, key strin
 type DLQPage struct {
 	Key     string
 	Total   int64 // entries in the DLQ
-	Entries []DLQEntry
+	Entries []pipeline.DLQEntry
 }
 
 // DLQList returns up to limit entries of stream's DLQ, oldest first (all of
 // them when limit <= 0), and the DLQ's total length.
-func DLQList(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream string, limit int) (DLQPage, error) {
+func DLQList(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, limit int) (DLQPage, error) {
 	page := DLQPage{Key: keys.DLQ(stream)}
 	total, err := rdb.XLen(ctx, page.Key).Result()
 	if err != nil {
@@ -189,7 +190,7 @@ func DLQList(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream s
 		return page, fmt.Errorf("XRANGE %s: %w", page.Key, err)
 	}
 	for _, m := range msgs {
-		page.Entries = append(page.Entries, DecodeDLQEntry(m))
+		page.Entries = append(page.Entries, pipeline.DecodeDLQEntry(m))
 	}
 	return page, nil
 }
@@ -205,20 +206,20 @@ var ErrDLQEntryAmbiguous = errors.New("DLQ entry id is ambiguous")
 // DLQGet finds the DLQ entry with the given DLQ id in the DLQs of streams.
 // Pass one stream when it is known; an id found in several DLQs is an
 // ErrDLQEntryAmbiguous naming them.
-func DLQGet(ctx context.Context, rdb redis.UniversalClient, keys Keys, streams []string, id string) (DLQEntry, error) {
-	if _, err := ParseStreamID(id); err != nil {
-		return DLQEntry{}, err
+func DLQGet(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, streams []string, id string) (pipeline.DLQEntry, error) {
+	if _, err := pipeline.ParseStreamID(id); err != nil {
+		return pipeline.DLQEntry{}, err
 	}
-	var found []DLQEntry
+	var found []pipeline.DLQEntry
 	var where []string
 	for _, stream := range streams {
 		key := keys.DLQ(stream)
 		msgs, err := rdb.XRange(ctx, key, id, id).Result()
 		if err != nil {
-			return DLQEntry{}, fmt.Errorf("XRANGE %s %s: %w", key, id, err)
+			return pipeline.DLQEntry{}, fmt.Errorf("XRANGE %s %s: %w", key, id, err)
 		}
 		if len(msgs) == 1 {
-			e := DecodeDLQEntry(msgs[0])
+			e := pipeline.DecodeDLQEntry(msgs[0])
 			if e.Stream == "" {
 				e.Stream = stream
 			}
@@ -228,11 +229,11 @@ func DLQGet(ctx context.Context, rdb redis.UniversalClient, keys Keys, streams [
 	}
 	switch len(found) {
 	case 0:
-		return DLQEntry{}, fmt.Errorf("%w: %s in the DLQ of %s", ErrDLQEntryNotFound, id, strings.Join(streams, ", "))
+		return pipeline.DLQEntry{}, fmt.Errorf("%w: %s in the DLQ of %s", ErrDLQEntryNotFound, id, strings.Join(streams, ", "))
 	case 1:
 		return found[0], nil
 	default:
-		return DLQEntry{}, fmt.Errorf("%w: %s is in the DLQs of %s; name the stream", ErrDLQEntryAmbiguous, id, strings.Join(where, ", "))
+		return pipeline.DLQEntry{}, fmt.Errorf("%w: %s is in the DLQs of %s; name the stream", ErrDLQEntryAmbiguous, id, strings.Join(where, ", "))
 	}
 }
 
@@ -251,10 +252,10 @@ type DLQResult struct {
 // at any time. With all it replays every entry present when it starts (entries
 // dead-lettered again during the replay are left for a later run); otherwise
 // exactly the given DLQ ids, and an unknown id is an error.
-func DLQReplay(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream string, ids []string, all bool) (DLQResult, error) {
+func DLQReplay(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, ids []string, all bool) (DLQResult, error) {
 	dlqKey := keys.DLQ(stream)
 	var res DLQResult
-	err := forEachDLQEntry(ctx, rdb, dlqKey, ids, all, func(e DLQEntry) error {
+	err := forEachDLQEntry(ctx, rdb, dlqKey, ids, all, func(e pipeline.DLQEntry) error {
 		if e.Data == nil {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: %v", e.ID, e.DataErr))
 			return nil
@@ -283,7 +284,7 @@ func DLQReplay(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream
 
 // DLQPurge deletes dead-lettered entries: the given DLQ ids (an unknown id is
 // an error, and nothing is deleted), or with all every entry.
-func DLQPurge(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream string, ids []string, all bool) (DLQResult, error) {
+func DLQPurge(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, ids []string, all bool) (DLQResult, error) {
 	dlqKey := keys.DLQ(stream)
 	if all {
 		tx := adminPipeline(rdb, keys)
@@ -298,7 +299,7 @@ func DLQPurge(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream 
 		return DLQResult{}, errors.New("purge: name the entries (ids) or ask for all")
 	}
 	for _, id := range ids {
-		if _, err := ParseStreamID(id); err != nil {
+		if _, err := pipeline.ParseStreamID(id); err != nil {
 			return DLQResult{}, err
 		}
 		msgs, err := rdb.XRange(ctx, dlqKey, id, id).Result()
@@ -319,14 +320,14 @@ func DLQPurge(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream 
 // forEachDLQEntry calls fn for the named entries (all of them must exist) or,
 // with all, for every entry up to the newest present at the start, in pages,
 // so a large DLQ is never read into memory at once.
-func forEachDLQEntry(ctx context.Context, rdb redis.UniversalClient, dlqKey string, ids []string, all bool, fn func(DLQEntry) error) error {
+func forEachDLQEntry(ctx context.Context, rdb redis.UniversalClient, dlqKey string, ids []string, all bool, fn func(pipeline.DLQEntry) error) error {
 	if !all {
 		if len(ids) == 0 {
 			return errors.New("name the entries (ids) or ask for all")
 		}
-		entries := make([]DLQEntry, 0, len(ids))
+		entries := make([]pipeline.DLQEntry, 0, len(ids))
 		for _, id := range ids {
-			if _, err := ParseStreamID(id); err != nil {
+			if _, err := pipeline.ParseStreamID(id); err != nil {
 				return err
 			}
 			msgs, err := rdb.XRange(ctx, dlqKey, id, id).Result()
@@ -336,7 +337,7 @@ func forEachDLQEntry(ctx context.Context, rdb redis.UniversalClient, dlqKey stri
 			if len(msgs) == 0 {
 				return fmt.Errorf("%w: %s in %s", ErrDLQEntryNotFound, id, dlqKey)
 			}
-			entries = append(entries, DecodeDLQEntry(msgs[0]))
+			entries = append(entries, pipeline.DecodeDLQEntry(msgs[0]))
 		}
 		for _, e := range entries {
 			if err := fn(e); err != nil {
@@ -365,7 +366,7 @@ func forEachDLQEntry(ctx context.Context, rdb redis.UniversalClient, dlqKey stri
 			return fmt.Errorf("XRANGE %s: %w", dlqKey, err)
 		}
 		for _, m := range msgs {
-			if err := fn(DecodeDLQEntry(m)); err != nil {
+			if err := fn(pipeline.DecodeDLQEntry(m)); err != nil {
 				return err
 			}
 		}
@@ -381,7 +382,7 @@ func forEachDLQEntry(ctx context.Context, rdb redis.UniversalClient, dlqKey stri
 // tag they may hash apart and a cluster cannot run the transaction, so the
 // commands are pipelined: XADD before XDEL, so a failure in between leaves a
 // duplicate, which idempotent stages absorb, never a lost entry.
-func adminPipeline(rdb redis.UniversalClient, keys Keys) redis.Pipeliner {
+func adminPipeline(rdb redis.UniversalClient, keys pipeline.Keys) redis.Pipeliner {
 	if _, cluster := rdb.(*redis.ClusterClient); cluster && !keys.OneSlot() {
 		return rdb.Pipeline()
 	}

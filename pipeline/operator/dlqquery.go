@@ -1,4 +1,4 @@
-package pipeline
+package operator
 
 // Searching dead-letter queues: by either id an operator meets (the DLQ
 // entry's own, or the original entry's id that the "entry dead-lettered" log
@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/assistant-dev/assistant/events"
+	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -23,11 +25,11 @@ const dlqScanPage = 500
 // original entry with that id (several groups reading one stream, persist
 // and enrich, may each dead-letter the same entry). An original entry is
 // dead-lettered after it was added, so only DLQ ids from id on are read.
-func DLQFind(ctx context.Context, rdb redis.UniversalClient, keys Keys, streams []string, id string) ([]DLQEntry, error) {
-	if _, err := ParseStreamID(id); err != nil {
+func DLQFind(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, streams []string, id string) ([]pipeline.DLQEntry, error) {
+	if _, err := pipeline.ParseStreamID(id); err != nil {
 		return nil, err
 	}
-	var byDLQID, byEntryID []DLQEntry
+	var byDLQID, byEntryID []pipeline.DLQEntry
 	for _, stream := range streams {
 		key := keys.DLQ(stream)
 		start := id
@@ -37,7 +39,7 @@ func DLQFind(ctx context.Context, rdb redis.UniversalClient, keys Keys, streams 
 				return nil, fmt.Errorf("XRANGE %s %s +: %w", key, start, err)
 			}
 			for _, m := range msgs {
-				e := DecodeDLQEntry(m)
+				e := pipeline.DecodeDLQEntry(m)
 				if e.Stream == "" {
 					e.Stream = stream
 				}
@@ -84,7 +86,7 @@ func (f DLQFilter) empty() bool { return f == DLQFilter{} }
 
 // matches reports whether e passes the filter's field conditions; the time
 // bounds are applied to the id range read.
-func (f DLQFilter) matches(e DLQEntry) bool {
+func (f DLQFilter) matches(e pipeline.DLQEntry) bool {
 	switch {
 	case f.Stage != "" && e.Stage != f.Stage:
 		return false
@@ -100,8 +102,8 @@ func (f DLQFilter) matches(e DLQEntry) bool {
 // event in its data field, or the flat post_id field of a legacy entry; ""
 // when neither can be read (the entry may be undecodable, which is often why
 // it is in the DLQ).
-func DLQPostID(e DLQEntry) string {
-	if raw, ok := e.Data[DataField]; ok {
+func DLQPostID(e pipeline.DLQEntry) string {
+	if raw, ok := e.Data[events.DataField]; ok {
 		var ev struct {
 			PostID string `json:"post_id"`
 		}
@@ -123,7 +125,7 @@ type DLQMatches struct {
 // DLQQuery returns up to limit entries (all when limit <= 0) of stream's
 // DLQ that pass filter, oldest first, with the DLQ's length and the number
 // of matching entries.
-func DLQQuery(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream string, filter DLQFilter, limit int) (DLQMatches, error) {
+func DLQQuery(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, filter DLQFilter, limit int) (DLQMatches, error) {
 	page := DLQMatches{DLQPage: DLQPage{Key: keys.DLQ(stream)}}
 	total, err := rdb.XLen(ctx, page.Key).Result()
 	if err != nil {
@@ -143,7 +145,7 @@ func DLQQuery(ctx context.Context, rdb redis.UniversalClient, keys Keys, stream 
 			return page, fmt.Errorf("XRANGE %s: %w", page.Key, err)
 		}
 		for _, m := range msgs {
-			e := DecodeDLQEntry(m)
+			e := pipeline.DecodeDLQEntry(m)
 			if !filter.matches(e) {
 				continue
 			}

@@ -1,24 +1,20 @@
-package pipeline
+package operator
 
 import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 
+	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
-
-// ReadyTimeout bounds one /readyz check, so a hung dependency makes the probe
-// fail instead of hanging the orchestrator's request.
-const ReadyTimeout = 2 * time.Second
 
 // NewOpsHandler serves the operations endpoints (docs/metrics.md):
 //
 //   - /metrics: the gatherer's metrics in the Prometheus exposition format;
 //   - /healthz: 200 "ok" while the process can answer at all (liveness);
-//   - /readyz:  200 "ready" when ready reports nil within ReadyTimeout, else
+//   - /readyz:  200 "ready" when ready reports nil within pipeline.ReadyTimeout, else
 //     503 with the reason as the body (readiness). With ?verbose and a
 //     report (WithReadyReport), one line per check follows, "[+]name ok" or
 //     "[-]name failed: reason", the way the Kubernetes API server does it.
@@ -33,7 +29,7 @@ func NewOpsHandler(gatherer prometheus.Gatherer, ready func(context.Context) err
 		writeText(w, http.StatusOK, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
+		ctx, cancel := context.WithTimeout(r.Context(), pipeline.ReadyTimeout)
 		defer cancel()
 		status, body := http.StatusOK, "ready"
 		if err := checkReady(ctx, ready); err != nil {
@@ -57,11 +53,11 @@ func NewOpsHandler(gatherer prometheus.Gatherer, ready func(context.Context) err
 type OpsOption func(*opsOptions)
 
 type opsOptions struct {
-	report func(context.Context) []CheckResult
+	report func(context.Context) []pipeline.CheckResult
 }
 
 // WithReadyReport lists each check in /readyz?verbose (Runner.Checks).
-func WithReadyReport(report func(context.Context) []CheckResult) OpsOption {
+func WithReadyReport(report func(context.Context) []pipeline.CheckResult) OpsOption {
 	return func(o *opsOptions) { o.report = report }
 }
 
@@ -77,7 +73,7 @@ func checkReady(ctx context.Context, ready func(context.Context) error) error {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("readiness check did not answer within %s: %w", ReadyTimeout, ctx.Err())
+		return fmt.Errorf("readiness check did not answer within %s: %w", pipeline.ReadyTimeout, ctx.Err())
 	}
 }
 

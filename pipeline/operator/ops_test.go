@@ -1,4 +1,4 @@
-package pipeline
+package operator
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -70,7 +71,7 @@ func TestOpsReadyzTimesOut(t *testing.T) {
 	if code != http.StatusServiceUnavailable || !strings.Contains(body, "did not answer") {
 		t.Errorf("got %d %q", code, body)
 	}
-	if took := time.Since(start); took > ReadyTimeout+time.Second {
+	if took := time.Since(start); took > pipeline.ReadyTimeout+time.Second {
 		t.Errorf("readyz took %s", took)
 	}
 }

@@ -1,4 +1,4 @@
-package pipeline_test
+package operator_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/pipeline/operator"
 )
 
 func adminKeys(prefix string) pipeline.Keys {
@@ -82,7 +83,7 @@ func TestStreamsReport(t *testing.T) {
 	addDLQ(t, rdb, keys, "posts.parsed", map[string]string{"data": "x"}, pipeline.ClassPermanent)
 	addDLQ(t, rdb, keys, "posts.parsed", map[string]string{"data": "y"}, pipeline.ClassExhausted)
 
-	reports, err := pipeline.StreamsReport(ctx, rdb, keys, []string{"posts.parsed", "posts.tagged"})
+	reports, err := operator.StreamsReport(ctx, rdb, keys, []string{"posts.parsed", "posts.tagged"})
 	if err != nil {
 		t.Fatalf("StreamsReport: %v", err)
 	}
@@ -96,7 +97,7 @@ func TestStreamsReport(t *testing.T) {
 	if parsed.FirstEntryID != ids[0] || parsed.LastEntryID != ids[4] {
 		t.Errorf("first/last: %s %s", parsed.FirstEntryID, parsed.LastEntryID)
 	}
-	groups := map[string]pipeline.GroupReport{}
+	groups := map[string]operator.GroupReport{}
 	for _, g := range parsed.Groups {
 		groups[g.Name] = g
 	}
@@ -139,7 +140,7 @@ func TestDLQListAndGet(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	page, err := pipeline.DLQList(ctx, rdb, keys, "posts.parsed", 1)
+	page, err := operator.DLQList(ctx, rdb, keys, "posts.parsed", 1)
 	if err != nil {
 		t.Fatalf("DLQList: %v", err)
 	}
@@ -152,26 +153,26 @@ func TestDLQListAndGet(t *testing.T) {
 		e.FailedAt.IsZero() || e.FirstSeenAt.IsZero() || e.Data["data"] != event || e.DataErr != nil {
 		t.Errorf("decoded entry: %+v", e)
 	}
-	all, err := pipeline.DLQList(ctx, rdb, keys, "posts.parsed", 0)
+	all, err := operator.DLQList(ctx, rdb, keys, "posts.parsed", 0)
 	if err != nil || len(all.Entries) != 2 || all.Entries[1].ID != id2 {
 		t.Fatalf("list all: %+v, %v", all, err)
 	}
 
-	got, err := pipeline.DLQGet(ctx, rdb, keys, []string{"posts.parsed", "posts.tagged"}, idTagged)
+	got, err := operator.DLQGet(ctx, rdb, keys, []string{"posts.parsed", "posts.tagged"}, idTagged)
 	if err != nil || got.Stream != "posts.tagged" || got.Stage != "persist" {
 		t.Errorf("get across streams (stream field absent: taken from the DLQ): %+v, %v", got, err)
 	}
-	if _, err := pipeline.DLQGet(ctx, rdb, keys, []string{"posts.parsed", "posts.tagged"}, id2); !errors.Is(err, pipeline.ErrDLQEntryAmbiguous) {
+	if _, err := operator.DLQGet(ctx, rdb, keys, []string{"posts.parsed", "posts.tagged"}, id2); !errors.Is(err, operator.ErrDLQEntryAmbiguous) {
 		t.Errorf("same id in two DLQs: %v", err)
 	}
-	got, err = pipeline.DLQGet(ctx, rdb, keys, []string{"posts.parsed"}, id2)
+	got, err = operator.DLQGet(ctx, rdb, keys, []string{"posts.parsed"}, id2)
 	if err != nil || got.Data["post_id"] != "p2" || got.Data["text"] != "flat" {
 		t.Errorf("get flat: %+v, %v", got, err)
 	}
-	if _, err := pipeline.DLQGet(ctx, rdb, keys, []string{"posts.tagged"}, id1); !errors.Is(err, pipeline.ErrDLQEntryNotFound) {
+	if _, err := operator.DLQGet(ctx, rdb, keys, []string{"posts.tagged"}, id1); !errors.Is(err, operator.ErrDLQEntryNotFound) {
 		t.Errorf("wrong stream: %v", err)
 	}
-	if _, err := pipeline.DLQGet(ctx, rdb, keys, []string{"posts.parsed"}, "-"); err == nil || !strings.Contains(err.Error(), "not a stream entry id") {
+	if _, err := operator.DLQGet(ctx, rdb, keys, []string{"posts.parsed"}, "-"); err == nil || !strings.Contains(err.Error(), "not a stream entry id") {
 		t.Errorf("bad id: %v", err)
 	}
 }
@@ -196,7 +197,7 @@ func TestDLQReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res, err := pipeline.DLQReplay(ctx, rdb, keys, "posts.parsed", []string{idData}, false)
+	res, err := operator.DLQReplay(ctx, rdb, keys, "posts.parsed", []string{idData}, false)
 	if err != nil || res.Done != 1 {
 		t.Fatalf("replay one: %+v, %v", res, err)
 	}
@@ -211,11 +212,11 @@ func TestDLQReplay(t *testing.T) {
 		t.Errorf("DLQ length after one replay: %d", n)
 	}
 
-	if _, err := pipeline.DLQReplay(ctx, rdb, keys, "posts.parsed", []string{"1-0"}, false); !errors.Is(err, pipeline.ErrDLQEntryNotFound) {
+	if _, err := operator.DLQReplay(ctx, rdb, keys, "posts.parsed", []string{"1-0"}, false); !errors.Is(err, operator.ErrDLQEntryNotFound) {
 		t.Errorf("unknown id: %v", err)
 	}
 
-	res, err = pipeline.DLQReplay(ctx, rdb, keys, "posts.parsed", nil, true)
+	res, err = operator.DLQReplay(ctx, rdb, keys, "posts.parsed", nil, true)
 	if err != nil || res.Done != 1 || len(res.Skipped) != 1 || !strings.HasPrefix(res.Skipped[0], idBroken) {
 		t.Fatalf("replay all: %+v, %v", res, err)
 	}
@@ -243,27 +244,27 @@ func TestDLQPurge(t *testing.T) {
 		ids[i] = addDLQ(t, rdb, keys, "posts.tagged", map[string]string{"data": "{}"}, pipeline.ClassPermanent)
 	}
 
-	if _, err := pipeline.DLQPurge(ctx, rdb, keys, "posts.tagged", []string{ids[0], "1-0"}, false); !errors.Is(err, pipeline.ErrDLQEntryNotFound) {
+	if _, err := operator.DLQPurge(ctx, rdb, keys, "posts.tagged", []string{ids[0], "1-0"}, false); !errors.Is(err, operator.ErrDLQEntryNotFound) {
 		t.Fatalf("unknown id: %v", err)
 	}
 	if n := rdb.XLen(ctx, keys.DLQ("posts.tagged")).Val(); n != 3 {
 		t.Fatalf("a failed purge deleted entries: %d left", n)
 	}
-	res, err := pipeline.DLQPurge(ctx, rdb, keys, "posts.tagged", []string{ids[1]}, false)
+	res, err := operator.DLQPurge(ctx, rdb, keys, "posts.tagged", []string{ids[1]}, false)
 	if err != nil || res.Done != 1 {
 		t.Fatalf("purge one: %+v, %v", res, err)
 	}
-	if _, err := pipeline.DLQPurge(ctx, rdb, keys, "posts.tagged", nil, false); err == nil {
+	if _, err := operator.DLQPurge(ctx, rdb, keys, "posts.tagged", nil, false); err == nil {
 		t.Error("purge without ids or all must fail")
 	}
-	res, err = pipeline.DLQPurge(ctx, rdb, keys, "posts.tagged", nil, true)
+	res, err = operator.DLQPurge(ctx, rdb, keys, "posts.tagged", nil, true)
 	if err != nil || res.Done != 2 {
 		t.Fatalf("purge all: %+v, %v", res, err)
 	}
 	if n := rdb.Exists(ctx, keys.DLQ("posts.tagged")).Val(); n != 0 {
 		t.Error("DLQ still exists")
 	}
-	res, err = pipeline.DLQPurge(ctx, rdb, keys, "posts.tagged", nil, true)
+	res, err = operator.DLQPurge(ctx, rdb, keys, "posts.tagged", nil, true)
 	if err != nil || res.Done != 0 {
 		t.Errorf("purge empty: %+v, %v", res, err)
 	}
