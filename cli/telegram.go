@@ -16,8 +16,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/stages/telegram"
 	"github.com/assistant-dev/assistant/store/postgres"
-	"github.com/assistant-dev/assistant/telegram"
 )
 
 // telegramIO is where the telegram commands talk to the operator and which

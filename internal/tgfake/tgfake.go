@@ -27,7 +27,7 @@ import (
 	"github.com/gotd/td/tgtest/cluster"
 	"github.com/gotd/td/transport"
 
-	"github.com/assistant-dev/assistant/telegram"
+	"github.com/assistant-dev/assistant/stages/telegram"
 )
 
 // Server is a TEST SERVER, not Telegram: gotd's own in-process

@@ -12,7 +12,7 @@ import (
 	"github.com/assistant-dev/assistant/stages/index"
 	"github.com/assistant-dev/assistant/stages/persist"
 	"github.com/assistant-dev/assistant/stages/tag"
-	"github.com/assistant-dev/assistant/telegram"
+	"github.com/assistant-dev/assistant/stages/telegram"
 )
 
 // Registry returns the registry of every production stage.

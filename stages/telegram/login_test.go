@@ -17,7 +17,7 @@ import (
 	"github.com/gotd/td/session"
 
 	"github.com/assistant-dev/assistant/internal/tgfake"
-	"github.com/assistant-dev/assistant/telegram"
+	"github.com/assistant-dev/assistant/stages/telegram"
 )
 
 func scripted(lines ...string) (*telegram.LineReader, *bytes.Buffer) {

@@ -23,8 +23,8 @@ import (
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/internal/tgfake"
 	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/stages/telegram"
 	"github.com/assistant-dev/assistant/store/postgres"
-	"github.com/assistant-dev/assistant/telegram"
 )
 
 // env is one test's world: the test MTProto server, real Redis and a
