@@ -1,4 +1,4 @@
-// Package cli is the command line of the assistant daemon (README.md, "Command line"):
+// Package cli is the command line of the assistant daemon (docs/cli.md):
 // `assistant run` starts stages, the other commands are operator tools
 // (streams, dlq, config, migrate, ingest, version). Commands parse flags,
 // load the configuration and format output; the work itself lives in the

@@ -599,7 +599,7 @@ func (c *Config) validateStage(p *Problems, name string) {
 	}
 }
 
-// ResolveProviders expands "auto" (README.md, "Configuration"): gigachat when its key is
+// ResolveProviders expands "auto" (docs/llm-providers.md, "The providers"): gigachat when its key is
 // set, else openrouter when its key is set, else local. Other values are split
 // into a chain.
 func (c *Config) ResolveProviders(setting string) []string {

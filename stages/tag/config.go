@@ -7,7 +7,7 @@ import (
 	"github.com/assistant-dev/assistant/pipeline"
 )
 
-// Config is the tag stage's settings block, stages.tag (README.md; the tagging rules in ai/validate.go).
+// Config is the tag stage's settings block, stages.tag (config.yaml, docs/configuration.md; the tagging rules in ai/validate.go).
 type Config struct {
 	config.Pool `mapstructure:",squash" yaml:",inline"`
 	// MinChars: shorter posts without media get empty tags, no model call.
