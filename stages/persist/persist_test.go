@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,11 +28,8 @@ import (
 
 // statementCounter is a pgx tracer counting the statements sent to the
 // server: plain queries (BEGIN/COMMIT included) and every query of a batch.
-// afterBatch, when set, runs once after the next batch has been read.
 type statementCounter struct {
-	n          atomic.Int64
-	mu         sync.Mutex
-	afterBatch func()
+	n atomic.Int64
 }
 
 func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
@@ -47,15 +43,7 @@ func (c *statementCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ p
 func (c *statementCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {
 	c.n.Add(1)
 }
-func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {
-	c.mu.Lock()
-	fn := c.afterBatch
-	c.afterBatch = nil
-	c.mu.Unlock()
-	if fn != nil {
-		fn()
-	}
-}
+func (c *statementCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
 
 // env is one test's stage on its own schema.
 type env struct {
@@ -428,10 +416,10 @@ func TestPersistBatchIsConstantStatements(t *testing.T) {
 		counts = append(counts, e.tracer.n.Load())
 		total += size
 	}
-	// BEGIN, the posts UPSERT, the tags UPSERT, COMMIT.
+	// The posts UPSERT and the tags UPSERT, one implicit transaction.
 	for i, n := range counts {
-		if n != 4 {
-			t.Errorf("batch of %d sent %d statements, want 4 (counts %v)", sizes[i], n, counts)
+		if n != 2 {
+			t.Errorf("batch of %d sent %d statements, want 2 (counts %v)", sizes[i], n, counts)
 		}
 	}
 	var rows, posts int
@@ -443,9 +431,11 @@ func TestPersistBatchIsConstantStatements(t *testing.T) {
 	}
 }
 
-// TestPersistConnectionKilled kills the stage's connections after both
-// statements ran and before COMMIT: nothing may be half-written, Handle
-// reports the failure, and handling the batch again stores every event.
+// TestPersistConnectionKilled kills the stage's connection after the posts
+// statement ran and while the tags statement waits: both travel in one
+// pipeline that PostgreSQL runs as one implicit transaction, so nothing may
+// be half-written, Handle reports the failure, and handling the batch again
+// stores every event.
 func TestPersistConnectionKilled(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -454,31 +444,43 @@ func TestPersistConnectionKilled(t *testing.T) {
 	for i := range msgs {
 		msgs[i] = message(t, tagged(fmt.Sprintf("kill-%d", i), 1, "Python"))
 	}
-	killed := make(chan error, 1)
-	e.tracer.mu.Lock()
-	e.tracer.afterBatch = func() {
-		conn, err := pgx.Connect(e.ctx, testenv.DatabaseURL())
-		if err != nil {
-			killed <- err
-			return
-		}
-		defer conn.Close(e.ctx)
-		var terminated int
-		err = conn.QueryRow(e.ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-			WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = $1) k`, e.appName).Scan(&terminated)
-		if err == nil && terminated == 0 {
-			err = fmt.Errorf("no connection named %s to terminate", e.appName)
-		}
-		killed <- err
+	// Another session holds post_enrichment, so the tags statement waits on
+	// the lock after the posts statement has written its rows.
+	locker, err := pgx.Connect(e.ctx, e.dbURL) // the test's schema
+	if err != nil {
+		t.Fatal(err)
 	}
-	e.tracer.mu.Unlock()
+	defer locker.Close(e.ctx)
+	tx, err := locker.Begin(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(e.ctx, `LOCK TABLE post_enrichment IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	killed := make(chan error, 1)
+	go func() {
+		defer func() { _ = tx.Rollback(e.ctx) }()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			var terminated int
+			err := locker.QueryRow(e.ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE datname = current_database() AND application_name = $1 AND wait_event_type = 'Lock') k`, e.appName).Scan(&terminated)
+			if err != nil || terminated > 0 {
+				killed <- err
+				return
+			}
+			time.Sleep(5 * time.Millisecond) // polling pg_stat_activity: there is no event to wait on
+		}
+		killed <- fmt.Errorf("no connection named %s waited on the lock", e.appName)
+	}()
 
-	err := e.stage.Handle(e.ctx, msgs)
+	err = e.stage.Handle(e.ctx, msgs)
 	if kerr := <-killed; kerr != nil {
 		t.Fatalf("terminate connections: %v", kerr)
 	}
 	if err == nil {
-		t.Fatal("Handle succeeded although its connection was killed before COMMIT")
+		t.Fatal("Handle succeeded although its connection was killed mid-transaction")
 	}
 	if pipeline.IsPermanent(err) {
 		t.Errorf("connection loss classified as permanent: %v", err)
@@ -497,6 +499,13 @@ func TestPersistConnectionKilled(t *testing.T) {
 	}
 	if c := count(); c != 0 {
 		t.Fatalf("%d rows survived a transaction that never committed", c)
+	}
+	var posts int
+	if err := e.pool.QueryRow(e.ctx, `SELECT count(*) FROM posts`).Scan(&posts); err != nil {
+		t.Fatalf("count posts: %v", err)
+	}
+	if posts != 0 {
+		t.Fatalf("%d posts rows survived: the posts statement committed without the tags statement", posts)
 	}
 	if got := e.persisted(t, "error"); got != n {
 		t.Errorf("tags_persisted_total{error} = %v, want %d", got, n)

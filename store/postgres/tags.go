@@ -163,7 +163,10 @@ func (r *Repository) Ping(ctx context.Context) error {
 
 // UpsertTagged stores a batch of posts.tagged events in one transaction of
 // two multi-row statements (posts, then post_enrichment kind='tags'), sent
-// in a single round trip with the BEGIN, plus the COMMIT. The events must
+// in a single round trip: a pgx batch ends in one Sync, and PostgreSQL runs
+// the statements of a pipeline up to its Sync as one implicit transaction —
+// a failing statement rolls back the other. No BEGIN/COMMIT, so no second
+// round trip (persist was 0.7× a raw upsert with them). The events must
 // have distinct post ids (two rows for one key in one statement is an error
 // in Postgres); the caller keeps the newest event of each post.
 //
@@ -184,21 +187,11 @@ func (r *Repository) UpsertTagged(ctx context.Context, events []*events.PostTagg
 	cols.fill(events, retention, time.Now())
 
 	batch := &pgx.Batch{}
-	batch.BeginTx(pgx.TxOptions{})
 	batch.Queue(upsertPostsSQL, cols.postIDs, cols.channelIDs, cols.tenantIDs, cols.texts, cols.urls,
 		cols.postedAt, cols.contentHashes, cols.occurredAt, cols.expiresAt)
 	batch.Queue(upsertTagsSQL, cols.postIDs, cols.data, cols.tagsHashes, cols.providers, cols.occurredAt)
 
 	results := r.pool.SendBatch(ctx, batch)
-	tx := results.Tx()
-	// Rollback after Commit is a no-op; on any failure it ends the
-	// transaction and returns the connection to the pool.
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-
-	if _, err := results.Exec(); err != nil {
-		_ = results.Close()
-		return res, fmt.Errorf("begin transaction: %w", err)
-	}
 	if _, err := results.Exec(); err != nil {
 		_ = results.Close()
 		return res, fmt.Errorf("upsert %d posts: %w", len(events), err)
@@ -208,10 +201,8 @@ func (r *Repository) UpsertTagged(ctx context.Context, events []*events.PostTagg
 		_ = results.Close()
 		return res, fmt.Errorf("upsert %d tags rows: %w", len(events), err)
 	}
+	// Close reads up to the Sync: the implicit transaction's commit.
 	if err := results.Close(); err != nil {
-		return res, fmt.Errorf("upsert %d tagged posts: %w", len(events), err)
-	}
-	if err := tx.Commit(ctx); err != nil {
 		return res, fmt.Errorf("commit %d tagged posts: %w", len(events), err)
 	}
 	res = UpsertResult{Inserted: int(inserted), Replaced: int(replaced), Refreshed: int(refreshed), Stale: int(stale)}
