@@ -52,12 +52,14 @@ func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.U
 		return fmt.Errorf("parse HTML: %w", err)
 	}
 	meta := readMeta(doc, final)
+	markEmbeddedPosts(doc)
 	dropBoilerplate(doc)
 	// The page's own article container, found in a second copy of the
 	// document (readability rewrites the first): the alternative the
 	// readability pass is compared with below.
 	var marked *html.Node
 	if doc2, err := html.Parse(strings.NewReader(text)); err == nil {
+		markEmbeddedPosts(doc2)
 		dropBoilerplate(doc2)
 		marked = markedArticle(doc2)
 	}

@@ -2,7 +2,10 @@ package crawl
 
 import (
 	"strings"
+	"unicode"
 	"unicode/utf8"
+
+	"regexp"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
@@ -18,7 +21,9 @@ func pruneContent(n *html.Node) {
 		next := c.NextSibling
 		if c.Type == html.ElementNode && isPrunable(c) {
 			n.RemoveChild(c)
-		} else if c.Type == html.ElementNode {
+		} else if c.Type == html.ElementNode && c.DataAtom != atom.Blockquote {
+			// (A quote is kept whole: an embedded post with its dated
+			// signature line, a letter with its date.)
 			pruneContent(c)
 		}
 		c = next
@@ -46,6 +51,9 @@ func isPrunable(n *html.Node) bool {
 	if chars == 0 {
 		return false
 	}
+	if n.DataAtom != atom.Li && n.DataAtom != atom.Ul && n.DataAtom != atom.Ol && n.DataAtom != atom.Dl && isStrayLine(text) {
+		return true
+	}
 	density := float64(utf8.RuneCountInString(linkText)) / float64(chars)
 	switch {
 	case n.DataAtom == atom.P || n.DataAtom == atom.Span:
@@ -53,6 +61,11 @@ func isPrunable(n *html.Node) bool {
 		// a Twitter handle, a "Don't miss" list of headlines) points
 		// elsewhere; a sentence with a link in it is prose.
 		return density > 0.85 && chars < 400
+	case n.DataAtom == atom.Li:
+		// A list item that is a linked headline followed by a sentence of
+		// its own ("10 things in tech": headline, then the story in one
+		// line) is content; a "more news" item is a headline and a date.
+		return density > 0.5 && chars-utf8.RuneCountInString(linkText) < 60
 	default:
 		return density > 0.5 && chars < 2000
 	}
@@ -164,4 +177,118 @@ func isArticleMarked(n *html.Node) bool {
 func textLen(n *html.Node) int {
 	all, links := textAndLinkText(n)
 	return utf8.RuneCountInString(all) - utf8.RuneCountInString(links)
+}
+
+// embeddedPostMarkers are blockquote classes of posts embedded from social
+// networks (a tweet, an Instagram post): quotes the article makes.
+var embeddedPostMarkers = []string{"twitter-tweet", "instagram-media", "tiktok-embed", "reddit-embed"}
+
+// embeddedPostClass replaces the class of an embedded post's wrappers. The
+// wrappers are often classed "social-embed", which the class pre-pass and
+// readability read as a share row, and a tweet's links (its t.co link and
+// date) make readability's link-density check drop it; "post" is a word
+// readability weighs as content.
+const embeddedPostClass = "embedded-post"
+
+// markEmbeddedPosts gives every embedded post, and each element that wraps
+// nothing but it, the class embeddedPostClass, in place.
+func markEmbeddedPosts(n *html.Node) {
+	if n.Type == html.ElementNode && n.DataAtom == atom.Blockquote && isEmbeddedPost(n) {
+		text := innerText(n)
+		setClass(n, embeddedPostClass)
+		for p := n.Parent; p != nil && p.Type == html.ElementNode; p = p.Parent {
+			switch p.DataAtom {
+			case atom.Div, atom.Figure, atom.Span, atom.Section, atom.Aside:
+			default:
+				return
+			}
+			if innerText(p) != text || isArticleMarked(p) {
+				return
+			}
+			setClass(p, embeddedPostClass)
+		}
+		return
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		markEmbeddedPosts(c)
+	}
+}
+
+func isEmbeddedPost(n *html.Node) bool {
+	v := strings.ToLower(attr(n, "class"))
+	for _, m := range embeddedPostMarkers {
+		if strings.Contains(v, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// setClass sets n's class attribute to v.
+func setClass(n *html.Node, v string) {
+	for i := range n.Attr {
+		if n.Attr[i].Key == "class" {
+			n.Attr[i].Val = v
+			return
+		}
+	}
+	n.Attr = append(n.Attr, html.Attribute{Key: "class", Val: v})
+}
+
+var (
+	// yearOrTime is a year of this or the last century, a clock time, or
+	// "N units ago".
+	yearOrTime = regexp.MustCompile(`(?i)\b(?:19|20)\d\d\b|\b\d{1,2}[:.h]\d\d\b|\bago\b`)
+	// galleryCounter is a slideshow's position line ("Image 1 of / 13").
+	galleryCounter = regexp.MustCompile(`(?i)^(?:image|photo|picture|slide)s?\s+\d+\s+(?:of|/)`)
+	bareURL        = regexp.MustCompile(`^(?:https?://|www\.)\S+$`)
+)
+
+// dateWords are the words a dateline may hold besides its numbers: month
+// and weekday names (English, abbreviated or not) and the labels sites put
+// before a date.
+var dateWords = map[string]bool{
+	"jan": true, "january": true, "feb": true, "february": true, "mar": true, "march": true,
+	"apr": true, "april": true, "may": true, "jun": true, "june": true, "jul": true, "july": true,
+	"aug": true, "august": true, "sep": true, "sept": true, "september": true, "oct": true,
+	"october": true, "nov": true, "november": true, "dec": true, "december": true,
+	"mon": true, "monday": true, "tue": true, "tues": true, "tuesday": true, "wed": true,
+	"wednesday": true, "thu": true, "thur": true, "thurs": true, "thursday": true, "fri": true,
+	"friday": true, "sat": true, "saturday": true, "sun": true, "sunday": true,
+	"posted": true, "updated": true, "published": true, "modified": true, "last": true,
+	"date": true, "time": true, "hours": true, "minutes": true, "days": true, "weeks": true,
+	"hour": true, "minute": true, "day": true, "week": true, "ago": true, "today": true, "yesterday": true,
+}
+
+// isStrayLine reports whether a short block's text is page furniture that
+// no class names: a dateline ("Posted: Fri 6:45 PM, Feb 16, 2018",
+// "Updated at 1:23 p.m.", "sexta-feira, 22 de outubro de 2010 às 20:13"),
+// a gallery counter, or a bare URL (a share widget's copy of the page's
+// address).
+func isStrayLine(text string) bool {
+	if utf8.RuneCountInString(text) > 100 {
+		return false
+	}
+	if galleryCounter.MatchString(text) || bareURL.MatchString(text) {
+		return true
+	}
+	if !yearOrTime.MatchString(text) {
+		return false
+	}
+	// A sentence ends with a full stop; a dateline does not (save "p.m.").
+	lower := strings.ToLower(text)
+	if strings.HasSuffix(lower, ".") && !strings.HasSuffix(lower, "a.m.") && !strings.HasSuffix(lower, "p.m.") ||
+		strings.HasSuffix(lower, "!") || strings.HasSuffix(lower, "?") {
+		return false
+	}
+	words, other := 0, 0
+	for _, w := range strings.FieldsFunc(lower, func(r rune) bool { return !unicode.IsLetter(r) }) {
+		words++
+		// Short words (by, at, de, às, pm, est) and date words are what a
+		// dateline is made of; at most a name (a byline's) besides.
+		if utf8.RuneCountInString(w) > 3 && !dateWords[w] {
+			other++
+		}
+	}
+	return words <= 10 && other <= 3
 }
