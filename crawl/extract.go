@@ -186,7 +186,7 @@ var boilerplateTokens = map[string]bool{
 	"subscribe": true, "newsletter": true, "comment": true, "comments": true, "disqus": true,
 	"discussion": true, "replies": true, "share": true, "sharing": true, "social": true, "related": true, "similar": true, "popular": true,
 	"breadcrumb": true, "breadcrumbs": true, "informer": true, "copyright": true, "feedback": true,
-	"footer": true, "bottom": true, "gpt": true, "taboola": true, "outbrain": true, "paywall": true,
+	"footer": true, "bottom": true, "gpt": true, "author": true, "trending": true, "taboola": true, "outbrain": true, "paywall": true,
 }
 
 // boilerplatePhrases are class/id substrings too long to be single tokens.

@@ -25,6 +25,9 @@ func pruneContent(n *html.Node) {
 			// (A quote is kept whole: an embedded post with its dated
 			// signature line, a letter with its date.)
 			pruneContent(c)
+			if isLinkRun(c) {
+				n.RemoveChild(c)
+			}
 		}
 		c = next
 	}
@@ -291,4 +294,41 @@ func isStrayLine(text string) bool {
 		}
 	}
 	return words <= 10 && other <= 3
+}
+
+// isLinkRun reports whether a paragraph or an inline element is three or
+// more headline links with next to nothing between them ("A [VIDEO] | B [INSIGHT] |
+// C", a name's hover card of its latest stories): a list of links whatever
+// its length. It is checked after n's children were pruned, so that a hover
+// card inside a sentence goes, not the sentence.
+func isLinkRun(n *html.Node) bool {
+	if n.DataAtom != atom.P && n.DataAtom != atom.Span {
+		return false
+	}
+	links := countLinks(n)
+	if links < 3 {
+		return false
+	}
+	text, linkText := textAndLinkText(n)
+	linkChars := utf8.RuneCountInString(linkText)
+	// The links are headlines (25 characters and more on average), not
+	// words of a sentence ("visit us on Facebook, Twitter and
+	// Instagram").
+	return utf8.RuneCountInString(text)-linkChars < 20*links && linkChars >= 25*links
+}
+
+// countLinks counts the links with text within n.
+func countLinks(n *html.Node) int {
+	count := 0
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type != html.ElementNode {
+			continue
+		}
+		if c.DataAtom == atom.A && strings.TrimSpace(innerText(c)) != "" {
+			count++
+			continue
+		}
+		count += countLinks(c)
+	}
+	return count
 }
