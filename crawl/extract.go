@@ -186,7 +186,7 @@ var boilerplateTokens = map[string]bool{
 	"subscribe": true, "newsletter": true, "comment": true, "comments": true, "disqus": true,
 	"discussion": true, "replies": true, "share": true, "sharing": true, "social": true, "related": true, "similar": true, "popular": true,
 	"breadcrumb": true, "breadcrumbs": true, "informer": true, "copyright": true, "feedback": true,
-	"footer": true, "bottom": true, "gpt": true, "author": true, "trending": true, "taboola": true, "outbrain": true, "paywall": true,
+	"footer": true, "bottom": true, "gpt": true, "author": true, "trending": true, "taboola": true, "outbrain": true,
 }
 
 // boilerplatePhrases are class/id substrings too long to be single tokens.
@@ -225,7 +225,7 @@ func dropBoilerplate(n *html.Node) {
 			case atom.Html, atom.Body, atom.Main, atom.Article, atom.Head:
 				dropBoilerplate(c)
 			default:
-				if (isBoilerplate(c) || isAdLabelled(c) || isCaption(c) || c.DataAtom == atom.Figcaption) && !hasH1(c) && !holdsMarkedArticle(c) {
+				if (isBoilerplate(c) || isPaywallPrompt(c) || isAdLabelled(c) || isCaption(c) || c.DataAtom == atom.Figcaption) && !hasH1(c) && !holdsMarkedArticle(c) {
 					n.RemoveChild(c)
 				} else {
 					dropBoilerplate(c)
@@ -234,6 +234,35 @@ func dropBoilerplate(n *html.Node) {
 		}
 		c = next
 	}
+}
+
+// isPaywallPrompt reports whether n is classed as a paywall and is its
+// prompt ("Subscribe to keep reading"). Many sites send the whole article
+// and wrap the part a subscriber sees in a "paywall" element: several
+// paragraphs of prose there are the article's rest, not furniture.
+func isPaywallPrompt(n *html.Node) bool {
+	if !strings.Contains(strings.ToLower(attr(n, "class")+" "+attr(n, "id")), "paywall") {
+		return false
+	}
+	paras, prose := 0, 0
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type != html.ElementNode {
+				continue
+			}
+			if c.DataAtom == atom.P {
+				if l := textLen(c); l >= 80 {
+					paras++
+					prose += l
+				}
+				continue
+			}
+			walk(c)
+		}
+	}
+	walk(n)
+	return paras < 2 || prose < 400
 }
 
 // adLabels start the text of a marked advertisement. Russian law requires
