@@ -75,6 +75,7 @@ func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.U
 		content = stripChrome(findBody(doc))
 	}
 	if content != nil {
+		setAtoms(content)
 		pruneContent(content)
 	}
 	if marked != nil {
@@ -262,7 +263,7 @@ func isPaywallPrompt(n *html.Node) bool {
 		}
 	}
 	walk(n)
-	return paras < 2 || prose < 400
+	return paras < 2 || prose < 300
 }
 
 // adLabels start the text of a marked advertisement. Russian law requires
@@ -451,6 +452,18 @@ var chromeAtoms = map[atom.Atom]bool{
 	atom.Script: true, atom.Style: true, atom.Noscript: true, atom.Nav: true, atom.Header: true,
 	atom.Footer: true, atom.Aside: true, atom.Form: true, atom.Iframe: true, atom.Template: true,
 	atom.Svg: true, atom.Button: true,
+}
+
+// setAtoms sets the atom of elements that have none: readability creates
+// the paragraphs it turns divs into by name only, and the pruning rules
+// look elements up by atom.
+func setAtoms(n *html.Node) {
+	if n.Type == html.ElementNode && n.DataAtom == 0 {
+		n.DataAtom = atom.Lookup([]byte(n.Data))
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		setAtoms(c)
+	}
 }
 
 // stripChrome removes page furniture from n, in place.

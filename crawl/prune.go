@@ -49,26 +49,35 @@ func isPrunable(n *html.Node) bool {
 	default:
 		return false
 	}
+	if n.DataAtom == atom.Span && !standsAlone(n) {
+		return false // a part of a sentence: "in <span>2019</span>", a linked name
+	}
 	text, linkText := textAndLinkText(n)
 	chars := utf8.RuneCountInString(text)
 	if chars == 0 {
 		return false
 	}
+	nonLink := chars - utf8.RuneCountInString(linkText)
 	if n.DataAtom != atom.Li && n.DataAtom != atom.Ul && n.DataAtom != atom.Ol && n.DataAtom != atom.Dl && isStrayLine(text) {
 		return true
 	}
 	density := float64(utf8.RuneCountInString(linkText)) / float64(chars)
-	switch {
-	case n.DataAtom == atom.P || n.DataAtom == atom.Span:
+	switch n.DataAtom {
+	case atom.P, atom.Span:
 		// A paragraph that is (almost) only links ("More Business News",
 		// a Twitter handle, a "Don't miss" list of headlines) points
 		// elsewhere; a sentence with a link in it is prose.
 		return density > 0.85 && chars < 400
-	case n.DataAtom == atom.Li:
+	case atom.Li:
 		// A list item that is a linked headline followed by a sentence of
 		// its own ("10 things in tech": headline, then the story in one
 		// line) is content; a "more news" item is a headline and a date.
-		return density > 0.5 && chars-utf8.RuneCountInString(linkText) < 60
+		return density > 0.5 && nonLink < 60
+	case atom.Ul, atom.Ol:
+		// The same for a whole list: its items must be, on average, links
+		// with little else.
+		items := countChildren(n, atom.Li)
+		return density > 0.5 && chars < 2000 && nonLink < 60*max(1, items)
 	default:
 		return density > 0.5 && chars < 2000
 	}
@@ -248,20 +257,40 @@ var (
 )
 
 // dateWords are the words a dateline may hold besides its numbers: month
-// and weekday names (English, abbreviated or not) and the labels sites put
-// before a date.
-var dateWords = map[string]bool{
-	"jan": true, "january": true, "feb": true, "february": true, "mar": true, "march": true,
-	"apr": true, "april": true, "may": true, "jun": true, "june": true, "jul": true, "july": true,
-	"aug": true, "august": true, "sep": true, "sept": true, "september": true, "oct": true,
-	"october": true, "nov": true, "november": true, "dec": true, "december": true,
-	"mon": true, "monday": true, "tue": true, "tues": true, "tuesday": true, "wed": true,
-	"wednesday": true, "thu": true, "thur": true, "thurs": true, "thursday": true, "fri": true,
-	"friday": true, "sat": true, "saturday": true, "sun": true, "sunday": true,
-	"posted": true, "updated": true, "published": true, "modified": true, "last": true,
-	"date": true, "time": true, "hours": true, "minutes": true, "days": true, "weeks": true,
-	"hour": true, "minute": true, "day": true, "week": true, "ago": true, "today": true, "yesterday": true,
-}
+// and weekday names (English, German, French, Spanish, Portuguese, Italian,
+// Russian; whole or abbreviated) and the labels sites put before a date.
+var dateWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, list := range []string{
+		// English
+		"january february march april may june july august september october november december " +
+			"jan feb mar apr jun jul aug sep sept oct nov dec " +
+			"monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri sat sun " +
+			"posted updated published modified last date time hour hours minute minutes day days week weeks ago today yesterday",
+		// German
+		"januar februar märz juni juli oktober dezember montag dienstag mittwoch donnerstag freitag samstag sonntag " +
+			"veröffentlicht aktualisiert uhr stand",
+		// French
+		"janvier février mars avril mai juin juillet août septembre octobre novembre décembre " +
+			"lundi mardi mercredi jeudi vendredi samedi dimanche publié publiée",
+		// Spanish, Portuguese, Italian
+		"enero febrero marzo abril mayo junio julio agosto septiembre setiembre octubre noviembre diciembre " +
+			"lunes martes miércoles jueves viernes sábado domingo publicado actualizado " +
+			"janeiro fevereiro março maio junho julho setembro outubro novembro dezembro " +
+			"segunda terça quarta quinta sexta feira atualizado " +
+			"gennaio febbraio aprile maggio giugno luglio settembre ottobre dicembre " +
+			"lunedì martedì mercoledì giovedì venerdì sabato domenica pubblicato aggiornato",
+		// Russian
+		"января февраля марта апреля мая июня июля августа сентября октября ноября декабря " +
+			"январь февраль март апрель май июнь июль август сентябрь октябрь ноябрь декабрь " +
+			"понедельник вторник среда четверг пятница суббота воскресенье опубликовано обновлено",
+	} {
+		for _, w := range strings.Fields(list) {
+			m[w] = true
+		}
+	}
+	return m
+}()
 
 // isStrayLine reports whether a short block's text is page furniture that
 // no class names: a dateline ("Posted: Fri 6:45 PM, Feb 16, 2018",
@@ -284,16 +313,25 @@ func isStrayLine(text string) bool {
 		strings.HasSuffix(lower, "!") || strings.HasSuffix(lower, "?") {
 		return false
 	}
-	words, other := 0, 0
+	words, other, byline := 0, 0, false
 	for _, w := range strings.FieldsFunc(lower, func(r rune) bool { return !unicode.IsLetter(r) }) {
 		words++
+		switch w {
+		case "by", "von", "par", "por", "di", "автор":
+			byline = true
+		}
 		// Short words (by, at, de, às, pm, est) and date words are what a
 		// dateline is made of; at most a name (a byline's) besides.
 		if utf8.RuneCountInString(w) > 3 && !dateWords[w] {
 			other++
 		}
 	}
-	return words <= 10 && other <= 3
+	// A byline ("By Justine Coleman - 11/18/19 11:04 PM EST", "Posted
+	// by Jane Roe on …") has a full name besides.
+	if byline {
+		return words <= 10 && other <= 3
+	}
+	return words <= 10 && other <= 1
 }
 
 // isLinkRun reports whether a paragraph or an inline element is three or
@@ -329,6 +367,47 @@ func countLinks(n *html.Node) int {
 			continue
 		}
 		count += countLinks(c)
+	}
+	return count
+}
+
+// standsAlone reports whether n is the only thing with text in its parent:
+// an inline element that is a block's whole content, not a part of a
+// sentence.
+func standsAlone(n *html.Node) bool {
+	for _, sibs := range [...]func(*html.Node) *html.Node{
+		func(c *html.Node) *html.Node { return c.PrevSibling },
+		func(c *html.Node) *html.Node { return c.NextSibling },
+	} {
+		for c := sibs(n); c != nil; c = sibs(c) {
+			if hasText(c) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// hasText reports whether n holds any non-blank text.
+func hasText(n *html.Node) bool {
+	if n.Type == html.TextNode {
+		return strings.TrimSpace(n.Data) != ""
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if hasText(c) {
+			return true
+		}
+	}
+	return false
+}
+
+// countChildren counts n's children that are a elements.
+func countChildren(n *html.Node, a atom.Atom) int {
+	count := 0
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type == html.ElementNode && c.DataAtom == a {
+			count++
+		}
 	}
 	return count
 }
