@@ -116,6 +116,7 @@ func TestIsStrayLine(t *testing.T) {
 		{"Image 1 of / 13", true},
 		{"Photo 3 of 20", true},
 		{"https://www.example.com/news/article/some-story-14848175.php", true},
+		{"https://www.example.com/news/world/article/A-headline-long-enough-to-make-the-address-longer-than-a-hundred-characters-14848382.php", true},
 		{"The vote passed in 2018.", false},
 		{"Council elections 2019", false},
 		{"Who won in 2016?", false},

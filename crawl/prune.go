@@ -298,10 +298,13 @@ var dateWords = func() map[string]bool {
 // a gallery counter, or a bare URL (a share widget's copy of the page's
 // address).
 func isStrayLine(text string) bool {
+	if bareURL.MatchString(text) {
+		return true
+	}
 	if utf8.RuneCountInString(text) > 100 {
 		return false
 	}
-	if galleryCounter.MatchString(text) || bareURL.MatchString(text) {
+	if galleryCounter.MatchString(text) {
 		return true
 	}
 	if !yearOrTime.MatchString(text) {
