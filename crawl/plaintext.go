@@ -29,8 +29,15 @@ var (
 	mdFence     = regexp.MustCompile("(?m)^\\s*(```|~~~).*$")
 	mdTableRule = regexp.MustCompile(`(?m)^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$`)
 	mdRule      = regexp.MustCompile(`(?m)^\s*([-*_]\s*){3,}$`)
-	mdEmphasis  = regexp.MustCompile(`(^|[^\p{L}\p{N}\\])[*_]+|[*_]+([^\p{L}\p{N}]|$)`)
+	mdEmphasis  = regexp.MustCompile(`(^|[^\p{L}\p{N}\\*_])[*_]+|[*_]+([^\p{L}\p{N}*_]|$)`)
 	mdEscape    = regexp.MustCompile(`\\([\\` + "`" + `*_{}\[\]()#+\-.!|<>~])`)
+)
+
+// escapedMarks and restoredMarks swap escaped emphasis marks for private-use
+// runes and back.
+var (
+	escapedMarks  = strings.NewReplacer(`\*`, "\uE000", `\_`, "\uE001")
+	restoredMarks = strings.NewReplacer("\uE000", "*", "\uE001", "_")
 )
 
 // PlainText turns the crawler's Markdown into the text a reader sees:
@@ -44,10 +51,15 @@ func PlainText(md string) string {
 	s = mdFence.ReplaceAllString(s, "")
 	s = mdTableRule.ReplaceAllString(s, "")
 	s = mdRule.ReplaceAllString(s, "")
-	s = mdHeading.ReplaceAllString(s, "")
 	s = mdQuote.ReplaceAllString(s, "")
+	// List markers before heading marks: "### 1. Define early retirement"
+	// is a numbered heading, not a list item.
 	s = mdListMark.ReplaceAllString(s, "$1")
+	s = mdHeading.ReplaceAllString(s, "")
+	// Escaped marks are text, not emphasis: hide them from mdEmphasis.
+	s = escapedMarks.Replace(s)
 	s = mdEmphasis.ReplaceAllString(s, "$1$2")
+	s = restoredMarks.Replace(s)
 	s = strings.ReplaceAll(s, "`", "")
 	s = strings.ReplaceAll(s, "|", " ")
 	s = mdEscape.ReplaceAllString(s, "$1")

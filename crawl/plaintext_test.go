@@ -1,0 +1,18 @@
+package crawl
+
+import "testing"
+
+func TestPlainText(t *testing.T) {
+	tests := []struct{ name, md, want string }{
+		{"numbered heading keeps its number", "### 1. Define early retirement\n\nText.", "1. Define early retirement\n\nText."},
+		{"list markers go", "- one\n- two\n\n1. first\n2) second", "one\ntwo\n\nfirst\nsecond"},
+		{"list in a quote", "> - quoted item\n> plain", "quoted item\nplain"},
+		{"links, images, emphasis", "See [the **docs**](https://x.org) ![logo](/l.png) and *this*.", "See the docs  and this."},
+		{"escapes", `A \*starred\* word and a \_ mark`, "A *starred* word and a _ mark"},
+	}
+	for _, tt := range tests {
+		if got := PlainText(tt.md); got != tt.want {
+			t.Errorf("%s: PlainText(%q) = %q, want %q", tt.name, tt.md, got, tt.want)
+		}
+	}
+}
