@@ -84,8 +84,13 @@ func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.U
 		// Readability sometimes settles on a quote box or one section of
 		// an article split by galleries and "related" blocks; when the
 		// page's marked article container holds much more prose, it is
+		// the article. And when readability settled on a wider container
+		// (the marked one holds 90 % or more of its text, but not all),
+		// what the wider one adds is page furniture: the marked one is
 		// the article.
-		if content == nil || textLen(marked) > 2*textLen(content)+200 {
+		if content == nil {
+			content = marked
+		} else if lm, lc := textLen(marked), textLen(content); lm > 2*lc+200 || lm < lc && 10*lm >= 9*lc {
 			content = marked
 		}
 	}

@@ -130,3 +130,33 @@ func TestIsStrayLine(t *testing.T) {
 		}
 	}
 }
+
+// TestExtractPrefersMarkedArticleInsideReadabilitys covers the comparison
+// of readability's choice with the page's marked article container: when
+// readability takes a wider block (it appends sibling paragraphs that look
+// like prose) and the marked container holds 90 % or more of its text, the
+// marked container is the article.
+func TestExtractPrefersMarkedArticleInsideReadabilitys(t *testing.T) {
+	u, _ := url.Parse("https://example.org/news/story")
+	var paras strings.Builder
+	for _, topic := range []string{"budget", "bridge", "library", "harbour", "school", "park"} {
+		paras.WriteString("<p>The council debated the " + topic + " for three hours on Monday evening, and residents who came to the meeting " +
+			"spoke for and against the plan before the members voted on the amended proposal late at night.</p>")
+	}
+	promo := "Get our morning newsletter and never miss a story from the city desk again: it is free, sign up today."
+	page := `<html><head><title>Story</title></head><body><div class="layout"><h1>Story</h1><div class="story-body">` + paras.String() +
+		`</div><p>` + promo + `</p></div></body></html>`
+	res, err := Extract([]byte(page), "text/html", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := PlainText(res.Markdown)
+	for _, want := range []string{"debated the budget", "debated the park"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("lost %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "newsletter") {
+		t.Errorf("kept the promo after the marked article:\n%s", text)
+	}
+}
