@@ -72,12 +72,12 @@ func isPrunable(n *html.Node) bool {
 		// A list item that is a linked headline followed by a sentence of
 		// its own ("10 things in tech": headline, then the story in one
 		// line) is content; a "more news" item is a headline and a date.
-		return density > 0.5 && nonLink < 60
+		return density > 0.5 && nonLink < 40
 	case atom.Ul, atom.Ol:
 		// The same for a whole list: its items must be, on average, links
 		// with little else.
 		items := countChildren(n, atom.Li)
-		return density > 0.5 && chars < 2000 && nonLink < 60*max(1, items)
+		return density > 0.5 && chars < 2000 && nonLink < 40*max(1, items)
 	default:
 		return density > 0.5 && chars < 2000
 	}
