@@ -76,11 +76,11 @@ func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.U
 	}
 	if content != nil {
 		setAtoms(content)
-		pruneContent(content)
+		pruneContent(content, final)
 	}
 	if marked != nil {
 		stripChrome(marked)
-		pruneContent(marked)
+		pruneContent(marked, final)
 		// Readability sometimes settles on a quote box or one section of
 		// an article split by galleries and "related" blocks; when the
 		// page's marked article container holds much more prose, it is

@@ -100,6 +100,25 @@ func TestExtractFurnitureAndKeepers(t *testing.T) {
 	}
 }
 
+func TestIsOwnAddress(t *testing.T) {
+	page, _ := url.Parse("https://www.example.com/news/world/article/A-headline-long-enough-to-make-the-address-longer-than-a-hundred-characters-14848382.php")
+	tests := []struct {
+		text string
+		want bool
+	}{
+		{"https://www.example.com/news/world/article/A-headline-long-enough-to-make-the-address-longer-than-a-hundred-characters-14848382.php", true},
+		{"http://example.com/news/world/article/A-headline-long-enough-to-make-the-address-longer-than-a-hundred-characters-14848382.php/", true},
+		{"https://www.example.com/news/world/article/another-story-14848383.php", false},           // another article
+		{"http://www.source.example/2013/02/ahmadinejad.html#ixzz2PpyAj3AN", false},                // a cited source
+		{"See https://www.example.com/news/world/article/A-headline-14848382.php for more", false}, // not alone
+	}
+	for _, tt := range tests {
+		if got := isOwnAddress(tt.text, page); got != tt.want {
+			t.Errorf("isOwnAddress(%q) = %v, want %v", tt.text, got, tt.want)
+		}
+	}
+}
+
 func TestIsStrayLine(t *testing.T) {
 	tests := []struct {
 		text string
@@ -115,8 +134,6 @@ func TestIsStrayLine(t *testing.T) {
 		{"sexta-feira, 22 de outubro de 2010 às 20:13", true},
 		{"Image 1 of / 13", true},
 		{"Photo 3 of 20", true},
-		{"https://www.example.com/news/article/some-story-14848175.php", true},
-		{"https://www.example.com/news/world/article/A-headline-long-enough-to-make-the-address-longer-than-a-hundred-characters-14848382.php", true},
 		{"The vote passed in 2018.", false},
 		{"Council elections 2019", false},
 		{"Who won in 2016?", false},

@@ -1,11 +1,11 @@
 package crawl
 
 import (
+	"net/url"
+	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
-
-	"regexp"
 
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
@@ -16,15 +16,15 @@ import (
 // links (menus, "more news" lists, tag clouds, share rows). Trafilatura
 // gets much of its precision the same way: a block whose text is mostly
 // link text is navigation, not prose.
-func pruneContent(n *html.Node) {
+func pruneContent(n *html.Node, page *url.URL) {
 	for c := n.FirstChild; c != nil; {
 		next := c.NextSibling
-		if c.Type == html.ElementNode && isPrunable(c) {
+		if c.Type == html.ElementNode && isPrunable(c, page) {
 			n.RemoveChild(c)
 		} else if c.Type == html.ElementNode && c.DataAtom != atom.Blockquote {
 			// (A quote is kept whole: an embedded post with its dated
 			// signature line, a letter with its date.)
-			pruneContent(c)
+			pruneContent(c, page)
 			if isLinkRun(c) {
 				n.RemoveChild(c)
 			}
@@ -34,7 +34,7 @@ func pruneContent(n *html.Node) {
 }
 
 // isPrunable reports whether an element inside the article is furniture.
-func isPrunable(n *html.Node) bool {
+func isPrunable(n *html.Node, page *url.URL) bool {
 	switch n.DataAtom {
 	case atom.Figcaption, atom.Nav, atom.Button, atom.Form, atom.Select, atom.Noscript:
 		return true
@@ -58,7 +58,8 @@ func isPrunable(n *html.Node) bool {
 		return false
 	}
 	nonLink := chars - utf8.RuneCountInString(linkText)
-	if n.DataAtom != atom.Li && n.DataAtom != atom.Ul && n.DataAtom != atom.Ol && n.DataAtom != atom.Dl && isStrayLine(text) {
+	if n.DataAtom != atom.Li && n.DataAtom != atom.Ul && n.DataAtom != atom.Ol && n.DataAtom != atom.Dl &&
+		(isStrayLine(text) || isOwnAddress(text, page)) {
 		return true
 	}
 	density := float64(utf8.RuneCountInString(linkText)) / float64(chars)
@@ -294,13 +295,9 @@ var dateWords = func() map[string]bool {
 
 // isStrayLine reports whether a short block's text is page furniture that
 // no class names: a dateline ("Posted: Fri 6:45 PM, Feb 16, 2018",
-// "Updated at 1:23 p.m.", "sexta-feira, 22 de outubro de 2010 às 20:13"),
-// a gallery counter, or a bare URL (a share widget's copy of the page's
-// address).
+// "Updated at 1:23 p.m.", "sexta-feira, 22 de outubro de 2010 às 20:13")
+// or a gallery counter.
 func isStrayLine(text string) bool {
-	if bareURL.MatchString(text) {
-		return true
-	}
 	if utf8.RuneCountInString(text) > 100 {
 		return false
 	}
@@ -413,4 +410,24 @@ func countChildren(n *html.Node, a atom.Atom) int {
 		}
 	}
 	return count
+}
+
+// isOwnAddress reports whether a block's text is the page's own address
+// alone (a print header's or a share widget's copy of it). Other bare URLs
+// are kept: an article may list its sources that way.
+func isOwnAddress(text string, page *url.URL) bool {
+	if page == nil || !bareURL.MatchString(text) {
+		return false
+	}
+	if !strings.Contains(text, "://") {
+		text = "https://" + text
+	}
+	u, err := url.Parse(text)
+	if err != nil {
+		return false
+	}
+	norm := func(u *url.URL) string {
+		return strings.TrimPrefix(strings.ToLower(u.Host), "www.") + strings.TrimSuffix(u.EscapedPath(), "/")
+	}
+	return norm(u) == norm(page)
 }
