@@ -1,6 +1,7 @@
 package crawl
 
 import (
+	"html"
 	"net/url"
 	"regexp"
 	"strings"
@@ -63,5 +64,7 @@ func PlainText(md string) string {
 	s = strings.ReplaceAll(s, "`", "")
 	s = strings.ReplaceAll(s, "|", " ")
 	s = mdEscape.ReplaceAllString(s, "$1")
+	// The converter writes "<" in text as "&lt;": entities are characters.
+	s = html.UnescapeString(s)
 	return strings.TrimSpace(s)
 }

@@ -9,6 +9,7 @@ func TestPlainText(t *testing.T) {
 		{"list in a quote", "> - quoted item\n> plain", "quoted item\nplain"},
 		{"links, images, emphasis", "See [the **docs**](https://x.org) ![logo](/l.png) and *this*.", "See the docs  and this."},
 		{"escapes", `A \*starred\* word and a \_ mark`, "A *starred* word and a _ mark"},
+		{"entities", "Watch &lt;The Palace&gt; &amp; more", "Watch <The Palace> & more"},
 	}
 	for _, tt := range tests {
 		if got := PlainText(tt.md); got != tt.want {
