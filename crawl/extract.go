@@ -52,12 +52,14 @@ func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.U
 		return fmt.Errorf("parse HTML: %w", err)
 	}
 	meta := readMeta(doc, final)
+	markEmbeddedPosts(doc)
 	dropBoilerplate(doc)
 	// The page's own article container, found in a second copy of the
 	// document (readability rewrites the first): the alternative the
 	// readability pass is compared with below.
 	var marked *html.Node
 	if doc2, err := html.Parse(strings.NewReader(text)); err == nil {
+		markEmbeddedPosts(doc2)
 		dropBoilerplate(doc2)
 		marked = markedArticle(doc2)
 	}
@@ -73,16 +75,22 @@ func (x *extractor) extract(res *Result, body []byte, ctype string, final *url.U
 		content = stripChrome(findBody(doc))
 	}
 	if content != nil {
-		pruneContent(content)
+		setAtoms(content)
+		pruneContent(content, final)
 	}
 	if marked != nil {
 		stripChrome(marked)
-		pruneContent(marked)
+		pruneContent(marked, final)
 		// Readability sometimes settles on a quote box or one section of
 		// an article split by galleries and "related" blocks; when the
 		// page's marked article container holds much more prose, it is
+		// the article. And when readability settled on a wider container
+		// (the marked one holds 90 % or more of its text, but not all),
+		// what the wider one adds is page furniture: the marked one is
 		// the article.
-		if content == nil || textLen(marked) > 2*textLen(content)+200 {
+		if content == nil {
+			content = marked
+		} else if lm, lc := textLen(marked), textLen(content); lm > 2*lc+200 || lm < lc && 10*lm >= 9*lc {
 			content = marked
 		}
 	}
@@ -184,7 +192,7 @@ var boilerplateTokens = map[string]bool{
 	"subscribe": true, "newsletter": true, "comment": true, "comments": true, "disqus": true,
 	"discussion": true, "replies": true, "share": true, "sharing": true, "social": true, "related": true, "similar": true, "popular": true,
 	"breadcrumb": true, "breadcrumbs": true, "informer": true, "copyright": true, "feedback": true,
-	"footer": true, "bottom": true, "gpt": true, "taboola": true, "outbrain": true, "paywall": true,
+	"footer": true, "bottom": true, "gpt": true, "author": true, "trending": true, "taboola": true, "outbrain": true,
 }
 
 // boilerplatePhrases are class/id substrings too long to be single tokens.
@@ -223,7 +231,7 @@ func dropBoilerplate(n *html.Node) {
 			case atom.Html, atom.Body, atom.Main, atom.Article, atom.Head:
 				dropBoilerplate(c)
 			default:
-				if (isBoilerplate(c) || isAdLabelled(c) || isCaption(c) || c.DataAtom == atom.Figcaption) && !hasH1(c) && !holdsMarkedArticle(c) {
+				if (isBoilerplate(c) || isPaywallPrompt(c) || isAdLabelled(c) || isCaption(c) || c.DataAtom == atom.Figcaption) && !hasH1(c) && !holdsMarkedArticle(c) {
 					n.RemoveChild(c)
 				} else {
 					dropBoilerplate(c)
@@ -232,6 +240,35 @@ func dropBoilerplate(n *html.Node) {
 		}
 		c = next
 	}
+}
+
+// isPaywallPrompt reports whether n is classed as a paywall and is its
+// prompt ("Subscribe to keep reading"). Many sites send the whole article
+// and wrap the part a subscriber sees in a "paywall" element: several
+// paragraphs of prose there are the article's rest, not furniture.
+func isPaywallPrompt(n *html.Node) bool {
+	if !strings.Contains(strings.ToLower(attr(n, "class")+" "+attr(n, "id")), "paywall") {
+		return false
+	}
+	paras, prose := 0, 0
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			if c.Type != html.ElementNode {
+				continue
+			}
+			if c.DataAtom == atom.P {
+				if l := textLen(c); l >= 80 {
+					paras++
+					prose += l
+				}
+				continue
+			}
+			walk(c)
+		}
+	}
+	walk(n)
+	return paras < 2 || prose < 300
 }
 
 // adLabels start the text of a marked advertisement. Russian law requires
@@ -420,6 +457,18 @@ var chromeAtoms = map[atom.Atom]bool{
 	atom.Script: true, atom.Style: true, atom.Noscript: true, atom.Nav: true, atom.Header: true,
 	atom.Footer: true, atom.Aside: true, atom.Form: true, atom.Iframe: true, atom.Template: true,
 	atom.Svg: true, atom.Button: true,
+}
+
+// setAtoms sets the atom of elements that have none: readability creates
+// the paragraphs it turns divs into by name only, and the pruning rules
+// look elements up by atom.
+func setAtoms(n *html.Node) {
+	if n.Type == html.ElementNode && n.DataAtom == 0 {
+		n.DataAtom = atom.Lookup([]byte(n.Data))
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		setAtoms(c)
+	}
 }
 
 // stripChrome removes page furniture from n, in place.

@@ -1,6 +1,7 @@
 package crawl
 
 import (
+	"html"
 	"net/url"
 	"regexp"
 	"strings"
@@ -20,17 +21,27 @@ func Extract(body []byte, ctype string, pageURL *url.URL) (Result, error) {
 }
 
 var (
-	mdImage     = regexp.MustCompile(`!\[[^\]]*\]\([^)]*\)`)
-	mdLinkText  = regexp.MustCompile(`\[([^\]]*)\]\([^)]*\)`)
-	mdRefDef    = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*\S+.*$`)
-	mdListMark  = regexp.MustCompile(`(?m)^(\s*)(?:[-*+]|\d+[.)])\s+`)
-	mdHeading   = regexp.MustCompile(`(?m)^\s{0,3}#{1,6}\s*`)
-	mdQuote     = regexp.MustCompile(`(?m)^(\s*>)+\s?`)
-	mdFence     = regexp.MustCompile("(?m)^\\s*(```|~~~).*$")
-	mdTableRule = regexp.MustCompile(`(?m)^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$`)
-	mdRule      = regexp.MustCompile(`(?m)^\s*([-*_]\s*){3,}$`)
-	mdEmphasis  = regexp.MustCompile(`(^|[^\p{L}\p{N}\\])[*_]+|[*_]+([^\p{L}\p{N}]|$)`)
-	mdEscape    = regexp.MustCompile(`\\([\\` + "`" + `*_{}\[\]()#+\-.!|<>~])`)
+	mdImage    = regexp.MustCompile(`!\[[^\]]*\]\([^)\s]*(?:\s+"(?:[^"\\]|\\.)*")?\)`)
+	mdLinkText = regexp.MustCompile(`\[([^\]]*)\]\([^)\s]*(?:\s+"(?:[^"\\]|\\.)*")?\)`)
+	// mdEscapedRule is a line of escaped marks ("\_\__"): text, which the
+	// converter escaped so that it is not a thematic break.
+	mdEscapedRule = regexp.MustCompile(`(?m)^[ \t]*(?:\\?[_*]){3,}[ \t]*$`)
+	mdRefDef      = regexp.MustCompile(`(?m)^\s*\[[^\]]+\]:\s*\S+.*$`)
+	mdListMark    = regexp.MustCompile(`(?m)^(\s*)(?:[-*+]|\d+[.)])\s+`)
+	mdHeading     = regexp.MustCompile(`(?m)^\s{0,3}#{1,6}\s*`)
+	mdQuote       = regexp.MustCompile(`(?m)^(\s*>)+\s?`)
+	mdFence       = regexp.MustCompile("(?m)^\\s*(```|~~~).*$")
+	mdTableRule   = regexp.MustCompile(`(?m)^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$`)
+	mdRule        = regexp.MustCompile(`(?m)^\s*([-*_]\s*){3,}$`)
+	mdEmphasis    = regexp.MustCompile(`(^|[^\p{L}\p{N}\\*_])[*_]+|[*_]+([^\p{L}\p{N}*_]|$)`)
+	mdEscape      = regexp.MustCompile(`\\([\\` + "`" + `*_{}\[\]()#+\-.!|<>~])`)
+)
+
+// escapedMarks and restoredMarks swap escaped emphasis marks for private-use
+// runes and back.
+var (
+	escapedMarks  = strings.NewReplacer(`\*`, "\uE000", `\_`, "\uE001")
+	restoredMarks = strings.NewReplacer("\uE000", "*", "\uE001", "_")
 )
 
 // PlainText turns the crawler's Markdown into the text a reader sees:
@@ -44,12 +55,22 @@ func PlainText(md string) string {
 	s = mdFence.ReplaceAllString(s, "")
 	s = mdTableRule.ReplaceAllString(s, "")
 	s = mdRule.ReplaceAllString(s, "")
-	s = mdHeading.ReplaceAllString(s, "")
 	s = mdQuote.ReplaceAllString(s, "")
+	// List markers before heading marks: "### 1. Define early retirement"
+	// is a numbered heading, not a list item.
 	s = mdListMark.ReplaceAllString(s, "$1")
+	s = mdHeading.ReplaceAllString(s, "")
+	// Escaped marks are text, not emphasis: hide them from mdEmphasis.
+	s = mdEscapedRule.ReplaceAllStringFunc(s, func(line string) string {
+		return strings.NewReplacer(`\`, "", "_", "\uE001", "*", "\uE000").Replace(line)
+	})
+	s = escapedMarks.Replace(s)
 	s = mdEmphasis.ReplaceAllString(s, "$1$2")
+	s = restoredMarks.Replace(s)
 	s = strings.ReplaceAll(s, "`", "")
 	s = strings.ReplaceAll(s, "|", " ")
 	s = mdEscape.ReplaceAllString(s, "$1")
+	// The converter writes "<" in text as "&lt;": entities are characters.
+	s = html.UnescapeString(s)
 	return strings.TrimSpace(s)
 }
