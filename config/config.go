@@ -80,6 +80,12 @@ type Search struct {
 	// (5x the memory); without it candidates are re-ranked by the float
 	// query against their int8 codes.
 	MirrorKeepExact bool `mapstructure:"mirror_keep_exact" yaml:"mirror_keep_exact"`
+	// VectorFile is the snapshot of the PostgreSQL vector backend's codes
+	// that a one-shot `assistant search` maps instead of reading every
+	// vector (kept current from the table's changes, rewritten by any
+	// process that finds it stale): "" = the user's cache directory,
+	// "off" = scan the vectors in SQL instead (slow past a few thousand).
+	VectorFile string `mapstructure:"vector_file" yaml:"vector_file"`
 	// MinSemanticScore is the relevance floor: a post found only by meaning
 	// (or by some of the words) under this cosine is a weaker match, shown
 	// apart. Negative: no floor.
