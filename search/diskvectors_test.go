@@ -146,10 +146,13 @@ func TestDiskVectorsAnswerAsTheMirror(t *testing.T) {
 	if d.Opened != "merged" {
 		t.Fatalf("open with changes over MergeAt: %s, want merged", d.Opened)
 	}
-	d = open(path, 1)
+	// The feed may hand the same changes over again (its cursor is the
+	// oldest transaction still running anywhere); they override the file
+	// as before.
+	d = open(path, 0)
 	same("after the merge", d)
 	if d.Opened != "current" {
-		t.Fatalf("open after a merge: %s, want current (no changes left)", d.Opened)
+		t.Fatalf("open after a merge: %s, want current", d.Opened)
 	}
 
 	// A damaged file is rebuilt; an unwritable place still answers.
