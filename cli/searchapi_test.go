@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/assistant-dev/assistant/api"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/search"
@@ -157,4 +159,39 @@ func TestSearchAsksTheDaemon(t *testing.T) {
 	fallback("wrong token", cfgWith("not-the-token-0123456789"), "HTTP 401")
 	srv.Close()
 	fallback("absent", cliCfg, "no daemon listening")
+}
+
+// `migrate up` with search.rum builds the RUM index of posts (when the
+// server has the extension) and without it drops the index again.
+func TestMigrateUpSearchRUM(t *testing.T) {
+	t.Parallel()
+	dbURL := testenv.Postgres(t)
+	ctx := context.Background()
+	hasIndex := func() bool {
+		t.Helper()
+		pool, err := pgxpool.New(ctx, dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		var ok bool
+		if err := pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, postgres.RUMIndex).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	on := testConfig(t, "rum:", dbURL, "search:\n  rum: true\n")
+	code, _, stderr := runCLI(t, "migrate", "up", "--config", on)
+	if code != 0 {
+		t.Fatalf("migrate up with search.rum: %d %s", code, stderr)
+	}
+	if strings.Contains(stderr, "no RUM index could be built") {
+		t.Skipf("the server has no rum extension: %s", stderr)
+	}
+	if !hasIndex() {
+		t.Fatalf("no %s after migrate up with search.rum:\n%s", postgres.RUMIndex, stderr)
+	}
+	if code, _, stderr := runCLI(t, "migrate", "up", "--config", testConfig(t, "rum:", dbURL, "")); code != 0 || hasIndex() {
+		t.Fatalf("migrate up without search.rum: %d, index still there: %v\n%s", code, hasIndex(), stderr)
+	}
 }

@@ -86,6 +86,12 @@ type Search struct {
 	// process that finds it stale): "" = the user's cache directory,
 	// "off" = scan the vectors in SQL instead (slow past a few thousand).
 	VectorFile string `mapstructure:"vector_file" yaml:"vector_file"`
+	// RUM ranks keyword matches through a RUM index of posts (Debian's
+	// postgresql-15-rum; created by `migrate up` and run's auto-migration,
+	// dropped when false): the keyword p99 of common words falls, and the
+	// persist stage's writes get several times slower. Without the
+	// extension a warning says so and search ranks through GIN.
+	RUM bool `mapstructure:"rum" yaml:"rum"`
 	// MinSemanticScore is the relevance floor: a post found only by meaning
 	// (or by some of the words) under this cosine is a weaker match, shown
 	// apart. Negative: no floor.

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/assistant-dev/assistant/search"
+	"github.com/assistant-dev/assistant/store/postgres"
 )
 
 // addCrawl stores a crawled page whose text is text for post id.
@@ -113,16 +114,29 @@ GROUP BY m.post_id ORDER BY sum(r)::float8 DESC, m.post_id LIMIT 5`, text, opts.
 	}
 }
 
-// TestRUMRanksAsGIN: with the RUM index of migration 00011, keyword and
-// hybrid pages are those of ranking every match through GIN while the
-// matches fit the cap, and with a cap far below the matches the best
-// posts still come first and a post matched in a crawled page is never
-// lost. Without the extension on the server the test says so and skips.
+// TestRUMRanksAsGIN: with the RUM index of search.rum, keyword pages are
+// those of ranking every match through GIN while the matches fit the cap,
+// and with a cap far below the matches only matches come back and a post
+// matched in a crawled page is never lost. Turning it off drops the index.
+// Without the extension on the server the test says so and skips.
 func TestRUMRanksAsGIN(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
+	if got := search.New(f.Pool, nil, nil, search.DefaultOptions()).FullTextIndex(ctx); got != "gin" {
+		t.Fatalf("before search.rum: full text ranks through %s", got)
+	}
+	st, err := postgres.EnsureSearchRUM(ctx, f.Pool, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Unavailable != "" {
+		t.Skipf("no RUM index: %s", st.Unavailable)
+	}
+	if st, err := postgres.EnsureSearchRUM(ctx, f.Pool, true); err != nil || !st.On {
+		t.Fatalf("ensuring the RUM index again: %+v %v", st, err)
+	}
 	if got := f.Service.FullTextIndex(ctx); got != "rum" {
-		t.Skipf("no RUM index (the server lacks postgresql-15-rum): full text ranks through %s", got)
+		t.Fatalf("with the RUM index: full text ranks through %s", got)
 	}
 	with := func(o search.Options) *search.Service {
 		return search.New(f.Pool, nil, nil, o)
@@ -181,5 +195,11 @@ func TestRUMRanksAsGIN(t *testing.T) {
 		if !slices.ContainsFunc(full.Results, func(g search.Result) bool { return g.PostID == r.PostID }) {
 			t.Fatalf("capped result %s is not a match at all", r.PostID)
 		}
+	}
+	if st, err := postgres.EnsureSearchRUM(ctx, f.Pool, false); err != nil || st.On {
+		t.Fatalf("search.rum off: %+v %v", st, err)
+	}
+	if got := search.New(f.Pool, nil, nil, search.DefaultOptions()).FullTextIndex(ctx); got != "gin" {
+		t.Fatalf("after search.rum off: full text ranks through %s", got)
 	}
 }

@@ -268,8 +268,9 @@ type Options struct {
 	// negative = no floor.
 	MinSemanticScore float64
 	// FullText picks how keyword matches are ranked: FullTextAuto (""),
-	// the RUM index of migration 00011 when the database has one, else
-	// GIN; FullTextGIN ranks every match (the reference).
+	// through the RUM index of posts when the database has one
+	// (search.rum, postgres.EnsureSearchRUM), else GIN; FullTextGIN ranks
+	// every match (the reference).
 	FullText string
 	// RUMCap is how many matches the RUM index hands over, in its own
 	// rank order, for ts_rank_cd to order (default 4 × the candidates).
@@ -299,7 +300,7 @@ type Service struct {
 
 	rumOnce sync.Once
 	// rumOp is the RUM distance operator, schema-qualified, when posts
-	// has a RUM index (migration 00011) and FullText allows it; else "".
+	// has a valid RUM index and FullText allows it; else "".
 	rumOp string
 }
 
@@ -317,7 +318,7 @@ JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_am a ON a.oid = c.relam AND a.amname = 'rum'
 JOIN pg_extension e ON e.extname = 'rum'
 JOIN pg_namespace n ON n.oid = e.extnamespace
-WHERE i.indrelid = 'posts'::regclass LIMIT 1`).Scan(&schema)
+WHERE i.indrelid = 'posts'::regclass AND i.indisvalid LIMIT 1`).Scan(&schema)
 		if err == nil {
 			s.rumOp = "OPERATOR(" + pgx.Identifier{schema}.Sanitize() + ".<=>)"
 		}

@@ -78,11 +78,6 @@ func CheckSchema(ctx context.Context, dbURL string, opts ...MigrateOption) error
 	return nil
 }
 
-// optionalIndexes are created by a migration only when the server can
-// (an extension that may be missing): a schema migrated without them is
-// whole, and one migrated before the extension was installed keeps working.
-var optionalIndexes = map[string]bool{"posts_search_rum_idx": true}
-
 // missingFrom lists what c has that have lacks: a missing table once (not
 // each of its columns and indexes), then missing or retyped columns, then
 // missing indexes.
@@ -105,9 +100,6 @@ func (c catalog) missingFrom(have catalog) []string {
 		}
 	}
 	for _, idx := range catalogKeys(c.indexes) {
-		if optionalIndexes[idx] {
-			continue
-		}
 		if have.tables[c.indexes[idx]] {
 			if _, ok := have.indexes[idx]; !ok {
 				out = append(out, "index "+idx)
