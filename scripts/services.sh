@@ -83,7 +83,7 @@ fi
 # RUM (Debian's postgresql-<version>-rum) lets keyword search rank only the
 # best matches (migration 00011); without it search ranks through GIN, so a
 # failed install is only a warning.
-version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)
 if [ -n "$version" ] && ! installed "postgresql-$version-rum"; then
 	if [ "$(id -u)" -eq 0 ]; then
 		(apt_install "postgresql-$version-rum") || log "WARNING: postgresql-$version-rum not installed: keyword search ranks through GIN"
