@@ -142,7 +142,9 @@ func (d daemonAPI) searchVia(ctx context.Context, q search.Query, timeout time.D
 		if json.Unmarshal(body, &eb) != nil || eb.Message == "" {
 			return nil, fmt.Errorf("HTTP %d", resp.StatusCode)
 		}
-		if resp.StatusCode == http.StatusBadRequest {
+		// An older daemon that does not know a parameter this binary
+		// sends (prefix) is not the query's fault: search here instead.
+		if resp.StatusCode == http.StatusBadRequest && !strings.HasPrefix(eb.Message, "unknown query parameter") {
 			return nil, apiRefused{eb.Message}
 		}
 		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, eb.Message)

@@ -77,11 +77,17 @@ func TestSearchAsksTheDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	var asked atomic.Int64
-	var failing atomic.Bool
+	var failing, older atomic.Bool
 	var lastQuery atomic.Value
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		asked.Add(1)
 		lastQuery.Store(r.URL.RawQuery)
+		if older.Load() && r.URL.Query().Has("prefix") {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error":"bad_request","message":"unknown query parameter \"prefix\" (accepted: q, mode)"}`))
+			return
+		}
 		if failing.Load() {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusInternalServerError)
@@ -155,6 +161,17 @@ func TestSearchAsksTheDaemon(t *testing.T) {
 	}
 	failing.Store(true)
 	fallback("failing", cliCfg, "HTTP 500: internal error")
+	failing.Store(false)
+	// An older daemon that does not know prefix=: searched here, not an error.
+	older.Store(true)
+	code, out, errOut := runCLI(t, "search", "прекращение ог", "--prefix", "--json", "--config", cliCfg)
+	if code != 0 || !strings.Contains(errOut, "unknown query parameter") || !strings.Contains(errOut, "searching in this process") || strings.Count(errOut, "\n") != 1 {
+		t.Fatalf("older daemon: exit %d, stderr %q", code, errOut)
+	}
+	if _, here, _ := runCLI(t, "search", "прекращение ог", "--prefix", "--json", "--local", "--config", cliCfg); pageIDs(t, out) != pageIDs(t, here) {
+		t.Fatalf("older daemon: the fallback page differs from --local")
+	}
+	older.Store(false)
 	failing.Store(false)
 	fallback("wrong token", cfgWith("not-the-token-0123456789"), "HTTP 401")
 	srv.Close()
