@@ -99,6 +99,7 @@ func TestRejectsBadRequestsWithJSON400(t *testing.T) {
 		{"bad mode", "/v1/search?q=x&mode=fuzzy", "unknown search mode"},
 		{"bad cursor", "/v1/search?q=x&cursor=garbage!", "invalid cursor"},
 		{"limit not a number", "/v1/search?q=x&limit=ten", "limit must be an integer"},
+		{"bad prefix", "/v1/search?q=x&prefix=maybe", "prefix must be true or false"},
 		{"related limit", "/v1/tags/go/related?limit=0", "limit must be between 1 and 100"},
 		{"similar limit", "/v1/posts/x/similar?limit=10000", "limit must be between"},
 	}
@@ -189,7 +190,7 @@ func TestOpenAPIMatches(t *testing.T) {
 	}
 	values := map[string]string{
 		"q": "Израиль прекращение огня", "mode": "hybrid", "channel": "-1001003921752", "tag": "",
-		"tenant": "", "since": "2024-01-01", "until": "2024-12-31", "limit": "5", "offset": "0", "cursor": "",
+		"tenant": "", "since": "2024-01-01", "until": "2024-12-31", "limit": "5", "offset": "0", "cursor": "", "prefix": "false",
 	}
 	for p, item := range paths {
 		op := item.(map[string]any)["get"].(map[string]any)

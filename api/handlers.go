@@ -107,7 +107,7 @@ func (s *Server) filters(r *http.Request, p *params, q *search.Query) error {
 var filterParams = []string{"channel", "tag", "tenant", "since", "until", "limit", "offset", "cursor"}
 
 func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) error {
-	p, err := newParams(r, append([]string{"q", "mode"}, filterParams...)...)
+	p, err := newParams(r, append([]string{"q", "mode", "prefix"}, filterParams...)...)
 	if err != nil {
 		return err
 	}
@@ -121,6 +121,11 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) error {
 	}
 	if q.Mode, err = search.ParseMode(p.v.Get("mode")); err != nil {
 		return badRequest("%v", err)
+	}
+	if v := p.v.Get("prefix"); v != "" {
+		if q.Prefix, err = strconv.ParseBool(v); err != nil {
+			return badRequest("prefix must be true or false, got %q", truncate(v))
+		}
 	}
 	err = s.filters(r, p, &q)
 	if errors.Is(err, errOtherTenant) {

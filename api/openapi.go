@@ -130,6 +130,7 @@ func OpenAPI() map[string]any {
 	searchParams := append([]any{
 		queryParam("q", "The query: words, \"a phrase\", -excluded, a OR b (websearch syntax).", obj{"type": "string", "maxLength": 2048}, true),
 		queryParam("mode", "Ranking.", obj{"type": "string", "enum": []string{"hybrid", "semantic", "keyword"}, "default": "hybrid"}, false),
+		queryParam("prefix", "The query is being typed: its last word also matches as a prefix.", obj{"type": "boolean", "default": false}, false),
 	}, filterParameters()...)
 	return obj{
 		"openapi": "3.1.0",

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -15,6 +17,7 @@ import (
 	"github.com/assistant-dev/assistant/search"
 	"github.com/assistant-dev/assistant/search/vecindex"
 	"github.com/assistant-dev/assistant/store"
+	"github.com/assistant-dev/assistant/store/postgres"
 )
 
 // SearchOptions configures the search benchmark.
@@ -49,6 +52,21 @@ type SearchSizeResult struct {
 	VectorP99    time.Duration
 	VectorRecall float64 // recall@10 against the exact float32 scan
 	SQLScanP50   time.Duration
+	// Snapshot is the one-shot process's vector path (search.DiskVectors):
+	// the file's build by one Scan, its size, and one process's call —
+	// open (the store's changes since the snapshot, the mapping) and
+	// search — per query.
+	SnapshotBuild   time.Duration
+	SnapshotBytes   int64
+	SnapshotCallP50 time.Duration
+	SnapshotCallP99 time.Duration
+	// FullText is the index keyword matches are ranked through ("rum" or
+	// "gin"); with RUM, Modes also has the GIN reference rows and
+	// RUMOverlap10 is the share of GIN's top 10 (keyword mode, the judged
+	// queries) that the RUM path returns too.
+	FullText     string
+	RUMOverlap10 float64
+	RUMBuild     time.Duration
 	Modes        []ModeLatency
 	RSSKiB       int64
 	PeakRSSKiB   int64
@@ -56,7 +74,10 @@ type SearchSizeResult struct {
 
 // ModeLatency is one search mode's service-level figures.
 type ModeLatency struct {
-	Mode     search.Mode
+	Mode search.Mode
+	// Index is "gin" for the reference rows ranked through GIN when the
+	// service itself uses RUM; "" otherwise.
+	Index    string
 	P50, P99 time.Duration
 	QPS      float64
 }
@@ -214,14 +235,92 @@ func searchAtSize(ctx context.Context, o SearchOptions, posts []search.CorpusPos
 	}
 	res.SQLScanP50, _ = percentiles(sqlLat)
 
-	// The service per mode: sequential latency, then QPS with clients.
-	for _, mode := range []search.Mode{search.Keyword, search.Semantic, search.Hybrid} {
-		ml := ModeLatency{Mode: mode}
+	// search.rum: the RUM index built over the loaded posts, as `migrate
+	// up` builds it over an existing table.
+	t0 = time.Now()
+	rum, err := postgres.EnsureSearchRUM(ctx, sb.Pool, true)
+	if err != nil {
+		return res, err
+	}
+	res.RUMBuild = time.Since(t0)
+	if rum.Unavailable != "" {
+		fmt.Fprintf(o.Out, "no RUM index (%s): keyword rows rank through GIN only\n", rum.Unavailable)
+	}
+
+	// The one-shot process's path: a snapshot file built once, then per
+	// query a fresh DiskVectors (what one `assistant search` does).
+	dir, err := os.MkdirTemp("", "bench-search-snapshot-")
+	if err != nil {
+		return res, err
+	}
+	defer os.RemoveAll(dir)
+	snap := filepath.Join(dir, "vectors.idx")
+	t0 = time.Now()
+	dv := search.NewDiskVectors(sb.Store, sb.Pool, "posts", emb.Dimension(), snap, nil)
+	if _, err := dv.Nearest(ctx, vecs[0], 10, f); err != nil {
+		return res, err
+	}
+	res.SnapshotBuild = time.Since(t0)
+	_ = dv.Close()
+	if st, err := os.Stat(snap); err == nil {
+		res.SnapshotBytes = st.Size()
+	}
+	var callLat []time.Duration
+	for _, v := range vecs[:min(len(vecs), 50)] {
+		t := time.Now()
+		d := search.NewDiskVectors(sb.Store, sb.Pool, "posts", emb.Dimension(), snap, nil)
+		if _, err := d.Nearest(ctx, v, 100, f); err != nil {
+			return res, err
+		}
+		callLat = append(callLat, time.Since(t))
+		_ = d.Close()
+	}
+	res.SnapshotCallP50, res.SnapshotCallP99 = percentiles(callLat)
+
+	// The service per mode: sequential latency, then QPS with clients;
+	// with RUM, keyword and hybrid again through GIN (the reference).
+	res.FullText = sb.Service.FullTextIndex(ctx)
+	type run struct {
+		mode  search.Mode
+		index string
+		svc   *search.Service
+	}
+	runs := []run{{search.Keyword, "", sb.Service}, {search.Semantic, "", sb.Service}, {search.Hybrid, "", sb.Service}}
+	if res.FullText == "rum" {
+		gin := search.DefaultOptions()
+		gin.FullText = search.FullTextGIN
+		ginSvc := search.New(sb.Pool, emb, sb.Mirror, gin)
+		runs = append(runs, run{search.Keyword, "gin", ginSvc}, run{search.Hybrid, "gin", ginSvc})
+		same, total := 0, 0
+		for _, q := range set.Queries {
+			a, err := ginSvc.Search(ctx, search.Query{Text: q.Query, Mode: search.Keyword, Limit: 10})
+			if err != nil {
+				return res, err
+			}
+			b, err := sb.Service.Search(ctx, search.Query{Text: q.Query, Mode: search.Keyword, Limit: 10})
+			if err != nil {
+				return res, err
+			}
+			for _, r := range a.Results {
+				total++
+				for _, x := range b.Results {
+					if x.PostID == r.PostID {
+						same++
+						break
+					}
+				}
+			}
+		}
+		res.RUMOverlap10 = float64(same) / float64(max(total, 1))
+	}
+	for _, rn := range runs {
+		mode, svc := rn.mode, rn.svc
+		ml := ModeLatency{Mode: mode, Index: rn.index}
 		var d []time.Duration
 		for range o.Rounds {
 			for _, q := range set.Queries {
 				t := time.Now()
-				if _, err := sb.Service.Search(ctx, search.Query{Text: q.Query, Mode: mode, Limit: 10}); err != nil {
+				if _, err := svc.Search(ctx, search.Query{Text: q.Query, Mode: mode, Limit: 10}); err != nil {
 					return res, err
 				}
 				d = append(d, time.Since(t))
@@ -237,7 +336,7 @@ func searchAtSize(ctx context.Context, o SearchOptions, posts []search.CorpusPos
 			wg.Go(func() {
 				for i := c; qctx.Err() == nil; i += o.Concurrency {
 					q := set.Queries[i%len(set.Queries)]
-					if _, err := sb.Service.Search(qctx, search.Query{Text: q.Query, Mode: mode, Limit: 10}); err != nil {
+					if _, err := svc.Search(qctx, search.Query{Text: q.Query, Mode: mode, Limit: 10}); err != nil {
 						if qctx.Err() == nil {
 							firstErr.CompareAndSwap(nil, &err)
 						}
@@ -270,10 +369,24 @@ func writeSearchResult(out io.Writer, r SearchSizeResult) {
 		ms(r.VectorP50), ms(r.VectorP99), r.VectorRecall)
 	fmt.Fprintf(out, "  mirror memory: codes %s + ids/metadata %s = %s (%d points); PostgreSQL exact SQL scan p50 %s\n",
 		mib(r.Memory.Codes), mib(r.Memory.Meta), mib(r.Memory.Total), r.Memory.Points, ms(r.SQLScanP50))
+	fmt.Fprintf(out, "one-shot vector path (snapshot file %s, built in %s): open + nearest 100 per process p50 %s  p99 %s\n",
+		mib(r.SnapshotBytes), r.SnapshotBuild.Round(time.Millisecond), ms(r.SnapshotCallP50), ms(r.SnapshotCallP99))
+	fmt.Fprintf(out, "full text ranked through %s", r.FullText)
+	if r.FullText == "rum" {
+		fmt.Fprintf(out, " (index built in %s; keyword top-10 overlap with GIN's on the judged queries %.3f)",
+			r.RUMBuild.Round(time.Millisecond), r.RUMOverlap10)
+	}
+	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\tp50\tp99\tQPS\t")
 	for _, m := range r.Modes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t\n", m.Mode, ms(m.P50), ms(m.P99), m.QPS)
+		name := string(m.Mode)
+		if m.Index != "" {
+			name += " (" + m.Index + ")"
+		} else if m.Mode != search.Semantic {
+			name += " (" + r.FullText + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t\n", name, ms(m.P50), ms(m.P99), m.QPS)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(out, "RSS %s (peak %s, including the exact reference index)\n", mib(r.RSSKiB*1024), mib(r.PeakRSSKiB*1024))

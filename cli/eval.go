@@ -14,6 +14,7 @@ import (
 	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/search"
+	"github.com/assistant-dev/assistant/store/postgres"
 )
 
 // evalCommand groups quality evaluations.
@@ -23,7 +24,7 @@ func (a *app) evalCommand() *cobra.Command {
 		Short: "Measure quality against judged sets",
 	}
 	var setPath, poolPath, corpusPath, semantic string
-	var asJSON bool
+	var asJSON, rum bool
 	searchCmd := &cobra.Command{
 		Use:   "search",
 		Short: "nDCG@10 and recall@20 of keyword, semantic (local embedder) and hybrid search on the judged query set",
@@ -65,6 +66,15 @@ texts and the current judgments, for judging new queries by reading them.`,
 				return fmt.Errorf("eval search: %w", err)
 			}
 			defer sb.Close()
+			if rum {
+				st, err := postgres.EnsureSearchRUM(cmd.Context(), sb.Pool, true)
+				if err != nil {
+					return fmt.Errorf("eval search: %w", err)
+				}
+				if st.Unavailable != "" {
+					return fmt.Errorf("eval search --rum: %s", st.Unavailable)
+				}
+			}
 			modes := []search.Mode{search.Keyword, search.Semantic, search.Hybrid}
 			if poolPath != "" {
 				if err := writePools(cmd, sb, set, posts, modes, poolPath); err != nil {
@@ -81,7 +91,8 @@ texts and the current judgments, for judging new queries by reading them.`,
 				return enc.Encode(map[string]any{"queries": len(set.Queries), "posts": len(posts), "corpus": corpusPath,
 					"embedder": model, "metrics": metrics, "per_query": per})
 			}
-			fmt.Fprintf(a.stdout, "%d judged queries of %s over %d posts (%s), embedder %s\n", len(set.Queries), setPath, len(posts), corpusPath, model)
+			fmt.Fprintf(a.stdout, "%d judged queries of %s over %d posts (%s), embedder %s, full text through %s\n",
+				len(set.Queries), setPath, len(posts), corpusPath, model, sb.Service.FullTextIndex(cmd.Context()))
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "mode\tnDCG@10\trecall@20\tMRR\thits@10")
 			for _, m := range metrics {
@@ -93,6 +104,7 @@ texts and the current judgments, for judging new queries by reading them.`,
 	searchCmd.Flags().StringVar(&setPath, "set", "testdata/search/judged.json", "judged query set")
 	searchCmd.Flags().StringVar(&poolPath, "pool", "", "write every query's pooled candidates (all modes' top 20) to this file")
 	searchCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, with per-query figures")
+	searchCmd.Flags().BoolVar(&rum, "rum", false, "rank keyword matches through a RUM index (search.rum) instead of GIN")
 	searchCmd.Flags().StringVar(&corpusPath, "corpus", "", "index this corpus file instead of the set's (it must hold the judged posts)")
 	searchCmd.Flags().StringVar(&semantic, "semantic-model", "train", `local embedder's semantic model: "train" (learnt from the corpus indexed, as reindex does), "none" (hashed words only) or a model file`)
 	cmd.AddCommand(searchCmd)

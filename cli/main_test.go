@@ -25,7 +25,16 @@ func TestMain(m *testing.M) {
 		_ = os.Unsetenv(helperEnv)
 		os.Exit(Execute(all.Registry()))
 	}
-	os.Exit(m.Run())
+	// `assistant search` keeps its vector snapshot in the user's cache
+	// directory: the tests' go to a directory of their own.
+	cache, err := os.MkdirTemp("", "assistant-cli-cache-")
+	if err != nil {
+		panic(err)
+	}
+	_ = os.Setenv("XDG_CACHE_HOME", cache)
+	code := m.Run()
+	_ = os.RemoveAll(cache)
+	os.Exit(code)
 }
 
 // processCommand prepares the test binary as `assistant args...`, run in

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -77,6 +78,9 @@ tables and their data. On a terminal it asks first; elsewhere it needs --yes.
 			if err != nil {
 				return fmt.Errorf("migrate up on %s: %w", config.RedactURL(cfg.Database.URL), err)
 			}
+			if err := a.applySearchRUM(cmd.Context(), cfg, a.log()); err != nil {
+				return err
+			}
 			if len(applied) == 0 {
 				_, err = fmt.Fprintf(a.stdout, "no pending migration: the database is at %s\n", version)
 				return err
@@ -146,4 +150,27 @@ func migrateUp(ctx context.Context, dbURL, schema string) (applied []string, ver
 		}
 	}
 	return applied, version, nil
+}
+
+// applySearchRUM makes the RUM index of posts match search.rum (see
+// postgres.EnsureSearchRUM); a server without the extension gets a warning
+// and search ranks through GIN.
+func (a *app) applySearchRUM(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	pool, err := postgres.Open(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	start := time.Now()
+	st, err := postgres.EnsureSearchRUM(ctx, pool, cfg.Search.RUM)
+	if err != nil {
+		return fmt.Errorf("search.rum: %w", err)
+	}
+	switch {
+	case st.Unavailable != "":
+		logger.Warn("search.rum is on but no RUM index could be built; keyword search ranks through GIN", "reason", st.Unavailable)
+	case st.On:
+		logger.Info("search RUM index ready", "index", postgres.RUMIndex, "took_ms", time.Since(start).Milliseconds())
+	}
+	return nil
 }

@@ -227,6 +227,9 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 		if len(applied) > 0 {
 			logger.Info("database migrations applied", "count", len(applied), "version", version, "database", config.RedactURL(cfg.Database.URL))
 		}
+		if err := a.applySearchRUM(runCtx, cfg, logger); err != nil {
+			return err
+		}
 	}
 	// A schema changed by hand (a table renamed, a column dropped) or
 	// behind the binary with auto_migrate off would make every entry fail

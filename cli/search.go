@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/api"
+	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/search"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
@@ -24,7 +27,7 @@ func (a *app) searchCommand() *cobra.Command {
 		since, until, mode, tenant string
 		cursor                     string
 		limit, offset              int
-		asJSON, prefix             bool
+		asJSON, prefix, inProcess  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "search QUERY",
@@ -34,7 +37,14 @@ QUERY uses web-search syntax: words, "a phrase", -excluded, a OR b. Russian
 and English words match in any inflected form. Results show the channel, date,
 score and which searches matched, a snippet with the matched words
 highlighted, tags, and linked pages with their titles; --json prints the page
-as the HTTP API returns it (next_cursor continues it with --cursor).`,
+as the HTTP API returns it (next_cursor continues it with --cursor).
+
+When a daemon serves the HTTP API on api.addr (the api role of run), the
+query is sent to it (with api.token, or an api.tokens entry that reads the
+tenant asked for): its in-memory vector index answers in milliseconds. When
+none answers, a one-line notice says so and the search runs in this process,
+which maps a snapshot of the vector index (search.vector_file) instead of
+reading every vector; --local skips the daemon.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.loadConfig()
@@ -55,19 +65,21 @@ as the HTTP API returns it (next_cursor continues it with --cursor).`,
 				return err
 			}
 			ctx := cmd.Context()
-			pool, err := postgres.Open(ctx, cfg.Database)
-			if err != nil {
-				return err
+			var page *search.Page
+			if d, ok := daemonFor(cfg, &q); ok && !inProcess {
+				page, err = d.searchVia(ctx, q, cfg.API.RequestTimeout+2*time.Second)
+				var refused apiRefused
+				switch {
+				case errors.As(err, &refused):
+					return fmt.Errorf("search: %s", refused.message)
+				case err != nil:
+					fmt.Fprintf(a.stderr, "search: the daemon at %s did not answer (%v); searching in this process\n", d.base, err)
+				}
 			}
-			defer pool.Close()
-			svc, _, closeStores, err := a.openSearch(ctx, cfg, pool, nil, false)
-			if err != nil {
-				return err
-			}
-			defer closeStores()
-			page, err := svc.Search(ctx, q)
-			if err != nil {
-				return err
+			if page == nil {
+				if page, err = a.searchHere(ctx, cfg, q); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
@@ -92,8 +104,26 @@ as the HTTP API returns it (next_cursor continues it with --cursor).`,
 	fl.StringVar(&cursor, "cursor", "", "next_cursor of a previous page")
 	fl.BoolVar(&asJSON, "json", false, "print JSON (for scripts)")
 	fl.BoolVar(&prefix, "prefix", false, "the last word is being typed: match it as a prefix too")
+	fl.BoolVar(&inProcess, "local", false, "search in this process even when a daemon serves the API on api.addr")
 	cmd.AddCommand(a.searchTrainCommand())
 	return cmd
+}
+
+// searchHere answers q in this process: PostgreSQL for full text and the
+// final rows, and for vectors the configured store (over the PostgreSQL
+// backend, its snapshot file: search.DiskVectors).
+func (a *app) searchHere(ctx context.Context, cfg *config.Config, q search.Query) (*search.Page, error) {
+	pool, err := postgres.Open(ctx, cfg.Database)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	svc, _, closeStores, err := a.openSearch(ctx, cfg, pool, nil, false)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStores()
+	return svc.Search(ctx, q)
 }
 
 // searchTrainCommand trains the local embedder's semantic model over the

@@ -80,6 +80,18 @@ type Search struct {
 	// (5x the memory); without it candidates are re-ranked by the float
 	// query against their int8 codes.
 	MirrorKeepExact bool `mapstructure:"mirror_keep_exact" yaml:"mirror_keep_exact"`
+	// VectorFile is the snapshot of the PostgreSQL vector backend's codes
+	// that a one-shot `assistant search` maps instead of reading every
+	// vector (kept current from the table's changes, rewritten by any
+	// process that finds it stale): "" = the user's cache directory,
+	// "off" = scan the vectors in SQL instead (slow past a few thousand).
+	VectorFile string `mapstructure:"vector_file" yaml:"vector_file"`
+	// RUM ranks keyword matches through a RUM index of posts (Debian's
+	// postgresql-15-rum; created by `migrate up` and run's auto-migration,
+	// dropped when false): the keyword p99 of common words falls, and the
+	// persist stage's writes get several times slower. Without the
+	// extension a warning says so and search ranks through GIN.
+	RUM bool `mapstructure:"rum" yaml:"rum"`
 	// MinSemanticScore is the relevance floor: a post found only by meaning
 	// (or by some of the words) under this cosine is a weaker match, shown
 	// apart. Negative: no floor.

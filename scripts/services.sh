@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the services the daemon and its tests need are up on this host:
 # Redis on 127.0.0.1:6379 and PostgreSQL on 127.0.0.1:5432 (trust auth, with
-# the databases "assistant", the daemon's default, and "test"). Installs the Debian packages when they are missing
+# the databases "assistant", the daemon's default, and "test", and the RUM
+# extension's package when it can). Installs the Debian packages when they are missing
 # and starts the servers when they are not reachable; a service that already
 # answers is left alone. Used by .ci/run and `make run`.
 set -euo pipefail
@@ -77,6 +78,18 @@ if ! redis_up; then
 	log "starting Redis"
 	redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log
 	wait_for Redis redis_up
+fi
+
+# RUM (Debian's postgresql-<version>-rum) lets keyword search rank only the
+# best matches (migration 00011); without it search ranks through GIN, so a
+# failed install is only a warning.
+version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -n "$version" ] && ! installed "postgresql-$version-rum"; then
+	if [ "$(id -u)" -eq 0 ]; then
+		(apt_install "postgresql-$version-rum") || log "WARNING: postgresql-$version-rum not installed: keyword search ranks through GIN"
+	else
+		log "postgresql-$version-rum is missing: keyword search ranks through GIN (apt-get install postgresql-$version-rum)"
+	fi
 fi
 
 # "assistant" is the daemon's default database (database.url): its tables

@@ -25,7 +25,8 @@ func OptionsFromConfig(c config.Search) Options {
 // index stage's vector store — for collection. For a long-lived process
 // (the daemon) over the PostgreSQL backend without pgvector it also returns
 // the in-memory Mirror of the vectors, which the caller must Run; otherwise
-// the Mirror is nil.
+// the Mirror is nil and a one-shot process over that backend searches a
+// snapshot file (DiskVectors, search.vector_file).
 func FromConfig(cfg *config.Config, pool *pgxpool.Pool, vs store.VectorStore, collection string, logger *slog.Logger, longLived bool) (*Service, *Mirror, error) {
 	if logger == nil {
 		logger = slog.Default()
@@ -38,6 +39,6 @@ func FromConfig(cfg *config.Config, pool *pgxpool.Pool, vs store.VectorStore, co
 	if err != nil {
 		return nil, nil, fmt.Errorf("search: embedder: %w", err)
 	}
-	vectors, mirror := VectorsFor(vs, collection, emb.Dimension(), cfg.Search.MirrorRefresh, cfg.Search.MirrorKeepExact, logger, longLived)
+	vectors, mirror := VectorsFor(vs, collection, emb.Dimension(), cfg.Search.MirrorRefresh, cfg.Search.MirrorKeepExact, cfg.Search.VectorFile, logger, longLived)
 	return New(pool, emb, vectors, OptionsFromConfig(cfg.Search)), mirror, nil
 }

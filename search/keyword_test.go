@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/assistant-dev/assistant/search"
+	"github.com/assistant-dev/assistant/store/postgres"
 )
 
 // addCrawl stores a crawled page whose text is text for post id.
@@ -110,5 +111,95 @@ GROUP BY m.post_id ORDER BY sum(r)::float8 DESC, m.post_id LIMIT 5`, text, opts.
 				t.Fatalf("keyword order\n got %v\nwant %v", got, want)
 			}
 		})
+	}
+}
+
+// TestRUMRanksAsGIN: with the RUM index of search.rum, keyword pages are
+// those of ranking every match through GIN while the matches fit the cap,
+// and with a cap far below the matches only matches come back and a post
+// matched in a crawled page is never lost. Turning it off drops the index.
+// Without the extension on the server the test says so and skips.
+func TestRUMRanksAsGIN(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	if got := search.New(f.Pool, nil, nil, search.DefaultOptions()).FullTextIndex(ctx); got != "gin" {
+		t.Fatalf("before search.rum: full text ranks through %s", got)
+	}
+	st, err := postgres.EnsureSearchRUM(ctx, f.Pool, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Unavailable != "" {
+		t.Skipf("no RUM index: %s", st.Unavailable)
+	}
+	if st, err := postgres.EnsureSearchRUM(ctx, f.Pool, true); err != nil || !st.On {
+		t.Fatalf("ensuring the RUM index again: %+v %v", st, err)
+	}
+	if got := f.Service.FullTextIndex(ctx); got != "rum" {
+		t.Fatalf("with the RUM index: full text ranks through %s", got)
+	}
+	with := func(o search.Options) *search.Service {
+		return search.New(f.Pool, nil, nil, o)
+	}
+	gin := search.DefaultOptions()
+	gin.FullText = search.FullTextGIN
+	ginSvc := with(gin)
+	if got := ginSvc.FullTextIndex(ctx); got != "gin" {
+		t.Fatalf("FullTextGIN service ranks through %s", got)
+	}
+	wide := search.DefaultOptions()
+	wide.RUMCap = 100_000
+	rumSvc := with(wide)
+	queries := []string{"биткоин", "Израиль Хезболла прекращение огня", "Go release candidate", "ChatGPT", "нейросеть генерирует видео",
+		"Путин визит в Казахстан", `"ядерной доктрины"`, "Трамп -Украина", "атомная OR электростанция"}
+	page := func(svc *search.Service, q search.Query) string {
+		p, err := svc.Search(ctx, q)
+		if err != nil {
+			t.Fatalf("%q: %v", q.Text, err)
+		}
+		var b []string
+		for _, r := range p.Results {
+			b = append(b, fmt.Sprintf("%s %.5f %v", r.PostID, r.Score, r.Signals))
+		}
+		return fmt.Sprint(b)
+	}
+	for _, text := range queries {
+		for _, prefix := range []bool{false, true} {
+			q := search.Query{Text: text, Mode: search.Keyword, Limit: 20, Prefix: prefix}
+			if a, b := page(ginSvc, q), page(rumSvc, q); a != b {
+				t.Errorf("%q prefix %v:\n gin %s\n rum %s", text, prefix, a, b)
+			}
+		}
+	}
+
+	// A cap of 3: only RUM's three best text matches are ranked, and a
+	// post whose crawled page matches is there too.
+	f.addCrawl(t, f.IDs[86], "ChatGPT написал этот текст")
+	tiny := search.DefaultOptions()
+	tiny.RUMCap = 3
+	capped, err := with(tiny).Search(ctx, search.Query{Text: "ChatGPT", Mode: search.Keyword, Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := ginSvc.Search(ctx, search.Query{Text: "ChatGPT", Mode: search.Keyword, Limit: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(full.Results) <= 4 {
+		t.Fatalf("ChatGPT matches %d posts: too few to cap", len(full.Results))
+	}
+	if len(capped.Results) > 4 || !slices.ContainsFunc(capped.Results, func(r search.Result) bool { return r.PostID == f.IDs[86] }) {
+		t.Fatalf("capped at 3: %v (want at most 3 text matches plus the crawl match %s)", ids(capped.Results), f.IDs[86])
+	}
+	for _, r := range capped.Results {
+		if !slices.ContainsFunc(full.Results, func(g search.Result) bool { return g.PostID == r.PostID }) {
+			t.Fatalf("capped result %s is not a match at all", r.PostID)
+		}
+	}
+	if st, err := postgres.EnsureSearchRUM(ctx, f.Pool, false); err != nil || st.On {
+		t.Fatalf("search.rum off: %+v %v", st, err)
+	}
+	if got := search.New(f.Pool, nil, nil, search.DefaultOptions()).FullTextIndex(ctx); got != "gin" {
+		t.Fatalf("after search.rum off: full text ranks through %s", got)
 	}
 }

@@ -313,10 +313,12 @@ type compiled struct {
 	none     bool // a named channel or tenant the index has never seen
 }
 
-func (x *Index) compile(f Filter) compiled {
+func (x *Index) compile(f Filter) compiled { return compileFilter(x.dict, f) }
+
+func compileFilter(dict map[string]int32, f Filter) compiled {
 	c := compiled{since: f.Since, until: f.Until, now: f.Now, tenant: -1}
 	for _, ch := range f.Channels {
-		if id, ok := x.dict[ch]; ok {
+		if id, ok := dict[ch]; ok {
 			c.channels = append(c.channels, id)
 		}
 	}
@@ -324,7 +326,7 @@ func (x *Index) compile(f Filter) compiled {
 		c.none = true
 	}
 	if f.TenantID != "" {
-		id, ok := x.dict[f.TenantID]
+		id, ok := dict[f.TenantID]
 		if !ok {
 			c.none = true
 		}
@@ -384,21 +386,34 @@ const block = 512
 
 var outPool = sync.Pool{New: func() any { b := make([]int32, block); return &b }}
 
-// scan scores points [lo, hi) and keeps the best c candidates.
-func (x *Index) scan(q16 []int16, qscale float32, f *compiled, lo, hi, c int) candHeap {
+// codeView is the scanned part of an index: codes, scales and metadata,
+// in memory (Index) or mapped from a file (File).
+type codeView struct {
+	stride int
+	codes  []int8
+	scales []float32
+	metas  []meta
+}
+
+// scan scores points [lo, hi) and keeps the best c candidates; a point
+// whose skip entry is true is left out (skip may be nil).
+func (v *codeView) scan(q16 []int16, qscale float32, f *compiled, lo, hi, c int, skip []bool) candHeap {
 	h := make(candHeap, 0, c)
 	bp := outPool.Get().(*[]int32)
 	defer outPool.Put(bp)
 	for start := lo; start < hi; start += block {
 		end := min(start+block, hi)
 		out := (*bp)[:end-start]
-		dots(q16, x.codes[start*x.stride:end*x.stride], x.stride, out)
+		dots(q16, v.codes[start*v.stride:end*v.stride], v.stride, out)
 		for j, d := range out {
 			i := start + j
-			if f.any && !f.match(&x.metas[i]) {
+			if skip != nil && skip[i] {
 				continue
 			}
-			s := float32(d) * x.scales[i] * qscale
+			if f.any && !f.match(&v.metas[i]) {
+				continue
+			}
+			s := float32(d) * v.scales[i] * qscale
 			if len(h) < c {
 				heap.Push(&h, cand{i, s})
 			} else if s > h[0].score {
@@ -410,6 +425,76 @@ func (x *Index) scan(q16 []int16, qscale float32, f *compiled, lo, hi, c int) ca
 	return h
 }
 
+// candidates scans points [0, n) — split over parts goroutines when n is
+// large — and returns the best c.
+func (v *codeView) candidates(q16 []int16, qscale float32, f *compiled, n, c, parts int, skip []bool) candHeap {
+	if parts <= 1 || n <= 32768 {
+		return v.scan(q16, qscale, f, 0, n, c, skip)
+	}
+	heaps := make([]candHeap, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		lo, hi := n*p/parts, n*(p+1)/parts
+		wg.Go(func() { heaps[p] = v.scan(q16, qscale, f, lo, hi, c, skip) })
+	}
+	wg.Wait()
+	var h candHeap
+	for _, hp := range heaps {
+		for _, cd := range hp {
+			if len(h) < c {
+				heap.Push(&h, cd)
+			} else if cd.score > h[0].score {
+				h[0] = cd
+				heap.Fix(&h, 0)
+			}
+		}
+	}
+	return h
+}
+
+// asymmetric is the re-rank score of point i without its exact vector: the
+// float query against the decoded codes.
+func (v *codeView) asymmetric(qn []float32, i int) float32 {
+	code := v.codes[i*v.stride : i*v.stride+len(qn)]
+	var s float32
+	for d, q := range qn {
+		s += q * float32(code[d])
+	}
+	return s * v.scales[i]
+}
+
+// queryCodes normalises q and widens it to int16 codes of a finer step
+// than the stored int8 ones.
+func queryCodes(q []float32, stride int) (qn []float32, q16 []int16, qscale float32, err error) {
+	qn, ok := normalize(q)
+	if !ok {
+		return nil, nil, 0, fmt.Errorf("vecindex: zero or non-finite query vector")
+	}
+	var maxAbs float32
+	for _, v := range qn {
+		maxAbs = max(maxAbs, float32(math.Abs(float64(v))))
+	}
+	q16 = make([]int16, stride)
+	for i, v := range qn {
+		q16[i] = int16(math.Round(float64(v / maxAbs * queryScale)))
+	}
+	return qn, q16, maxAbs / queryScale, nil
+}
+
+// sortHits orders hits best first, ties by id, and keeps k.
+func sortHits(hits []Hit, k int) []Hit {
+	sort.Slice(hits, func(a, b int) bool {
+		if hits[a].Score != hits[b].Score {
+			return hits[a].Score > hits[b].Score
+		}
+		return hits[a].ID < hits[b].ID
+	})
+	if len(hits) > k {
+		hits = hits[:k]
+	}
+	return hits
+}
+
 // Search returns the k points nearest to q by cosine similarity that pass
 // the filter, best first.
 func (x *Index) Search(ctx context.Context, q []float32, k int, f Filter) ([]Hit, error) {
@@ -419,20 +504,10 @@ func (x *Index) Search(ctx context.Context, q []float32, k int, f Filter) ([]Hit
 	if k <= 0 {
 		return nil, nil
 	}
-	qn, ok := normalize(q)
-	if !ok {
-		return nil, fmt.Errorf("vecindex: zero or non-finite query vector")
+	qn, q16, qscale, err := queryCodes(q, x.stride)
+	if err != nil {
+		return nil, err
 	}
-	// Widen the query to int16 codes of a finer step than the stored int8.
-	var maxAbs float32
-	for _, v := range qn {
-		maxAbs = max(maxAbs, float32(math.Abs(float64(v))))
-	}
-	q16 := make([]int16, x.stride)
-	for i, v := range qn {
-		q16[i] = int16(math.Round(float64(v / maxAbs * queryScale)))
-	}
-	qscale := maxAbs / queryScale
 
 	x.mu.RLock()
 	fc := x.compile(f)
@@ -441,29 +516,8 @@ func (x *Index) Search(ctx context.Context, q []float32, k int, f Filter) ([]Hit
 		return nil, nil
 	}
 	c := max(k*x.opts.Oversample, 64)
-	n := len(x.ids)
-	var h candHeap
-	if parts := x.opts.Parallel; parts > 1 && n > 32768 {
-		heaps := make([]candHeap, parts)
-		var wg sync.WaitGroup
-		for p := range parts {
-			lo, hi := n*p/parts, n*(p+1)/parts
-			wg.Go(func() { heaps[p] = x.scan(q16, qscale, &fc, lo, hi, c) })
-		}
-		wg.Wait()
-		for _, hp := range heaps {
-			for _, cd := range hp {
-				if len(h) < c {
-					heap.Push(&h, cd)
-				} else if cd.score > h[0].score {
-					h[0] = cd
-					heap.Fix(&h, 0)
-				}
-			}
-		}
-	} else {
-		h = x.scan(q16, qscale, &fc, 0, n, c)
-	}
+	v := x.view()
+	h := v.candidates(q16, qscale, &fc, len(x.ids), c, x.opts.Parallel, nil)
 	hits := make([]Hit, len(h))
 	idx := make([]int, len(h))
 	for j, cd := range h {
@@ -479,12 +533,7 @@ func (x *Index) Search(ctx context.Context, q []float32, k int, f Filter) ([]Hit
 		}
 	} else {
 		for j, i := range idx {
-			code := x.codes[i*x.stride : i*x.stride+x.dim]
-			var s float32
-			for d, v := range qn {
-				s += v * float32(code[d])
-			}
-			hits[j].Score = s * x.scales[i]
+			hits[j].Score = v.asymmetric(qn, i)
 		}
 	}
 	x.mu.RUnlock()
@@ -506,16 +555,12 @@ func (x *Index) Search(ctx context.Context, q []float32, k int, f Filter) ([]Hit
 			}
 		}
 	}
-	sort.Slice(hits, func(a, b int) bool {
-		if hits[a].Score != hits[b].Score {
-			return hits[a].Score > hits[b].Score
-		}
-		return hits[a].ID < hits[b].ID
-	})
-	if len(hits) > k {
-		hits = hits[:k]
-	}
-	return hits, nil
+	return sortHits(hits, k), nil
+}
+
+// view is the index's scanned arrays (under the read lock).
+func (x *Index) view() *codeView {
+	return &codeView{stride: x.stride, codes: x.codes, scales: x.scales, metas: x.metas}
 }
 
 // ExactSearch is the brute-force float32 scan over the kept exact vectors:

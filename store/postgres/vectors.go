@@ -49,6 +49,9 @@ func NewVectorStore(ctx context.Context, pool *pgxpool.Pool) (*VectorStore, erro
 	return &VectorStore{pool: pool, pgvector: has, dims: map[string]int{}}, nil
 }
 
+// Pool is the store's connection pool.
+func (s *VectorStore) Pool() *pgxpool.Pool { return s.pool }
+
 // PGVector reports whether searches use the pgvector extension.
 func (s *VectorStore) PGVector() bool { return s.pgvector }
 
