@@ -4,17 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/cenkalti/backoff/v5"
 )
 
 // BatchEmbedder sends texts to an Embedder in calls of at most Batch texts,
 // retries calls that failed temporarily (429, 5xx, timeouts: APIError with
-// Temporary set) with exponential backoff and jitter, honouring Retry-After,
-// and learns the vector size from the first answer: every later answer must
-// have the same size, or the call fails with ErrDimensionChanged (storing
-// vectors of two sizes would corrupt the collection). Safe for concurrent use.
+// Temporary set) with exponential backoff and jitter (cenkalti/backoff's
+// Retry), honouring Retry-After, and learns the vector size from the first
+// answer: every later answer must have the same size, or the call fails
+// with ErrDimensionChanged (storing vectors of two sizes would corrupt the
+// collection). Safe for concurrent use.
 type BatchEmbedder struct {
 	Embedder Embedder
 	// Batch is the most texts per call (default 32).
@@ -23,7 +25,8 @@ type BatchEmbedder struct {
 	// (default 3; negative: never).
 	Retries int
 	// Backoff is the first wait between attempts (default 200ms), doubled
-	// each time up to MaxBackoff (default 5s).
+	// each time up to MaxBackoff (default 5s), each wait jittered by ±50%;
+	// a longer Retry-After is waited out instead.
 	Backoff, MaxBackoff time.Duration
 	// Observe, when set, is told the outcome of every call: status is
 	// "success" or "error", d how long it took.
@@ -79,7 +82,11 @@ func (b *BatchEmbedder) call(ctx context.Context, texts []string) ([][]float32, 
 	if maxWait <= 0 {
 		maxWait = 5 * time.Second
 	}
-	for attempt := 0; ; attempt++ {
+	policy := &retryAfterBackOff{ExponentialBackOff: &backoff.ExponentialBackOff{
+		InitialInterval: wait, RandomizationFactor: 0.5, Multiplier: 2, MaxInterval: maxWait,
+	}}
+	var last error // the last attempt's error, returned when ctx ends the wait
+	vecs, err := backoff.Retry(ctx, func() ([][]float32, error) {
 		start := time.Now()
 		vecs, err := b.Embedder.Embed(ctx, texts)
 		if err == nil {
@@ -95,23 +102,33 @@ func (b *BatchEmbedder) call(ctx context.Context, texts []string) ([][]float32, 
 		if err == nil {
 			return vecs, nil
 		}
+		last, policy.last = err, err
 		var ae *APIError
-		if attempt >= retries || !errors.As(err, &ae) || !ae.Temporary || ctx.Err() != nil {
-			return nil, err
+		if !errors.As(err, &ae) || !ae.Temporary {
+			return nil, backoff.Permanent(err)
 		}
-		d := wait + rand.N(wait/2+1)
-		if ra, ok := RetryAfterOf(err); ok && ra > d {
-			d = ra
-		}
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, err
-		case <-t.C:
-		}
-		wait = min(wait*2, maxWait)
+		return nil, err
+	}, backoff.WithBackOff(policy), backoff.WithMaxTries(uint(max(retries, 0))+1), backoff.WithMaxElapsedTime(0))
+	if err != nil && last != nil && ctx.Err() != nil {
+		return nil, last // what failed, rather than the cancellation that stopped the retries
 	}
+	return vecs, err
+}
+
+// retryAfterBackOff is cenkalti/backoff's exponential policy (jittered by
+// ±50%) with the provider's Retry-After as a floor: a 429 asking for a
+// longer wait than the policy's next one is waited out in full.
+type retryAfterBackOff struct {
+	*backoff.ExponentialBackOff
+	last error // the error of the attempt the next wait follows
+}
+
+func (r *retryAfterBackOff) NextBackOff() time.Duration {
+	d := r.ExponentialBackOff.NextBackOff()
+	if ra, ok := RetryAfterOf(r.last); ok && ra > d {
+		d = ra
+	}
+	return d
 }
 
 func (b *BatchEmbedder) check(texts []string, vecs [][]float32) error {

@@ -71,3 +71,36 @@ func TestBatchEmbedder(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchEmbedderWaits: a Retry-After longer than the backoff is waited
+// out before the retry, and a context that ends during the wait returns the
+// provider's error (what failed), not the bare cancellation.
+func TestBatchEmbedderWaits(t *testing.T) {
+	t.Parallel()
+	t.Run("retry-after is a floor", func(t *testing.T) {
+		t.Parallel()
+		limited := &ai.APIError{Provider: "p", Status: 429, Temporary: true, RetryAfter: 150 * time.Millisecond}
+		emb := &scripted{dims: []int{4}, errs: []error{limited}}
+		b := &ai.BatchEmbedder{Embedder: emb, Backoff: time.Millisecond}
+		start := time.Now()
+		if _, err := b.Embed(context.Background(), []string{"x"}); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(start); waited < limited.RetryAfter {
+			t.Errorf("retried after %v, before the Retry-After of %v", waited, limited.RetryAfter)
+		}
+		if len(emb.calls) != 2 {
+			t.Errorf("calls %v, want 2", emb.calls)
+		}
+	})
+	t.Run("cancelled during the wait", func(t *testing.T) {
+		t.Parallel()
+		temp := &ai.APIError{Provider: "p", Status: 503, Temporary: true, RetryAfter: time.Hour}
+		ctx, cancel := context.WithCancel(context.Background())
+		b := &ai.BatchEmbedder{Embedder: &scripted{dims: []int{4}, errs: []error{temp}}, Observe: func(string, time.Duration) { cancel() }}
+		_, err := b.Embed(ctx, []string{"x"})
+		if !errors.Is(err, temp) {
+			t.Errorf("err = %v, want the provider's %v", err, temp)
+		}
+	})
+}

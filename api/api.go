@@ -22,6 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/assistant-dev/assistant/internal/promreg"
 	"github.com/assistant-dev/assistant/search"
 )
 
@@ -104,10 +105,8 @@ func New(svc *search.Service, o Options) (*Server, error) {
 		}, []string{"route"}),
 	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{s.metrics.requests, s.metrics.duration} {
-			if err := o.Registerer.Register(c); err != nil {
-				return nil, fmt.Errorf("api: register metrics: %w", err)
-			}
+		if err := errors.Join(promreg.Into(o.Registerer, &s.metrics.requests), promreg.Into(o.Registerer, &s.metrics.duration)); err != nil {
+			return nil, fmt.Errorf("api: register metrics: %w", err)
 		}
 	}
 	for _, rt := range routes {

@@ -144,6 +144,62 @@ func TestGuardCheck(t *testing.T) {
 	}
 }
 
+// TestGuardRefusesEveryBlockedRange dials one address inside each range the
+// guard must refuse — on an allowed port, so only the range can refuse it —
+// and wants the refusal to name that range: dropping any entry of the list
+// (the Teredo prefix 2001::/32, whose addresses embed an IPv4 address, say)
+// lets its sample through. Every entry of blockedPrefixes has a row.
+func TestGuardRefusesEveryBlockedRange(t *testing.T) {
+	t.Parallel()
+	g := newGuard(false, nil, nil, time.Second)
+	tests := []struct{ prefix, addr string }{
+		{"0.0.0.0/8", "0.1.2.3"},
+		{"10.0.0.0/8", "10.20.30.40"},
+		{"100.64.0.0/10", "100.100.1.1"},
+		{"127.0.0.0/8", "127.0.0.53"},
+		{"169.254.0.0/16", "169.254.169.254"},
+		{"172.16.0.0/12", "172.31.255.1"},
+		{"192.0.0.0/24", "192.0.0.170"},
+		{"192.0.2.0/24", "192.0.2.10"},
+		{"192.88.99.0/24", "192.88.99.1"},
+		{"192.168.0.0/16", "192.168.1.1"},
+		{"198.18.0.0/15", "198.19.0.1"},
+		{"198.51.100.0/24", "198.51.100.7"},
+		{"203.0.113.0/24", "203.0.113.9"},
+		{"224.0.0.0/4", "239.255.255.250"},
+		{"240.0.0.0/4", "250.1.1.1"},
+		{"::/128", "::"},
+		{"::1/128", "::1"},
+		{"64:ff9b::/96", "64:ff9b::7f00:1"},                   // NAT64 of 127.0.0.1
+		{"64:ff9b:1::/48", "64:ff9b:1::a00:1"},                // local-use NAT64
+		{"100::/64", "100::1"},                                // discard-only
+		{"2001::/32", "2001:0:4136:e378:8000:63bf:3fff:fdd2"}, // Teredo
+		{"2001::/32", "2001::80ff:fffe"},                      // Teredo, server 0.0.0.0, client 127.0.0.1 (obfuscated)
+		{"2001:db8::/32", "2001:db8::1"},
+		{"2002::/16", "2002:a9fe:a9fe::1"}, // 6to4 of 169.254.169.254
+		{"fc00::/7", "fd12:3456::1"},
+		{"fe80::/10", "fe80::1"},
+		{"fec0::/10", "fec0::1"},
+		{"ff00::/8", "ff02::1"},
+	}
+	covered := map[string]bool{}
+	for _, tc := range tests {
+		covered[tc.prefix] = true
+		for _, port := range []uint16{80, 443} {
+			ap := netip.AddrPortFrom(netip.MustParseAddr(tc.addr), port)
+			err := g.check(ap)
+			if !errors.Is(err, errSSRF) || !strings.Contains(err.Error(), "is in "+tc.prefix) {
+				t.Errorf("check(%s) = %v, want refused as in %s", ap, err, tc.prefix)
+			}
+		}
+	}
+	for _, p := range blockedPrefixes {
+		if !covered[p.String()] {
+			t.Errorf("blocked range %s has no row here", p)
+		}
+	}
+}
+
 func TestRobotsDisallow(t *testing.T) {
 	t.Parallel()
 	var pageHits, robotsHits atomic.Int64

@@ -40,6 +40,37 @@ func TestTagsHashMatchesSpecVectors(t *testing.T) {
 	}
 }
 
+// TestTagsHashQuotesEachEscapeLikePython has one vector per escape
+// json.dumps(ensure_ascii=False) writes — the short forms \b \f \n \r \t
+// \" \\, \u00XX for the other control characters — and for characters it
+// leaves alone (DEL, the line and paragraph separators), each computed with
+// Python 3, so a quoting slip in any one of them (\b written as \u0008,
+// say) changes a hash that was stored by the old system.
+func TestTagsHashQuotesEachEscapeLikePython(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		tags []string
+		want string // sha256 of json.dumps(sorted(set(tags)), ensure_ascii=False)
+	}{
+		{"backspace is \\b", []string{"a\bb"}, "5f6132aacc0ff17c9aa6339e441e9131eb2dc14c32aff673243f5dbc6da4a5bb"},
+		{"form feed is \\f", []string{"a\fb"}, "948a7fc2b93e6adea32b5e7f24f095803cc7bd5b7ed5994d39f19535a1676f37"},
+		{"0x01 is \\u0001", []string{"a\u0001b"}, "7b9b5a13fae0232c4106488235e60313c48f7bc30e107bb3482484ebe0dab42f"},
+		{"0x1f is \\u001f", []string{"a\u001fb"}, "7208d370e8fd7a5d25a7a11bfb30ddb9aab00e43a9daf0f80c101479ce1f29cf"},
+		{"quote", []string{"q\"uote"}, "e83d2b4a8bf84e273c01bf9245da86b00dd50c854895abc873d34546162c6986"},
+		{"backslash", []string{"back\\slash"}, "53a69a9e9a2425e1ab036ce43b307be611283eed5985665ffe7f3986bce1024f"},
+		{"\\n \\r \\t", []string{"nl\ncr\rtab\t"}, "6c340b9e7615a42a5c872b1fdcf8fb006de716111051d4b199b411ea8edef8a8"},
+		{"DEL is not escaped", []string{"del\u007f"}, "71e9655b71ffe1f3b07bcce51013b03b15a4ad30d202375e2caf7ddf079806ec"},
+		{"U+2028, U+2029 are not escaped", []string{"ls\u2028ps\u2029"}, "7af2829e2378382254507c15169a2acfb07ffd2a89d7268c517e4856e386b208"},
+		{"sorted and deduplicated with a backspace", []string{"tag\b", "Tag", "tag"}, "b354aadd65f57057e79ede13e73814c2249dceab75ab7a99b38ebb69bffe79bc"},
+	}
+	for _, tc := range tests {
+		if got := events.TagsHash(tc.tags); got != tc.want {
+			t.Errorf("%s: TagsHash(%q) = %s, want %s", tc.name, tc.tags, got, tc.want)
+		}
+	}
+}
+
 func TestContentHashNormalisesCaseAndWhitespace(t *testing.T) {
 	t.Parallel()
 	a := events.ContentHash("  Привет,\n\n  МИР  ")

@@ -33,9 +33,11 @@ func (s *stageRunner) fetch(ctx context.Context) {
 	failures := 0
 	for ctx.Err() == nil {
 		if s.paused.Load() {
+			s.parked.Store(true)
 			sleepCtx(ctx, pausePoll)
 			continue
 		}
+		s.parked.Store(false)
 		s.waitWhilePaused(ctx)
 		n := s.acquire(ctx, s.pool.BatchSize)
 		if n == 0 {

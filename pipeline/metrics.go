@@ -2,7 +2,10 @@ package pipeline
 
 import (
 	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/assistant-dev/assistant/internal/promreg"
 )
 
 // Statuses of stage_messages_total.
@@ -80,29 +83,21 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 			Help: "Entries of an old worker's key that were the daemon's own copies (legacy_publish_*), acknowledged without being handled.",
 		}, []string{"stage"}),
 	}
-	for _, c := range []prometheus.Collector{
-		m.messages, m.handleDuration, m.inflight, m.lag, m.pending, m.oldestPending,
-		m.retries, m.dlq, m.claimed, m.republished, m.paused, m.echoSkipped,
-	} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	if err := errors.Join(
+		promreg.Into(reg, &m.messages), promreg.Into(reg, &m.handleDuration), promreg.Into(reg, &m.inflight),
+		promreg.Into(reg, &m.lag), promreg.Into(reg, &m.pending), promreg.Into(reg, &m.oldestPending),
+		promreg.Into(reg, &m.retries), promreg.Into(reg, &m.dlq), promreg.Into(reg, &m.claimed),
+		promreg.Into(reg, &m.republished), promreg.Into(reg, &m.paused), promreg.Into(reg, &m.echoSkipped),
+	); err != nil {
+		return nil, err
 	}
 	return m, nil
 }
 
 // RegisterCollector registers c, or returns the collector already registered
-// under the same description: a second instance of a stage in one process
-// (tests, a stage and its service) shares the series instead of failing.
+// under the same description (the policy of internal/promreg, the one every
+// package follows): a second instance of a stage in one process (tests, a
+// stage and its service) shares the series instead of failing.
 func RegisterCollector[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
+	return promreg.Register(reg, c)
 }

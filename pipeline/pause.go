@@ -13,9 +13,12 @@ const pausePoll = 100 * time.Millisecond
 // StageState is what one stage of this replica is doing (the admin API's
 // stage states).
 type StageState struct {
-	Name     string `json:"name"`
-	Running  bool   `json:"running"`
-	Paused   bool   `json:"paused"`
+	Name    string `json:"name"`
+	Running bool   `json:"running"`
+	Paused  bool   `json:"paused"`
+	// Parked: paused, and the fetcher has stopped reading (a read already
+	// blocking when the pause came has ended).
+	Parked   bool   `json:"parked"`
 	Inflight int    `json:"inflight"`
 	Workers  int    `json:"workers"`
 	Consumer string `json:"consumer"`
@@ -29,7 +32,7 @@ func (r *Runner) StageStates() []StageState {
 		inflight := len(s.tracked)
 		s.mu.Unlock()
 		out = append(out, StageState{
-			Name: s.def.Name, Running: s.running.Load(), Paused: s.paused.Load(),
+			Name: s.def.Name, Running: s.running.Load(), Paused: s.paused.Load(), Parked: s.parked.Load(),
 			Inflight: inflight, Workers: s.pool.Workers, Consumer: s.consumer,
 		})
 	}

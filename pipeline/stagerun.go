@@ -29,6 +29,9 @@ type stageRunner struct {
 	// paused stops the fetcher from reading new entries (the admin API's
 	// pause); work in flight, retries and claims go on.
 	paused atomic.Bool
+	// parked is set while the fetcher, having seen paused, waits for a
+	// resume: no read of it is in flight and none starts until resumed.
+	parked atomic.Bool
 	// cutOff counts entries the shutdown deadline interrupted.
 	cutOff atomic.Int64
 	// handedBack counts entries given up unacknowledged at shutdown (cut

@@ -9,28 +9,30 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/internal/redislease"
 )
 
 // ErrLeaseLost is returned by a sweep whose lease expired or was taken over:
 // it stops at the next batch and leaves the rest to the new holder.
 var ErrLeaseLost = errors.New("cleanup: sweep lease lost")
 
-// Lease is the "exactly one sweeper" lock: a Redis key holding the holder's
-// fencing token, with a TTL. Tokens come from an INCR counter, so a newer
-// holder's token is always larger; every write of the sweep's checkpoint is
-// fenced by a compare on the token (Lua), so a holder that was paused past
-// its TTL cannot overwrite its successor's progress.
+// Lease is the "exactly one sweeper" lock: the shared Redis lease
+// (internal/redislease) holding the holder's fencing token. Tokens come from
+// an INCR counter, so a newer holder's token is always larger; every write
+// of the sweep's checkpoint is fenced by a compare on the token (Lua), so a
+// holder that was paused past its TTL cannot overwrite its successor's
+// progress.
 type Lease struct {
+	lease   *redislease.Lease
 	rdb     redis.UniversalClient
-	key     string
 	counter string
-	ttl     time.Duration
 	token   atomic.Int64 // touched by the sweep and its renewing goroutine
 }
 
 // NewLease returns the lease at key (its counter is key+":token").
 func NewLease(rdb redis.UniversalClient, key string, ttl time.Duration) *Lease {
-	return &Lease{rdb: rdb, key: key, counter: key + ":token", ttl: ttl}
+	return &Lease{lease: redislease.New(rdb, key, ttl), rdb: rdb, counter: key + ":token"}
 }
 
 // Token is the fencing token of the current hold (0 when not held).
@@ -42,9 +44,9 @@ func (l *Lease) Acquire(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("cleanup: lease token: %w", err)
 	}
-	ok, err := l.rdb.SetNX(ctx, l.key, tok, l.ttl).Result()
+	ok, err := l.lease.Acquire(ctx, strconv.FormatInt(tok, 10))
 	if err != nil {
-		return false, fmt.Errorf("cleanup: take lease: %w", err)
+		return false, fmt.Errorf("cleanup: %w", err)
 	}
 	if ok {
 		l.token.Store(tok)
@@ -52,35 +54,22 @@ func (l *Lease) Acquire(ctx context.Context) (bool, error) {
 	return ok, nil
 }
 
-// renewScript extends the lease only if it still holds our token.
-var renewScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0`)
-
 // Renew extends the lease by its TTL; ErrLeaseLost when it is not ours any more.
 func (l *Lease) Renew(ctx context.Context) error {
 	tok := l.token.Load()
 	if tok == 0 {
 		return ErrLeaseLost
 	}
-	n, err := renewScript.Run(ctx, l.rdb, []string{l.key}, strconv.FormatInt(tok, 10), l.ttl.Milliseconds()).Int()
+	ok, err := l.lease.Renew(ctx, strconv.FormatInt(tok, 10))
 	if err != nil {
-		return fmt.Errorf("cleanup: renew lease: %w", err)
+		return fmt.Errorf("cleanup: %w", err)
 	}
-	if n == 0 {
+	if !ok {
 		l.token.CompareAndSwap(tok, 0)
 		return ErrLeaseLost
 	}
 	return nil
 }
-
-var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`)
 
 // Release gives the lease up if it is still ours, so that the next sweep
 // need not wait for the TTL.
@@ -89,8 +78,8 @@ func (l *Lease) Release(ctx context.Context) error {
 	if tok == 0 {
 		return nil
 	}
-	if err := releaseScript.Run(ctx, l.rdb, []string{l.key}, strconv.FormatInt(tok, 10)).Err(); err != nil {
-		return fmt.Errorf("cleanup: release lease: %w", err)
+	if _, err := l.lease.Release(ctx, strconv.FormatInt(tok, 10)); err != nil {
+		return fmt.Errorf("cleanup: %w", err)
 	}
 	return nil
 }
@@ -120,11 +109,11 @@ func (l *Lease) Checkpoint(ctx context.Context, key string, done bool, fields ..
 	if done {
 		mode = "done"
 	}
-	args := []any{strconv.FormatInt(tok, 10), l.ttl.Milliseconds(), mode}
+	args := []any{strconv.FormatInt(tok, 10), l.lease.TTL().Milliseconds(), mode}
 	for _, f := range fields {
 		args = append(args, f)
 	}
-	n, err := checkpointScript.Run(ctx, l.rdb, []string{l.key, key}, args...).Int()
+	n, err := checkpointScript.Run(ctx, l.rdb, []string{l.lease.Key(), key}, args...).Int()
 	if err != nil {
 		return fmt.Errorf("cleanup: record checkpoint: %w", err)
 	}

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -232,8 +235,7 @@ func TestLeaseFencing(t *testing.T) {
 	if err := a.Renew(ctx); err != nil {
 		t.Fatal(err)
 	}
-	rdb.PExpire(ctx, key, time.Millisecond) // a "pauses" past its TTL
-	time.Sleep(20 * time.Millisecond)
+	rdb.Del(ctx, key) // a "pauses" past its TTL: the lease expires
 	if ok, _ := b.Acquire(ctx); !ok {
 		t.Fatal("b could not take the expired lease")
 	}
@@ -251,5 +253,94 @@ func TestLeaseFencing(t *testing.T) {
 	}
 	if err := a.Release(ctx); err != nil || rdb.Exists(ctx, key).Val() != 1 {
 		t.Errorf("stale release removed the new holder's lease: %v", err)
+	}
+}
+
+// hookHandler hands every log record to hook before writing it: the test
+// acts at an exact point of the sweep (after a batch's checkpoint).
+type hookHandler struct {
+	slog.Handler
+	hook func(slog.Record)
+}
+
+func (h hookHandler) Handle(ctx context.Context, r slog.Record) error {
+	h.hook(r)
+	return h.Handler.Handle(ctx, r)
+}
+func (h hookHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return hookHandler{h.Handler.WithAttrs(as), h.hook}
+}
+func (h hookHandler) WithGroup(name string) slog.Handler {
+	return hookHandler{h.Handler.WithGroup(name), h.hook}
+}
+
+// TestLostLeaseStopsTheSweep: right after the first batch's checkpoint the
+// lease passes to another holder (the key expires, the successor takes
+// it). The sweep must notice at the next batch's fenced checkpoint and
+// return ErrLeaseLost: one batch more deleted at most, no batch recorded
+// after the takeover, the checkpoint still the first batch's, and the rest
+// of the expired posts left to the new holder.
+func TestLostLeaseStopsTheSweep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	f := e.seed(t, 300) // 100 expired: 10 batches of 10 in the posts phase
+	cfg := cleanup.Config{SweepBatch: 10, LeaseTTL: 30 * time.Second, Interval: time.Hour}
+
+	var (
+		successor   *cleanup.Lease
+		takeoverErr error
+		afterLoss   int // batches recorded after the takeover
+	)
+	var c *cleanup.Cleaner
+	hook := func(r slog.Record) {
+		if r.Message != "sweep batch" {
+			return
+		}
+		if successor != nil {
+			afterLoss++
+			return
+		}
+		// The holder's lease expires (as after a long pause) and another
+		// replica takes it.
+		successor = cleanup.NewLease(c.Redis(), c.LeaseKey(), cfg.LeaseTTL)
+		if err := c.Redis().Del(e.ctx, c.LeaseKey()).Err(); err != nil {
+			takeoverErr = err
+			return
+		}
+		if ok, err := successor.Acquire(e.ctx); !ok || err != nil {
+			takeoverErr = fmt.Errorf("successor could not take the lease: %v %v", ok, err)
+		}
+	}
+	c = e.cleaner(t, cfg, slog.New(hookHandler{slog.NewTextHandler(io.Discard, nil), hook}))
+	lease := cleanup.NewLease(c.Redis(), c.LeaseKey(), cfg.LeaseTTL)
+	if ok, err := lease.Acquire(e.ctx); !ok || err != nil {
+		t.Fatalf("acquire: %v %v", ok, err)
+	}
+	res, err := c.Sweep(e.ctx, lease)
+	if takeoverErr != nil {
+		t.Fatal(takeoverErr)
+	}
+	if !errors.Is(err, cleanup.ErrLeaseLost) {
+		t.Fatalf("sweep after losing its lease: %v (%d batches), want ErrLeaseLost", err, res.Batches)
+	}
+	if afterLoss != 0 || res.Batches > 2 {
+		t.Fatalf("the holder went on after losing its lease: %d batches recorded after the takeover, %d run", afterLoss, res.Batches)
+	}
+	expired := 0
+	for i := range f.n {
+		if f.expired(i) {
+			expired++
+		}
+	}
+	left := e.ids(t, `SELECT post_id FROM posts WHERE expires_at < now()`)
+	if want := expired - 10*res.Batches; len(left) != want {
+		t.Errorf("%d expired posts left, want %d (only the %d batches before the loss was seen deleted)", len(left), want, res.Batches)
+	}
+	cp, ok, err := c.LoadCheckpoint(e.ctx)
+	if err != nil || !ok || cp.Batches != 1 {
+		t.Errorf("checkpoint after the loss: %+v ok=%v err=%v, want the first batch's", cp, ok, err)
+	}
+	if got := c.Redis().Get(e.ctx, c.LeaseKey()).Val(); got != strconv.FormatInt(successor.Token(), 10) {
+		t.Errorf("lease holds %q, want the successor's token %d", got, successor.Token())
 	}
 }

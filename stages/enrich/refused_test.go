@@ -35,7 +35,9 @@ func TestEnrichRefusedRowIsPermanent(t *testing.T) {
 	testenv.WaitFor(t, "one post enriched, one dead-lettered", 30*time.Second, func() bool {
 		n, _ := e.rdb.XLen(ctx, dlqKey).Result()
 		_, ok := e.row(t, "p-ok")
-		return n == 1 && ok
+		// The row is written in Handle, the event published after it
+		// returns: wait for both.
+		return n == 1 && ok && len(e.enriched(t)) > 0
 	})
 	msgs, err := e.rdb.XRange(ctx, dlqKey, "-", "+").Result()
 	if err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/ai/provider"
 	"github.com/assistant-dev/assistant/events"
+	"github.com/assistant-dev/assistant/internal/promreg"
 	"github.com/assistant-dev/assistant/pipeline"
 )
 
@@ -480,10 +481,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		Name: "tagging_batch_extra_keys_total",
 		Help: "Keys of batched answers that named no post of the batch (ignored).",
 	})
-	for _, c := range []prometheus.Collector{m.processed, m.cacheSize, m.cacheEvictions, m.redisDedupHits, m.latency, m.rejected, m.batchCalls, m.batchFallbacks, m.batchExtraKeys} {
-		if err := reg.Register(c); err != nil {
-			return nil, err
-		}
+	// A collector already registered is reused (internal/promreg, the one
+	// registration policy).
+	if err := errors.Join(
+		promreg.Into(reg, &m.processed), promreg.Into(reg, &m.cacheSize), promreg.Into(reg, &m.cacheEvictions),
+		promreg.Into(reg, &m.redisDedupHits), promreg.Into(reg, &m.latency), promreg.Into(reg, &m.rejected),
+		promreg.Into(reg, &m.batchCalls), promreg.Into(reg, &m.batchFallbacks), promreg.Into(reg, &m.batchExtraKeys),
+	); err != nil {
+		return nil, err
 	}
 	// Every known label value exists from the start, at zero, so that
 	// alerts and rate() see the series before the first event of its kind.

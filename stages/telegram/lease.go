@@ -6,12 +6,15 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/internal/redislease"
 )
 
 // leases claims channels in Redis so that, across replicas, one reader
-// follows each channel. A lease is a key holding the owner's id with a TTL;
-// the owner renews it while it reads and deletes it when it stops, and a
-// dead owner's lease expires so another replica takes the channel over.
+// follows each channel: one shared Redis lease (internal/redislease) per
+// channel holding the owner's id. The owner renews it while it reads and
+// releases it when it stops, and a dead owner's lease expires so another
+// replica takes the channel over.
 type leases struct {
 	rdb   redis.UniversalClient
 	owner string
@@ -19,47 +22,33 @@ type leases struct {
 	ttl   time.Duration
 }
 
-// renewScript extends a lease only for its owner.
-var renewScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-  return redis.call("PEXPIRE", KEYS[1], ARGV[2])
-end
-return 0`)
-
-// releaseScript deletes a lease only for its owner.
-var releaseScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then
-  return redis.call("DEL", KEYS[1])
-end
-return 0`)
+func (l *leases) lease(channelID int64) *redislease.Lease {
+	return redislease.New(l.rdb, l.key(channelID), l.ttl)
+}
 
 // acquire takes the lease of a channel, or renews it if this owner holds
 // it already; false means another replica holds it.
 func (l *leases) acquire(ctx context.Context, channelID int64) (bool, error) {
-	key := l.key(channelID)
-	ok, err := l.rdb.SetNX(ctx, key, l.owner, l.ttl).Result()
+	ok, err := l.lease(channelID).Acquire(ctx, l.owner)
 	if err != nil {
-		return false, fmt.Errorf("acquire lease of channel %d: %w", channelID, err)
+		return false, fmt.Errorf("channel %d: %w", channelID, err)
 	}
-	if ok {
-		return true, nil
-	}
-	return l.renew(ctx, channelID)
+	return ok, nil
 }
 
 // renew extends this owner's lease; false means it was lost.
 func (l *leases) renew(ctx context.Context, channelID int64) (bool, error) {
-	n, err := renewScript.Run(ctx, l.rdb, []string{l.key(channelID)}, l.owner, l.ttl.Milliseconds()).Int()
+	ok, err := l.lease(channelID).Renew(ctx, l.owner)
 	if err != nil {
-		return false, fmt.Errorf("renew lease of channel %d: %w", channelID, err)
+		return false, fmt.Errorf("channel %d: %w", channelID, err)
 	}
-	return n == 1, nil
+	return ok, nil
 }
 
 // release gives the channel up.
 func (l *leases) release(ctx context.Context, channelID int64) error {
-	if err := releaseScript.Run(ctx, l.rdb, []string{l.key(channelID)}, l.owner).Err(); err != nil {
-		return fmt.Errorf("release lease of channel %d: %w", channelID, err)
+	if _, err := l.lease(channelID).Release(ctx, l.owner); err != nil {
+		return fmt.Errorf("channel %d: %w", channelID, err)
 	}
 	return nil
 }

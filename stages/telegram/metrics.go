@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/assistant-dev/assistant/internal/promreg"
 )
 
 // Statuses of telegram_messages_total.
@@ -57,13 +59,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.floodWait, m.backfillRemaining, m.lastMessageAge, m.lastMessageTime, m.connected} {
-		if err := reg.Register(c); err != nil {
-			var already prometheus.AlreadyRegisteredError
-			if !errors.As(err, &already) {
-				return nil, err
-			}
-		}
+	// One registration policy (internal/promreg): a collector already
+	// registered is reused, so a second source in one process writes the
+	// series that are scraped, not an unregistered copy.
+	if err := errors.Join(
+		promreg.Into(reg, &m.messages), promreg.Into(reg, &m.floodWait), promreg.Into(reg, &m.backfillRemaining),
+		promreg.Into(reg, &m.lastMessageAge), promreg.Into(reg, &m.lastMessageTime), promreg.Into(reg, &m.connected),
+	); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

@@ -115,6 +115,38 @@ func (e *env) parsed() []events.PostParsed {
 	return readStream[events.PostParsed](e.t, e.rdb, e.prefix+"posts.parsed")
 }
 
+// fenceText marks the messages fence posts.
+const fenceText = "fence: every earlier publication is in"
+
+// fence posts a message to a followed channel as a live update and waits
+// until the source has published it: the source publishes a channel's
+// messages in order, so after the fence nothing the source did before it
+// is still to come. It stands where a test would otherwise sleep to see
+// that "nothing more comes".
+func (e *env) fence(channelID int64) {
+	e.t.Helper()
+	m := e.tg.Post(channelID, &tg.Message{Message: fenceText}, true)
+	testenv.WaitFor(e.t, "the fence message of channel "+itoa(channelID), 30*time.Second, func() bool {
+		for _, p := range e.parsed() {
+			if p.TGChannelID == ingest.MarkedChannelID(channelID) && p.TGMessageID == int64(m.ID) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// withoutFences is posts less the fence messages.
+func withoutFences(posts []events.PostParsed) []events.PostParsed {
+	out := posts[:0:0]
+	for _, p := range posts {
+		if p.Text != fenceText {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func (e *env) deleted() []events.PostDeleted {
 	e.t.Helper()
 	return readStream[events.PostDeleted](e.t, e.rdb, e.prefix+"posts.deleted")
@@ -198,8 +230,10 @@ func TestBackfillThreeChannels(t *testing.T) {
 			return n == 1
 		})
 	}
-	time.Sleep(300 * time.Millisecond) // nothing more may come
-	posts := e.parsed()
+	for _, id := range ids {
+		e.fence(id) // nothing more may come
+	}
+	posts := withoutFences(e.parsed())
 	if len(posts) != 1500 {
 		t.Fatalf("published %d entries, want 1500", len(posts))
 	}
@@ -237,8 +271,8 @@ func TestBackfillThreeChannels(t *testing.T) {
 	if alpha.TelegramPostURL != "https://t.me/alpha/7" || alpha.ChannelTitle != "Альфа" {
 		t.Errorf("post link %q title %q", alpha.TelegramPostURL, alpha.ChannelTitle)
 	}
-	if got := testenv.MetricValue(t, r.reg, "telegram_messages_total", map[string]string{"status": "published"}); got != 1500 {
-		t.Errorf("telegram_messages_total{published} = %v, want 1500", got)
+	if got := testenv.MetricValue(t, r.reg, "telegram_messages_total", map[string]string{"status": "published"}); got != 1500+3 {
+		t.Errorf("telegram_messages_total{published} = %v, want 1503 (1500 and the 3 fences)", got)
 	}
 	if err := r.src.Check(context.Background()); err != nil {
 		t.Errorf("Check while connected: %v", err)
@@ -269,8 +303,9 @@ func TestRestartResumesFromCheckpoint(t *testing.T) {
 	second := e.start(cfg, "second")
 	e.waitLen("posts.parsed", 825, 60*time.Second)
 	testenv.WaitFor(t, "checkpoint 525", 10*time.Second, func() bool { return e.checkpoint(2001) == 525 })
-	time.Sleep(500 * time.Millisecond)
-	posts := e.parsed()
+	e.fence(2001)
+	e.fence(2002)
+	posts := withoutFences(e.parsed())
 	if len(posts) != 825 {
 		t.Fatalf("%d entries after the restart, want 825 (800 + 25 new, no duplicates)", len(posts))
 	}
@@ -392,8 +427,8 @@ func TestDroppedConnectionRecovered(t *testing.T) {
 	testenv.WaitFor(t, "the client to reconnect", 30*time.Second, func() bool { return e.tg.RequestCount() > before })
 	e.tg.Post(5001, &tg.Message{Message: "после обрыва"}, true)
 	e.waitLen("posts.parsed", 13, 30*time.Second)
-	time.Sleep(300 * time.Millisecond)
-	posts := e.parsed()
+	e.fence(5001)
+	posts := withoutFences(e.parsed())
 	got := map[string]int{}
 	for _, p := range posts[10:] {
 		got[p.Text]++
@@ -462,8 +497,9 @@ func TestLeaseOneReaderPerChannel(t *testing.T) {
 	a := e.start(cfg, "replica-a")
 	b := e.start(cfg, "replica-b")
 	e.waitLen("posts.parsed", 400, 60*time.Second)
-	time.Sleep(time.Second)
-	if n := e.streamLen("posts.parsed"); n != 400 {
+	e.fence(6001)
+	e.fence(6002)
+	if n := len(withoutFences(e.parsed())); n != 400 {
 		t.Fatalf("%d entries from two replicas, want 400", n)
 	}
 	owner, err := e.rdb.Get(context.Background(), e.prefix+"telegram:lease:6001").Result()
@@ -484,10 +520,10 @@ func TestLeaseOneReaderPerChannel(t *testing.T) {
 		v, _ := e.rdb.Get(context.Background(), e.prefix+"telegram:lease:6001").Result()
 		return v == otherName
 	})
-	e.waitLen("posts.parsed", 401, 30*time.Second)
-	time.Sleep(time.Second)
+	e.waitLen("posts.parsed", 401+2, 30*time.Second) // and the two fences
+	e.fence(6001)
 	other.stop()
-	if n := e.streamLen("posts.parsed"); n != 401 {
+	if n := len(withoutFences(e.parsed())); n != 401 {
 		t.Errorf("%d entries, want 401", n)
 	}
 }

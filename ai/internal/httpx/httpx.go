@@ -1,8 +1,9 @@
 // Package httpx is the HTTP plumbing of the model-provider clients
-// (gigachat, openrouter): the Caller that sends their JSON requests under the
-// outbound policy of the top-level httpx package (concurrency limit, circuit
-// breaker, Retry-After, TLS trust) and classifies failures into
-// *ai.APIError, so both clients retry and back off the same way.
+// (gigachat, openai, openrouter): their outbound policy (concurrency limit,
+// circuit breaker on sony/gobreaker, Retry-After, TLS trust; policy.go and
+// breaker.go) and the Caller that sends their JSON requests under it and
+// classifies failures into *ai.APIError, so every client retries and backs
+// off the same way.
 package httpx
 
 import (
@@ -21,7 +22,6 @@ import (
 	"time"
 
 	"github.com/assistant-dev/assistant/ai"
-	policy "github.com/assistant-dev/assistant/httpx"
 )
 
 // maxBodyBytes bounds a response body read into memory.
@@ -115,22 +115,25 @@ func (c *Caller) once(ctx context.Context, req Request, payload []byte) ([]byte,
 		}
 		defer c.Limiter.Release()
 	}
-	if c.Breaker != nil && !c.Breaker.Allow() {
-		return nil, &ai.APIError{Provider: c.Provider, Message: "circuit breaker open", Temporary: true, Err: ai.ErrCircuitOpen}
+	report := func(Outcome) {}
+	if c.Breaker != nil {
+		r, ok := c.Breaker.Allow()
+		if !ok {
+			return nil, &ai.APIError{Provider: c.Provider, Message: "circuit breaker open", Temporary: true, Err: ai.ErrCircuitOpen}
+		}
+		report = r
 	}
 	body, err := c.send(ctx, req, payload)
-	if c.Breaker != nil {
-		var ae *ai.APIError
-		switch {
-		case err == nil:
-			c.Breaker.Record(false)
-		case ctx.Err() != nil && errors.Is(err, context.Canceled):
-			c.Breaker.Forget()
-		case errors.As(err, &ae):
-			c.Breaker.Record(ae.Temporary)
-		default:
-			c.Breaker.Record(true)
-		}
+	var ae *ai.APIError
+	switch {
+	case err == nil:
+		report(Success)
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		report(Ignored)
+	case errors.As(err, &ae) && !ae.Temporary:
+		report(Success) // a permanent refusal says the provider is up
+	default:
+		report(Failure)
 	}
 	return body, err
 }
@@ -287,18 +290,3 @@ func CheckDimension(provider, model, setting string, want int, vecs [][]float32)
 	}
 	return nil
 }
-
-// The outbound policy lives in the top-level httpx package, shared with the
-// crawler; these names keep the provider clients' code as it was.
-type (
-	Limiter = policy.Limiter
-	Breaker = policy.Breaker
-)
-
-var (
-	NewLimiter      = policy.NewLimiter
-	NewBreaker      = policy.NewBreaker
-	ParseRetryAfter = policy.ParseRetryAfter
-	TLSConfig       = policy.TLSConfig
-	NewHTTPClient   = policy.NewHTTPClient
-)

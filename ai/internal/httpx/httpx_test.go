@@ -24,8 +24,10 @@ func TestStatusErrorClassification(t *testing.T) {
 // closed and the next call goes through.
 func TestSlotTimeoutsDoNotOpenTheBreaker(t *testing.T) {
 	release := make(chan struct{})
+	arrived := make(chan struct{}) // closed when the slow call reached the server, holding the slot
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
+			close(arrived)
 			<-release
 		}
 		w.Write([]byte(`{}`))
@@ -41,7 +43,7 @@ func TestSlotTimeoutsDoNotOpenTheBreaker(t *testing.T) {
 		_, err := c.Do(context.Background(), Request{Method: "GET", URL: srv.URL + "/slow"})
 		held <- err
 	}()
-	time.Sleep(100 * time.Millisecond) // the slow call holds the only slot
+	<-arrived // the slow call holds the only slot
 	for i := range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 		_, err := c.Do(ctx, Request{Method: "GET", URL: srv.URL + "/fast"})
