@@ -107,8 +107,8 @@ var rules = []rule{
 		},
 	},
 	{
-		name: "the benchmarks shared by the command line name no stage",
-		from: func(p string) bool { return under(p, "bench") },
+		name:      "the benchmarks shared by the command line name no stage",
+		from:      func(p string) bool { return under(p, "bench") },
 		forbidden: func(_, imp string) bool { return stageOf(imp) != "" },
 	},
 }
