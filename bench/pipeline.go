@@ -6,25 +6,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"runtime"
 	"runtime/pprof"
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/local"
-	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/bench/benchkit"
 	"github.com/assistant-dev/assistant/events"
-	"github.com/assistant-dev/assistant/ingest"
 	"github.com/assistant-dev/assistant/pipeline"
-	"github.com/assistant-dev/assistant/stages/persist"
-	"github.com/assistant-dev/assistant/stages/tag"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -42,7 +37,13 @@ type PipelineOptions struct {
 	Out  io.Writer
 	// CPUProfile, when set, is where the run's pprof CPU profile is written.
 	CPUProfile string
+	// Stages is the registry holding the stages measured (the binary's):
+	// the tag and persist stages run with their defaults.
+	Stages *pipeline.Registry
 }
+
+// pipelineStages are the stages the pipeline benchmark runs.
+var pipelineStages = []string{"tag", "persist"}
 
 // PipelineResult is one end-to-end measurement.
 type PipelineResult struct {
@@ -84,7 +85,15 @@ func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error)
 		return PipelineResult{}, err
 	}
 
-	stages := pipeline.MustRegistry(tag.Definition(), persist.Definition())
+	stages := opts.Stages
+	for _, name := range pipelineStages {
+		if stages == nil {
+			return PipelineResult{}, errors.New("bench pipeline: no stage registry")
+		}
+		if _, ok := stages.Lookup(name); !ok {
+			return PipelineResult{}, fmt.Errorf("bench pipeline: the registry has no %s stage", name)
+		}
+	}
 	cfg := stages.DefaultConfig()
 	cfg.Redis.URL, cfg.Redis.KeyPrefix, cfg.Database.URL = opts.RedisURL, prefix, dbURL
 	cfg.AI.Tagger, cfg.AI.Embedder = "local", "local"
@@ -93,7 +102,7 @@ func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error)
 	defer res.Close()
 	runner, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
 		Config: &cfg, Redis: rdb, Registry: stages, Metrics: prometheus.NewRegistry(), Resources: res,
-		Stages: []string{"tag", "persist"}, Logger: slog.New(slog.DiscardHandler),
+		Stages: pipelineStages, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return PipelineResult{}, err
@@ -250,77 +259,12 @@ func taggerAlone(ctx context.Context, rdb *redis.Client, prefix string, posts []
 	return processCPU() - start, nil
 }
 
-func sleepUntil(ctx context.Context, t time.Time) {
-	if d := time.Until(t); d > 0 {
-		select {
-		case <-ctx.Done():
-		case <-time.After(d):
-		}
-	}
-}
+func sleepUntil(ctx context.Context, t time.Time) { benchkit.SleepUntil(ctx, t) }
 
-// loadCorpus reads the corpus and repeats it with distinct message ids (so
-// distinct post ids) until n posts are there.
 func loadCorpus(ctx context.Context, path string, n int) ([]*events.PostParsed, error) {
-	var base []*events.PostParsed
-	_, err := ingest.ReadFile(ctx, path, ingest.FormatJSONL, func(ev *events.PostParsed) error {
-		base = append(base, ev)
-		return nil
-	}, nil)
-	if err != nil {
-		return nil, fmt.Errorf("read corpus %s: %w", path, err)
-	}
-	if len(base) == 0 {
-		return nil, errors.New("corpus has no posts")
-	}
-	out := make([]*events.PostParsed, 0, n)
-	for round := int64(0); len(out) < n; round++ {
-		for _, p := range base {
-			if len(out) == n {
-				break
-			}
-			cp := *p
-			cp.TGMessageID = p.TGMessageID + round*10_000_000
-			cp.PostID = ingest.PostID(cp.ChannelID, cp.TGMessageID)
-			cp.IdempotencyKey = cp.ParsedIdempotencyKey()
-			out = append(out, &cp)
-		}
-	}
-	return out, nil
+	return benchkit.LoadCorpus(ctx, path, n)
 }
 
-// tempSchema creates a schema for the benchmark and returns a URL whose
-// connections use it, and a function dropping it.
 func tempSchema(ctx context.Context, dbURL string) (string, func(), error) {
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		return "", nil, fmt.Errorf("connect %s: %w", config.RedactURL(dbURL), err)
-	}
-	defer conn.Close(ctx)
-	schema := fmt.Sprintf("assistant_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		return "", nil, fmt.Errorf("create schema: %w", err)
-	}
-	drop := func() {
-		ctx := context.WithoutCancel(ctx)
-		if c, err := pgx.Connect(ctx, dbURL); err == nil {
-			_, _ = c.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-			_ = c.Close(ctx)
-		}
-	}
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		drop()
-		return "", nil, err
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String(), drop, nil
-}
-
-// Persist is the persist stage's benchmark (persist.Bench): the stage next to
-// a raw unnest UPSERT of the same rows, per batch size.
-func Persist(ctx context.Context, databaseURL string, batchSizes []int, n int, out io.Writer) error {
-	return persist.Bench(ctx, databaseURL, batchSizes, n, out)
+	return benchkit.TempSchema(ctx, dbURL)
 }

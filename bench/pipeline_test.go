@@ -1,11 +1,13 @@
-package bench
+package bench_test
 
 import (
 	"bytes"
 	"context"
 	"testing"
 
+	"github.com/assistant-dev/assistant/bench"
 	"github.com/assistant-dev/assistant/internal/testenv"
+	"github.com/assistant-dev/assistant/stages/all"
 )
 
 // TestPipelineMeasuresEveryPost runs the end-to-end benchmark on a small N
@@ -14,9 +16,9 @@ import (
 func TestPipelineMeasuresEveryPost(t *testing.T) {
 	testenv.Redis(t)
 	var out bytes.Buffer
-	res, err := Pipeline(context.Background(), PipelineOptions{
+	res, err := bench.Pipeline(context.Background(), bench.PipelineOptions{
 		RedisURL: testenv.RedisURL(), DatabaseURL: testenv.DatabaseURL(),
-		Corpus: testenv.SamplePath(), N: 1200, Out: &out,
+		Corpus: testenv.SamplePath(), N: 1200, Out: &out, Stages: all.Registry(),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/assistant-dev/assistant/bench/benchkit"
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
@@ -127,10 +128,7 @@ func fill(ctx context.Context, rdb *redis.Client, stream string, n, payload int)
 }
 
 func cleanup(ctx context.Context, rdb *redis.Client, prefix string) {
-	iter := rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
-	for iter.Next(ctx) {
-		rdb.Del(ctx, iter.Val())
-	}
+	benchkit.DeleteKeys(ctx, rdb, prefix)
 }
 
 // runRaw is the baseline: one goroutine, the same Redis work, no runner.
@@ -209,29 +207,7 @@ func runRunner(ctx context.Context, rdb *redis.Client, prefix string, n int, opt
 	return Result{Name: "runner", Entries: n, Elapsed: elapsed, PeakRSSKiB: rss}, nil
 }
 
-// resetPeakRSS resets the kernel's high-water mark of this process's RSS
-// (writing 5 to clear_refs), so each run reports its own peak.
-func resetPeakRSS() {
-	runtime.GC()
-	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
-}
-
-// peakRSS reads VmHWM from /proc/self/status, in KiB.
-func peakRSS() int64 { return procStatusKiB("VmHWM:") }
-
-// procStatusKiB reads a kB field of /proc/self/status.
-func procStatusKiB(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field); ok {
-			kib, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kib
-		}
-	}
-	return 0
-}
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+func resetPeakRSS()                    { benchkit.ResetPeakRSS() }
+func peakRSS() int64                   { return benchkit.PeakRSS() }
+func procStatusKiB(field string) int64 { return benchkit.ProcStatusKiB(field) }
+func discardLogger() *slog.Logger      { return benchkit.DiscardLogger() }

@@ -44,11 +44,13 @@ stages:
       backend: crawl4ai
       crawl4ai:
         url: crawl4ai:11235
-  index:
-    vector_store: qdrant
-    graph_store: neo4j
+stores:
+  vector:
+    backend: qdrant
     qdrant:
       url: https:/qdrant
+  graph:
+    backend: neo4j
     neo4j:
       uri: http://neo4j:7474
 `)
@@ -72,9 +74,9 @@ stages:
 			`problem: ai.gigachat.api_key = "": is not set`,
 		}},
 		{"backends the stages chose", []string{"config", "validate", "--config", backends, "--stages=enrich,index"}, false, []string{
+			`problem: stores.vector.qdrant.url = "https:/qdrant": names no host`,
+			`problem: stores.graph.neo4j.uri = "http://neo4j:7474": scheme "http" is not one of bolt,`,
 			`problem: stages.enrich.crawl.crawl4ai.url = "crawl4ai:11235": scheme "crawl4ai" is not one of http, https`,
-			`problem: stages.index.qdrant.url = "https:/qdrant": names no host`,
-			`problem: stages.index.neo4j.uri = "http://neo4j:7474": scheme "http" is not one of bolt,`,
 		}},
 		{"a stage the file disables, named by --stages", []string{"config", "validate", "--config", plain, "--stages=telegram"}, false, []string{
 			`problem: stages.telegram.api_id = 0: is not set`,

@@ -57,6 +57,8 @@ type app struct {
 	// configured format. Only the real process does; tests run commands
 	// side by side and must not touch process-wide state.
 	setDefaultLogger bool
+	// mountErr is what went wrong mounting the stages' commands.
+	mountErr error
 }
 
 // Execute runs the command line of the process and returns its exit status.
@@ -127,6 +129,10 @@ func signalExitStatus(sig os.Signal) int {
 // execute runs one command line; tests call it with their own writers.
 func (a *app) execute(ctx context.Context, args []string) int {
 	root := a.rootCommand()
+	if a.mountErr != nil {
+		fmt.Fprintf(a.stderr, "assistant: %s\n", oneLine(a.mountErr.Error()))
+		return exitError
+	}
 	root.SetArgs(args)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
@@ -171,16 +177,69 @@ pipeline.`,
 		a.versionCommand(),
 		a.benchCommand(),
 		a.healthcheckCommand(),
-		a.crawlCommand(),
 		a.evalCommand(),
 		a.searchCommand(),
-		a.telegramCommand(),
-		a.cleanupCommand(), a.postsCommand(), a.reindexCommand(),
+		a.postsCommand(),
 	)
+	a.mountStageCommands(root)
 	for _, c := range root.Commands() {
 		requireSubcommand(c)
 	}
 	return root
+}
+
+// commandEnv is what the stages' own commands get from the command line.
+func (a *app) commandEnv() pipeline.CommandEnv {
+	return pipeline.CommandEnv{
+		Registry: a.stages,
+		Config:   a.loadConfig,
+		Logger:   a.log,
+		Redis:    connectRedis,
+		Stdin:    a.stdin, Stdout: a.stdout, Stderr: a.stderr,
+		Interactive: a.interactive,
+	}
+}
+
+// mountStageCommands adds the commands each stage of the registry brings
+// (Definition.Commands) at the root, and its benchmark (Definition.Bench)
+// under `bench`. A command whose name is taken is a programming error of
+// the binary's stage list: it is reported when any command runs.
+func (a *app) mountStageCommands(root *cobra.Command) {
+	env := a.commandEnv()
+	var bench *cobra.Command
+	for _, c := range root.Commands() {
+		if c.Name() == "bench" {
+			bench = c
+		}
+	}
+	taken := func(parent *cobra.Command, name string) bool {
+		for _, c := range parent.Commands() {
+			if c.Name() == name || c.HasAlias(name) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, def := range a.stages.Definitions() {
+		if def.Commands != nil {
+			for _, c := range def.Commands(env) {
+				if taken(root, c.Name()) {
+					a.mountErr = errors.Join(a.mountErr, fmt.Errorf("stage %s: command %q is already defined", def.Name, c.Name()))
+					continue
+				}
+				root.AddCommand(c)
+			}
+		}
+		if def.Bench != nil && bench != nil {
+			c := def.Bench(env)
+			c.Use = def.Name
+			if taken(bench, def.Name) {
+				a.mountErr = errors.Join(a.mountErr, fmt.Errorf("stage %s: benchmark %q is already defined", def.Name, def.Name))
+				continue
+			}
+			bench.AddCommand(c)
+		}
+	}
 }
 
 // requireSubcommand makes a command group (dlq, migrate, bench, ...) reject

@@ -15,6 +15,8 @@ package config
 import (
 	"strings"
 	"time"
+
+	"github.com/assistant-dev/assistant/store"
 )
 
 // Config is the whole effective configuration of one daemon process.
@@ -30,6 +32,9 @@ type Config struct {
 	AI     AI     `mapstructure:"ai" yaml:"ai"`
 	API    API    `mapstructure:"api" yaml:"api"`
 	Search Search `mapstructure:"search" yaml:"search"`
+	// Stores selects and locates the vector and graph stores (package
+	// store owns the section); every reader and writer opens them from here.
+	Stores store.Config `mapstructure:"stores" yaml:"stores"`
 	// Stages are the stages' own settings blocks (stages.<name>), decoded
 	// into the structs the stage packages define; see Section.
 	Stages StageSections `mapstructure:"-" yaml:"stages"`
@@ -425,6 +430,7 @@ func Default(sections ...Section) Config {
 			MirrorRefresh:    time.Second,
 			MinSemanticScore: 0.35,
 		},
+		Stores: store.DefaultConfig(),
 	}
 	for _, sec := range sections {
 		cfg.Stages.Set(sec.Name, sec.New())

@@ -34,6 +34,11 @@ var seedEnv = map[string][]string{
 	"ai.gigachat.auth_url":            {"GIGACHAT_AUTH_URL"},
 	"ai.gigachat.ca_file":             {"GIGACHAT_CA_BUNDLE_FILE"},
 	"ai.openrouter.api_key":           {"OPENROUTER_API_KEY"},
+	"stores.vector.qdrant.url":        {"QDRANT_URL"},
+	"stores.vector.qdrant.api_key":    {"QDRANT_API_KEY"},
+	"stores.graph.neo4j.uri":          {"NEO4J_URI"},
+	"stores.graph.neo4j.user":         {"NEO4J_USER"},
+	"stores.graph.neo4j.password":     {"NEO4J_PASSWORD"},
 }
 
 // Load builds the effective configuration from the defaults, the YAML file at
@@ -132,6 +137,11 @@ func Inspect(path string, sections ...Section) (Report, error) {
 	}
 
 	known := knownKeys(def)
+	for _, sec := range sections {
+		for old, repl := range sec.Renamed {
+			known[stagesKey+"."+sec.Name+"."+old] = known[repl]
+		}
+	}
 	rep := Report{values: func(key string) (string, bool) {
 		secret, ok := known[key]
 		if !ok {
@@ -154,6 +164,8 @@ func Inspect(path string, sections ...Section) (Report, error) {
 		p.Invalid(k, v.Get(k), "unknown key: no setting reads it")
 	}
 
+	renameWarnings := applyRenamed(v, p, sections)
+
 	// Decode over the defaults, so that a value that cannot be decoded keeps
 	// its default and is reported once, as undecodable, not again as out
 	// of range.
@@ -171,7 +183,49 @@ func Inspect(path string, sections ...Section) (Report, error) {
 	rep.Config = cfg
 	rep.Add(p.List()...)
 	rep.Warnings = append(unknownEnv(os.Environ(), known), retentionWarnings...)
+	rep.Warnings = append(rep.Warnings, renameWarnings...)
 	return rep, nil
+}
+
+// applyRenamed moves the values of renamed stage keys (Section.Renamed)
+// still set in the file or the environment to the keys that replaced them.
+// A replacement set to another value as well is a contradiction.
+func applyRenamed(v *viper.Viper, p *Problems, sections []Section) (warnings []string) {
+	for _, sec := range sections {
+		olds := make([]string, 0, len(sec.Renamed))
+		for old := range sec.Renamed {
+			olds = append(olds, old)
+		}
+		sort.Strings(olds)
+		for _, old := range olds {
+			full, repl := stagesKey+"."+sec.Name+"."+old, sec.Renamed[old]
+			if !v.InConfig(full) && os.Getenv(EnvName(full)) == "" {
+				continue
+			}
+			val := v.Get(full)
+			if explicitKey(v, repl) && fmt.Sprint(v.Get(repl)) != fmt.Sprint(val) {
+				p.Invalid(full, val, "deprecated, and contradicts %s %v: set only %s", repl, v.Get(repl), repl)
+				continue
+			}
+			v.Set(repl, val)
+			warnings = append(warnings, fmt.Sprintf("%s is deprecated: set %s (%s) instead", full, repl, EnvName(repl)))
+		}
+	}
+	return warnings
+}
+
+// explicitKey reports whether key was set in the file or the environment
+// (its ASSISTANT_* name or a seed name), not left at its default.
+func explicitKey(v *viper.Viper, key string) bool {
+	if v.InConfig(key) || os.Getenv(EnvName(key)) != "" {
+		return true
+	}
+	for _, name := range seedEnv[key] {
+		if os.Getenv(name) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // readFile reads the YAML file into v. yaml.v3 reports a tab either as "found
@@ -507,6 +561,7 @@ func (c *Config) validate(p *Problems) {
 		p.Add("streams.unread_max_entries", "must not be negative (0 = unlimited)")
 	}
 	p.Positive("posts.retention", c.Posts.Retention)
+	c.Stores.Validate(p.Section("stores"))
 	if c.Posts.ReceiptFloor < 0 {
 		p.Add("posts.receipt_floor", "must not be negative (0 = count from posted_at only)")
 	}

@@ -19,6 +19,11 @@ type Section struct {
 	// (service-only stages) with `mapstructure:",squash" yaml:",inline"`,
 	// and may implement SectionValidator.
 	New func() any
+	// Renamed maps keys this block no longer has (relative to the block,
+	// "vector_store") to the full key that replaced them
+	// ("stores.vector.backend"). A renamed key still set in the file or
+	// the environment sets its replacement, with a deprecation warning.
+	Renamed map[string]string
 }
 
 // SectionValidator is implemented by a stage's settings struct that has

@@ -23,7 +23,7 @@ import (
 
 // TestFaultMatrixQdrant: Qdrant down, slow and answering errors under
 // `run --stages=tag,persist,enrich,index` (crawling off, local tagger and
-// embedder, vector_store qdrant; 400 posts, runner.max_attempts 2).
+// embedder, stores.vector.backend qdrant; 400 posts, runner.max_attempts 2).
 func TestFaultMatrixQdrant(t *testing.T) {
 	t.Parallel()
 	rows := []struct {
@@ -64,7 +64,7 @@ func TestFaultMatrixQdrant(t *testing.T) {
 			t.Parallel()
 			q := qdranttest.Start(t)
 			stack := NewStack(t)
-			stack.Env["ASSISTANT_STAGES_INDEX_VECTOR_STORE"] = "qdrant"
+			stack.Env["ASSISTANT_STORES_VECTOR_BACKEND"] = "qdrant"
 			stack.Env["QDRANT_URL"] = q.URL()
 			runFaultCase(t, faultCase{
 				name: row.name, stack: stack, ingestDuringFault: true,
@@ -115,7 +115,7 @@ func TestFaultMatrixNeo4j(t *testing.T) {
 				return bolttest.Result{}
 			})
 			stack := NewStack(t)
-			stack.Env["ASSISTANT_STAGES_INDEX_GRAPH_STORE"] = "neo4j"
+			stack.Env["ASSISTANT_STORES_GRAPH_BACKEND"] = "neo4j"
 			stack.Env["NEO4J_URI"] = b.URI()
 			runFaultCase(t, faultCase{
 				name: row.name, stack: stack, ingestDuringFault: true,

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"slices"
 
+	"github.com/spf13/cobra"
+
 	"github.com/assistant-dev/assistant/config"
 )
 
@@ -42,6 +44,11 @@ type Definition struct {
 	// with an Input) or config.Switch (service-only). nil means a bare
 	// config.Pool (or config.Switch) with the defaults of DefaultPool.
 	Config func() any
+	// Renamed maps keys the stage's block no longer has (relative to
+	// stages.<name>) to the full keys that replaced them; a file or
+	// environment that still sets one works, with a deprecation warning
+	// (config.Section.Renamed).
+	Renamed map[string]string
 	// Needs lists what the stage requires of the process: the daemon
 	// applies migrations before building a stage that needs them, and
 	// builds shared clients (an embedder, a vector store) only for stages
@@ -53,6 +60,15 @@ type Definition struct {
 	// Service builds the stage's service, if it has one. It runs once per
 	// process that runs the stage, beside the stage's readers.
 	Service func(ctx context.Context, deps Deps) (Service, error)
+	// Commands returns the stage's own operator commands, mounted at the
+	// root of the command line (`assistant cleanup run`, `assistant
+	// reindex`); nil for none. Their names must not clash with another
+	// command's.
+	Commands CommandFunc
+	// Bench returns the stage's benchmark, mounted as `assistant bench
+	// <name>`; nil for none. The command's Use is replaced by the stage's
+	// name.
+	Bench func(env CommandEnv) *cobra.Command
 }
 
 // Reads reports whether the stage consumes a stream.
@@ -198,7 +214,7 @@ func (r *Registry) Definitions() []Definition { return slices.Clone(r.defs) }
 func (r *Registry) Sections() []config.Section {
 	out := make([]config.Section, len(r.defs))
 	for i, d := range r.defs {
-		out[i] = config.Section{Name: d.Name, New: d.Settings}
+		out[i] = config.Section{Name: d.Name, New: d.Settings, Renamed: d.Renamed}
 	}
 	return out
 }

@@ -17,12 +17,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/resource"
 )
 
 // Stage handles batches of entries read from its input stream.
@@ -93,50 +93,15 @@ func (k Keys) DLQ(name string) string { return k.Prefix + name + k.DLQSuffix }
 // Key is the Redis key of anything else (dedup marks, leases, caches).
 func (k Keys) Key(name string) string { return k.Prefix + name }
 
-// Resources holds process-wide handles (a Postgres pool, a vector-store
-// client) that several stages share. Each is opened once, on first use, and
-// closed when the process stops.
-type Resources struct {
-	mu      sync.Mutex
-	entries map[string]any
-	closers []func()
-}
+// Resources holds process-wide handles (a Postgres pool, the stores) that
+// several stages share; see package resource.
+type Resources = resource.Set
 
 // NewResources returns an empty set.
-func NewResources() *Resources { return &Resources{entries: map[string]any{}} }
+func NewResources() *Resources { return resource.NewSet() }
 
 // Resource returns the shared value named name, opening it with open on the
-// first call. open returns the value and the function that closes it.
+// first call (resource.Get).
 func Resource[T any](r *Resources, name string, open func() (T, func(), error)) (T, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if v, ok := r.entries[name]; ok {
-		t, ok := v.(T)
-		if !ok {
-			var zero T
-			return zero, fmt.Errorf("resource %s holds %T, not the requested type", name, v)
-		}
-		return t, nil
-	}
-	v, closeFn, err := open()
-	if err != nil {
-		var zero T
-		return zero, fmt.Errorf("open %s: %w", name, err)
-	}
-	r.entries[name] = v
-	if closeFn != nil {
-		r.closers = append(r.closers, closeFn)
-	}
-	return v, nil
-}
-
-// Close closes every opened resource in reverse order of opening.
-func (r *Resources) Close() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i := len(r.closers) - 1; i >= 0; i-- {
-		r.closers[i]()
-	}
-	r.closers = nil
-	r.entries = map[string]any{}
+	return resource.Get(r, name, open)
 }

@@ -19,7 +19,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Distance is the similarity measure of a collection. Only cosine is used:
@@ -283,12 +282,4 @@ type Opened struct {
 	Graph      GraphStore
 	// Close releases what was opened (not a shared pool).
 	Close func()
-}
-
-// Opener is implemented by the settings of the stage that owns the index
-// stores (their backends, collection and credentials live in its block),
-// so that readers of those stores — search, the console — open the
-// configured backends without naming that stage.
-type Opener interface {
-	OpenIndexStores(ctx context.Context, pool *pgxpool.Pool) (Opened, error)
 }

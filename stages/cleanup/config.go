@@ -12,7 +12,7 @@ import (
 const Name = "cleanup"
 
 // Config is the stage's settings block, stages.cleanup. The stores it sweeps
-// are the ones stages.index names (one backend selection, not two).
+// are the ones the top-level stores: section names (one backend selection).
 type Config struct {
 	config.Pool `mapstructure:",squash" yaml:",inline"`
 	// Interval is the time between two sweeps.
@@ -67,7 +67,9 @@ func Definition() pipeline.Definition {
 		Config:      func() any { return DefaultConfig() },
 		Needs: []pipeline.Need{pipeline.NeedPostgres, pipeline.NeedMigrations,
 			pipeline.NeedVectorStore, pipeline.NeedGraphStore},
-		New:     NewStage,
-		Service: NewService,
+		New:      NewStage,
+		Service:  NewService,
+		Commands: Commands,
+		Bench:    BenchCommand,
 	}
 }

@@ -7,11 +7,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
-	"github.com/assistant-dev/assistant/stages/index"
-	"github.com/assistant-dev/assistant/store/postgres"
+	"github.com/assistant-dev/assistant/store/backends"
 )
 
 // Stage consumes posts.deleted.
@@ -125,8 +123,8 @@ func (s *Service) SweepOnce(ctx context.Context) (res SweepResult, swept bool, e
 }
 
 // FromDeps builds the process's one Cleaner (shared by the consumer and the
-// service through the resources): the shared pool, the stores stages.index
-// names (the same instances the index stage uses), Redis.
+// service through the resources): the shared pool, the stores the
+// stores: section names (the same instances the index stage uses), Redis.
 func FromDeps(ctx context.Context, deps pipeline.Deps) (*Cleaner, error) {
 	if deps.Config == nil || deps.Resources == nil || deps.Redis == nil {
 		return nil, errors.New("cleanup: deps need a config, resources and Redis")
@@ -137,18 +135,11 @@ func FromDeps(ctx context.Context, deps pipeline.Deps) (*Cleaner, error) {
 	}
 	// Resource holds its lock while opening, so the shared pool and stores
 	// are fetched first, not from inside the cleaner's open function.
-	idx := IndexConfig(deps.Config)
-	pool, err := postgres.Shared(ctx, deps.Resources, deps.Config.Database)
+	pool, stores, err := backends.Shared(ctx, deps.Resources, deps.Config)
 	if err != nil {
 		return nil, err
 	}
-	stores, err := pipeline.Resource(deps.Resources, "index-stores", func() (index.Stores, func(), error) {
-		st, err := index.OpenStores(ctx, idx, pool)
-		return st, st.Close, err
-	})
-	if err != nil {
-		return nil, err
-	}
+	vec := deps.Config.Stores.Vector
 	return pipeline.Resource(deps.Resources, "cleanup", func() (*Cleaner, func(), error) {
 		if err := stores.Graph.EnsureSchema(ctx); err != nil {
 			return nil, nil, fmt.Errorf("prepare graph store: %w", err)
@@ -159,23 +150,11 @@ func FromDeps(ctx context.Context, deps pipeline.Deps) (*Cleaner, error) {
 		}
 		c, err := NewCleaner(Options{
 			Pool: pool, Vectors: stores.Vectors, Graph: stores.Graph, Redis: deps.Redis,
-			Prefix: deps.Keys.Prefix, Collection: idx.Collection, CollectionTemplate: idx.CollectionTemplate,
+			Prefix: deps.Keys.Prefix, Collection: vec.Collection, CollectionTemplate: vec.CollectionTemplate,
 			Config: *settings, Logger: deps.Logger, Metrics: m,
 		})
 		return c, nil, err
 	})
-}
-
-// IndexConfig is the stages.index section of cfg (with QDRANT_URL and
-// NEO4J_* applied), or its defaults when the registry has no index stage.
-func IndexConfig(cfg *config.Config) *index.Config {
-	idx := index.DefaultConfig()
-	if s, ok := cfg.Stage(index.Name).(*index.Config); ok && s != nil {
-		c := *s
-		idx = &c
-	}
-	idx.ApplyEnv(nil)
-	return idx
 }
 
 // NewStage builds the posts.deleted consumer (Definition.New).

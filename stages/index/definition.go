@@ -8,7 +8,7 @@ import (
 	"github.com/assistant-dev/assistant/ai/provider"
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/pipeline"
-	"github.com/assistant-dev/assistant/store/postgres"
+	"github.com/assistant-dev/assistant/store/backends"
 	"github.com/assistant-dev/assistant/store/tombstone"
 )
 
@@ -23,15 +23,18 @@ func Definition() pipeline.Definition {
 		Outputs: func(s config.Streams) []string { return []string{s.Indexed} },
 		Batch:   true,
 		Config:  func() any { return DefaultConfig() },
+		Renamed: Renamed,
 		Needs: []pipeline.Need{pipeline.NeedPostgres, pipeline.NeedMigrations,
 			pipeline.NeedVectorStore, pipeline.NeedGraphStore, pipeline.NeedEmbedder},
-		New: NewFromDeps,
+		New:      NewFromDeps,
+		Commands: Commands,
+		Bench:    BenchCommand,
 	}
 }
 
 // NewFromDeps builds the stage from the process's dependencies: the shared
-// Postgres pool, the stores stages.index names (QDRANT_URL and NEO4J_* in
-// the environment override the section), and the configured embedder,
+// Postgres pool, the stores the stores: section names (the same instances
+// cleanup sweeps), and the configured embedder,
 // shared with other stages through the "ai" resource.
 func NewFromDeps(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 	if deps.Config == nil || deps.Resources == nil {
@@ -42,15 +45,7 @@ func NewFromDeps(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error
 		return nil, fmt.Errorf("index: %w", err)
 	}
 	cfg := *settings
-	cfg.ApplyEnv(nil)
-	pool, err := postgres.Shared(ctx, deps.Resources, deps.Config.Database)
-	if err != nil {
-		return nil, fmt.Errorf("index: %w", err)
-	}
-	stores, err := pipeline.Resource(deps.Resources, "index-stores", func() (Stores, func(), error) {
-		st, err := OpenStores(ctx, &cfg, pool)
-		return st, st.Close, err
-	})
+	pool, stores, err := backends.Shared(ctx, deps.Resources, deps.Config)
 	if err != nil {
 		return nil, fmt.Errorf("index: %w", err)
 	}
@@ -68,7 +63,7 @@ func NewFromDeps(ctx context.Context, deps pipeline.Deps) (pipeline.Stage, error
 	return New(ctx, Options{
 		Pool: pool, Vectors: stores.Vectors, Graph: stores.Graph,
 		Embedder: emb, Provider: set.EmbedderName(),
-		Collection: cfg.Collection, CollectionTemplate: cfg.CollectionTemplate,
+		Collection: deps.Config.Stores.Vector.Collection, CollectionTemplate: deps.Config.Stores.Vector.CollectionTemplate,
 		Retention: deps.Config.Posts.Retention, ReceiptFloor: deps.Config.Posts.ReceiptFloor, EmbedBatch: cfg.EmbedBatch, StoreWait: cfg.StoreWait,
 		Output: deps.Config.Streams.Indexed, Logger: deps.Logger, Metrics: deps.Metrics,
 		Tombstones: tombstone.New(deps.Redis, deps.Keys.Prefix),

@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/spf13/cobra"
 
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
@@ -281,4 +282,26 @@ func (c *rawColumns) write(ctx context.Context, pool *pgxpool.Pool) error {
 	batch.Queue(rawPostsSQL, c.postIDs, c.channelIDs, c.tenantIDs, c.texts, c.urls, c.postedAt, c.contentHashes)
 	batch.Queue(rawTagsSQL, c.postIDs, c.data, c.tagsHashes, c.providers, c.occurredAt)
 	return pool.SendBatch(ctx, batch).Close()
+}
+
+// BenchCommand is `assistant bench persist`: the stage next to a raw unnest
+// UPSERT of the same rows, per batch size (Bench).
+func BenchCommand(env pipeline.CommandEnv) *cobra.Command {
+	var sizes []int
+	var n int
+	cmd := &cobra.Command{
+		Use:   Name,
+		Short: "The persist stage next to a raw unnest UPSERT of the same rows, per batch size",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := env.Config()
+			if err != nil {
+				return err
+			}
+			return Bench(cmd.Context(), cfg.Database.URL, sizes, n, env.Stdout)
+		},
+	}
+	cmd.Flags().IntSliceVar(&sizes, "batch", []int{1, 100, 1000}, "batch sizes")
+	cmd.Flags().IntVar(&n, "n", 20_000, "events per batch size")
+	return cmd
 }

@@ -41,5 +41,6 @@ func Definition() pipeline.Definition {
 		Config:      func() any { return DefaultConfig() },
 		Needs:       []pipeline.Need{pipeline.NeedPostgres, pipeline.NeedMigrations},
 		New:         New,
+		Bench:       BenchCommand,
 	}
 }

@@ -18,11 +18,12 @@ const Name = "telegram"
 // schema.
 func Definition() pipeline.Definition {
 	return pipeline.Definition{
-		Name:    Name,
-		Outputs: func(s config.Streams) []string { return []string{s.Parsed, s.Deleted} },
-		Config:  func() any { c := DefaultConfig(); return &c },
-		Needs:   []pipeline.Need{pipeline.NeedPostgres, pipeline.NeedMigrations},
-		Service: newService,
+		Name:     Name,
+		Outputs:  func(s config.Streams) []string { return []string{s.Parsed, s.Deleted} },
+		Config:   func() any { c := DefaultConfig(); return &c },
+		Needs:    []pipeline.Need{pipeline.NeedPostgres, pipeline.NeedMigrations},
+		Service:  newService,
+		Commands: Commands,
 	}
 }
 

@@ -26,7 +26,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/assistant-dev/assistant/config"
-	"github.com/assistant-dev/assistant/pipeline"
+	"github.com/assistant-dev/assistant/resource"
 )
 
 // DefaultApplicationName is the application_name of the daemon's
@@ -35,7 +35,7 @@ import (
 const DefaultApplicationName = "assistant"
 
 // ResourceName is the name under which stages share the pool in
-// pipeline.Resources (see Shared).
+// resource.Set (see Shared).
 const ResourceName = "postgres"
 
 // openOptions are the settings Option changes.
@@ -116,8 +116,8 @@ func Open(ctx context.Context, db config.Database, opts ...Option) (*pgxpool.Poo
 // Shared returns the process-wide pool kept in res under ResourceName,
 // opening it on first use. Every stage that needs Postgres calls this, so the
 // process holds one pool; the pool is closed with res.
-func Shared(ctx context.Context, res *pipeline.Resources, db config.Database) (*pgxpool.Pool, error) {
-	return pipeline.Resource(res, ResourceName, func() (*pgxpool.Pool, func(), error) {
+func Shared(ctx context.Context, res *resource.Set, db config.Database) (*pgxpool.Pool, error) {
+	return resource.Get(res, ResourceName, func() (*pgxpool.Pool, func(), error) {
 		pool, err := Open(ctx, db)
 		if err != nil {
 			return nil, nil, err

@@ -1,19 +1,25 @@
-package cli
+package index
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/assistant-dev/assistant/stages/index"
+	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
-func (a *app) reindexCommand() *cobra.Command {
+// Commands are the stage's operator commands: `assistant reindex`.
+func Commands(env pipeline.CommandEnv) []*cobra.Command {
+	return []*cobra.Command{reindexCommand(env)}
+}
+
+func reindexCommand(env pipeline.CommandEnv) *cobra.Command {
 	var (
 		since   string
-		filter  index.ReindexFilter
+		filter  ReindexFilter
 		dryRun  bool
 		restart bool
 		retag   bool
@@ -52,17 +58,17 @@ tagger once per post.`,
 			if since != "" {
 				t, err := parseSince(time.Now(), since)
 				if err != nil {
-					return errUsage(cmd, "--since: %v", err)
+					return usageError(cmd, "--since: %v", err)
 				}
 				filter.Since = t
 			}
 			if filter.Empty() {
-				return errUsage(cmd, "select the posts: --all, --since, --channel or --post-id")
+				return usageError(cmd, "select the posts: --all, --since, --channel or --post-id")
 			}
 			if limit < 0 || batch < 0 {
-				return errUsage(cmd, "--limit and --batch must not be negative")
+				return usageError(cmd, "--limit and --batch must not be negative")
 			}
-			cfg, err := a.loadConfig()
+			cfg, err := env.Config()
 			if err != nil {
 				return err
 			}
@@ -71,21 +77,21 @@ tagger once per post.`,
 				return fmt.Errorf("reindex: %w", err)
 			}
 			defer pool.Close()
-			rdb, err := connectRedis(cmd.Context(), cfg)
+			rdb, err := env.Redis(cmd.Context(), cfg)
 			if err != nil {
 				return err
 			}
 			defer rdb.Close()
-			sum, err := index.Reindex(cmd.Context(), index.ReindexOptions{
-				Pool: pool, Redis: rdb, Keys: keysOf(cfg), Stream: cfg.Streams.Enriched,
+			sum, err := Reindex(cmd.Context(), ReindexOptions{
+				Pool: pool, Redis: rdb, Keys: pipeline.NewKeys(cfg), Stream: cfg.Streams.Enriched,
 				ParsedStream: cfg.Streams.Parsed, Retag: retag,
 				Filter: filter, DryRun: dryRun, Restart: restart, Limit: limit, BatchSize: batch,
-				Logger: a.log(),
+				Logger: env.Logger(),
 			})
 			if err != nil {
 				return fmt.Errorf("%w (%d posts published)", err, sum.Published)
 			}
-			fmt.Fprintln(a.stdout, sum.String())
+			fmt.Fprintln(env.Stdout, sum.String())
 			return nil
 		},
 	}
@@ -98,6 +104,24 @@ tagger once per post.`,
 	f.BoolVar(&restart, "restart", false, "forget the checkpoint of an interrupted run and start again")
 	f.BoolVar(&retag, "retag", false, "tag the posts again (publish to posts.parsed) instead of only re-indexing them")
 	f.IntVar(&limit, "limit", 0, "stop after this many posts (0: no limit); the next run goes on")
-	f.IntVar(&batch, "batch", index.DefaultReindexBatch, "posts per read and per MULTI/EXEC")
+	f.IntVar(&batch, "batch", DefaultReindexBatch, "posts per read and per MULTI/EXEC")
 	return cmd
+}
+
+// parseSince reads a point in time: RFC 3339, or a duration back from now.
+func parseSince(now time.Time, s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", s)
+}
+
+// usageError reports the command used the wrong way, naming it ("reindex:
+// ..."), as the command line's own usage errors do.
+func usageError(cmd *cobra.Command, format string, args ...any) error {
+	name := strings.TrimPrefix(strings.TrimPrefix(cmd.CommandPath(), cmd.Root().Name()), " ")
+	return fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...))
 }

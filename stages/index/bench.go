@@ -1,4 +1,4 @@
-package bench
+package index
 
 import (
 	"context"
@@ -15,12 +15,14 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/spf13/cobra"
+
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/bench/benchkit"
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
-	"github.com/assistant-dev/assistant/stages/index"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -124,7 +126,7 @@ func Index(ctx context.Context, opts IndexOptions) ([]IndexRun, error) {
 	if opts.N <= 0 || opts.Batch <= 0 || opts.Dim <= 0 {
 		return nil, errors.New("bench index: n, batch and dim must be positive")
 	}
-	parsed, err := loadCorpus(ctx, opts.Corpus, opts.N)
+	parsed, err := benchkit.LoadCorpus(ctx, opts.Corpus, opts.N)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +159,7 @@ func Index(ctx context.Context, opts IndexOptions) ([]IndexRun, error) {
 }
 
 func indexRun(ctx context.Context, opts IndexOptions, evs []*events.PostEnriched, name string, workers int, emb *countingEmbedder) (IndexRun, error) {
-	dbURL, drop, err := tempSchema(ctx, opts.DatabaseURL)
+	dbURL, drop, err := benchkit.TempSchema(ctx, opts.DatabaseURL)
 	if err != nil {
 		return IndexRun{}, err
 	}
@@ -174,7 +176,7 @@ func indexRun(ctx context.Context, opts IndexOptions, evs []*events.PostEnriched
 	if err != nil {
 		return IndexRun{}, err
 	}
-	st, err := index.New(ctx, index.Options{
+	st, err := New(ctx, Options{
 		Pool: pool, Vectors: vec, Graph: postgres.NewGraphStore(pool), Embedder: emb, Provider: "bench",
 		EmbedBatch: opts.Batch, Logger: slog.New(slog.DiscardHandler),
 	})
@@ -209,7 +211,7 @@ func indexRun(ctx context.Context, opts IndexOptions, evs []*events.PostEnriched
 		wg.Wait()
 		return time.Since(start), firstErr
 	}
-	resetPeakRSS()
+	benchkit.ResetPeakRSS()
 	elapsed, err := pass()
 	if err != nil {
 		return IndexRun{}, fmt.Errorf("bench index (%s): %w", name, err)
@@ -228,7 +230,7 @@ func indexRun(ctx context.Context, opts IndexOptions, evs []*events.PostEnriched
 	return IndexRun{
 		Embedder: name, Workers: workers, Posts: len(evs), Elapsed: elapsed,
 		PostsPerSec: float64(len(evs)) / elapsed.Seconds(),
-		EmbedCalls:  calls, SecondPassCalls: emb.calls.Load() - calls, PeakRSSKiB: peakRSS(),
+		EmbedCalls:  calls, SecondPassCalls: emb.calls.Load() - calls, PeakRSSKiB: benchkit.PeakRSS(),
 	}, nil
 }
 
@@ -260,4 +262,33 @@ func enrichedOf(p *events.PostParsed) *events.PostEnriched {
 		Tags: tags, TagsHash: events.TagsHash(tags), PostedAt: p.PostedAt,
 		URLs: []string{}, Crawl: []events.CrawlResult{},
 	}
+}
+
+// BenchCommand is `assistant bench index`: the stage on the PostgreSQL
+// backends with the local embedder and an emulated slow one (Index).
+func BenchCommand(env pipeline.CommandEnv) *cobra.Command {
+	var idx IndexOptions
+	cmd := &cobra.Command{
+		Use:   Name,
+		Short: "The index stage on the PostgreSQL backends: posts/s with the local embedder and with an 80 ms embedder emulation per worker count; second-pass embedder calls; peak RSS",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := env.Config()
+			if err != nil {
+				return err
+			}
+			idx.DatabaseURL, idx.Out = cfg.Database.URL, env.Stdout
+			_, err = Index(cmd.Context(), idx)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&idx.Corpus, "corpus", "testdata/telegram-news-ru/sample.jsonl", "JSONL corpus; posts repeat with distinct ids until --n")
+	f.IntVar(&idx.N, "n", 5000, "posts to index per run")
+	f.IntVar(&idx.Batch, "batch", 100, "posts per stage batch (and per embedder call)")
+	f.IntVar(&idx.LocalWorkers, "local-workers", 4, "workers of the local-embedder run")
+	f.IntSliceVar(&idx.Workers, "workers", []int{1, 2, 4, 8, 16}, "worker counts of the emulated-embedder runs")
+	f.DurationVar(&idx.Latency, "latency", 80*time.Millisecond, "emulated embedder time per call")
+	f.IntVar(&idx.Dim, "dim", 384, "vector size")
+	return cmd
 }

@@ -1,4 +1,4 @@
-package bench
+package enrich
 
 import (
 	"context"
@@ -19,12 +19,13 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
 
+	"github.com/assistant-dev/assistant/bench/benchkit"
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/crawl"
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
-	"github.com/assistant-dev/assistant/stages/enrich"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -56,11 +57,11 @@ type EnrichResult struct {
 // enrichRegistry is the benchmark's own registry: the real enrich stage,
 // built around the crawler of the run (a resolver mapping the benchmark's
 // host names to the local site).
-func enrichRegistry(o enrich.Options) *pipeline.Registry {
-	def := enrich.Definition()
+func enrichRegistry(o Options) *pipeline.Registry {
+	def := Definition()
 	def.New = func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
 		o.Metrics = deps.Metrics
-		return enrich.NewStage(o)
+		return NewStage(o)
 	}
 	return pipeline.MustRegistry(def)
 }
@@ -130,7 +131,7 @@ func Enrich(ctx context.Context, opts EnrichOptions) ([]EnrichResult, error) {
 
 	fmt.Fprintf(opts.Out, "enrich benchmark: %d saved pages on a local site with %s latency behind %d host names, GOMAXPROCS %d\n",
 		len(pages), opts.Latency, opts.Hosts, runtime.GOMAXPROCS(0))
-	ecfg := enrich.DefaultConfig()
+	ecfg := DefaultConfig()
 	fmt.Fprintf(opts.Out, "defaults: %d workers, crawl concurrency %d, %d per host, %s between requests to a host; SSRF guard off for the loopback site\n",
 		ecfg.Workers, ecfg.Crawl.Concurrency, ecfg.Crawl.PerHostConcurrency, ecfg.Crawl.PerHostDelay)
 	var results []EnrichResult
@@ -149,8 +150,8 @@ func Enrich(ctx context.Context, opts EnrichOptions) ([]EnrichResult, error) {
 
 func enrichRun(ctx context.Context, opts EnrichOptions, rdb *redis.Client, port, run, n int) (EnrichResult, error) {
 	prefix := fmt.Sprintf("bench:enrich:%d:%d:", os.Getpid(), time.Now().UnixNano())
-	defer cleanup(context.WithoutCancel(ctx), rdb, prefix)
-	dbURL, dropSchema, err := tempSchema(ctx, opts.DatabaseURL)
+	defer benchkit.DeleteKeys(context.WithoutCancel(ctx), rdb, prefix)
+	dbURL, dropSchema, err := benchkit.TempSchema(ctx, opts.DatabaseURL)
 	if err != nil {
 		return EnrichResult{}, err
 	}
@@ -168,7 +169,7 @@ func enrichRun(ctx context.Context, opts EnrichOptions, rdb *redis.Client, port,
 		return EnrichResult{}, err
 	}
 
-	ecfg := enrich.DefaultConfig()
+	ecfg := DefaultConfig()
 	ccfg := ecfg.Crawl
 	ccfg.AllowPrivateAddresses = true // the site is on loopback
 	logger := slog.New(slog.DiscardHandler)
@@ -177,7 +178,7 @@ func enrichRun(ctx context.Context, opts EnrichOptions, rdb *redis.Client, port,
 		return EnrichResult{}, err
 	}
 	defer builtin.Close()
-	registry := enrichRegistry(enrich.Options{
+	registry := enrichRegistry(Options{
 		Config:      *ecfg,
 		Crawler:     crawl.NewCache(builtin, rdb, prefix, ccfg.CacheTTL, ccfg.ErrorCacheTTL, logger),
 		Store:       postgres.NewRepository(pool),
@@ -187,8 +188,8 @@ func enrichRun(ctx context.Context, opts EnrichOptions, rdb *redis.Client, port,
 	})
 	runner, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
 		Config: &cfg, Redis: rdb, Registry: registry, Metrics: prometheus.NewRegistry(), Resources: res,
-		Stages: []string{enrich.Name}, Logger: logger,
-		Pools: map[string]config.Pool{enrich.Name: ecfg.Pool},
+		Stages: []string{Name}, Logger: logger,
+		Pools: map[string]config.Pool{Name: ecfg.Pool},
 	})
 	if err != nil {
 		return EnrichResult{}, err
@@ -224,7 +225,7 @@ func enrichRun(ctx context.Context, opts EnrichOptions, rdb *redis.Client, port,
 
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	resetPeakRSS()
+	benchkit.ResetPeakRSS()
 	start := time.Now()
 	go func() { done <- runner.Run(runCtx) }()
 	defer func() { stop(); <-done }()
@@ -252,5 +253,36 @@ func enrichRun(ctx context.Context, opts EnrichOptions, rdb *redis.Client, port,
 	if failed > 0 {
 		return EnrichResult{}, errors.New("some crawls failed; the figures would not be comparable")
 	}
-	return EnrichResult{Posts: n, Pages: totalPages, Elapsed: elapsed, PeakRSSKiB: peakRSS()}, nil
+	return EnrichResult{Posts: n, Pages: totalPages, Elapsed: elapsed, PeakRSSKiB: benchkit.PeakRSS()}, nil
+}
+
+// BenchCommand is `assistant bench enrich`: the stage against a local site
+// with response latency (Enrich).
+func BenchCommand(env pipeline.CommandEnv) *cobra.Command {
+	var sizes []int
+	var pages string
+	var hosts int
+	var latency time.Duration
+	cmd := &cobra.Command{
+		Use:   Name,
+		Short: "The enrich stage against a local site with response latency: posts/s, pages/s, peak RSS",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := env.Config()
+			if err != nil {
+				return err
+			}
+			_, err = Enrich(cmd.Context(), EnrichOptions{
+				RedisURL: cfg.Redis.URL, DatabaseURL: cfg.Database.URL, Pages: pages,
+				Sizes: sizes, Hosts: hosts, Latency: latency, Out: env.Stdout,
+			})
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.IntSliceVar(&sizes, "n", []int{1000, 4000}, "post counts (1-3 links each; several show whether memory stays flat)")
+	f.StringVar(&pages, "pages", "crawl/testdata/pages", "directory of saved HTML pages the local site serves")
+	f.IntVar(&hosts, "hosts", 200, "host names the local site answers to")
+	f.DurationVar(&latency, "latency", 50*time.Millisecond, "response latency of the local site")
+	return cmd
 }

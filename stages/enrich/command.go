@@ -1,4 +1,4 @@
-package cli
+package enrich
 
 import (
 	"encoding/json"
@@ -13,13 +13,18 @@ import (
 
 	"github.com/assistant-dev/assistant/crawl"
 	"github.com/assistant-dev/assistant/crawl/links"
-	"github.com/assistant-dev/assistant/stages/enrich"
+	"github.com/assistant-dev/assistant/pipeline"
 )
+
+// Commands are the stage's operator commands: `assistant crawl URL`.
+func Commands(env pipeline.CommandEnv) []*cobra.Command {
+	return []*cobra.Command{crawlCommand(env)}
+}
 
 // crawlCommand is `assistant crawl URL`: one URL through the configured
 // policy and crawler, printing what the pipeline would store for it. It always
 // crawls afresh (no cache) so an operator sees the site as it is now.
-func (a *app) crawlCommand() *cobra.Command {
+func crawlCommand(env pipeline.CommandEnv) *cobra.Command {
 	var (
 		asJSON       bool
 		force        bool
@@ -40,14 +45,14 @@ always fresh (the Redis cache is neither read nor written). The SSRF guard is on
 unless --allow-private-addresses.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := a.loadConfig()
+			cfg, err := env.Config()
 			if err != nil {
 				return err
 			}
 			// The crawling stage's own settings block, as configured.
-			ecfg, ok := cfg.Stage(enrich.Name).(*enrich.Config)
+			ecfg, ok := cfg.Stage(Name).(*Config)
 			if !ok || ecfg == nil {
-				ecfg = enrich.DefaultConfig()
+				ecfg = DefaultConfig()
 			}
 			ccfg := ecfg.Crawl
 			if backend != "" {
@@ -88,7 +93,7 @@ unless --allow-private-addresses.`,
 				norm, _ := links.Normalize(raw)
 				toCrawl = []string{norm}
 			}
-			c, err := crawl.New(ccfg, crawl.WithLogger(a.log()))
+			c, err := crawl.New(ccfg, crawl.WithLogger(env.Logger()))
 			if err != nil {
 				return err
 			}
@@ -101,19 +106,19 @@ unless --allow-private-addresses.`,
 			if crawlErr != nil && res.Error == "" {
 				res.URL, res.Error, res.ErrorKind = toCrawl[0], crawlErr.Error(), crawl.KindOf(crawlErr)
 			}
-			row := enrich.BuildRow("", []crawl.Result{res}, nil)
+			row := BuildRow("", []crawl.Result{res}, nil)
 			page := row.Pages[0]
 			if asJSON {
-				enc := json.NewEncoder(a.stdout)
+				enc := json.NewEncoder(env.Stdout)
 				enc.SetEscapeHTML(false)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(page); err != nil {
 					return err
 				}
-			} else if err := printPage(a.stdout, page, res, took); err != nil {
+			} else if err := printPage(env.Stdout, page, res, took); err != nil {
 				return err
 			}
-			if crawlErr != nil && page.Status == enrich.URLError {
+			if crawlErr != nil && page.Status == URLError {
 				return crawlFailure(toCrawl[0], crawlErr)
 			}
 			return nil
@@ -143,7 +148,7 @@ func crawlFailure(asked string, err error) error {
 	return fmt.Errorf("crawl %s: %w", asked, err)
 }
 
-func printPage(w io.Writer, p enrich.Page, res crawl.Result, took time.Duration) error {
+func printPage(w io.Writer, p Page, res crawl.Result, took time.Duration) error {
 	var b strings.Builder
 	line := func(k, v string) {
 		if v != "" {
@@ -165,7 +170,7 @@ func printPage(w io.Writer, p enrich.Page, res crawl.Result, took time.Duration)
 	}
 	line("canonical", p.Canonical)
 	line("content type", p.ContentType)
-	if p.Status == enrich.URLOK {
+	if p.Status == URLOK {
 		line("words", fmt.Sprint(p.WordCount))
 		line("bytes", fmt.Sprint(res.Bytes))
 		line("sha256", p.ContentSHA256)

@@ -1,4 +1,4 @@
-package bench
+package cleanup
 
 import (
 	"context"
@@ -10,10 +10,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"github.com/spf13/cobra"
 
+	"github.com/assistant-dev/assistant/bench/benchkit"
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
-	cleanupstage "github.com/assistant-dev/assistant/stages/cleanup"
+	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
@@ -51,12 +53,12 @@ func Cleanup(ctx context.Context, opts CleanupOptions) (CleanupResult, error) {
 		opts.N = 100_000
 	}
 	if opts.Batch <= 0 {
-		opts.Batch = cleanupstage.DefaultConfig().SweepBatch
+		opts.Batch = DefaultConfig().SweepBatch
 	}
 	if opts.IngestBatch <= 0 {
 		opts.IngestBatch = 100
 	}
-	dbURL, drop, err := tempSchema(ctx, opts.DatabaseURL)
+	dbURL, drop, err := benchkit.TempSchema(ctx, opts.DatabaseURL)
 	if err != nil {
 		return res, err
 	}
@@ -76,7 +78,7 @@ func Cleanup(ctx context.Context, opts CleanupOptions) (CleanupResult, error) {
 	rdb := redis.NewClient(ropts)
 	defer rdb.Close()
 	prefix := fmt.Sprintf("bench-cleanup-%d:", time.Now().UnixNano())
-	defer cleanup(context.WithoutCancel(ctx), rdb, prefix)
+	defer benchkit.DeleteKeys(context.WithoutCancel(ctx), rdb, prefix)
 
 	fmt.Fprintf(opts.Out, "seeding %d expired posts into every embedded store...\n", opts.N)
 	if err := seedExpired(ctx, pool, rdb, prefix, opts.N); err != nil {
@@ -86,8 +88,8 @@ func Cleanup(ctx context.Context, opts CleanupOptions) (CleanupResult, error) {
 	if err != nil {
 		return res, err
 	}
-	c, err := cleanupstage.NewCleaner(cleanupstage.Options{Pool: pool, Vectors: vec, Graph: postgres.NewGraphStore(pool),
-		Redis: rdb, Prefix: prefix, Config: cleanupstage.Config{SweepBatch: opts.Batch}, Logger: discardLogger()})
+	c, err := NewCleaner(Options{Pool: pool, Vectors: vec, Graph: postgres.NewGraphStore(pool),
+		Redis: rdb, Prefix: prefix, Config: Config{SweepBatch: opts.Batch}, Logger: benchkit.DiscardLogger()})
 	if err != nil {
 		return res, err
 	}
@@ -124,7 +126,7 @@ func Cleanup(ctx context.Context, opts CleanupOptions) (CleanupResult, error) {
 	var duringTook time.Duration
 	wg.Add(1)
 	go func() { defer wg.Done(); during, duringTook = ingest(ictx) }()
-	svc := cleanupstage.NewServiceFor(c)
+	svc := NewServiceFor(c)
 	sr, swept, err := svc.SweepOnce(ctx)
 	stopIngest()
 	wg.Wait()
@@ -134,7 +136,7 @@ func Cleanup(ctx context.Context, opts CleanupOptions) (CleanupResult, error) {
 	if !swept {
 		return res, fmt.Errorf("the sweep lease was held by someone else")
 	}
-	res.Swept = sr.Deleted[cleanupstage.StorePostgres]
+	res.Swept = sr.Deleted[StorePostgres]
 	res.SweepTook = sr.Took
 	res.DuringSweep = float64(during) / duringTook.Seconds()
 	fmt.Fprintf(opts.Out, "swept %d expired posts (sweep_batch %d) in %s: %.0f posts/s; rows removed: %v\n",
@@ -194,4 +196,28 @@ func seedExpired(ctx context.Context, pool *pgxpool.Pool, rdb *redis.Client, pre
 		return err
 	}
 	return rows.Err()
+}
+
+// BenchCommand is `assistant bench cleanup`: one sweep of N expired posts
+// in every embedded store (Cleanup).
+func BenchCommand(env pipeline.CommandEnv) *cobra.Command {
+	var n, batch int
+	cmd := &cobra.Command{
+		Use:   Name,
+		Short: "One sweep of N expired posts in every embedded store: rows deleted/s, and ingest throughput kept meanwhile",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := env.Config()
+			if err != nil {
+				return err
+			}
+			_, err = Cleanup(cmd.Context(), CleanupOptions{
+				RedisURL: cfg.Redis.URL, DatabaseURL: cfg.Database.URL, N: n, Batch: batch, Out: env.Stdout,
+			})
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&n, "n", 100_000, "expired posts to sweep")
+	cmd.Flags().IntVar(&batch, "batch", 1000, "stages.cleanup.sweep_batch")
+	return cmd
 }

@@ -1,4 +1,4 @@
-package cli
+package telegram
 
 import (
 	"bufio"
@@ -16,19 +16,22 @@ import (
 	"golang.org/x/term"
 
 	"github.com/assistant-dev/assistant/config"
-	"github.com/assistant-dev/assistant/stages/telegram"
+	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/store/postgres"
 )
 
-// telegramIO is where the telegram commands talk to the operator and which
-// Telegram they reach; tests replace both.
-type telegramIO struct {
-	stdin   io.Reader
-	network telegram.Network // zero: Telegram's production data centers
+// Commands are the stage's operator commands: `assistant telegram login`
+// and `assistant telegram channels`, against Telegram's production data
+// centers.
+func Commands(env pipeline.CommandEnv) []*cobra.Command {
+	return CommandsFor(Network{})(env)
 }
 
-func (a *app) telegramCommand() *cobra.Command {
-	return a.telegramCommandWith(telegramIO{stdin: os.Stdin})
+// CommandsFor is Commands reaching network instead (a test server).
+func CommandsFor(network Network) pipeline.CommandFunc {
+	return func(env pipeline.CommandEnv) []*cobra.Command {
+		return []*cobra.Command{telegramCommand(env, network)}
+	}
 }
 
 // telegramFlags override the session location of the configuration.
@@ -36,13 +39,13 @@ type telegramFlags struct {
 	storage, file, name string
 }
 
-func (a *app) telegramCommandWith(tio telegramIO) *cobra.Command {
+func telegramCommand(env pipeline.CommandEnv, network Network) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "telegram",
 		Short: "Sign the live telegram source in, or list the channels its session can read",
 	}
 	var flags telegramFlags
-	cmd.PersistentFlags().StringVar(&flags.storage, "session-storage", "", "where the session is kept: postgres or file (default telegram.session.storage)")
+	cmd.PersistentFlags().StringVar(&flags.storage, "session-storage", "", "where the session is kept: postgres or file (default stages.telegram.session.storage)")
 	cmd.PersistentFlags().StringVar(&flags.file, "session-file", "", "session file, with --session-storage=file (created with mode 0600)")
 	cmd.PersistentFlags().StringVar(&flags.name, "session-name", "", "row of telegram_sessions, with --session-storage=postgres")
 
@@ -53,34 +56,34 @@ func (a *app) telegramCommandWith(tio telegramIO) *cobra.Command {
 		Long: `login signs the account in on this terminal: it asks for the phone number, the code
 Telegram sends, and the two-step verification password if the account has one
 (not echoed). The session is stored where the daemon's telegram source finds it
-(telegram.session: PostgreSQL table telegram_sessions, or a file with mode 0600).
+(stages.telegram.session: PostgreSQL table telegram_sessions, or a file with mode 0600).
 Nothing of it is logged.
 
 --telethon-file imports the string session of the old Telethon-based ingest
 instead ("-" reads it from standard input), so its users keep their login.
 
-API credentials come from TELEGRAM_API_ID and TELEGRAM_API_HASH (my.telegram.org).`,
+API credentials come from TELEGRAM_API_ID and TELEGRAM_API_HASH (my.org).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			tcfg, store, closeDB, err := a.telegramSetup(ctx, flags)
+			tcfg, store, closeDB, err := telegramSetup(ctx, env, flags)
 			if err != nil {
 				return err
 			}
 			defer closeDB()
 			if telethonFile != "" {
-				raw, err := readSecretFile(telethonFile, tio.stdin)
+				raw, err := readSecretFile(telethonFile, env.Stdin)
 				if err != nil {
 					return err
 				}
-				if err := telegram.ImportTelethon(ctx, store, raw); err != nil {
+				if err := ImportTelethon(ctx, store, raw); err != nil {
 					return err
 				}
-				_, err = fmt.Fprintf(a.stdout, "Telethon session imported; stored in %s\n", sessionPlace(tcfg))
+				_, err = fmt.Fprintf(env.Stdout, "Telethon session imported; stored in %s\n", sessionPlace(tcfg))
 				return err
 			}
-			p := terminalPrompter(tio.stdin, a.stdout)
-			user, err := telegram.Login(ctx, tcfg, p, telegram.LoginOptions{Session: store, Network: tio.network, Phone: phone})
+			p := terminalPrompter(env.Stdin, env.Stdout)
+			user, err := Login(ctx, tcfg, p, LoginOptions{Session: store, Network: network, Phone: phone})
 			if err != nil {
 				return err
 			}
@@ -88,7 +91,7 @@ API credentials come from TELEGRAM_API_ID and TELEGRAM_API_HASH (my.telegram.org
 			if user.Username != "" {
 				name += " (@" + user.Username + ")"
 			}
-			_, err = fmt.Fprintf(a.stdout, "Signed in as %s, id %d; session stored in %s\n", name, user.ID, sessionPlace(tcfg))
+			_, err = fmt.Fprintf(env.Stdout, "Signed in as %s, id %d; session stored in %s\n", name, user.ID, sessionPlace(tcfg))
 			return err
 		},
 	}
@@ -101,16 +104,16 @@ API credentials come from TELEGRAM_API_ID and TELEGRAM_API_HASH (my.telegram.org
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			tcfg, store, closeDB, err := a.telegramSetup(ctx, flags)
+			tcfg, store, closeDB, err := telegramSetup(ctx, env, flags)
 			if err != nil {
 				return err
 			}
 			defer closeDB()
-			list, err := telegram.ListChannels(ctx, tcfg, store, tio.network)
+			list, err := ListChannels(ctx, tcfg, store, network)
 			if err != nil {
 				return err
 			}
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			w := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tUSERNAME\tKIND\tTITLE")
 			for _, d := range list {
 				kind := "supergroup"
@@ -131,14 +134,14 @@ API credentials come from TELEGRAM_API_ID and TELEGRAM_API_HASH (my.telegram.org
 }
 
 // telegramSetup loads the configuration and opens the session storage.
-func (a *app) telegramSetup(ctx context.Context, flags telegramFlags) (telegram.Config, session.Storage, func(), error) {
+func telegramSetup(ctx context.Context, env pipeline.CommandEnv, flags telegramFlags) (Config, session.Storage, func(), error) {
 	noop := func() {}
-	cfg, err := a.loadConfig()
+	cfg, err := env.Config()
 	if err != nil {
-		return telegram.Config{}, nil, noop, err
+		return Config{}, nil, noop, err
 	}
-	tcfg := telegram.DefaultConfig()
-	if section, ok := cfg.Stage(telegram.Name).(*telegram.Config); ok {
+	tcfg := DefaultConfig()
+	if section, ok := cfg.Stage(Name).(*Config); ok {
 		tcfg = *section
 	}
 	if err := tcfg.ApplyEnv(); err != nil {
@@ -150,7 +153,7 @@ func (a *app) telegramSetup(ctx context.Context, flags telegramFlags) (telegram.
 	if flags.file != "" {
 		tcfg.Session.File = flags.file
 		if flags.storage == "" {
-			tcfg.Session.Storage = telegram.StorageFile
+			tcfg.Session.Storage = StorageFile
 		}
 	}
 	if flags.name != "" {
@@ -161,7 +164,7 @@ func (a *app) telegramSetup(ctx context.Context, flags telegramFlags) (telegram.
 	}
 	var db *pgxpool.Pool
 	closeDB := noop
-	if tcfg.Session.Storage == telegram.StoragePostgres {
+	if tcfg.Session.Storage == StoragePostgres {
 		if cfg.Database.AutoMigrate {
 			if err := postgres.MigrateUp(ctx, cfg.Database.URL); err != nil {
 				return tcfg, nil, noop, fmt.Errorf("migrate %s: %w", config.RedactURL(cfg.Database.URL), err)
@@ -173,7 +176,7 @@ func (a *app) telegramSetup(ctx context.Context, flags telegramFlags) (telegram.
 		}
 		closeDB = db.Close
 	}
-	store, err := telegram.SessionStorage(tcfg.Session, db)
+	store, err := SessionStorage(tcfg.Session, db)
 	if err != nil {
 		closeDB()
 		return tcfg, nil, noop, err
@@ -181,8 +184,8 @@ func (a *app) telegramSetup(ctx context.Context, flags telegramFlags) (telegram.
 	return tcfg, store, closeDB, nil
 }
 
-func sessionPlace(c telegram.Config) string {
-	if c.Session.Storage == telegram.StorageFile {
+func sessionPlace(c Config) string {
+	if c.Session.Storage == StorageFile {
 		return "file " + c.Session.File
 	}
 	return "PostgreSQL table telegram_sessions, name " + c.Session.Name
@@ -190,8 +193,8 @@ func sessionPlace(c telegram.Config) string {
 
 // terminalPrompter asks on stdout and reads stdin; on a terminal the
 // password is read without echo.
-func terminalPrompter(stdin io.Reader, out io.Writer) telegram.Prompter {
-	lr := &telegram.LineReader{In: bufio.NewReader(stdin), Out: out}
+func terminalPrompter(stdin io.Reader, out io.Writer) Prompter {
+	lr := &LineReader{In: bufio.NewReader(stdin), Out: out}
 	if f, ok := stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		lr.ReadSecret = func() (string, error) {
 			b, err := term.ReadPassword(int(f.Fd()))
