@@ -55,7 +55,9 @@ func (s *stageRunner) release(n int, msgs ...*Message) {
 	s.cond.Broadcast()
 }
 
-func (s *stageRunner) trackKey(m *Message) string { return s.r.keys.Stream(m.Stream) + "/" + m.ID }
+func (s *stageRunner) trackKey(m *Message) string {
+	return s.r.keys.PartStream(m.Partition, m.Stream) + "/" + m.ID
+}
 
 // tryAcquireFull reserves n slots if that many are free. When they are not,
 // it asks the fetcher to leave the next free slots to the claimer
