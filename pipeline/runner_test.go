@@ -26,11 +26,13 @@ import (
 // for the stage.
 type testEvent struct {
 	events.Envelope
-	N         int  `json:"n"`
-	FailTimes int  `json:"fail_times,omitempty"` // transient failures before success; -1 = always
-	Permanent bool `json:"permanent,omitempty"`
-	Block     bool `json:"block,omitempty"` // wait for the test to release it
-	Panic     bool `json:"panic,omitempty"` // panic in Handle
+	N int `json:"n"`
+	// PostID places the event in its partition (partitioned streams).
+	PostID    string `json:"post_id,omitempty"`
+	FailTimes int    `json:"fail_times,omitempty"` // transient failures before success; -1 = always
+	Permanent bool   `json:"permanent,omitempty"`
+	Block     bool   `json:"block,omitempty"` // wait for the test to release it
+	Panic     bool   `json:"panic,omitempty"` // panic in Handle
 	// RetryAfterMS fails the first attempt with a Retry-After hint.
 	RetryAfterMS int    `json:"retry_after_ms,omitempty"`
 	Pad          string `json:"pad,omitempty"`

@@ -1,0 +1,269 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/events"
+	"github.com/assistant-dev/assistant/internal/testenv"
+	"github.com/assistant-dev/assistant/pipeline"
+)
+
+// seedPartitioned adds test events 0..n-1, event i with post id
+// "post-<i>": every third to the unpartitioned key (a producer that does
+// not know partitions: the router moves it), the others straight to their
+// partition, as a partition-aware producer writes them.
+func seedPartitioned(t *testing.T, rdb redis.Cmdable, keys pipeline.Keys, stream string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	pipe := rdb.Pipeline()
+	for i := range n {
+		ev := testEvent{N: i, PostID: "post-" + strconv.Itoa(i)}
+		ev.SchemaVersion = events.SchemaV1
+		ev.TraceID = "trace-" + strconv.Itoa(i)
+		values, err := events.Encode(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := keys.PartStream(keys.PartitionOf(ev.PostID), stream)
+		if i%3 == 0 {
+			key = keys.Stream(stream)
+		}
+		pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: values})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// partitionedOutputs reads every partition of the output stream: the
+// outputs of each event number, and the events found outside their post's
+// partition.
+func partitionedOutputs(t *testing.T, rdb redis.Cmdable, keys pipeline.Keys, stream string) (counts map[int]int, misplaced int) {
+	t.Helper()
+	counts = map[int]int{}
+	for p, key := range keys.StreamKeys(stream) {
+		msgs, err := rdb.XRange(context.Background(), key, "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			var ev testEvent
+			if err := events.Decode(m.Values, &ev); err != nil {
+				t.Fatal(err)
+			}
+			counts[ev.N]++
+			if keys.PartitionOf(ev.PostID) != p {
+				misplaced++
+			}
+		}
+	}
+	return counts, misplaced
+}
+
+// pendingOf sums the pending entries of group over keys, and those held by
+// consumers whose name contains owner.
+func pendingOf(ctx context.Context, rdb redis.Cmdable, keys []string, group, owner string) (all, owned int64, err error) {
+	for _, key := range keys {
+		p, err := rdb.XPending(ctx, key, group).Result()
+		if err != nil {
+			return 0, 0, fmt.Errorf("xpending %s: %w", key, err)
+		}
+		all += p.Count
+		for c, n := range p.Consumers {
+			if strings.Contains(c, owner) {
+				owned += n
+			}
+		}
+	}
+	return all, owned, nil
+}
+
+// masterStats is what INFO says about one master.
+type masterStats struct {
+	addr     string
+	calls    map[string]int64 // commandstats calls by command
+	crossErr int64            // errorstat_CROSSSLOT
+}
+
+func readMasterStats(t *testing.T, rdb *redis.ClusterClient) []masterStats {
+	t.Helper()
+	ctx := context.Background()
+	var out []masterStats
+	var mu = make(chan struct{}, 1)
+	err := rdb.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+		info, err := m.Info(ctx, "commandstats", "errorstats").Result()
+		if err != nil {
+			return err
+		}
+		st := masterStats{addr: m.Options().Addr, calls: map[string]int64{}}
+		for _, line := range strings.Split(info, "\n") {
+			line = strings.TrimSpace(line)
+			if name, rest, ok := strings.Cut(line, ":calls="); ok && strings.HasPrefix(name, "cmdstat_") {
+				n, _ := strconv.ParseInt(strings.SplitN(rest, ",", 2)[0], 10, 64)
+				st.calls[strings.TrimPrefix(name, "cmdstat_")] = n
+			}
+			if v, ok := strings.CutPrefix(line, "errorstat_CROSSSLOT:count="); ok {
+				st.crossErr, _ = strconv.ParseInt(v, 10, 64)
+			}
+		}
+		mu <- struct{}{}
+		out = append(out, st)
+		<-mu
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].addr < out[j].addr })
+	return out
+}
+
+func resetMasterStats(t *testing.T, rdb *redis.ClusterClient) {
+	t.Helper()
+	if err := rdb.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
+		return m.ConfigResetStat(ctx).Err()
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// streamCommands are the commands whose spread over the masters the
+// partitions are for: reads, writes, acknowledgements, commits.
+var streamCommands = []string{"xreadgroup", "xadd", "xack", "exec"}
+
+// TestPartitionedClusterReplicaKilledMidRun runs two replicas of a stage on
+// a real three-master cluster with 1, 3 and 12 partitions, a third of the
+// input written unpartitioned (routed) and the rest straight into the
+// partitions, and kills one replica (SIGKILL) while it holds entries. Every
+// entry comes out, in its post's partition, nothing stays pending, no
+// command was refused with CROSSSLOT, and with 3 and 12 partitions every
+// master carries its share of the stream commands.
+func TestPartitionedClusterReplicaKilledMidRun(t *testing.T) {
+	t.Parallel()
+	cluster := testenv.RedisCluster(t)
+	rdb := cluster.Client(t)
+	ctx := context.Background()
+	const total = 4000
+	for _, n := range []int{1, 3, 12} {
+		// One after the other: the command counts of a run are its own.
+		t.Run("partitions="+strconv.Itoa(n), func(t *testing.T) {
+			start := time.Now()
+			prefix := fmt.Sprintf("{pt%d}:", n)
+			keys := pipeline.Keys{Prefix: prefix, DLQSuffix: ".dlq", Partitions: n}
+			in, out := "posts.parsed", "posts.tagged"
+			for _, key := range keys.StreamKeys(in) {
+				if got, err := rdb.ClusterKeySlot(ctx, key).Result(); err != nil || int(got) != pipeline.KeySlot(key) {
+					t.Fatalf("slot of %s: Redis says %d (%v), KeySlot %d", key, got, err, pipeline.KeySlot(key))
+				}
+			}
+			resetMasterStats(t, rdb)
+			seedPartitioned(t, rdb, keys, in, total)
+			env := []string{daemonClusterEnv + "=" + strings.Join(cluster.Addrs, ","), daemonPartitionsEnv + "=" + strconv.Itoa(n)}
+			victim := startDaemon(t, prefix, env...)
+			survivor := startDaemon(t, prefix, env...)
+			t.Cleanup(func() {
+				_ = victim.Process.Kill()
+				_ = victim.Wait()
+				_ = survivor.Process.Signal(syscall.SIGTERM)
+				_ = survivor.Wait()
+			})
+			victimTag := fmt.Sprintf("-%d-test-slow-", victim.Process.Pid)
+			var held int64
+			testenv.WaitFor(t, "the victim to hold entries mid-run", 30*time.Second, func() bool {
+				counts, _ := partitionedOutputs(t, rdb, keys, out)
+				if len(counts) < total/8 {
+					return false
+				}
+				_, held, _ = pendingOf(ctx, rdb, keys.StreamKeys(in), "test-slow", victimTag)
+				return held > 0
+			})
+			if err := victim.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = victim.Wait()
+			done, _ := partitionedOutputs(t, rdb, keys, out)
+			if len(done) >= total {
+				t.Fatal("the kill landed after every entry was handled; the test proved nothing")
+			}
+			t.Logf("SIGKILL of a replica holding %d entries, %d of %d handled", held, len(done), total)
+
+			sources := keys.StreamKeys(in)
+			testenv.WaitFor(t, "every entry handled, nothing pending", 60*time.Second, func() bool {
+				counts, _ := partitionedOutputs(t, rdb, keys, out)
+				if len(counts) < total {
+					return false
+				}
+				all, _, err := pendingOf(ctx, rdb, sources, "test-slow", "")
+				if err != nil || all != 0 {
+					return false
+				}
+				if n > 1 {
+					routed, _, err := pendingOf(ctx, rdb, []string{keys.Stream(in)}, pipeline.RouterGroup, "")
+					lag, _ := rdb.XInfoGroups(ctx, keys.Stream(in)).Result()
+					return err == nil && routed == 0 && len(lag) == 1 && lag[0].Lag == 0
+				}
+				return true
+			})
+			counts, misplaced := partitionedOutputs(t, rdb, keys, out)
+			outputs := 0
+			for i := range total {
+				if counts[i] == 0 {
+					t.Fatalf("entry %d lost", i)
+				}
+				outputs += counts[i]
+			}
+			if misplaced != 0 {
+				t.Fatalf("%d outputs outside their post's partition", misplaced)
+			}
+
+			// Where the work went: the stream commands of each master.
+			stats := readMasterStats(t, rdb)
+			var sum int64
+			per := make([]int64, len(stats))
+			for i, st := range stats {
+				if st.crossErr != 0 {
+					t.Fatalf("master %s refused %d commands with CROSSSLOT", st.addr, st.crossErr)
+				}
+				for _, c := range streamCommands {
+					per[i] += st.calls[c]
+				}
+				sum += per[i]
+			}
+			parts := map[string]int{}
+			var shares []string
+			for i, st := range stats {
+				shares = append(shares, fmt.Sprintf("%s %.1f%% (xadd %d, xack %d, xreadgroup %d, exec %d, eval %d)", st.addr,
+					100*float64(per[i])/float64(sum), st.calls["xadd"], st.calls["xack"], st.calls["xreadgroup"], st.calls["exec"], st.calls["eval"]))
+			}
+			for _, key := range sources {
+				node, err := rdb.MasterForKey(ctx, key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				parts[node.Options().Addr]++
+			}
+			t.Logf("%d partitions: %d outputs for %d entries (%d redelivered) in %s; partitions per master %v; stream commands per master: %s",
+				n, outputs, total, outputs-total, time.Since(start).Round(time.Millisecond), parts, strings.Join(shares, "; "))
+			if n >= len(stats) {
+				for i, st := range stats {
+					share := float64(per[i]) / float64(sum)
+					if fair := 1 / float64(len(stats)); share < fair/2 || share > fair*1.5 {
+						t.Errorf("master %s carried %.1f%% of the stream commands, want about %.1f%%", st.addr, 100*share, 100*fair)
+					}
+					if parts[st.addr] != n/len(stats) {
+						t.Errorf("master %s holds %d partitions, want %d", st.addr, parts[st.addr], n/len(stats))
+					}
+				}
+			}
+		})
+	}
+}
