@@ -71,7 +71,9 @@ func runTestDaemon(prefix string) int {
 	}
 	var rdb redis.UniversalClient
 	if addrs := os.Getenv(daemonClusterEnv); addrs != "" {
-		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ",")})
+		// As the daemon's client (cli connectRedis): a slot map at most
+		// 2 s stale, so a failover is seen without a MOVED.
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ","), ClusterStateReloadInterval: 2 * time.Second})
 	} else {
 		opts, err := redis.ParseURL(cfg.Redis.URL)
 		if err != nil {
