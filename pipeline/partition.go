@@ -26,6 +26,7 @@ import (
 	"sync"
 
 	"github.com/assistant-dev/assistant/config"
+	"github.com/assistant-dev/assistant/events"
 )
 
 // clusterSlots is the number of hash slots of a Redis Cluster.
@@ -74,6 +75,16 @@ func (k Keys) PartDLQ(p int, name string) string {
 // PartKey is the Redis key of a key that belongs to partition p (dedup
 // marks, committed with the partition's outputs).
 func (k Keys) PartKey(p int, name string) string { return k.PartitionPrefix(p) + name }
+
+// EntryStream is the key a producer adds an entry to: the partition of
+// the post the entry is about (its post_id field, in the data form or the
+// flat one), or the stream's only key without partitions.
+func (k Keys) EntryStream(name string, values map[string]any) string {
+	if !k.Partitioned() {
+		return k.Stream(name)
+	}
+	return k.PartStream(k.PartitionOf(events.MetaOf(values).PostID), name)
+}
 
 // StreamKeys lists the keys of every partition of a stream, partition 0
 // first.
