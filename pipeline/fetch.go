@@ -75,9 +75,14 @@ func (s *stageRunner) fetchSet(ctx context.Context, inputs []groupRef, batch int
 		if n == 0 {
 			continue
 		}
+		// XREADGROUP's COUNT holds per stream: a read of k keys (the
+		// partitions on one server, a legacy input) may return k × COUNT.
+		// Each key gets its share of the reserved slots; with fewer slots
+		// than keys, one each (the budget is then exceeded by fewer than
+		// k entries, see below).
 		res, err := s.r.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: s.def.Name, Consumer: s.consumer, Streams: streams,
-			Count: int64(n), Block: s.r.cfg.Runner.Block,
+			Count: int64(max(1, n/len(inputs))), Block: s.r.cfg.Runner.Block,
 		}).Result()
 		if err != nil {
 			s.release(n)
@@ -107,6 +112,8 @@ func (s *stageRunner) fetchSet(ctx context.Context, inputs []groupRef, batch int
 		}
 		if unused := n - len(msgs); unused > 0 {
 			s.release(unused)
+		} else if unused < 0 {
+			s.reserveExcess(-unused)
 		}
 		s.admit(msgs)
 	}

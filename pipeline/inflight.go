@@ -33,6 +33,15 @@ func (s *stageRunner) acquire(ctx context.Context, n int) int {
 	return n
 }
 
+// reserveExcess counts n entries read beyond the slots reserved for them
+// (one read of more keys than it had slots: at most one per key), so that
+// their release later balances.
+func (s *stageRunner) reserveExcess(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inflight += n
+}
+
 // tryAcquire reserves up to n slots without waiting.
 func (s *stageRunner) tryAcquire(n int) int {
 	s.mu.Lock()
