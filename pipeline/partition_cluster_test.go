@@ -18,10 +18,10 @@ import (
 )
 
 // seedPartitioned adds test events 0..n-1, event i with post id
-// "post-<i>": every third to the unpartitioned key (a producer that does
-// not know partitions: the router moves it), the others straight to their
-// partition, as a partition-aware producer writes them.
-func seedPartitioned(t *testing.T, rdb redis.Cmdable, keys pipeline.Keys, stream string, n int) {
+// "post-<i>": with routed, every third to the unpartitioned key (a producer
+// that does not know partitions: the router moves it), the others straight
+// to their partition, as a partition-aware producer writes them.
+func seedPartitioned(t *testing.T, rdb redis.Cmdable, keys pipeline.Keys, stream string, n int, routed bool) {
 	t.Helper()
 	ctx := context.Background()
 	pipe := rdb.Pipeline()
@@ -34,7 +34,7 @@ func seedPartitioned(t *testing.T, rdb redis.Cmdable, keys pipeline.Keys, stream
 			t.Fatal(err)
 		}
 		key := keys.PartStream(keys.PartitionOf(ev.PostID), stream)
-		if i%3 == 0 {
+		if routed && i%3 == 0 {
 			key = keys.Stream(stream)
 		}
 		pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: values})
@@ -143,7 +143,7 @@ var streamCommands = []string{"xreadgroup", "xadd", "xack", "exec"}
 // TestPartitionedClusterReplicaKilledMidRun runs two replicas of a stage on
 // a real three-master cluster with 1, 3 and 12 partitions, a third of the
 // input written unpartitioned (routed) and the rest straight into the
-// partitions, and kills one replica (SIGKILL) while it holds entries. Every
+// partitions (and 12 partitions once more with nothing routed), and kills one replica (SIGKILL) while it holds entries. Every
 // entry comes out, in its post's partition, nothing stays pending, no
 // command was refused with CROSSSLOT, and with 3 and 12 partitions every
 // master carries its share of the stream commands.
@@ -153,11 +153,15 @@ func TestPartitionedClusterReplicaKilledMidRun(t *testing.T) {
 	rdb := cluster.Client(t)
 	ctx := context.Background()
 	const total = 4000
-	for _, n := range []int{1, 3, 12} {
+	for _, tc := range []struct {
+		n      int
+		routed bool // a third of the input through the router
+	}{{1, true}, {3, true}, {12, true}, {12, false}} {
+		n := tc.n
 		// One after the other: the command counts of a run are its own.
-		t.Run("partitions="+strconv.Itoa(n), func(t *testing.T) {
+		t.Run(fmt.Sprintf("partitions=%d,routed=%v", n, tc.routed), func(t *testing.T) {
 			start := time.Now()
-			prefix := fmt.Sprintf("{pt%d}:", n)
+			prefix := fmt.Sprintf("{pt%d%v}:", n, tc.routed)
 			keys := pipeline.Keys{Prefix: prefix, DLQSuffix: ".dlq", Partitions: n}
 			in, out := "posts.parsed", "posts.tagged"
 			for _, key := range keys.StreamKeys(in) {
@@ -166,7 +170,7 @@ func TestPartitionedClusterReplicaKilledMidRun(t *testing.T) {
 				}
 			}
 			resetMasterStats(t, rdb)
-			seedPartitioned(t, rdb, keys, in, total)
+			seedPartitioned(t, rdb, keys, in, total, tc.routed)
 			env := []string{daemonClusterEnv + "=" + strings.Join(cluster.Addrs, ","), daemonPartitionsEnv + "=" + strconv.Itoa(n)}
 			victim := startDaemon(t, prefix, env...)
 			survivor := startDaemon(t, prefix, env...)
@@ -251,8 +255,8 @@ func TestPartitionedClusterReplicaKilledMidRun(t *testing.T) {
 				}
 				parts[node.Options().Addr]++
 			}
-			t.Logf("%d partitions: %d outputs for %d entries (%d redelivered) in %s; partitions per master %v; stream commands per master: %s",
-				n, outputs, total, outputs-total, time.Since(start).Round(time.Millisecond), parts, strings.Join(shares, "; "))
+			t.Logf("%d partitions (routed %v): %d outputs for %d entries (%d redelivered) in %s; partitions per master %v; stream commands per master: %s",
+				n, tc.routed, outputs, total, outputs-total, time.Since(start).Round(time.Millisecond), parts, strings.Join(shares, "; "))
 			if n >= len(stats) {
 				for i, st := range stats {
 					share := float64(per[i]) / float64(sum)
@@ -283,7 +287,7 @@ func TestPartitionedClusterMasterFailover(t *testing.T) {
 	prefix := "{pf}:"
 	keys := pipeline.Keys{Prefix: prefix, DLQSuffix: ".dlq", Partitions: n}
 	in, out := "posts.parsed", "posts.tagged"
-	seedPartitioned(t, rdb, keys, in, total)
+	seedPartitioned(t, rdb, keys, in, total, true)
 	// The seed is on the replicas before anything is killed.
 	if err := rdb.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
 		return m.Do(ctx, "WAIT", 1, 5000).Err()
