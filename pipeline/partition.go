@@ -61,6 +61,9 @@ func (k Keys) PartitionPrefix(p int) string {
 	if !k.Partitioned() {
 		return k.Prefix
 	}
+	if k.prefixes != nil && len(*k.prefixes) == k.Partitions {
+		return (*k.prefixes)[p]
+	}
 	return partitionPrefixes(k.Prefix, k.Partitions)[p]
 }
 
@@ -119,12 +122,17 @@ func (k Keys) PartitionOfKey(key string) (int, bool) {
 	return 0, false
 }
 
-var prefixCache sync.Map // prefix + "\x00" + n -> []string
+var prefixCache sync.Map // prefixCacheKey -> []string
+
+type prefixCacheKey struct {
+	prefix string
+	n      int
+}
 
 // partitionPrefixes computes (once per prefix and count) the prefixes of
 // the n partitions.
 func partitionPrefixes(prefix string, n int) []string {
-	cacheKey := fmt.Sprintf("%s\x00%d", prefix, n)
+	cacheKey := prefixCacheKey{prefix, n}
 	if v, ok := prefixCache.Load(cacheKey); ok {
 		return v.([]string)
 	}
