@@ -9,13 +9,13 @@ package pipeline
 // move cannot be one MULTI/EXEC. It is made idempotent instead: a script
 // run in the partition's slot sets a mark named after the source entry id
 // (SET NX) and adds the entry only if the mark was not there; the source
-// entry is acknowledged afterwards, and its mark deleted once the XACK is
-// through. A router that dies between the two finds the mark when the
-// entry is claimed again and only acknowledges it: nothing is lost (the
-// XACK follows a successful XADD) and nothing is routed twice while the
-// mark lives (routeMarkTTL: a router stopped for longer than that before
-// acknowledging would route the entry once more — at-least-once, like
-// every other redelivery).
+// entry is acknowledged afterwards. A router that dies between the two
+// leaves the entry pending; the router that claims it finds the mark and
+// only acknowledges it. Nothing is lost (the XACK follows a successful
+// XADD) and nothing is routed twice while the mark lives (routeMarkTTL).
+// The mark is not deleted after the XACK: a router that stalled past
+// runner.claim_min_idle may still be about to run the script for an entry
+// another router claimed and finished, and must find the mark.
 
 import (
 	"context"
@@ -34,9 +34,15 @@ import (
 // stream.
 const RouterGroup = "partition-router"
 
-// routeMarkTTL is how long a routed entry's mark outlives an
-// acknowledgement that never came.
-const routeMarkTTL = 24 * time.Hour
+// routeMarkTTL is how long a routed entry's mark lives: ten claim
+// intervals' worth of runner.claim_min_idle (at least ten minutes), so a
+// crashed router's entry is claimed and found marked well within it. An
+// entry routed, left unacknowledged and claimed only after that (every
+// router down that long) is routed once more: at-least-once, like every
+// other redelivery.
+func (r *Runner) routeMarkTTL() time.Duration {
+	return max(10*r.cfg.Runner.ClaimMinIdle, 10*time.Minute)
+}
 
 // routeBatch is the most entries one read of the router takes.
 const routeBatch = 256
@@ -136,8 +142,8 @@ func (rt *router) run(ctx context.Context) {
 }
 
 // route adds each entry to its partition (once: routeScript), then
-// acknowledges the entries and drops their marks. It returns the first
-// failure; entries not acknowledged are routed again later.
+// acknowledges the entries. It returns the first failure; entries not
+// acknowledged are routed again later.
 func (rt *router) route(ctx context.Context, msgs []redis.XMessage) error {
 	keys := rt.r.keys
 	pipe := rt.r.rdb.Pipeline()
@@ -150,7 +156,7 @@ func (rt *router) route(ctx context.Context, msgs []redis.XMessage) error {
 		p := keys.PartitionOf(events.MetaOf(x.Values).PostID)
 		marks[i] = keys.PartKey(p, "routed:"+rt.src.stream+":"+x.ID)
 		args := make([]any, 0, 1+2*len(x.Values))
-		args = append(args, int64(routeMarkTTL/time.Second))
+		args = append(args, int64(rt.r.routeMarkTTL()/time.Second))
 		for k, v := range x.Values {
 			args = append(args, k, v)
 		}
@@ -185,16 +191,5 @@ func (rt *router) route(ctx context.Context, msgs []redis.XMessage) error {
 		return fmt.Errorf("acknowledge routed entries of %s: %w", rt.src.key, err)
 	}
 	rt.r.metrics.routed.WithLabelValues(rt.src.stream).Add(float64(len(done)))
-	// The marks have done their work once the XACK is through; one that
-	// is left behind (a crash here) expires after routeMarkTTL.
-	del := rt.r.rdb.Pipeline()
-	for i := range msgs {
-		if cmds[i] != nil && cmds[i].Err() == nil {
-			del.Del(ctx, marks[i])
-		}
-	}
-	if _, err := del.Exec(ctx); err != nil && ctx.Err() == nil {
-		rt.log.Warn("drop the marks of routed entries", "err", err)
-	}
 	return firstErr
 }
