@@ -3,14 +3,21 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/assistant-dev/assistant/config"
 
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/internal/testenv"
@@ -360,5 +367,96 @@ func TestPartitionedClusterMasterFailover(t *testing.T) {
 	}
 	if dup != 0 {
 		t.Fatalf("%d entries handled twice across the failover", dup)
+	}
+}
+
+// countingStage takes a millisecond per entry, counts what it handled, and
+// publishes each entry on.
+type countingStage struct {
+	out     string
+	handled *atomic.Int64
+	first   chan struct{} // closed at its first entry
+	once    *sync.Once
+}
+
+func (s countingStage) Handle(ctx context.Context, batch []*pipeline.Message) error {
+	s.once.Do(func() { close(s.first) })
+	for _, m := range batch {
+		time.Sleep(time.Millisecond)
+		m.Forward(s.out)
+		s.handled.Add(1)
+	}
+	return nil
+}
+
+// TestPartitionedReplicaJoins measures how a replica joining a running
+// stage shares the work when every replica reads every partition (no
+// partition is leased to a replica): on a three-master cluster with 12
+// partitions, one replica works through a backlog alone, a second joins
+// once a quarter is done; the test reports how soon the second handles its
+// first entry and the share of the rest it takes, and requires that it
+// takes a real share (the two replicas have the same pool).
+func TestPartitionedReplicaJoins(t *testing.T) {
+	t.Parallel()
+	rdb := testenv.RedisCluster(t).Client(t)
+	ctx := context.Background()
+	const n, total = 12, 8000
+	cfg := testenv.Config(t, "{pj}:", "")
+	cfg.Streams.Partitions = n
+	cfg.Runner.Block = 100 * time.Millisecond
+	keys := pipeline.NewKeys(cfg)
+	seedPartitioned(t, rdb, keys, cfg.Streams.Parsed, total, false)
+	type replica struct {
+		handled atomic.Int64
+		first   chan struct{}
+		cancel  context.CancelFunc
+		done    chan error
+	}
+	start := func(i int) *replica {
+		rep := &replica{first: make(chan struct{}), done: make(chan error, 1)}
+		once := &sync.Once{}
+		reg := pipeline.MustRegistry(pipeline.Definition{
+			Name: "test-count", Input: func(s config.Streams) string { return s.Parsed },
+			Outputs: func(s config.Streams) []string { return []string{s.Tagged} },
+			New: func(_ context.Context, deps pipeline.Deps) (pipeline.Stage, error) {
+				return countingStage{out: deps.Config.Streams.Tagged, handled: &rep.handled, first: rep.first, once: once}, nil
+			},
+		})
+		r, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
+			Config: cfg, Redis: rdb, Registry: reg, Metrics: prometheus.NewRegistry(), Stages: []string{"test-count"}, Replica: i,
+			Pools:  map[string]config.Pool{"test-count": {Enabled: true, Workers: 4, BatchSize: 50, MaxInflight: 200}},
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rctx, cancel := context.WithCancel(ctx)
+		rep.cancel = cancel
+		go func() { rep.done <- r.Run(rctx) }()
+		t.Cleanup(func() { cancel(); <-rep.done })
+		return rep
+	}
+	a := start(0)
+	testenv.WaitFor(t, "a quarter handled by the first replica", 60*time.Second, func() bool {
+		return a.handled.Load() >= total/4
+	})
+	joined := time.Now()
+	before := a.handled.Load()
+	b := start(1)
+	select {
+	case <-b.first:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the joining replica handled nothing within 30 s")
+	}
+	firstAfter := time.Since(joined)
+	testenv.WaitFor(t, "every entry handled", 60*time.Second, func() bool {
+		return a.handled.Load()+b.handled.Load() >= total
+	})
+	rest := total - before
+	share := float64(b.handled.Load()) / float64(rest)
+	t.Logf("12 partitions, 3 masters: the joining replica handled its first entry %s after it started and %.0f%% of the %d entries left (first replica %d, joining %d)",
+		firstAfter.Round(time.Millisecond), 100*share, rest, a.handled.Load()-before, b.handled.Load())
+	if share < 0.25 {
+		t.Errorf("the joining replica took %.0f%% of the remaining work, want a real share", 100*share)
 	}
 }

@@ -37,7 +37,7 @@ func TestRouterIsIdempotent(t *testing.T) {
 	}
 	for _, values := range []map[string]any{
 		{"data": `{"post_id":"chan/42","n":1}`}, // FNV-1a mod 3 = 2
-		{"post_id": "chan/42", "flat": "1"},    // the old flat form, same post
+		{"post_id": "chan/42", "flat": "1"},     // the old flat form, same post
 		{"data": "not json"},
 	} {
 		if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: src.key, Values: values}).Err(); err != nil {
