@@ -353,7 +353,12 @@ func TestRunnerDeadLettersPermanentAtOnceAndExhaustedAfterMaxAttempts(t *testing
 	h := newHarness(t, "test-pass", func(c *config.Config, _ *config.Pool) { c.Runner.MaxAttempts = 3 })
 	ids := h.add(t, testEvent{N: 1, Permanent: true}, testEvent{N: 2, FailTimes: -1}, testEvent{N: 3})
 	h.start()
-	testenv.WaitFor(t, "two DLQ entries", 10*time.Second, func() bool { return len(h.dlq(t)) == 2 && h.pending(t, "test-pass") == 0 })
+	// The counters follow the commit: the DLQ entries can be read in
+	// Redis a moment before the acker has counted them.
+	testenv.WaitFor(t, "two DLQ entries, counted", 10*time.Second, func() bool {
+		return len(h.dlq(t)) == 2 && h.pending(t, "test-pass") == 0 &&
+			testenv.MetricValue(t, h.reg, "stage_dlq_total", map[string]string{"stage": "test-pass", "reason": "exhausted"}) == 1
+	})
 	byEntry := map[string]map[string]any{}
 	for _, m := range h.dlq(t) {
 		byEntry[m.Values["entry_id"].(string)] = m.Values
