@@ -7,10 +7,13 @@ package operator
 // can hold the same id.
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/pipeline"
 )
@@ -89,4 +92,37 @@ func sortByDLQTime(entries []pipeline.DLQEntry) {
 		}
 		return 0
 	})
+}
+
+// DLQName names a stream's DLQ for messages: its key, or with partitions
+// the keys it stands for.
+func DLQName(keys pipeline.Keys, stream string) string {
+	if !keys.Partitioned() {
+		return keys.DLQ(stream)
+	}
+	return fmt.Sprintf("the DLQs of %s's %d partitions (%s)", stream, keys.PartitionCount(), keys.PartDLQ(0, stream)+", …")
+}
+
+// DLQCount counts the entries a replay or purge would touch: every entry
+// of the stream's DLQ (every partition's), or the given ids, each of which
+// must be in it (once).
+func DLQCount(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, ids []string, all bool) (int, error) {
+	parts := dlqParts(keys, stream)
+	if all {
+		total := 0
+		for _, part := range parts {
+			n, err := rdb.XLen(ctx, part.key).Result()
+			if err != nil {
+				return 0, fmt.Errorf("XLEN %s: %w", part.key, err)
+			}
+			total += int(n)
+		}
+		return total, nil
+	}
+	for _, id := range ids {
+		if _, _, err := locateDLQEntry(ctx, rdb, keys, parts, id); err != nil {
+			return 0, err
+		}
+	}
+	return len(ids), nil
 }

@@ -110,6 +110,13 @@ func TestPartitionedStreamsAndDLQ(t *testing.T) {
 	if n := rdb.XLen(ctx, keys.PartDLQ(0, stream)).Val(); n != 1 {
 		t.Fatalf("partition 0's DLQ entry of the same id touched: %d left", n)
 	}
+	// What `dlq purge --all` and `--dry-run` count first.
+	if n, err := operator.DLQCount(ctx, rdb, keys, stream, nil, true); err != nil || n != 2 {
+		t.Fatalf("count all: %d, %v; want 2", n, err)
+	}
+	if _, err := operator.DLQCount(ctx, rdb, keys, stream, []string{"1700000000001-0", "1700000000009-0"}, false); !errors.Is(err, operator.ErrDLQEntryNotFound) {
+		t.Fatalf("count of an absent id: %v, want not found", err)
+	}
 	res, err = operator.DLQPurge(ctx, rdb, keys, stream, nil, true)
 	if err != nil || res.Done != 2 {
 		t.Fatalf("purge all: %+v, %v", res, err)
