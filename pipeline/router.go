@@ -22,7 +22,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -157,8 +159,8 @@ func (rt *router) route(ctx context.Context, msgs []redis.XMessage) error {
 		marks[i] = keys.PartKey(p, "routed:"+rt.src.stream+":"+x.ID)
 		args := make([]any, 0, 1+2*len(x.Values))
 		args = append(args, int64(rt.r.routeMarkTTL()/time.Second))
-		for k, v := range x.Values {
-			args = append(args, k, v)
+		for _, k := range slices.Sorted(maps.Keys(x.Values)) { // a stable field order
+			args = append(args, k, x.Values[k])
 		}
 		// EVAL, not EVALSHA: a pipeline cannot fall back on NOSCRIPT, and
 		// a failover leaves a new master without the script.
@@ -166,6 +168,7 @@ func (rt *router) route(ctx context.Context, msgs []redis.XMessage) error {
 	}
 	_, err := pipe.Exec(ctx)
 	var done, dropped []string
+	added := 0
 	var firstErr error
 	for i, x := range msgs {
 		if cmds[i] == nil {
@@ -179,6 +182,9 @@ func (rt *router) route(ctx context.Context, msgs []redis.XMessage) error {
 			continue
 		}
 		done = append(done, x.ID)
+		if n, _ := cmds[i].Int(); n == 1 {
+			added++
+		}
 	}
 	if firstErr == nil && err != nil {
 		firstErr = err
@@ -190,6 +196,6 @@ func (rt *router) route(ctx context.Context, msgs []redis.XMessage) error {
 	if err := rt.r.rdb.XAck(ctx, rt.src.key, RouterGroup, ack...).Err(); err != nil {
 		return fmt.Errorf("acknowledge routed entries of %s: %w", rt.src.key, err)
 	}
-	rt.r.metrics.routed.WithLabelValues(rt.src.stream).Add(float64(len(done)))
+	rt.r.metrics.routed.WithLabelValues(rt.src.stream).Add(float64(added))
 	return firstErr
 }

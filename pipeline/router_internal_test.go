@@ -25,7 +25,8 @@ func TestRouterIsIdempotent(t *testing.T) {
 	cfg := config.Default()
 	cfg.Redis.KeyPrefix = prefix
 	cfg.Streams.Partitions = 3
-	metrics, err := newRunnerMetrics(prometheus.NewRegistry())
+	reg := prometheus.NewRegistry()
+	metrics, err := newRunnerMetrics(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,6 +75,11 @@ func TestRouterIsIdempotent(t *testing.T) {
 	}
 	if p := rdb.XPending(ctx, src.key, RouterGroup).Val(); p.Count != 0 {
 		t.Fatalf("%d entries still pending on the source", p.Count)
+	}
+	// Counted: the two entries the routers added, not the one the dead
+	// router had added already.
+	if got := testenv.MetricValue(t, reg, "stream_routed_total", map[string]string{"stream": stream}); got != 2 {
+		t.Fatalf("stream_routed_total = %v, want 2", got)
 	}
 	// The mark stays for a router that stalled and is about to route the
 	// entry again, until its TTL.
