@@ -71,7 +71,11 @@ type RunnerOptions struct {
 	Workers   int
 	BatchSize int
 	Payload   int // bytes of text per entry
-	Out       io.Writer
+	// Partitions lists the streams.partitions the runner is measured with,
+	// one row each (nil: 1). On one Redis the partitions cost no extra
+	// round trip; the rows show it.
+	Partitions []int
+	Out        io.Writer
 }
 
 // Runner measures the runner against the raw loop for each size and prints
@@ -88,7 +92,12 @@ func Runner(ctx context.Context, opts RunnerOptions) error {
 	}
 	fmt.Fprintf(opts.Out, "runner benchmark: no-op stage vs raw go-redis loop (XREADGROUP + pipelined XADD + XACK), %d workers, batch %d, %d-byte entries, GOMAXPROCS %d\n",
 		opts.Workers, opts.BatchSize, opts.Payload, runtime.GOMAXPROCS(0))
-	fmt.Fprintf(opts.Out, "%10s  %14s  %14s  %6s  %14s  %14s\n", "entries", "runner/s", "raw/s", "ratio", "runner RSS MiB", "raw RSS MiB")
+	parts := opts.Partitions
+	if len(parts) == 0 {
+		parts = []int{1}
+	}
+	fmt.Fprintf(opts.Out, "%10s  %5s  %14s  %14s  %6s  %14s  %14s\n", "entries", "parts", "runner/s", "raw/s", "ratio", "runner RSS MiB", "raw RSS MiB")
+	var summary []string
 	for _, n := range opts.Sizes {
 		prefix := fmt.Sprintf("bench:%d:%d:", os.Getpid(), time.Now().UnixNano())
 		raw, err := runRaw(ctx, rdb, prefix+"raw:", n, opts)
@@ -96,32 +105,46 @@ func Runner(ctx context.Context, opts RunnerOptions) error {
 		if err != nil {
 			return err
 		}
-		run, err := runRunner(ctx, rdb, prefix+"runner:", n, opts)
-		cleanup(ctx, rdb, prefix)
-		if err != nil {
-			return err
+		var first Result
+		for i, p := range parts {
+			run, err := runRunner(ctx, rdb, prefix+"runner:", n, p, opts)
+			cleanup(ctx, rdb, prefix)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(opts.Out, "%10d  %5d  %14.0f  %14.0f  %6.2f  %14.1f  %14.1f\n",
+				n, p, run.PerSecond(), raw.PerSecond(), run.PerSecond()/raw.PerSecond(),
+				float64(run.PeakRSSKiB)/1024, float64(raw.PeakRSSKiB)/1024)
+			if i == 0 {
+				first = run
+			} else {
+				summary = append(summary, fmt.Sprintf("%d entries: %d partitions / %d = %.2f", n, p, parts[0], run.PerSecond()/first.PerSecond()))
+			}
 		}
-		fmt.Fprintf(opts.Out, "%10d  %14.0f  %14.0f  %6.2f  %14.1f  %14.1f\n",
-			n, run.PerSecond(), raw.PerSecond(), run.PerSecond()/raw.PerSecond(),
-			float64(run.PeakRSSKiB)/1024, float64(raw.PeakRSSKiB)/1024)
+	}
+	for _, s := range summary {
+		fmt.Fprintln(opts.Out, s)
 	}
 	return nil
 }
 
-func fill(ctx context.Context, rdb *redis.Client, stream string, n, payload int) error {
+// fill adds n entries of post ids 0..n-1; streamOf names the key of each
+// post id (its partition's).
+func fill(ctx context.Context, rdb *redis.Client, streamOf func(postID string) string, n, payload int) error {
 	text := strings.Repeat("ж", payload/2)
 	const chunk = 1000
 	for done := 0; done < n; done += chunk {
 		pipe := rdb.Pipeline()
 		for i := done; i < min(n, done+chunk); i++ {
-			values, err := events.Encode(&events.PostDeleted{PostID: strconv.Itoa(i), ChannelID: text, Reason: "admin"})
+			id := strconv.Itoa(i)
+			values, err := events.Encode(&events.PostDeleted{PostID: id, ChannelID: text, Reason: "admin"})
 			if err != nil {
 				return err
 			}
-			pipe.XAdd(ctx, &redis.XAddArgs{Stream: stream, Values: values})
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: streamOf(id), Values: values})
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
-			return fmt.Errorf("fill %s: %w", stream, err)
+			return fmt.Errorf("fill %s: %w", streamOf("0"), err)
 		}
 	}
 	return nil
@@ -134,7 +157,7 @@ func cleanup(ctx context.Context, rdb *redis.Client, prefix string) {
 // runRaw is the baseline: one goroutine, the same Redis work, no runner.
 func runRaw(ctx context.Context, rdb *redis.Client, prefix string, n int, opts RunnerOptions) (Result, error) {
 	in, out := prefix+"in", prefix+"out"
-	if err := fill(ctx, rdb, in, n, opts.Payload); err != nil {
+	if err := fill(ctx, rdb, func(string) string { return in }, n, opts.Payload); err != nil {
 		return Result{}, err
 	}
 	if err := rdb.XGroupCreateMkStream(ctx, in, "raw", "0").Err(); err != nil {
@@ -165,15 +188,18 @@ func runRaw(ctx context.Context, rdb *redis.Client, prefix string, n int, opts R
 	return Result{Name: "raw", Entries: n, Elapsed: time.Since(start), PeakRSSKiB: peakRSS()}, nil
 }
 
-func runRunner(ctx context.Context, rdb *redis.Client, prefix string, n int, opts RunnerOptions) (Result, error) {
+func runRunner(ctx context.Context, rdb *redis.Client, prefix string, n, partitions int, opts RunnerOptions) (Result, error) {
 	cfg := config.Default()
 	cfg.Redis.URL = opts.RedisURL
 	cfg.Redis.KeyPrefix = prefix
 	cfg.Runner.Block = 100 * time.Millisecond
-	in, out := prefix+cfg.Streams.Parsed, prefix+cfg.Streams.Tagged
-	if err := fill(ctx, rdb, in, n, opts.Payload); err != nil {
+	cfg.Streams.Partitions = partitions
+	keys := pipeline.NewKeys(&cfg)
+	streamOf := func(postID string) string { return keys.PartStream(keys.PartitionOf(postID), cfg.Streams.Parsed) }
+	if err := fill(ctx, rdb, streamOf, n, opts.Payload); err != nil {
 		return Result{}, err
 	}
+	outs := keys.StreamKeys(cfg.Streams.Tagged)
 	r, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{
 		Config: &cfg, Redis: rdb, Registry: NoopRegistry(), Metrics: prometheus.NewRegistry(), Stages: []string{stageName},
 		Pools:  map[string]config.Pool{stageName: {Enabled: true, Workers: opts.Workers, BatchSize: opts.BatchSize, MaxInflight: 4 * opts.BatchSize}},
@@ -188,10 +214,14 @@ func runRunner(ctx context.Context, rdb *redis.Client, prefix string, n int, opt
 	start := time.Now()
 	go func() { done <- r.Run(runCtx) }()
 	for {
-		l, err := rdb.XLen(ctx, out).Result()
-		if err != nil {
-			cancel()
-			return Result{}, err
+		var l int64
+		for _, out := range outs {
+			m, err := rdb.XLen(ctx, out).Result()
+			if err != nil {
+				cancel()
+				return Result{}, err
+			}
+			l += m
 		}
 		if l >= int64(n) {
 			break

@@ -21,6 +21,7 @@ func (a *app) benchCommand() *cobra.Command {
 
 	var sizes []int
 	var workers, batch, payload int
+	var partitions []int
 	runner := &cobra.Command{
 		Use:   "runner",
 		Short: "A no-op stage next to a raw go-redis loop: entries/s, ratio, peak RSS",
@@ -32,7 +33,7 @@ func (a *app) benchCommand() *cobra.Command {
 			}
 			return bench.Runner(cmd.Context(), bench.RunnerOptions{
 				RedisURL: cfg.Redis.URL, Sizes: sizes, Workers: workers,
-				BatchSize: batch, Payload: payload, Out: a.stdout,
+				BatchSize: batch, Payload: payload, Partitions: partitions, Out: a.stdout,
 			})
 		},
 	}
@@ -40,6 +41,7 @@ func (a *app) benchCommand() *cobra.Command {
 	runner.Flags().IntVar(&workers, "workers", 4, "workers of the no-op stage")
 	runner.Flags().IntVar(&batch, "batch", 500, "XREADGROUP COUNT for both the runner and the raw loop")
 	runner.Flags().IntVar(&payload, "payload", 300, "bytes of text per entry")
+	runner.Flags().IntSliceVar(&partitions, "partitions", []int{1}, "streams.partitions to run the no-op stage with, one row each (e.g. 1,3: no loss from partitioning)")
 
 	var corpus, cpuProfile string
 	var posts, rate int

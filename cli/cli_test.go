@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/assistant-dev/assistant/internal/testenv"
+	"github.com/assistant-dev/assistant/pipeline"
 	"github.com/assistant-dev/assistant/stages/all"
 )
 
@@ -430,5 +431,31 @@ func TestStreamsShowsIgnoredLegacyKeys(t *testing.T) {
 	}
 	if !strings.Contains(stderr, "stream:posts:parsed holds 3 entries that nothing reads") {
 		t.Errorf("no warning about the ignored key: %q", stderr)
+	}
+}
+
+// TestStreamsShowsPartitions: with three partitions, `streams` sums each
+// stream's partitions, and --partitions adds a row per partition.
+func TestStreamsShowsPartitions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testConfig(t, prefix, "", "streams:\n  partitions: 3\n")
+	keys := pipeline.Keys{Prefix: prefix, DLQSuffix: ".dlq", Partitions: 3}
+	for p := range 3 {
+		for range p + 1 {
+			if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keys.PartStream(p, "posts.parsed"), Values: map[string]any{"data": "{}"}}).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	code, out, stderr := runCLI(t, "streams", "--partitions", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("streams: %d %s", code, stderr)
+	}
+	for _, re := range []string{`(?m)^posts\.parsed +6 `, `(?m)^posts\.parsed\[p0\] +1 `, `(?m)^posts\.parsed\[p2\] +3 `} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("streams output lacks %s:\n%s", re, out)
+		}
 	}
 }

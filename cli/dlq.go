@@ -337,9 +337,9 @@ func (a *app) dlqChangeCommand(op dlqChange) *cobra.Command {
 				return err
 			}
 			defer rdb.Close()
-			dlqKey := keys.DLQ(stream)
+			dlqKey := operator.DLQName(keys, stream)
 			if dryRun || (all && op.confirmAll && !yes) {
-				n, err := countDLQEntries(cmd.Context(), rdb, dlqKey, ids, all)
+				n, err := operator.DLQCount(cmd.Context(), rdb, keys, stream, ids, all)
 				if err != nil {
 					return err
 				}
@@ -380,28 +380,6 @@ func (a *app) dlqChangeCommand(op dlqChange) *cobra.Command {
 		cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation")
 	}
 	return cmd
-}
-
-// countDLQEntries counts what a change would handle: the DLQ's length with
-// all, else the given ids, each of which must exist.
-func countDLQEntries(ctx context.Context, rdb redis.UniversalClient, dlqKey string, ids []string, all bool) (int, error) {
-	if all {
-		n, err := rdb.XLen(ctx, dlqKey).Result()
-		if err != nil {
-			return 0, fmt.Errorf("XLEN %s: %w", dlqKey, err)
-		}
-		return int(n), nil
-	}
-	for _, id := range ids {
-		msgs, err := rdb.XRange(ctx, dlqKey, id, id).Result()
-		if err != nil {
-			return 0, fmt.Errorf("XRANGE %s %s: %w", dlqKey, id, err)
-		}
-		if len(msgs) == 0 {
-			return 0, fmt.Errorf("%w: %s in %s", operator.ErrDLQEntryNotFound, id, dlqKey)
-		}
-	}
-	return len(ids), nil
 }
 
 // openDLQ loads the configuration, resolves the STREAM argument (a stream's

@@ -14,7 +14,7 @@ import (
 )
 
 func (a *app) streamsCommand() *cobra.Command {
-	var asJSON, showConsumers bool
+	var asJSON, showConsumers, showPartitions bool
 	cmd := &cobra.Command{
 		Use:   "streams",
 		Short: "Show each stream: length, groups with lag, pending and oldest pending age, and DLQ size",
@@ -24,7 +24,11 @@ nothing reads them, and a warning says so). For every consumer group: LAG is the
 number of entries not yet delivered ("?" when Redis cannot tell), PENDING the
 entries delivered but not acknowledged, OLDEST PENDING the age of the oldest
 pending entry (now minus the time in its id: how long that post has been in
-the stream) and IDLE how long ago it was last delivered.`,
+the stream) and IDLE how long ago it was last delivered.
+
+With partitioned streams (streams.partitions > 1) each stream's row sums its
+partitions and the unpartitioned key the router empties (group
+partition-router); --partitions adds a row per partition (stream[pN]).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := a.loadConfig()
@@ -63,12 +67,30 @@ the stream) and IDLE how long ago it was last delivered.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(streamsJSON(reports))
 			}
+			if showPartitions {
+				reports = withPartitionRows(reports)
+			}
 			return writeStreamsTable(a.stdout, reports, showConsumers)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.Flags().BoolVar(&showConsumers, "consumers", false, "list each group's consumers")
+	cmd.Flags().BoolVar(&showPartitions, "partitions", false, "with partitioned streams, a row for each partition under its stream's sum")
 	return cmd
+}
+
+// withPartitionRows puts each partition's report, named stream[pN], after
+// its stream's sum.
+func withPartitionRows(reports []operator.StreamReport) []operator.StreamReport {
+	var out []operator.StreamReport
+	for _, r := range reports {
+		out = append(out, r)
+		for _, p := range r.Partitions {
+			p.Stream = fmt.Sprintf("%s[p%d]", p.Stream, p.Partition)
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func writeStreamsTable(w io.Writer, reports []operator.StreamReport, showConsumers bool) error {

@@ -186,7 +186,19 @@ type Streams struct {
 	// many newest entries. Streams that groups read keep the lossless MINID
 	// rule. 0 = unlimited.
 	UnreadMaxEntries int64 `mapstructure:"unread_max_entries" yaml:"unread_max_entries"`
+	// Partitions splits every stream into this many partitions, each in a
+	// hash slot of its own, so a Redis Cluster spreads the pipeline over its
+	// masters (docs/operations.md, "Partitioned streams"). A post's
+	// partition is FNV-1a(post_id) mod Partitions; a stage reading
+	// partition p writes partition p. 1 (the default) is the unpartitioned
+	// layout with today's key names. Changing it is a procedure: drain,
+	// then switch.
+	Partitions int `mapstructure:"partitions" yaml:"partitions"`
 }
+
+// MaxPartitions bounds streams.partitions: each partition is one more
+// XREADGROUP per stage and poll.
+const MaxPartitions = 256
 
 // LegacyOutputs maps our output streams to the old keys they are also
 // published to; empty unless the legacy consumer is enabled.
@@ -357,6 +369,7 @@ func Default(sections ...Section) Config {
 			LegacyPublishTagged:   true,
 			LegacyPublishEnriched: true,
 			UnreadMaxEntries:      100000,
+			Partitions:            1,
 		},
 		Posts: Posts{
 			Retention:    90 * 24 * time.Hour,

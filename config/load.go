@@ -560,6 +560,15 @@ func (c *Config) validate(p *Problems) {
 	if s.UnreadMaxEntries < 0 {
 		p.Add("streams.unread_max_entries", "must not be negative (0 = unlimited)")
 	}
+	if s.Partitions < 1 || s.Partitions > MaxPartitions {
+		p.Add("streams.partitions", "must be between 1 and %d (got %d)", MaxPartitions, s.Partitions)
+	}
+	if s.Partitions > 1 && s.LegacyConsumerEnabled {
+		// The old worker's keys are one unpartitioned stream each, read and
+		// written in the commit of a partition: that commit would span two
+		// slots. Finish the switch-over with one partition first.
+		p.Add("streams.partitions", "partitioned streams (%d) cannot run with streams.legacy_consumer_enabled: finish the switch from the old worker with partitions = 1", s.Partitions)
+	}
 	p.Positive("posts.retention", c.Posts.Retention)
 	c.Stores.Validate(p.Section("stores"))
 	if c.Posts.ReceiptFloor < 0 {

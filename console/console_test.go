@@ -197,3 +197,46 @@ func TestAdminDLQListNamesThePostOfEitherForm(t *testing.T) {
 		t.Errorf("the DLQ page shows no post for the data-form entry (status %d)", rec.Code)
 	}
 }
+
+// TestConsolePartitionedStreams: with partitioned streams the overview
+// shows each stream summed and a row per partition, and the DLQ listing
+// holds the entries of every partition's DLQ, their ids naming the
+// partition.
+func TestConsolePartitionedStreams(t *testing.T) {
+	t.Parallel()
+	rdb, prefix := testenv.Redis(t)
+	cfg := testenv.Config(t, prefix, "")
+	cfg.Streams.Partitions = 3
+	keys := pipeline.NewKeys(cfg)
+	stream := cfg.Streams.Parsed
+	ctx := context.Background()
+	for p := range 3 {
+		for range p + 1 {
+			if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: keys.PartStream(p, stream), Values: []any{"data", "{}"}}).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	id := addDLQ(t, rdb, pipeline.Keys{Prefix: keys.PartitionPrefix(1), DLQSuffix: keys.DLQSuffix}, stream, map[string]any{"post_id": "in-partition-1"}, "boom")
+	mux := http.NewServeMux()
+	console.New(console.Options{Redis: rdb, Keys: keys, Streams: []string{stream}, Loopback: true,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}).Mount(mux)
+
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/ui/", nil))
+	body := rec.Body.String()
+	for _, want := range []string{">6</td>", "partition 0</td>", "partition 2</td><td class=\"num\">3</td>"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("overview (status %d) lacks %q", rec.Code, want)
+		}
+	}
+	rec = httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest("GET", "/v1/admin/dlq", nil))
+	var list console.DLQListing
+	if err := json.Unmarshal(rec.Body.Bytes(), &list); err != nil || rec.Code != 200 {
+		t.Fatalf("GET dlq: %d %v\n%s", rec.Code, err, rec.Body)
+	}
+	if len(list.Entries) != 1 || list.Entries[0].ID != id+"@p1" || list.Entries[0].PostID != "in-partition-1" {
+		t.Fatalf("DLQ listing: %+v", list.Entries)
+	}
+}

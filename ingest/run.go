@@ -138,6 +138,7 @@ func Run(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, fil
 		return sum, errors.New("ingest: no Redis client")
 	default:
 		pub.stream = keys.Stream(stream)
+		pub.keys, pub.name = keys, stream
 		sum.Stream = pub.stream
 	}
 	if pub.batchSize <= 0 {
@@ -261,8 +262,12 @@ var errPublish = errors.New("publish")
 // publisher batches events into pipelined XADDs, or writes them as JSON
 // lines in a dry run.
 type publisher struct {
-	rdb       redis.UniversalClient
-	stream    string
+	rdb    redis.UniversalClient
+	stream string
+	// keys and name place each entry in its post's partition
+	// (streams.partitions); stream is the unpartitioned key.
+	keys      pipeline.Keys
+	name      string
 	dryRun    *bufio.Writer
 	batchSize int
 	batch     []map[string]any
@@ -307,7 +312,7 @@ func (p *publisher) flush(ctx context.Context) error {
 	pipe := p.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(p.batch))
 	for i, values := range p.batch {
-		cmds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.stream, Values: values})
+		cmds[i] = pipe.XAdd(ctx, &redis.XAddArgs{Stream: p.keys.EntryStream(p.name, values), Values: values})
 	}
 	_, execErr := pipe.Exec(ctx)
 	var firstErr error

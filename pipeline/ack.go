@@ -52,8 +52,31 @@ func (s *stageRunner) ack(ctx context.Context) {
 				break drain
 			}
 		}
-		s.flush(ctx, buf)
+		for _, unit := range s.r.commitUnits(buf) {
+			s.flush(ctx, unit)
+		}
 	}
+}
+
+// commitUnits divides finished entries into the groups one MULTI/EXEC can
+// commit: on a cluster, one per partition (a partition's keys share one
+// slot); on a single server, all of them.
+func (r *Runner) commitUnits(batch []completion) [][]completion {
+	if _, cluster := r.rdb.(*redis.ClusterClient); !cluster || !r.keys.Partitioned() {
+		return [][]completion{batch}
+	}
+	index := map[int]int{}
+	var units [][]completion
+	for _, c := range batch {
+		i, ok := index[c.msg.Partition]
+		if !ok {
+			i = len(units)
+			index[c.msg.Partition] = i
+			units = append(units, nil)
+		}
+		units[i] = append(units[i], c)
+	}
+	return units
 }
 
 // flush commits one group of completions, retrying while Redis is away. If
@@ -131,16 +154,17 @@ func (s *stageRunner) legacyValues(o output) map[string]any {
 
 func (s *stageRunner) commit(ctx context.Context, batch []completion) error {
 	keys := s.r.keys
-	// One MULTI/EXEC: on a cluster every key is in one slot (requireOneSlot).
+	// One MULTI/EXEC: on a cluster every key is in the slot of the batch's
+	// one partition (commitUnits, partition.go).
 	pipe := s.r.rdb.TxPipeline()
 	acks := map[string][]string{}
 	for _, c := range batch {
 		m := c.msg
 		if c.dlq != nil {
-			pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.DLQ(m.Stream), Values: c.dlq})
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.PartDLQ(m.Partition, m.Stream), Values: c.dlq})
 		} else {
 			for _, o := range m.outputs {
-				pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.Stream(o.stream), Values: o.values})
+				pipe.XAdd(ctx, &redis.XAddArgs{Stream: keys.PartStream(m.Partition, o.stream), Values: o.values})
 				if legacy, ok := s.r.legacyOut[o.stream]; ok {
 					// The old downstream tasks read the old key: same
 					// MULTI/EXEC, their format.
@@ -148,10 +172,10 @@ func (s *stageRunner) commit(ctx context.Context, batch []completion) error {
 				}
 			}
 			for _, mk := range m.marks {
-				pipe.Set(ctx, keys.Key(mk.key), mk.value, mk.ttl)
+				pipe.Set(ctx, keys.PartKey(m.Partition, mk.key), mk.value, mk.ttl)
 			}
 		}
-		k := keys.Stream(m.Stream)
+		k := keys.PartStream(m.Partition, m.Stream)
 		acks[k] = append(acks[k], m.ID)
 	}
 	for k, ids := range acks {

@@ -126,7 +126,7 @@ func (s *stageRunner) admitClaimed(in groupRef, claimed []redis.XMessage, n int,
 		if _, held := s.tracked[in.key+"/"+x.ID]; held || x.Values == nil {
 			continue
 		}
-		out = append(out, &Message{Stream: in.stream, ID: x.ID, Values: x.Values,
+		out = append(out, &Message{Stream: in.stream, Partition: in.partition, ID: x.ID, Values: x.Values,
 			Attempt: max(int(deliveries[x.ID]), 2), FirstSeen: now})
 	}
 	s.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +28,14 @@ const daemonEnv = "PIPELINE_TEST_DAEMON_PREFIX"
 // interval and a claim_min_idle of 10 minutes: only the heartbeats can then
 // hand its entries over to another replica in a test's time.
 const daemonHeartbeatEnv = "PIPELINE_TEST_DAEMON_HEARTBEAT"
+
+// daemonClusterEnv, when set, holds the comma-separated seed addresses of a
+// Redis Cluster the daemon uses instead of the shared Redis, and
+// daemonPartitionsEnv its streams.partitions.
+const (
+	daemonClusterEnv    = "PIPELINE_TEST_DAEMON_CLUSTER"
+	daemonPartitionsEnv = "PIPELINE_TEST_DAEMON_PARTITIONS"
+)
 
 func TestMain(m *testing.M) {
 	if prefix := os.Getenv(daemonEnv); prefix != "" {
@@ -52,12 +61,27 @@ func runTestDaemon(prefix string) int {
 		}
 		cfg.Runner.HeartbeatInterval, cfg.Runner.ClaimInterval, cfg.Runner.ClaimMinIdle = d, d, 10*time.Minute
 	}
-	opts, err := redis.ParseURL(cfg.Redis.URL)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
+	if n := os.Getenv(daemonPartitionsEnv); n != "" {
+		p, err := strconv.Atoi(n)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		cfg.Streams.Partitions = p
 	}
-	rdb := redis.NewClient(opts)
+	var rdb redis.UniversalClient
+	if addrs := os.Getenv(daemonClusterEnv); addrs != "" {
+		// As the daemon's client (cli connectRedis): a slot map at most
+		// 2 s stale, so a failover is seen without a MOVED.
+		rdb = redis.NewClusterClient(&redis.ClusterOptions{Addrs: strings.Split(addrs, ","), ClusterStateReloadInterval: 2 * time.Second})
+	} else {
+		opts, err := redis.ParseURL(cfg.Redis.URL)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		rdb = redis.NewClient(opts)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	r, err := pipeline.NewRunner(ctx, pipeline.RunnerOptions{

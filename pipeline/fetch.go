@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -13,7 +14,8 @@ import (
 	"github.com/assistant-dev/assistant/events"
 )
 
-// fetch reads new entries until ctx is cancelled.
+// fetch reads new entries until ctx is cancelled: one reader per read set
+// (readSets), all drawing on the stage's one in-flight budget.
 func (s *stageRunner) fetch(ctx context.Context) {
 	// Wake a fetcher waiting for capacity when the run context ends.
 	stop := context.AfterFunc(ctx, func() {
@@ -22,12 +24,44 @@ func (s *stageRunner) fetch(ctx context.Context) {
 		s.mu.Unlock()
 	})
 	defer stop()
+	sets := s.r.readSets(s.inputs)
+	// A reader holds its reservation while it blocks on an empty
+	// partition: each may reserve only its share of the budget, so that
+	// readers of busy partitions are not starved by idle ones.
+	batch := min(s.pool.BatchSize, max(1, s.pool.MaxInflight/len(sets)))
+	var wg sync.WaitGroup
+	for _, set := range sets[1:] {
+		wg.Go(func() { s.fetchSet(ctx, set, batch) })
+	}
+	s.fetchSet(ctx, sets[0], batch)
+	wg.Wait()
+}
 
-	streams := make([]string, 0, 2*len(s.inputs))
-	for _, in := range s.inputs {
+// readSets divides a stage's inputs into the sets one XREADGROUP reads. A
+// cluster runs a command only within one slot: one set per partition. A
+// single server reads every partition in one XREADGROUP, as it did one
+// stream (partitioning then costs no extra round trip).
+func (r *Runner) readSets(inputs []groupRef) [][]groupRef {
+	if _, cluster := r.rdb.(*redis.ClusterClient); !cluster {
+		return [][]groupRef{inputs}
+	}
+	var sets [][]groupRef
+	for _, in := range inputs {
+		if len(sets) == 0 || sets[len(sets)-1][0].partition != in.partition {
+			sets = append(sets, nil)
+		}
+		sets[len(sets)-1] = append(sets[len(sets)-1], in)
+	}
+	return sets
+}
+
+// fetchSet reads new entries of one read set until ctx is cancelled.
+func (s *stageRunner) fetchSet(ctx context.Context, inputs []groupRef, batch int) {
+	streams := make([]string, 0, 2*len(inputs))
+	for _, in := range inputs {
 		streams = append(streams, in.key)
 	}
-	for range s.inputs {
+	for range inputs {
 		streams = append(streams, ">")
 	}
 	failures := 0
@@ -39,13 +73,18 @@ func (s *stageRunner) fetch(ctx context.Context) {
 		}
 		s.parked.Store(false)
 		s.waitWhilePaused(ctx)
-		n := s.acquire(ctx, s.pool.BatchSize)
+		n := s.acquire(ctx, batch)
 		if n == 0 {
 			continue
 		}
+		// XREADGROUP's COUNT holds per stream: a read of k keys (the
+		// partitions on one server, a legacy input) may return k × COUNT.
+		// Each key gets its share of the reserved slots; with fewer slots
+		// than keys, one each (the budget is then exceeded by fewer than
+		// k entries, see below).
 		res, err := s.r.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 			Group: s.def.Name, Consumer: s.consumer, Streams: streams,
-			Count: int64(n), Block: s.r.cfg.Runner.Block,
+			Count: int64(max(1, n/len(inputs))), Block: s.r.cfg.Runner.Block,
 		}).Result()
 		if err != nil {
 			s.release(n)
@@ -68,26 +107,28 @@ func (s *stageRunner) fetch(ctx context.Context) {
 		now := time.Now()
 		var msgs []*Message
 		for _, st := range res {
-			name := s.streamName(st.Stream)
+			in := s.input(st.Stream)
 			for _, x := range st.Messages {
-				msgs = append(msgs, &Message{Stream: name, ID: x.ID, Values: x.Values, Attempt: 1, FirstSeen: now})
+				msgs = append(msgs, &Message{Stream: in.stream, Partition: in.partition, ID: x.ID, Values: x.Values, Attempt: 1, FirstSeen: now})
 			}
 		}
 		if unused := n - len(msgs); unused > 0 {
 			s.release(unused)
+		} else if unused < 0 {
+			s.reserveExcess(-unused)
 		}
 		s.admit(msgs)
 	}
 }
 
-// streamName maps a Redis key back to the unprefixed stream name.
-func (s *stageRunner) streamName(key string) string {
+// input maps a Redis key back to the input it belongs to.
+func (s *stageRunner) input(key string) groupRef {
 	for _, in := range s.inputs {
 		if in.key == key {
-			return in.stream
+			return in
 		}
 	}
-	return key
+	return groupRef{stream: key, key: key}
 }
 
 // admit tracks entries (their slots are already reserved) and dispatches
@@ -98,7 +139,7 @@ func (s *stageRunner) admit(msgs []*Message) {
 	ready := msgs[:0]
 	s.mu.Lock()
 	for _, m := range msgs {
-		s.tracked[s.trackKey(m)] = &tracked{key: s.r.keys.Stream(m.Stream), id: m.ID, lastTouch: now}
+		s.tracked[s.trackKey(m)] = &tracked{key: s.r.keys.PartStream(m.Partition, m.Stream), id: m.ID, lastTouch: now}
 	}
 	s.r.metrics.inflight.WithLabelValues(s.def.Name).Set(float64(len(s.tracked)))
 	s.mu.Unlock()

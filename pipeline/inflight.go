@@ -33,6 +33,15 @@ func (s *stageRunner) acquire(ctx context.Context, n int) int {
 	return n
 }
 
+// reserveExcess counts n entries read beyond the slots reserved for them
+// (one read of more keys than it had slots: at most one per key), so that
+// their release later balances.
+func (s *stageRunner) reserveExcess(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inflight += n
+}
+
 // tryAcquire reserves up to n slots without waiting.
 func (s *stageRunner) tryAcquire(n int) int {
 	s.mu.Lock()
@@ -55,7 +64,9 @@ func (s *stageRunner) release(n int, msgs ...*Message) {
 	s.cond.Broadcast()
 }
 
-func (s *stageRunner) trackKey(m *Message) string { return s.r.keys.Stream(m.Stream) + "/" + m.ID }
+func (s *stageRunner) trackKey(m *Message) string {
+	return s.r.keys.PartStream(m.Partition, m.Stream) + "/" + m.ID
+}
 
 // tryAcquireFull reserves n slots if that many are free. When they are not,
 // it asks the fetcher to leave the next free slots to the claimer

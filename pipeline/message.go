@@ -14,6 +14,9 @@ import (
 type Message struct {
 	// Stream is the unprefixed name of the stream the entry was read from.
 	Stream string
+	// Partition is the partition of the stream it was read from (0 when
+	// streams are not partitioned); its outputs go to the same partition.
+	Partition int
 	// ID is the entry id.
 	ID string
 	// Values are the entry's fields as Redis returned them.

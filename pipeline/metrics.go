@@ -29,6 +29,11 @@ type runnerMetrics struct {
 	republished    *prometheus.CounterVec
 	paused         *prometheus.GaugeVec
 	echoSkipped    *prometheus.CounterVec
+	// Partitioned streams (streams.partitions > 1): the series above sum
+	// the partitions of a stream; these hold each partition.
+	partitionLag     *prometheus.GaugeVec
+	partitionPending *prometheus.GaugeVec
+	routed           *prometheus.CounterVec
 }
 
 func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
@@ -82,12 +87,25 @@ func newRunnerMetrics(reg prometheus.Registerer) (*runnerMetrics, error) {
 			Name: "stage_echo_skipped_total",
 			Help: "Entries of an old worker's key that were the daemon's own copies (legacy_publish_*), acknowledged without being handled.",
 		}, []string{"stage"}),
+		partitionLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "stream_partition_lag",
+			Help: "Entries in one partition of the stream not yet delivered to the group (streams.partitions > 1; stream_lag is their sum).",
+		}, []string{"stream", "group", "partition"}),
+		partitionPending: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "stream_partition_pending",
+			Help: "Entries of one partition of the stream delivered to the group and not yet acknowledged (streams.partitions > 1; stream_pending is their sum).",
+		}, []string{"stream", "group", "partition"}),
+		routed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "stream_routed_total",
+			Help: "Entries of an unpartitioned stream (written by a producer that does not know partitions) moved into their partition.",
+		}, []string{"stream"}),
 	}
 	if err := errors.Join(
 		promreg.Into(reg, &m.messages), promreg.Into(reg, &m.handleDuration), promreg.Into(reg, &m.inflight),
 		promreg.Into(reg, &m.lag), promreg.Into(reg, &m.pending), promreg.Into(reg, &m.oldestPending),
 		promreg.Into(reg, &m.retries), promreg.Into(reg, &m.dlq), promreg.Into(reg, &m.claimed),
 		promreg.Into(reg, &m.republished), promreg.Into(reg, &m.paused), promreg.Into(reg, &m.echoSkipped),
+		promreg.Into(reg, &m.partitionLag), promreg.Into(reg, &m.partitionPending), promreg.Into(reg, &m.routed),
 	); err != nil {
 		return nil, err
 	}

@@ -58,7 +58,9 @@ type DedupOptions struct {
 	// it (an entry that does not decode: the handler fails it).
 	Key func(m *Message) string
 	// Redis, Keys and Prefix locate the "done" marks: Prefix+key, with the
-	// key prefix of Keys, expiring after TTL.
+	// key prefix of the message's partition (Keys.PartKey), expiring after
+	// TTL. The key must be one of the post's (a post is always in the same
+	// partition), or two copies could be marked in two partitions.
 	Redis  redis.UniversalClient
 	Keys   Keys
 	Prefix string
@@ -135,7 +137,7 @@ func Dedup(o DedupOptions) Middleware {
 				pipe := o.Redis.Pipeline()
 				cmds := make([]*redis.IntCmd, len(lookup))
 				for j, i := range lookup {
-					cmds[j] = pipe.Exists(ctx, o.Keys.Key(o.Prefix+keys[i]))
+					cmds[j] = pipe.Exists(ctx, o.Keys.PartKey(batch[i].Partition, o.Prefix+keys[i]))
 				}
 				if _, err := pipe.Exec(ctx); err != nil {
 					for _, i := range lookup {

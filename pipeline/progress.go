@@ -58,7 +58,7 @@ func (s *stageRunner) logProgress(ctx context.Context, interval time.Duration) {
 				pending += g.Pending
 			}
 		}
-		n, err := s.r.rdb.XLen(ctx, s.r.keys.DLQ(in.stream)).Result()
+		n, err := s.r.rdb.XLen(ctx, s.r.keys.PartDLQ(in.partition, in.stream)).Result()
 		if err != nil {
 			queryErr = err
 			continue

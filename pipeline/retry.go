@@ -118,7 +118,7 @@ func (s *stageRunner) redeliver(ctx context.Context, due []*Message) []*Message 
 	}
 	byKey := map[string][]*Message{}
 	for _, m := range due {
-		k := s.r.keys.Stream(m.Stream)
+		k := s.r.keys.PartStream(m.Partition, m.Stream)
 		byKey[k] = append(byKey[k], m)
 	}
 	out := due[:0]

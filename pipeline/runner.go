@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,13 +45,16 @@ type RunnerOptions struct {
 // Runner runs a set of stages, each as a pool of goroutines between its input
 // stream and its outputs, and the services of those stages.
 type Runner struct {
-	cfg       *config.Config
-	rdb       redis.UniversalClient
-	log       *slog.Logger
-	keys      Keys
-	metrics   *runnerMetrics
-	stages    []*stageRunner
-	services  []*serviceRunner
+	cfg      *config.Config
+	rdb      redis.UniversalClient
+	log      *slog.Logger
+	keys     Keys
+	metrics  *runnerMetrics
+	stages   []*stageRunner
+	services []*serviceRunner
+	// routers move the entries of unpartitioned streams into their
+	// partitions (router.go); none without partitions.
+	routers   []*router
 	resources *Resources
 	// legacyOut maps an output stream to the old worker's key it is also
 	// published to (streams.legacy_publish_*, with the legacy consumer on).
@@ -64,10 +68,11 @@ type Runner struct {
 
 // groupRef is one consumer group on one stream.
 type groupRef struct {
-	stream string // unprefixed
-	key    string // prefixed Redis key
-	group  string
-	start  string // where the group starts when created: "0", or streams.legacy_start on an old key
+	stream    string // unprefixed
+	key       string // prefixed Redis key
+	partition int    // the partition key belongs to
+	group     string
+	start     string // where the group starts when created: "0", or streams.legacy_start on an old key
 }
 
 // NewRunner builds the named stages and their services. It fails on an
@@ -162,9 +167,11 @@ func NewRunner(ctx context.Context, opts RunnerOptions) (*Runner, error) {
 		if !def.Reads() || !seen[def.Name] && !opts.Config.StageEnabled(def.Name) {
 			continue
 		}
-		for _, in := range r.inputsOf(def) {
-			r.groups = append(r.groups, groupRef{stream: in, key: r.keys.Stream(in), group: def.Name, start: r.startOf(def, in)})
-		}
+		r.groups = append(r.groups, r.groupsOf(def)...)
+	}
+	for _, src := range r.routes() {
+		r.routers = append(r.routers, r.newRouter(src, opts.Replica))
+		r.groups = append(r.groups, src)
 	}
 	return r, nil
 }
@@ -179,6 +186,18 @@ func (r *Runner) inputsOf(def Definition) []string {
 		}
 	}
 	return inputs
+}
+
+// groupsOf lists the consumer groups of a stage: one per input stream and
+// partition, partition by partition.
+func (r *Runner) groupsOf(def Definition) []groupRef {
+	var out []groupRef
+	for p := range r.keys.PartitionCount() {
+		for _, in := range r.inputsOf(def) {
+			out = append(out, groupRef{stream: in, key: r.keys.PartStream(p, in), partition: p, group: def.Name, start: r.startOf(def, in)})
+		}
+	}
+	return out
 }
 
 // startOf is where the group of def on stream starts: the old worker's
@@ -225,6 +244,9 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	for _, sv := range r.services {
 		g.Go(func() error { return sv.run(gctx, r.cfg.Runner.ShutdownTimeout) })
+	}
+	for _, rt := range r.routers {
+		g.Go(func() error { rt.run(gctx); return nil })
 	}
 	g.Go(func() error { r.maintain(gctx); return nil })
 	r.running.Store(true)
@@ -288,8 +310,15 @@ func (r *Runner) maintain(ctx context.Context) {
 	}
 }
 
+// refreshGauges sets the lag, pending and oldest-pending gauges of every
+// input stream and group: summed over the partitions (the oldest pending
+// age is the oldest of any partition), and per partition when there are
+// several.
 func (r *Runner) refreshGauges(ctx context.Context) {
-	for _, key := range r.inputKeys() {
+	type sums struct{ lag, pending, age float64 }
+	total := map[[2]string]*sums{}
+	var order [][2]string
+	for _, key := range append(r.inputKeys(), r.routes()...) {
 		states, err := groupStates(ctx, r.rdb, key.key)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -298,16 +327,34 @@ func (r *Runner) refreshGauges(ctx context.Context) {
 			continue
 		}
 		for _, st := range states {
-			r.metrics.lag.WithLabelValues(key.stream, st.name).Set(float64(st.lag))
-			r.metrics.pending.WithLabelValues(key.stream, st.name).Set(float64(st.pending))
 			age := 0.0
 			if st.oldestPending != "" {
 				if id, err := ParseStreamID(st.oldestPending); err == nil {
 					age = max(0, time.Since(id.Time()).Seconds())
 				}
 			}
-			r.metrics.oldestPending.WithLabelValues(key.stream, st.name).Set(age)
+			if r.keys.Partitioned() && key.partition >= 0 {
+				part := strconv.Itoa(key.partition)
+				r.metrics.partitionLag.WithLabelValues(key.stream, st.name, part).Set(float64(st.lag))
+				r.metrics.partitionPending.WithLabelValues(key.stream, st.name, part).Set(float64(st.pending))
+			}
+			id := [2]string{key.stream, st.name}
+			s, ok := total[id]
+			if !ok {
+				s = &sums{}
+				total[id] = s
+				order = append(order, id)
+			}
+			s.lag += float64(max(st.lag, 0))
+			s.pending += float64(st.pending)
+			s.age = max(s.age, age)
 		}
+	}
+	for _, id := range order {
+		s := total[id]
+		r.metrics.lag.WithLabelValues(id[0], id[1]).Set(s.lag)
+		r.metrics.pending.WithLabelValues(id[0], id[1]).Set(s.pending)
+		r.metrics.oldestPending.WithLabelValues(id[0], id[1]).Set(s.age)
 	}
 }
 
@@ -335,8 +382,10 @@ func (r *Runner) outputOnlyKeys() []string {
 	}
 	var out []string
 	add := func(stream string) {
-		if key := r.keys.Stream(stream); !read[key] && !slices.Contains(out, key) {
-			out = append(out, key)
+		for _, key := range r.keys.StreamKeys(stream) {
+			if !read[key] && !slices.Contains(out, key) {
+				out = append(out, key)
+			}
 		}
 	}
 	for _, sr := range r.stages {
@@ -358,7 +407,7 @@ func (r *Runner) trimAndPrune(ctx context.Context) {
 	for _, sr := range r.stages {
 		own[sr.consumer] = true
 	}
-	for _, in := range r.inputKeys() {
+	for _, in := range append(r.inputKeys(), r.routes()...) {
 		if err := trimStream(ctx, r.rdb, in.key); err != nil && ctx.Err() == nil {
 			r.log.Warn("trim stream", "stream", in.key, "err", err)
 		}
@@ -381,6 +430,13 @@ func (r *Runner) trimAndPrune(ctx context.Context) {
 			if n > 0 {
 				r.log.Info("deleted idle consumers", "stream", in.key, "group", sr.def.Name, "count", n)
 			}
+		}
+	}
+	for _, rt := range r.routers {
+		// A router consumer is idle only between reads: its pending
+		// entries, if any, are claimed by the others (XAUTOCLAIM).
+		if _, err := pruneConsumers(ctx, r.rdb, rt.src.key, RouterGroup, r.cfg.Runner.ConsumerIdleTimeout, map[string]bool{rt.consumer: true}); err != nil && ctx.Err() == nil {
+			r.log.Warn("prune consumers", "stream", rt.src.key, "err", err)
 		}
 	}
 }

@@ -26,11 +26,13 @@ import (
 // for the stage.
 type testEvent struct {
 	events.Envelope
-	N         int  `json:"n"`
-	FailTimes int  `json:"fail_times,omitempty"` // transient failures before success; -1 = always
-	Permanent bool `json:"permanent,omitempty"`
-	Block     bool `json:"block,omitempty"` // wait for the test to release it
-	Panic     bool `json:"panic,omitempty"` // panic in Handle
+	N int `json:"n"`
+	// PostID places the event in its partition (partitioned streams).
+	PostID    string `json:"post_id,omitempty"`
+	FailTimes int    `json:"fail_times,omitempty"` // transient failures before success; -1 = always
+	Permanent bool   `json:"permanent,omitempty"`
+	Block     bool   `json:"block,omitempty"` // wait for the test to release it
+	Panic     bool   `json:"panic,omitempty"` // panic in Handle
 	// RetryAfterMS fails the first attempt with a Retry-After hint.
 	RetryAfterMS int    `json:"retry_after_ms,omitempty"`
 	Pad          string `json:"pad,omitempty"`
@@ -351,7 +353,12 @@ func TestRunnerDeadLettersPermanentAtOnceAndExhaustedAfterMaxAttempts(t *testing
 	h := newHarness(t, "test-pass", func(c *config.Config, _ *config.Pool) { c.Runner.MaxAttempts = 3 })
 	ids := h.add(t, testEvent{N: 1, Permanent: true}, testEvent{N: 2, FailTimes: -1}, testEvent{N: 3})
 	h.start()
-	testenv.WaitFor(t, "two DLQ entries", 10*time.Second, func() bool { return len(h.dlq(t)) == 2 && h.pending(t, "test-pass") == 0 })
+	// The counters follow the commit: the DLQ entries can be read in
+	// Redis a moment before the acker has counted them.
+	testenv.WaitFor(t, "two DLQ entries, counted", 10*time.Second, func() bool {
+		return len(h.dlq(t)) == 2 && h.pending(t, "test-pass") == 0 &&
+			testenv.MetricValue(t, h.reg, "stage_dlq_total", map[string]string{"stage": "test-pass", "reason": "exhausted"}) == 1
+	})
 	byEntry := map[string]map[string]any{}
 	for _, m := range h.dlq(t) {
 		byEntry[m.Values["entry_id"].(string)] = m.Values

@@ -77,14 +77,28 @@ func StageSettings[T any](deps Deps) (T, error) {
 type Keys struct {
 	Prefix    string
 	DLQSuffix string
+	// Partitions is streams.partitions; 0 or 1 is the unpartitioned
+	// layout (partition.go).
+	Partitions int
+	// prefixes are the partitions' key prefixes, computed once by NewKeys
+	// (a Keys built as a literal looks them up in a process-wide cache).
+	// A pointer keeps Keys comparable.
+	prefixes *[]string
 }
 
 // NewKeys returns the key namer of a configuration.
 func NewKeys(cfg *config.Config) Keys {
-	return Keys{Prefix: cfg.Redis.KeyPrefix, DLQSuffix: cfg.Streams.DLQSuffix}
+	k := Keys{Prefix: cfg.Redis.KeyPrefix, DLQSuffix: cfg.Streams.DLQSuffix, Partitions: cfg.Streams.Partitions}
+	if k.Partitioned() {
+		prefixes := partitionPrefixes(k.Prefix, k.Partitions)
+		k.prefixes = &prefixes
+	}
+	return k
 }
 
-// Stream is the Redis key of a stream.
+// Stream is the Redis key of a stream; with partitions (streams.partitions
+// > 1) the unpartitioned key external producers write to, which the
+// router moves into the partitions (PartStream).
 func (k Keys) Stream(name string) string { return k.Prefix + name }
 
 // DLQ is the Redis key of a stream's dead-letter queue.

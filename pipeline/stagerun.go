@@ -80,9 +80,7 @@ func newStageRunner(r *Runner, def Definition, stage Stage, pool config.Pool, co
 	}
 	s.cond = sync.NewCond(&s.mu)
 	s.handler = Chain(stage.Handle, Recover(def.Name, log))
-	for _, in := range r.inputsOf(def) {
-		s.inputs = append(s.inputs, groupRef{stream: in, key: r.keys.Stream(in), group: def.Name, start: r.startOf(def, in)})
-	}
+	s.inputs = r.groupsOf(def)
 	return s
 }
 

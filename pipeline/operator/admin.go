@@ -31,6 +31,12 @@ type StreamReport struct {
 	DLQKey        string        `json:"dlq_key"`
 	DLQLength     int64         `json:"dlq_length"`
 	DLQNewestTime time.Time     `json:"dlq_newest_time"` // when the newest DLQ entry was added; zero when empty
+	// Partitioned streams (streams.partitions > 1): the fields above sum
+	// the partitions and the unpartitioned key (Key, which the router
+	// empties: its group is pipeline.RouterGroup); Partitions holds each
+	// partition's own report, Partition its number. DLQKey is then empty.
+	Partition  int            `json:"partition"`
+	Partitions []StreamReport `json:"partitions,omitempty"`
 }
 
 // GroupReport describes one consumer group of a stream.
@@ -81,8 +87,91 @@ func StreamsReport(ctx context.Context, rdb redis.UniversalClient, keys pipeline
 }
 
 func streamReport(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, now time.Time) (StreamReport, error) {
-	rep := StreamReport{Stream: stream, Key: keys.Stream(stream), DLQKey: keys.DLQ(stream)}
+	if !keys.Partitioned() {
+		return keyReport(ctx, rdb, StreamReport{Stream: stream, Key: keys.Stream(stream), DLQKey: keys.DLQ(stream)}, now)
+	}
+	sum, err := keyReport(ctx, rdb, StreamReport{Stream: stream, Key: keys.Stream(stream), Partition: -1}, now)
+	if err != nil {
+		return sum, err
+	}
+	for p := range keys.PartitionCount() {
+		part, err := keyReport(ctx, rdb, StreamReport{Stream: stream, Key: keys.PartStream(p, stream), DLQKey: keys.PartDLQ(p, stream), Partition: p}, now)
+		if err != nil {
+			return sum, fmt.Errorf("partition %d: %w", p, err)
+		}
+		sum.Partitions = append(sum.Partitions, part)
+		addReport(&sum, part)
+	}
+	return sum, nil
+}
 
+// addReport adds a partition's report into the stream's sum: lengths, lag
+// and pending entries add up, the oldest pending entry is the oldest of
+// any, a consumer's pending entries add up and its idle time is its least.
+func addReport(sum *StreamReport, part StreamReport) {
+	sum.Exists = sum.Exists || part.Exists
+	sum.Length += part.Length
+	sum.DLQLength += part.DLQLength
+	if part.DLQNewestTime.After(sum.DLQNewestTime) {
+		sum.DLQNewestTime = part.DLQNewestTime
+	}
+	if sum.FirstEntryID == "" || lessID(part.FirstEntryID, sum.FirstEntryID) {
+		sum.FirstEntryID = part.FirstEntryID
+	}
+	if lessID(sum.LastEntryID, part.LastEntryID) {
+		sum.LastEntryID = part.LastEntryID
+	}
+	for _, g := range part.Groups {
+		i := slices.IndexFunc(sum.Groups, func(s GroupReport) bool { return s.Name == g.Name })
+		if i < 0 {
+			g.Consumers = slices.Clone(g.Consumers)
+			sum.Groups = append(sum.Groups, g)
+			continue
+		}
+		s := &sum.Groups[i]
+		if s.Lag < 0 || g.Lag < 0 {
+			s.Lag = -1
+		} else {
+			s.Lag += g.Lag
+		}
+		s.Pending += g.Pending
+		if lessID(s.LastDeliveredID, g.LastDeliveredID) {
+			s.LastDeliveredID = g.LastDeliveredID
+		}
+		if g.OldestPendingID != "" && (s.OldestPendingID == "" || g.OldestPendingAge > s.OldestPendingAge) {
+			s.OldestPendingID, s.OldestPendingAge = g.OldestPendingID, g.OldestPendingAge
+			s.OldestPendingIdle, s.OldestPendingDeliveries = g.OldestPendingIdle, g.OldestPendingDeliveries
+		}
+		for _, c := range g.Consumers {
+			j := slices.IndexFunc(s.Consumers, func(x ConsumerReport) bool { return x.Name == c.Name })
+			if j < 0 {
+				s.Consumers = append(s.Consumers, c)
+				continue
+			}
+			s.Consumers[j].Pending += c.Pending
+			s.Consumers[j].Idle = min(s.Consumers[j].Idle, c.Idle)
+		}
+	}
+}
+
+// lessID compares two entry ids; an empty or unreadable one is the least.
+func lessID(a, b string) bool {
+	x, errA := pipeline.ParseStreamID(a)
+	y, errB := pipeline.ParseStreamID(b)
+	switch {
+	case errB != nil:
+		return false
+	case errA != nil:
+		return true
+	}
+	return x.Less(y)
+}
+
+// keyReport reads one stream key (and its DLQ key, when it has one).
+func keyReport(ctx context.Context, rdb redis.UniversalClient, rep StreamReport, now time.Time) (StreamReport, error) {
+	if rep.DLQKey == "" {
+		return streamKeyReport(ctx, rdb, rep, now)
+	}
 	dlqLen, err := rdb.XLen(ctx, rep.DLQKey).Result()
 	if err != nil {
 		return rep, fmt.Errorf("XLEN %s: %w", rep.DLQKey, err)
@@ -100,6 +189,10 @@ func streamReport(ctx context.Context, rdb redis.UniversalClient, keys pipeline.
 		}
 	}
 
+	return streamKeyReport(ctx, rdb, rep, now)
+}
+
+func streamKeyReport(ctx context.Context, rdb redis.UniversalClient, rep StreamReport, now time.Time) (StreamReport, error) {
 	info, err := rdb.XInfoStream(ctx, rep.Key).Result()
 	if isNoSuchKey(err) {
 		return rep, nil
@@ -173,24 +266,39 @@ type DLQPage struct {
 
 // DLQList returns up to limit entries of stream's DLQ, oldest first (all of
 // them when limit <= 0), and the DLQ's total length.
+// With partitions, the page merges every partition's DLQ by time.
 func DLQList(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, limit int) (DLQPage, error) {
 	page := DLQPage{Key: keys.DLQ(stream)}
-	total, err := rdb.XLen(ctx, page.Key).Result()
-	if err != nil {
-		return page, fmt.Errorf("XLEN %s: %w", page.Key, err)
+	if keys.Partitioned() {
+		page.Key = ""
 	}
-	page.Total = total
-	var msgs []redis.XMessage
-	if limit > 0 {
-		msgs, err = rdb.XRangeN(ctx, page.Key, "-", "+", int64(limit)).Result()
-	} else {
-		msgs, err = rdb.XRange(ctx, page.Key, "-", "+").Result()
+	for _, part := range dlqParts(keys, stream) {
+		total, err := rdb.XLen(ctx, part.key).Result()
+		if err != nil {
+			return page, fmt.Errorf("XLEN %s: %w", part.key, err)
+		}
+		page.Total += total
+		var msgs []redis.XMessage
+		if limit > 0 {
+			msgs, err = rdb.XRangeN(ctx, part.key, "-", "+", int64(limit)).Result()
+		} else {
+			msgs, err = rdb.XRange(ctx, part.key, "-", "+").Result()
+		}
+		if err != nil {
+			return page, fmt.Errorf("XRANGE %s: %w", part.key, err)
+		}
+		entries := make([]pipeline.DLQEntry, 0, len(msgs))
+		for _, m := range msgs {
+			entries = append(entries, pipeline.DecodeDLQEntry(m))
+		}
+		qualify(keys, entries, part.partition)
+		page.Entries = append(page.Entries, entries...)
 	}
-	if err != nil {
-		return page, fmt.Errorf("XRANGE %s: %w", page.Key, err)
-	}
-	for _, m := range msgs {
-		page.Entries = append(page.Entries, pipeline.DecodeDLQEntry(m))
+	if keys.Partitioned() {
+		sortByDLQTime(page.Entries)
+		if limit > 0 && len(page.Entries) > limit {
+			page.Entries = page.Entries[:limit]
+		}
 	}
 	return page, nil
 }
@@ -207,24 +315,27 @@ var ErrDLQEntryAmbiguous = errors.New("DLQ entry id is ambiguous")
 // Pass one stream when it is known; an id found in several DLQs is an
 // ErrDLQEntryAmbiguous naming them.
 func DLQGet(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, streams []string, id string) (pipeline.DLQEntry, error) {
-	if _, err := pipeline.ParseStreamID(id); err != nil {
+	raw, p, err := splitID(keys, id)
+	if err != nil {
 		return pipeline.DLQEntry{}, err
 	}
 	var found []pipeline.DLQEntry
 	var where []string
 	for _, stream := range streams {
-		key := keys.DLQ(stream)
-		msgs, err := rdb.XRange(ctx, key, id, id).Result()
-		if err != nil {
-			return pipeline.DLQEntry{}, fmt.Errorf("XRANGE %s %s: %w", key, id, err)
-		}
-		if len(msgs) == 1 {
-			e := pipeline.DecodeDLQEntry(msgs[0])
-			if e.Stream == "" {
-				e.Stream = stream
+		for _, part := range partsOf(dlqParts(keys, stream), p) {
+			msgs, err := rdb.XRange(ctx, part.key, raw, raw).Result()
+			if err != nil {
+				return pipeline.DLQEntry{}, fmt.Errorf("XRANGE %s %s: %w", part.key, raw, err)
 			}
-			found = append(found, e)
-			where = append(where, stream)
+			if len(msgs) == 1 {
+				e := pipeline.DecodeDLQEntry(msgs[0])
+				if e.Stream == "" {
+					e.Stream = stream
+				}
+				e.ID = qualifyID(keys, e.ID, part.partition)
+				found = append(found, e)
+				where = append(where, e.ID+" of "+stream)
+			}
 		}
 	}
 	switch len(found) {
@@ -252,10 +363,12 @@ type DLQResult struct {
 // at any time. With all it replays every entry present when it starts (entries
 // dead-lettered again during the replay are left for a later run); otherwise
 // exactly the given DLQ ids, and an unknown id is an error.
+//
+// With partitions an entry goes back to its partition's stream, in the
+// same slot as its partition's DLQ (one MULTI/EXEC on a cluster too).
 func DLQReplay(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, ids []string, all bool) (DLQResult, error) {
-	dlqKey := keys.DLQ(stream)
 	var res DLQResult
-	err := forEachDLQEntry(ctx, rdb, dlqKey, ids, all, func(e pipeline.DLQEntry) error {
+	err := forEachPartDLQEntry(ctx, rdb, keys, stream, ids, all, func(dlqKey string, p int, e pipeline.DLQEntry) error {
 		if e.Data == nil {
 			res.Skipped = append(res.Skipped, fmt.Sprintf("%s: %v", e.ID, e.DataErr))
 			return nil
@@ -269,10 +382,11 @@ func DLQReplay(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Key
 			values = append(values, k, e.Data[k])
 		}
 		tx := adminPipeline(rdb, keys)
-		tx.XAdd(ctx, &redis.XAddArgs{Stream: keys.Stream(target), Values: values})
+		dest := keys.PartStream(p, target)
+		tx.XAdd(ctx, &redis.XAddArgs{Stream: dest, Values: values})
 		del := tx.XDel(ctx, dlqKey, e.ID)
 		if _, err := tx.Exec(ctx); err != nil {
-			return fmt.Errorf("replay %s to %s: %w", e.ID, keys.Stream(target), err)
+			return fmt.Errorf("replay %s to %s: %w", e.ID, dest, err)
 		}
 		if del.Val() == 1 {
 			res.Done++
@@ -285,36 +399,117 @@ func DLQReplay(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Key
 // DLQPurge deletes dead-lettered entries: the given DLQ ids (an unknown id is
 // an error, and nothing is deleted), or with all every entry.
 func DLQPurge(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, ids []string, all bool) (DLQResult, error) {
-	dlqKey := keys.DLQ(stream)
+	parts := dlqParts(keys, stream)
 	if all {
-		tx := adminPipeline(rdb, keys)
-		n := tx.XLen(ctx, dlqKey)
-		tx.Del(ctx, dlqKey)
-		if _, err := tx.Exec(ctx); err != nil {
-			return DLQResult{}, fmt.Errorf("purge %s: %w", dlqKey, err)
+		var res DLQResult
+		for _, part := range parts {
+			tx := adminPipeline(rdb, keys)
+			n := tx.XLen(ctx, part.key)
+			tx.Del(ctx, part.key)
+			if _, err := tx.Exec(ctx); err != nil {
+				return res, fmt.Errorf("purge %s: %w", part.key, err)
+			}
+			res.Done += int(n.Val())
 		}
-		return DLQResult{Done: int(n.Val())}, nil
+		return res, nil
 	}
 	if len(ids) == 0 {
 		return DLQResult{}, errors.New("purge: name the entries (ids) or ask for all")
 	}
+	byKey := map[string][]string{}
+	var order []string
 	for _, id := range ids {
-		if _, err := pipeline.ParseStreamID(id); err != nil {
+		key, raw, err := locateDLQEntry(ctx, rdb, keys, parts, id)
+		if err != nil {
 			return DLQResult{}, err
 		}
-		msgs, err := rdb.XRange(ctx, dlqKey, id, id).Result()
+		if _, ok := byKey[key]; !ok {
+			order = append(order, key)
+		}
+		byKey[key] = append(byKey[key], raw)
+	}
+	var res DLQResult
+	for _, key := range order {
+		n, err := rdb.XDel(ctx, key, byKey[key]...).Result()
 		if err != nil {
-			return DLQResult{}, fmt.Errorf("XRANGE %s %s: %w", dlqKey, id, err)
+			return res, fmt.Errorf("XDEL %s: %w", key, err)
 		}
-		if len(msgs) == 0 {
-			return DLQResult{}, fmt.Errorf("%w: %s in %s", ErrDLQEntryNotFound, id, dlqKey)
-		}
+		res.Done += int(n)
 	}
-	n, err := rdb.XDel(ctx, dlqKey, ids...).Result()
+	return res, nil
+}
+
+// locateDLQEntry finds the DLQ key holding an operator's DLQ id (in the
+// partition it names, or in the one partition that has it) and its entry
+// id there.
+func locateDLQEntry(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, parts []dlqPart, id string) (key, raw string, err error) {
+	raw, p, err := splitID(keys, id)
 	if err != nil {
-		return DLQResult{}, fmt.Errorf("XDEL %s: %w", dlqKey, err)
+		return "", "", err
 	}
-	return DLQResult{Done: int(n)}, nil
+	var where []string
+	for _, part := range partsOf(parts, p) {
+		msgs, err := rdb.XRange(ctx, part.key, raw, raw).Result()
+		if err != nil {
+			return "", "", fmt.Errorf("XRANGE %s %s: %w", part.key, raw, err)
+		}
+		if len(msgs) == 1 {
+			key = part.key
+			where = append(where, qualifyID(keys, raw, part.partition))
+		}
+	}
+	switch len(where) {
+	case 0:
+		keyList := make([]string, 0, len(parts))
+		for _, part := range partsOf(parts, p) {
+			keyList = append(keyList, part.key)
+		}
+		return "", "", fmt.Errorf("%w: %s in %s", ErrDLQEntryNotFound, id, strings.Join(keyList, ", "))
+	case 1:
+		return key, raw, nil
+	}
+	return "", "", fmt.Errorf("%w: %s is in several partitions' DLQs (%s); name one", ErrDLQEntryAmbiguous, id, strings.Join(where, ", "))
+}
+
+// forEachPartDLQEntry is forEachDLQEntry over the DLQ of every partition
+// of a stream (ids located in their partitions), with each entry's DLQ key
+// and partition.
+func forEachPartDLQEntry(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, ids []string, all bool, fn func(dlqKey string, p int, e pipeline.DLQEntry) error) error {
+	parts := dlqParts(keys, stream)
+	if all {
+		for _, part := range parts {
+			if err := forEachDLQEntry(ctx, rdb, part.key, nil, true, func(e pipeline.DLQEntry) error {
+				return fn(part.key, part.partition, e)
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(ids) == 0 {
+		return errors.New("name the entries (ids) or ask for all")
+	}
+	type located struct {
+		part dlqPart
+		raw  string
+	}
+	var found []located
+	for _, id := range ids {
+		key, raw, err := locateDLQEntry(ctx, rdb, keys, parts, id)
+		if err != nil {
+			return err
+		}
+		i := slices.IndexFunc(parts, func(d dlqPart) bool { return d.key == key })
+		found = append(found, located{parts[i], raw})
+	}
+	for _, l := range found {
+		if err := forEachDLQEntry(ctx, rdb, l.part.key, []string{l.raw}, false, func(e pipeline.DLQEntry) error {
+			return fn(l.part.key, l.part.partition, e)
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // forEachDLQEntry calls fn for the named entries (all of them must exist) or,

@@ -26,41 +26,26 @@ const dlqScanPage = 500
 // and enrich, may each dead-letter the same entry). An original entry is
 // dead-lettered after it was added, so only DLQ ids from id on are read.
 func DLQFind(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, streams []string, id string) ([]pipeline.DLQEntry, error) {
-	if _, err := pipeline.ParseStreamID(id); err != nil {
+	raw, p, err := splitID(keys, id)
+	if err != nil {
 		return nil, err
 	}
 	var byDLQID, byEntryID []pipeline.DLQEntry
 	for _, stream := range streams {
-		key := keys.DLQ(stream)
-		start := id
-		for {
-			msgs, err := rdb.XRangeN(ctx, key, start, "+", dlqScanPage).Result()
+		for _, part := range partsOf(dlqParts(keys, stream), p) {
+			found, foundEntry, err := findIn(ctx, rdb, keys, part, stream, raw)
 			if err != nil {
-				return nil, fmt.Errorf("XRANGE %s %s +: %w", key, start, err)
+				return nil, err
 			}
-			for _, m := range msgs {
-				e := pipeline.DecodeDLQEntry(m)
-				if e.Stream == "" {
-					e.Stream = stream
-				}
-				switch id {
-				case e.ID:
-					byDLQID = append(byDLQID, e)
-				case e.EntryID:
-					byEntryID = append(byEntryID, e)
-				}
-			}
-			if len(msgs) < dlqScanPage {
-				break
-			}
-			start = "(" + msgs[len(msgs)-1].ID
+			byDLQID = append(byDLQID, found...)
+			byEntryID = append(byEntryID, foundEntry...)
 		}
 	}
 	switch {
 	case len(byDLQID) > 1:
 		var where []string
 		for _, e := range byDLQID {
-			where = append(where, e.Stream)
+			where = append(where, e.ID+" of "+e.Stream)
 		}
 		return nil, fmt.Errorf("%w: %s is in the DLQs of %s; name the stream", ErrDLQEntryAmbiguous, id, strings.Join(where, ", "))
 	case len(byDLQID) == 1:
@@ -70,6 +55,41 @@ func DLQFind(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys,
 	}
 	return nil, fmt.Errorf("%w: no entry with DLQ id or original entry id %s in the DLQ of %s",
 		ErrDLQEntryNotFound, id, strings.Join(streams, ", "))
+}
+
+// findIn scans one DLQ key from id on: the entry with that DLQ id, and the
+// entries whose original entry id is id (a dead-lettered entry is added
+// after the original, so its DLQ id is not below it).
+func findIn(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, part dlqPart, stream, id string) (byDLQID, byEntryID []pipeline.DLQEntry, err error) {
+	key := part.key
+	{
+		start := id
+		for {
+			msgs, err := rdb.XRangeN(ctx, key, start, "+", dlqScanPage).Result()
+			if err != nil {
+				return nil, nil, fmt.Errorf("XRANGE %s %s +: %w", key, start, err)
+			}
+			for _, m := range msgs {
+				e := pipeline.DecodeDLQEntry(m)
+				if e.Stream == "" {
+					e.Stream = stream
+				}
+				switch id {
+				case e.ID:
+					e.ID = qualifyID(keys, e.ID, part.partition)
+					byDLQID = append(byDLQID, e)
+				case e.EntryID:
+					e.ID = qualifyID(keys, e.ID, part.partition)
+					byEntryID = append(byEntryID, e)
+				}
+			}
+			if len(msgs) < dlqScanPage {
+				break
+			}
+			start = "(" + msgs[len(msgs)-1].ID
+		}
+	}
+	return byDLQID, byEntryID, nil
 }
 
 // DLQFilter selects DLQ entries; a zero field matches everything.
@@ -126,7 +146,32 @@ type DLQMatches struct {
 // DLQ that pass filter, oldest first, with the DLQ's length and the number
 // of matching entries.
 func DLQQuery(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream string, filter DLQFilter, limit int) (DLQMatches, error) {
-	page := DLQMatches{DLQPage: DLQPage{Key: keys.DLQ(stream)}}
+	if !keys.Partitioned() {
+		return queryKey(ctx, rdb, keys.DLQ(stream), filter, limit)
+	}
+	// Every partition's DLQ, merged by time: each gives up to limit
+	// entries, the oldest limit of all are kept.
+	page := DLQMatches{}
+	for _, part := range dlqParts(keys, stream) {
+		one, err := queryKey(ctx, rdb, part.key, filter, limit)
+		if err != nil {
+			return page, err
+		}
+		qualify(keys, one.Entries, part.partition)
+		page.Total += one.Total
+		page.Matched += one.Matched
+		page.Entries = append(page.Entries, one.Entries...)
+	}
+	sortByDLQTime(page.Entries)
+	if limit > 0 && len(page.Entries) > limit {
+		page.Entries = page.Entries[:limit]
+	}
+	return page, nil
+}
+
+// queryKey is DLQQuery on one DLQ key.
+func queryKey(ctx context.Context, rdb redis.UniversalClient, key string, filter DLQFilter, limit int) (DLQMatches, error) {
+	page := DLQMatches{DLQPage: DLQPage{Key: key}}
 	total, err := rdb.XLen(ctx, page.Key).Result()
 	if err != nil {
 		return page, fmt.Errorf("XLEN %s: %w", page.Key, err)

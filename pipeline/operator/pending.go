@@ -3,6 +3,7 @@ package operator
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/assistant-dev/assistant/pipeline"
@@ -24,21 +25,29 @@ type PendingEntry struct {
 // PendingEntries returns up to n of the oldest pending entries of group
 // on stream (unprefixed); none when the stream or group does not exist.
 func PendingEntries(ctx context.Context, rdb redis.UniversalClient, keys pipeline.Keys, stream, group string, n int64) ([]PendingEntry, error) {
-	key := keys.Stream(stream)
-	ext, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: key, Group: group, Start: "-", End: "+", Count: n}).Result()
-	if isNoSuchKey(err) || redis.HasErrorPrefix(err, "NOGROUP") {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("XPENDING %s %s: %w", key, group, err)
-	}
-	out := make([]PendingEntry, 0, len(ext))
-	for _, e := range ext {
-		pe := PendingEntry{ID: e.ID, Consumer: e.Consumer, Idle: e.Idle, Deliveries: e.RetryCount}
-		if id, err := pipeline.ParseStreamID(e.ID); err == nil {
-			pe.EnteredAt = id.Time()
+	var out []PendingEntry
+	for p, key := range keys.StreamKeys(stream) {
+		ext, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: key, Group: group, Start: "-", End: "+", Count: n}).Result()
+		if isNoSuchKey(err) || redis.HasErrorPrefix(err, "NOGROUP") {
+			continue
 		}
-		out = append(out, pe)
+		if err != nil {
+			return nil, fmt.Errorf("XPENDING %s %s: %w", key, group, err)
+		}
+		for _, e := range ext {
+			pe := PendingEntry{ID: qualifyID(keys, e.ID, p), Consumer: e.Consumer, Idle: e.Idle, Deliveries: e.RetryCount}
+			if id, err := pipeline.ParseStreamID(e.ID); err == nil {
+				pe.EnteredAt = id.Time()
+			}
+			out = append(out, pe)
+		}
+	}
+	if keys.Partitioned() {
+		// The n oldest of all partitions.
+		slices.SortStableFunc(out, func(a, b PendingEntry) int { return a.EnteredAt.Compare(b.EnteredAt) })
+		if int64(len(out)) > n && n > 0 {
+			out = out[:n]
+		}
 	}
 	return out, nil
 }

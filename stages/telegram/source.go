@@ -857,19 +857,20 @@ func (s *Source) publish(ctx context.Context, stream string, evs []events.Event)
 	if len(evs) == 0 {
 		return nil
 	}
-	key := s.deps.Keys.Stream(stream)
+	// Each event to its post's partition (streams.partitions; the one key
+	// without partitions).
 	_, err := s.deps.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, ev := range evs {
 			values, err := events.Encode(ev)
 			if err != nil {
 				return err
 			}
-			p.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: values})
+			p.XAdd(ctx, &redis.XAddArgs{Stream: s.deps.Keys.EntryStream(stream, values), Values: values})
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("publish to %s: %w", key, err)
+		return fmt.Errorf("publish to %s: %w", s.deps.Keys.Stream(stream), err)
 	}
 	return nil
 }
