@@ -122,6 +122,37 @@ func TestSnippetsHighlightInflectedForms(t *testing.T) {
 	}
 }
 
+// zeroEmbedder embeds every text as the zero vector, as a trained semantic
+// model does for a text with no word of its vocabulary.
+type zeroEmbedder struct{ dim int }
+
+func (z zeroEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i := range out {
+		out[i] = make([]float32, z.dim)
+	}
+	return out, nil
+}
+func (z zeroEmbedder) Dimension() int { return z.dim }
+func (z zeroEmbedder) Model() string  { return "zero" }
+
+// TestQueryWithNothingToEmbed: a query the embedder turns into a zero vector
+// finds nothing by meaning, and is no error in any mode; keyword matches
+// still answer in hybrid.
+func TestQueryWithNothingToEmbed(t *testing.T) {
+	f := newFixture(t)
+	svc := search.New(f.Pool, zeroEmbedder{f.Index.Dim()}, search.IndexVectors{Index: f.Index}, search.DefaultOptions())
+	for _, mode := range []search.Mode{search.Semantic, search.Hybrid} {
+		page, err := svc.Search(context.Background(), search.Query{Text: "биткоин", Mode: mode, Limit: 10})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		if mode == search.Hybrid && len(page.Results) == 0 {
+			t.Errorf("hybrid: the keyword matches of «биткоин» are gone with the zero query vector")
+		}
+	}
+}
+
 func TestWebsearchSyntax(t *testing.T) {
 	f := newFixture(t)
 	// Exclusion: posts that mention Lebanon are gone in every mode.

@@ -186,7 +186,13 @@ func quantize(v []float32, dst []int8) float32 {
 }
 
 // Upsert adds points or replaces them by id. A vector of the wrong size or
-// of zero length is an error; the points before it are kept.
+// with a non-finite value is an error; the points before it are kept.
+//
+// A zero vector is what an embedder returns for a text with nothing to embed
+// (a post of emoji or short words, with the local embedder): it has no
+// direction, so no cosine ranks it. Such a point is left out of the index —
+// and an earlier vector of the same id removed — rather than failing the
+// load of a whole collection that holds one.
 func (x *Index) Upsert(points ...Point) error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -196,7 +202,11 @@ func (x *Index) Upsert(points ...Point) error {
 		}
 		v, ok := normalize(p.Vector)
 		if !ok {
-			return fmt.Errorf("vecindex: point %s has a zero or non-finite vector", p.ID)
+			if isZero(p.Vector) {
+				x.deleteLocked(p.ID)
+				continue
+			}
+			return fmt.Errorf("vecindex: point %s has a non-finite vector", p.ID)
 		}
 		i, exists := x.pos[p.ID]
 		if !exists {
@@ -230,29 +240,43 @@ func (x *Index) Delete(ids ...string) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, id := range ids {
-		i, ok := x.pos[id]
-		if !ok {
-			continue
+		x.deleteLocked(id)
+	}
+}
+
+func isZero(v []float32) bool {
+	for _, f := range v {
+		if f != 0 {
+			return false
 		}
-		last := len(x.ids) - 1
-		if i != last {
-			x.ids[i] = x.ids[last]
-			x.pos[x.ids[i]] = i
-			copy(x.codes[i*x.stride:(i+1)*x.stride], x.codes[last*x.stride:])
-			x.scales[i] = x.scales[last]
-			x.metas[i] = x.metas[last]
-			if x.opts.KeepExact {
-				copy(x.exact[i*x.dim:(i+1)*x.dim], x.exact[last*x.dim:])
-			}
-		}
-		delete(x.pos, id)
-		x.ids = x.ids[:last]
-		x.codes = x.codes[:last*x.stride]
-		x.scales = x.scales[:last]
-		x.metas = x.metas[:last]
+	}
+	return true
+}
+
+// deleteLocked removes one point; x.mu is held.
+func (x *Index) deleteLocked(id string) {
+	i, ok := x.pos[id]
+	if !ok {
+		return
+	}
+	last := len(x.ids) - 1
+	if i != last {
+		x.ids[i] = x.ids[last]
+		x.pos[x.ids[i]] = i
+		copy(x.codes[i*x.stride:(i+1)*x.stride], x.codes[last*x.stride:])
+		x.scales[i] = x.scales[last]
+		x.metas[i] = x.metas[last]
 		if x.opts.KeepExact {
-			x.exact = x.exact[:last*x.dim]
+			copy(x.exact[i*x.dim:(i+1)*x.dim], x.exact[last*x.dim:])
 		}
+	}
+	delete(x.pos, id)
+	x.ids = x.ids[:last]
+	x.codes = x.codes[:last*x.stride]
+	x.scales = x.scales[:last]
+	x.metas = x.metas[:last]
+	if x.opts.KeepExact {
+		x.exact = x.exact[:last*x.dim]
 	}
 }
 

@@ -3,6 +3,7 @@ package vecindex
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"testing"
@@ -176,13 +177,39 @@ func TestSearchRecallFiltersAndUpdates(t *testing.T) {
 	}
 }
 
+// TestZeroVectorIsLeftOut: an embedder's zero vector (a post with nothing to
+// embed) neither fails the upsert — a collection holding one must still
+// load — nor ranks; it replaces an earlier vector of its id by none.
+func TestZeroVectorIsLeftOut(t *testing.T) {
+	x := New(4, Options{})
+	if err := x.Upsert(Point{ID: "a", Vector: []float32{1, 0, 0, 0}}, Point{ID: "b", Vector: []float32{0, 1, 0, 0}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Upsert(Point{ID: "z", Vector: make([]float32, 4)}, Point{ID: "a", Vector: make([]float32, 4)}, Point{ID: "c", Vector: []float32{0, 0, 1, 0}}); err != nil {
+		t.Fatalf("zero vectors failed the upsert: %v", err)
+	}
+	if x.Len() != 2 {
+		t.Fatalf("%d points, want 2 (b, c): the zero vectors are left out and a's earlier vector removed", x.Len())
+	}
+	hits, err := x.Search(context.Background(), []float32{1, 1, 1, 1}, 10, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range hits {
+		if h.ID == "a" || h.ID == "z" {
+			t.Fatalf("a zero-vector point ranked: %+v", hits)
+		}
+	}
+}
+
 func TestUpsertRejectsBadVectors(t *testing.T) {
 	x := New(4, Options{})
 	if err := x.Upsert(Point{ID: "a", Vector: []float32{1, 2}}); err == nil {
 		t.Fatal("wrong dimension accepted")
 	}
-	if err := x.Upsert(Point{ID: "a", Vector: make([]float32, 4)}); err == nil {
-		t.Fatal("zero vector accepted")
+	nan := float32(math.NaN())
+	if err := x.Upsert(Point{ID: "a", Vector: []float32{1, nan, 0, 0}}); err == nil {
+		t.Fatal("non-finite vector accepted")
 	}
 	if _, err := x.Search(context.Background(), make([]float32, 4), 3, Filter{}); err == nil {
 		t.Fatal("zero query accepted")
