@@ -170,7 +170,7 @@ func (a *app) applySearchRUM(ctx context.Context, cfg *config.Config, logger *sl
 	case st.Unavailable != "":
 		logger.Warn("search.rum is on but no RUM index could be built; keyword search ranks through GIN", "reason", st.Unavailable)
 	case st.On:
-		logger.Info("search RUM index ready", "index", postgres.RUMIndex, "took_ms", time.Since(start).Milliseconds())
+		logger.Info("search RUM index ready", "rum_index", postgres.RUMIndex, "took_ms", time.Since(start).Milliseconds())
 	}
 	return nil
 }
