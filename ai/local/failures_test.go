@@ -73,6 +73,18 @@ func TestFailureKinds(t *testing.T) {
 			notWant: []string{"Ирана"},
 		},
 		{
+			name:    "a name's stem shown as the name, not as the adjective or the people",
+			text:    "Минфин оценил российских экспортеров. Россияне покупают меньше. Экспорт из России вырос, российском рынке тесно, россиян стало больше.",
+			want:    []string{"России"},
+			notWant: []string{"российских", "российском", "российск", "россиян", "Россияне"},
+		},
+		{
+			name:    "a phrase counted over its inflections",
+			text:    "Центральный банк снизил ставку. Решение Центрального банка удивило рынок. Глава Центрального банка выступит завтра, аналитики ждали от Центрального банка паузы.",
+			want:    []string{"Центральный банк"},
+			notWant: []string{"Центрального банка"},
+		},
+		{
 			name:    "base form: the nominative occurs in the text",
 			text:    "В Москве открыли станцию. Москва строит метро быстрее всех, заявили в мэрии Москвы.",
 			want:    []string{"Москва"},
