@@ -1,6 +1,7 @@
 package local
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -135,5 +136,29 @@ func TestFailureKinds(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOutletWeightedDown: an acronym the post names as the medium a source
+// spoke to («рассказал RT», «в беседе с RT») ranks lower than the same
+// acronym as a topic of the same text.
+func TestOutletWeightedDown(t *testing.T) {
+	const (
+		asOutlet = "Минфин готовит новые правила для криптовалюты. «Рынок ждёт ясности», — рассказал %s аналитик Иван Петров. В беседе с %s он добавил, что правила примут осенью."
+		asTopic  = "Минфин готовит новые правила для криптовалюты. «Рынок ждёт ясности», — пишут %s и аналитик Иван Петров. Издание %s и он добавили, что правила примут осенью."
+	)
+	tagger := NewTagger()
+	rank := func(format, name string) int {
+		tags := tagger.Extract(fmt.Sprintf(format, name, name), 20)
+		i := slices.Index(tags, name)
+		if i < 0 {
+			t.Fatalf("%q not among %q", name, tags)
+		}
+		return i
+	}
+	for _, name := range []string{"RT", "ТАСС"} {
+		if o, tp := rank(asOutlet, name), rank(asTopic, name); o <= tp {
+			t.Errorf("%s ranks %d as the outlet, %d as a topic: want lower as the outlet", name, o, tp)
+		}
 	}
 }

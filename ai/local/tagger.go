@@ -380,6 +380,11 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 		runStart = runEnd
 	}
 	for _, c := range order {
+		if c.words == 1 && namedAsOutlet(toks, c.forms) {
+			// «в беседе с RT», «рассказал НГ»: the medium a source
+			// spoke to, most often the post's own outlet.
+			c.score *= 0.2
+		}
 		if c.words == 1 && allAdjectives(toks, c.forms) {
 			// «ударный», «российских»: a lone adjective is rarely a
 			// keyword. A stem with a noun form too («России» beside
@@ -1025,6 +1030,40 @@ func falseVerb(folded, ending string) bool {
 }
 
 var adjectiveEndings = []string{"ый", "ий", "ой", "ая", "яя", "ое", "ее", "ые", "ие", "ого", "его", "ому", "ему", "ым", "им", "ых", "их", "ую", "юю", "ыми", "ими"}
+
+// outletCueAfter: words after which an acronym names the outlet a source
+// talked to («в интервью RT», «в эфире CNN», «документ, с которым
+// ознакомился РБК»), not a topic of the post.
+var outletCueAfter = map[string]bool{
+	"интервью": true, "эфире": true, "распоряжении": true, "комментарии": true,
+	"ознакомился": true, "ознакомилась": true, "ознакомилось": true, "ознакомились": true,
+	"заявил": true, "заявила": true, "рассказал": true, "рассказала": true, "пояснил": true,
+	"пояснила": true, "сказал": true, "сказала": true, "сообщил": true, "сообщила": true,
+	"прокомментировал": true, "прокомментировала": true, "объяснил": true, "объяснила": true,
+	"отметил": true, "отметила": true, "добавил": true, "добавила": true, "уточнил": true,
+	"уточнила": true, "признался": true, "призналась": true,
+}
+
+// outletCueWith: «в беседе с RT», «в разговоре с НГ».
+var outletCueWith = map[string]bool{"беседе": true, "разговоре": true}
+
+// namedAsOutlet reports whether a one-word candidate is an acronym that
+// the post names, at least once, in an outlet's place: the medium a source
+// spoke to (the post's own outlet, most often). Elsewhere in the post it
+// is the same outlet («главный редактор RT»).
+func namedAsOutlet(toks []token, forms []int) bool {
+	for _, i := range forms {
+		tk := &toks[i]
+		if !tk.acronym || tk.sentenceStart || i == 0 {
+			continue
+		}
+		prev := toks[i-1].folded
+		if outletCueAfter[prev] || prev == "с" && i >= 2 && outletCueWith[toks[i-2].folded] {
+			return true
+		}
+	}
+	return false
+}
 
 // allAdjectives reports whether every occurrence of a one-word candidate
 // looks like an adjective.
