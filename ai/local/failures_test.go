@@ -1,6 +1,7 @@
 package local
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -73,6 +74,18 @@ func TestFailureKinds(t *testing.T) {
 			notWant: []string{"Ирана"},
 		},
 		{
+			name:    "a name's stem shown as the name, not as the adjective or the people",
+			text:    "Минфин оценил российских экспортеров. Россияне покупают меньше. Экспорт из России вырос, российском рынке тесно, россиян стало больше.",
+			want:    []string{"России"},
+			notWant: []string{"российских", "российском", "российск", "россиян", "Россияне"},
+		},
+		{
+			name:    "a phrase counted over its inflections",
+			text:    "Центральный банк снизил ставку. Решение Центрального банка удивило рынок. Глава Центрального банка выступит завтра, аналитики ждали от Центрального банка паузы.",
+			want:    []string{"Центральный банк"},
+			notWant: []string{"Центрального банка"},
+		},
+		{
 			name:    "base form: the nominative occurs in the text",
 			text:    "В Москве открыли станцию. Москва строит метро быстрее всех, заявили в мэрии Москвы.",
 			want:    []string{"Москва"},
@@ -123,5 +136,29 @@ func TestFailureKinds(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOutletWeightedDown: an acronym the post names as the medium a source
+// spoke to («рассказал RT», «в беседе с RT») ranks lower than the same
+// acronym as a topic of the same text.
+func TestOutletWeightedDown(t *testing.T) {
+	const (
+		asOutlet = "Минфин готовит новые правила для криптовалюты. «Рынок ждёт ясности», — рассказал %s аналитик Иван Петров. В беседе с %s он добавил, что правила примут осенью."
+		asTopic  = "Минфин готовит новые правила для криптовалюты. «Рынок ждёт ясности», — пишут %s и аналитик Иван Петров. Издание %s и он добавили, что правила примут осенью."
+	)
+	tagger := NewTagger()
+	rank := func(format, name string) int {
+		tags := tagger.Extract(fmt.Sprintf(format, name, name), 20)
+		i := slices.Index(tags, name)
+		if i < 0 {
+			t.Fatalf("%q not among %q", name, tags)
+		}
+		return i
+	}
+	for _, name := range []string{"RT", "ТАСС"} {
+		if o, tp := rank(asOutlet, name), rank(asTopic, name); o <= tp {
+			t.Errorf("%s ranks %d as the outlet, %d as a topic: want lower as the outlet", name, o, tp)
+		}
 	}
 }

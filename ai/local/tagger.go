@@ -24,7 +24,7 @@ const ProviderName = "local"
 
 // TaggerModel names the key-phrase algorithm; bump it when scoring changes,
 // since it is stored with every tag set.
-const TaggerModel = "keyphrase-v3"
+const TaggerModel = "keyphrase-v4"
 
 // maxPhraseWords is the longest tag the tagger proposes (spec: 1–3 words).
 const maxPhraseWords = 3
@@ -47,14 +47,19 @@ var _ ai.Tagger = (*Tagger)(nil)
 // Markdown split the text into runs of content words. Consecutive
 // capitalised words form one name, proposed whole and never split, and a
 // lower-case word glued in front of a name is not made part of it. Every
-// other 1–3-word window of a run is a candidate too. Candidates are scored
-// YAKE-style from the frequency of their words (counted by a crude stem, so
-// Russian inflections add up), their first position (titles come first in
-// posts), their casing (names and acronyms) and, per channel, the share of
-// the channel's posts holding them (a channel's signature and recurring
-// subheads are weighted down). A single word is reported in its base form
-// when the text allows: the nominative when it occurs too, or the bare stem
-// where it is a prefix of the inflected word («Иран» in «из Ирана»).
+// other 1–3-word window of a run is a candidate too; a phrase's inflected
+// forms count together. Candidates are scored YAKE-style from the frequency
+// of their words (counted by a crude stem, so Russian inflections add up),
+// their first position (titles come first in posts), their casing (names
+// and acronyms), for common words their rarity in a background news corpus
+// (background_df.txt: «год», «ходе» weigh less), and, with channel
+// statistics on, the share of the channel's posts holding them (a channel's
+// signature and recurring subheads are weighted down). A single word is
+// reported as a name when the stem has a name form («России», not
+// «российских» or «россиян»), in its base form when the text allows: the
+// nominative when it occurs too, or the bare stem where it is a prefix of
+// the inflected word («Иран» in «из Ирана»); a stem seen only as an
+// adjective is weighted down.
 // Candidates are always spans of the text, so they pass ai.ValidateTags by
 // construction. A Tagger is safe for concurrent use.
 type Tagger struct {
@@ -171,6 +176,7 @@ type candidate struct {
 	// forms: token indexes of a one-word candidate's occurrences.
 	forms    []int
 	wholeRun bool
+	rank     int  // a phrase's shown occurrence: sum of nominativeRank
 	name     bool // a whole name span
 }
 
@@ -222,15 +228,25 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 			tk.proper = !next.breakBefore && next.content && next.capitalized && !next.acronym && next.latin == tk.latin
 		}
 	}
+	bg := loadBackground()
 	wordScore := func(tk *token) float64 {
 		ws := stats[tk.stem]
 		s := 1 + math.Log(float64(ws.tf))
 		if ws.proper > 0 {
-			s *= 1.6
+			s *= 2
+		}
+		if tk.acronym {
+			s *= 1.3
 		}
 		s *= 1 + 1/(1+float64(ws.first)/15)
 		if tk.runes < 3 && !tk.acronym && ws.proper == 0 {
 			s *= 0.5
+		}
+		if ws.proper == 0 {
+			// A common word of the news («год», «время», «ходе») is
+			// rarely a keyword. Names keep their weight: «Россия» and
+			// «США» are in many posts and are the editors' tags.
+			s *= math.Sqrt(bg.idf(tk.stem) / bg.maxIDF)
 		}
 		return s * ws.boiler
 	}
@@ -291,10 +307,11 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 				if glued {
 					continue
 				}
-				// A phrase is keyed by its words as written: keyed by stems,
-				// «пакете math/rand/v2» and «Пакет math/rand/v2» added up
-				// and outranked the name itself, for no gain on the
-				// editors'-keyword sets (docs/tags.md).
+				// A phrase is keyed by the stems of its Cyrillic words, so
+				// «Центральный банк» and «Центрального банка» count
+				// together; other words as written, so «пакете
+				// math/rand/v2» does not add up with «Пакет math/rand/v2»
+				// and outrank the name itself.
 				var k string
 				if n == 1 {
 					k = "\x00" + toks[i].stem
@@ -304,7 +321,11 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 						if j > i {
 							key.WriteByte(' ')
 						}
-						key.WriteString(toks[j].folded)
+						if cyrillicWord(toks[j].folded) {
+							key.WriteString(toks[j].stem)
+						} else {
+							key.WriteString(toks[j].folded)
+						}
 					}
 					k = key.String()
 				}
@@ -320,6 +341,15 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 				c.count++
 				if n == 1 {
 					c.forms = append(c.forms, i)
+				} else {
+					// Show the most nominative-looking occurrence.
+					r := 0
+					for j := i; j < end; j++ {
+						r += nominativeRank(toks[j].folded)
+					}
+					if c.count == 1 || r < c.rank {
+						c.rank, c.start, c.end = r, toks[i].start, toks[end-1].end
+					}
 				}
 				if n == runLen {
 					c.wholeRun = true
@@ -338,13 +368,11 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 					// length: editors' keywords are mostly one word, and
 					// a phrase earns its place by its words.
 					c.score = sum / float64(n)
-					if last := &toks[end-1]; looksLikeAdjective(last.folded) && (!last.capitalized || n == 1) {
-						// "кратер необычной", "ударный": adjectives make
-						// poor tags unless a noun follows.
+					if last := &toks[end-1]; n > 1 && looksLikeAdjective(last.folded) && !last.capitalized {
+						// "кратер необычной": adjectives make poor tags
+						// unless a noun follows. (A lone adjective: below,
+						// once all its forms are known.)
 						c.score *= 0.6
-						if n == 1 {
-							c.score *= 0.7 // a lone adjective is rarely a keyword
-						}
 					}
 				}
 			}
@@ -352,6 +380,17 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 		runStart = runEnd
 	}
 	for _, c := range order {
+		if c.words == 1 && namedAsOutlet(toks, c.forms) {
+			// «в беседе с RT», «рассказал НГ»: the medium a source
+			// spoke to, most often the post's own outlet.
+			c.score *= 0.2
+		}
+		if c.words == 1 && allAdjectives(toks, c.forms) {
+			// «ударный», «российских»: a lone adjective is rarely a
+			// keyword. A stem with a noun form too («России» beside
+			// «российских») is shown as the noun.
+			c.score *= 0.6 * 0.7
+		}
 		if c.count > 1 {
 			c.score *= 1 + 0.5*math.Log(float64(c.count))
 		}
@@ -503,12 +542,13 @@ var genitivePrepositions = map[string]bool{
 // form («Иран» of «из Ирана», «Байден» of «Байденом»). Every choice is a
 // span or the prefix of a span of the text.
 func baseForm(text string, toks []token, forms []int) string {
+	forms = nameForms(toks, forms)
 	best := forms[0]
 	for _, i := range forms[1:] {
 		if toks[i].folded == toks[best].folded {
 			continue
 		}
-		if nominativeRank(toks[i].folded) < nominativeRank(toks[best].folded) ||
+		if formRank(&toks[i]) < formRank(&toks[best]) ||
 			(strings.HasPrefix(toks[best].folded, toks[i].folded)) {
 			best = i
 		}
@@ -522,6 +562,11 @@ func baseForm(text string, toks []token, forms []int) string {
 	// a feminine nominative.
 	for _, i := range forms {
 		f := toks[i].folded
+		if !toks[i].capitalized || looksLikeAdjective(f) || toks[i].sentenceStart && adjectiveForm(f) {
+			// «российском» shares the stem of «России»: an adjective's
+			// ending is not a masculine noun's.
+			continue
+		}
 		var cut int
 		switch {
 		case strings.HasSuffix(f, "ом") || strings.HasSuffix(f, "ем"):
@@ -538,6 +583,72 @@ func baseForm(text string, toks []token, forms []int) string {
 		return text[toks[i].start : toks[i].end-cut]
 	}
 	return word
+}
+
+// nameForms narrows the occurrences of a one-word candidate to its name
+// forms when it has some: «России», not «россиян» or «российских» of the
+// same crude stem. A capital at a sentence start counts when the word is
+// the same one as a capitalised occurrence elsewhere («Москва. … в
+// Москве»), not when it is another word of the stem («Россияне. … из
+// России»).
+func nameForms(toks []token, forms []int) []int {
+	var mid, start []int
+	for _, i := range forms {
+		switch {
+		case !toks[i].capitalized:
+		case toks[i].sentenceStart && !toks[i].acronym:
+			start = append(start, i)
+		default:
+			mid = append(mid, i)
+		}
+	}
+	if len(mid) == 0 {
+		if len(start) == 0 || len(start) == len(forms) {
+			return forms
+		}
+		return start
+	}
+	out := mid
+	for _, i := range start {
+		for _, j := range mid {
+			if caseStem(toks[i].folded) == caseStem(toks[j].folded) {
+				out = append(out, i)
+				break
+			}
+		}
+	}
+	if len(out) == len(forms) {
+		return forms // keep the text order
+	}
+	slices.Sort(out)
+	return out
+}
+
+// caseEndings are the noun case endings caseStem strips, longest first.
+var caseEndings = []string{"ами", "ями", "ией", "иях", "ах", "ях", "ов", "ев", "ей", "ой", "ом", "ем", "ам", "ям", "ия", "ии", "ию", "а", "я", "о", "е", "ы", "и", "у", "ю", "ь", "й"}
+
+// caseStem strips one noun case ending, leaving at least three runes: the
+// forms of one noun share it («Москва», «Москве»), a derived word does not
+// («России», «Россияне»).
+func caseStem(folded string) string {
+	n := utf8.RuneCountInString(folded)
+	for _, e := range caseEndings {
+		if strings.HasSuffix(folded, e) && n-utf8.RuneCountInString(e) >= 3 {
+			return folded[:len(folded)-len(e)]
+		}
+	}
+	return folded
+}
+
+// formRank orders the forms of a one-word tag: nominative-looking before
+// oblique, and a lower-case adjective last, whatever its case: the stem
+// groups «России» and «российских», and editors name the country.
+func formRank(tk *token) int {
+	r := nominativeRank(tk.folded)
+	if (!tk.capitalized || tk.sentenceStart) && adjectiveForm(tk.folded) {
+		r += 3
+	}
+	return r
 }
 
 // nominativeRank: 0 for a word ending in a consonant (a masculine
@@ -752,6 +863,17 @@ func looksLikeDomain(word string) bool {
 	return true
 }
 
+// cyrillicWord: a folded word of Cyrillic letters only (no digits, no
+// joiners): its inflections may be counted together.
+func cyrillicWord(folded string) bool {
+	for _, r := range folded {
+		if r < 'а' || r > 'я' {
+			return false
+		}
+	}
+	return folded != ""
+}
+
 // foldWord lower-cases and folds ё to е.
 func foldWord(w string) string {
 	return strings.Map(ai.FoldRune, w)
@@ -908,6 +1030,61 @@ func falseVerb(folded, ending string) bool {
 }
 
 var adjectiveEndings = []string{"ый", "ий", "ой", "ая", "яя", "ое", "ее", "ые", "ие", "ого", "его", "ому", "ему", "ым", "им", "ых", "их", "ую", "юю", "ыми", "ими"}
+
+// outletCueAfter: words after which an acronym names the outlet a source
+// talked to («в интервью RT», «в эфире CNN», «документ, с которым
+// ознакомился РБК»), not a topic of the post.
+var outletCueAfter = map[string]bool{
+	"интервью": true, "эфире": true, "распоряжении": true, "комментарии": true,
+	"ознакомился": true, "ознакомилась": true, "ознакомилось": true, "ознакомились": true,
+	"заявил": true, "заявила": true, "рассказал": true, "рассказала": true, "пояснил": true,
+	"пояснила": true, "сказал": true, "сказала": true, "сообщил": true, "сообщила": true,
+	"прокомментировал": true, "прокомментировала": true, "объяснил": true, "объяснила": true,
+	"отметил": true, "отметила": true, "добавил": true, "добавила": true, "уточнил": true,
+	"уточнила": true, "признался": true, "призналась": true,
+}
+
+// outletCueWith: «в беседе с RT», «в разговоре с НГ».
+var outletCueWith = map[string]bool{"беседе": true, "разговоре": true}
+
+// namedAsOutlet reports whether a one-word candidate is an acronym that
+// the post names, at least once, in an outlet's place: the medium a source
+// spoke to (the post's own outlet, most often). Elsewhere in the post it
+// is the same outlet («главный редактор RT»).
+func namedAsOutlet(toks []token, forms []int) bool {
+	for _, i := range forms {
+		tk := &toks[i]
+		if !tk.acronym || tk.sentenceStart || i == 0 {
+			continue
+		}
+		prev := toks[i-1].folded
+		if outletCueAfter[prev] || prev == "с" && i >= 2 && outletCueWith[toks[i-2].folded] {
+			return true
+		}
+	}
+	return false
+}
+
+// allAdjectives reports whether every occurrence of a one-word candidate
+// looks like an adjective.
+func allAdjectives(toks []token, forms []int) bool {
+	for _, i := range forms {
+		if !adjectiveForm(toks[i].folded) {
+			return false
+		}
+	}
+	return true
+}
+
+// adjectiveForm: looksLikeAdjective, and the masculine/neuter
+// prepositional -ском/-цком («российском»), which a noun's instrumental
+// -ом shares in general but not after -ск-/-цк-.
+func adjectiveForm(folded string) bool {
+	if (strings.HasSuffix(folded, "ском") || strings.HasSuffix(folded, "цком")) && utf8.RuneCountInString(folded) >= 6 {
+		return true
+	}
+	return looksLikeAdjective(folded)
+}
 
 // looksLikeAdjective: Russian adjective and participle endings.
 func looksLikeAdjective(folded string) bool {
