@@ -148,7 +148,8 @@ func resetMasterStats(t *testing.T, rdb *redis.ClusterClient) {
 var streamCommands = []string{"xreadgroup", "xadd", "xack", "exec"}
 
 // TestPartitionedClusterReplicaKilledMidRun runs two replicas of a stage on
-// a real three-master cluster with 1, 3 and 12 partitions, a third of the
+// a real three-master cluster with 1, 3 and 12 partitions (and a six-master
+// one with 12), a third of the
 // input written unpartitioned (routed) and the rest straight into the
 // partitions (and 12 partitions once more with nothing routed), and kills one replica (SIGKILL) while it holds entries. Every
 // entry comes out, in its post's partition, nothing stays pending, no
@@ -156,17 +157,22 @@ var streamCommands = []string{"xreadgroup", "xadd", "xack", "exec"}
 // master carries its share of the stream commands.
 func TestPartitionedClusterReplicaKilledMidRun(t *testing.T) {
 	t.Parallel()
-	cluster := testenv.RedisCluster(t)
-	rdb := cluster.Client(t)
 	ctx := context.Background()
 	const total = 4000
+	clusters := map[int]*testenv.Cluster{}
 	for _, tc := range []struct {
-		n      int
-		routed bool // a third of the input through the router
-	}{{1, true}, {3, true}, {12, true}, {12, false}} {
+		masters int
+		n       int
+		routed  bool // a third of the input through the router
+	}{{3, 1, true}, {3, 3, true}, {3, 12, true}, {3, 12, false}, {6, 12, false}} {
 		n := tc.n
+		if clusters[tc.masters] == nil {
+			clusters[tc.masters] = testenv.RedisClusterWithReplicas(t, tc.masters, 0)
+		}
+		cluster := clusters[tc.masters]
+		rdb := cluster.Client(t)
 		// One after the other: the command counts of a run are its own.
-		t.Run(fmt.Sprintf("partitions=%d,routed=%v", n, tc.routed), func(t *testing.T) {
+		t.Run(fmt.Sprintf("masters=%d,partitions=%d,routed=%v", tc.masters, n, tc.routed), func(t *testing.T) {
 			start := time.Now()
 			prefix := fmt.Sprintf("{pt%d%v}:", n, tc.routed)
 			keys := pipeline.Keys{Prefix: prefix, DLQSuffix: ".dlq", Partitions: n}
