@@ -8,13 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/assistant-dev/assistant/ai/local"
-	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/search"
 	"github.com/assistant-dev/assistant/store"
-	"github.com/assistant-dev/assistant/store/postgres"
 )
 
 // The one-shot path (a snapshot file plus the store's changes since it)
@@ -25,28 +20,7 @@ func TestDiskVectorsAnswerAsTheMirror(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dbURL := testenv.Postgres(t)
-	if err := postgres.MigrateUp(ctx, dbURL); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	st, err := postgres.NewVectorStore(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	posts, err := search.ReadCorpus(testenv.SamplePath(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	emb := local.NewEmbedder(0)
-	ids, err := search.LoadCorpus(ctx, pool, emb, nil, posts, search.LoadOptions{Store: st, Collection: "posts"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, st, emb, ids := storedSample(ctx, t)
 	mirror := search.NewMirror(st, st, "posts", emb.Dimension(), search.MirrorOptions{Refresh: time.Hour})
 	if err := mirror.Load(ctx); err != nil {
 		t.Fatal(err)

@@ -6,14 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/assistant-dev/assistant/ai/local"
-	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/search"
 	"github.com/assistant-dev/assistant/search/vecindex"
 	"github.com/assistant-dev/assistant/store"
-	"github.com/assistant-dev/assistant/store/postgres"
 )
 
 // The mirror of the real PostgreSQL vector backend answers like the
@@ -23,28 +18,7 @@ func TestMirrorFollowsPostgresVectorStore(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	dbURL := testenv.Postgres(t)
-	if err := postgres.MigrateUp(ctx, dbURL); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	st, err := postgres.NewVectorStore(ctx, pool)
-	if err != nil {
-		t.Fatal(err)
-	}
-	posts, err := search.ReadCorpus(testenv.SamplePath(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	emb := local.NewEmbedder(0)
-	ids, err := search.LoadCorpus(ctx, pool, emb, nil, posts, search.LoadOptions{Store: st, Collection: "posts"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pool, st, emb, ids := storedSample(ctx, t)
 	m := search.NewMirror(st, st, "posts", emb.Dimension(), search.MirrorOptions{
 		Refresh: time.Hour, Index: vecindex.Options{Exact: search.PGExact{Pool: pool, Collection: "posts"}},
 	})
@@ -66,12 +40,12 @@ func TestMirrorFollowsPostgresVectorStore(t *testing.T) {
 	if err := m.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !m.Ready() || m.Index().Len() != len(posts) {
+	if !m.Ready() || m.Index().Len() != len(ids) {
 		t.Fatalf("after load: ready %v, %d points", m.Ready(), m.Index().Len())
 	}
 	exact := search.StoreVectors{Store: st, Collection: "posts"}
 	found, total := 0, 0
-	for i := 0; i < len(posts); i += 25 {
+	for i := 0; i < len(ids); i += 25 {
 		f := search.VectorFilter{Now: time.Now()}
 		got, err := m.Nearest(ctx, vecOf(i), 10, f)
 		if err != nil {

@@ -11,9 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -543,24 +541,7 @@ func serveModel(w http.ResponseWriter, r *http.Request, kind string, cfg Config,
 
 // Vector is the emulator's embedding of text: deterministic, unit length,
 // so a test can check that vectors come back in the right order.
-func Vector(text string, dim int) []float32 {
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(text))
-	seed := h.Sum64()
-	v := make([]float32, dim)
-	var norm float64
-	for i := range v {
-		seed = seed*6364136223846793005 + 1442695040888963407
-		x := float64(int64(seed>>11))/float64(1<<52) - 1
-		v[i] = float32(x)
-		norm += x * x
-	}
-	norm = math.Sqrt(norm)
-	for i := range v {
-		v[i] = float32(float64(v[i]) / norm)
-	}
-	return v
-}
+func Vector(text string, dim int) []float32 { return ai.HashVector(text, dim) }
 
 // Clock is a manual clock for token expiry and circuit-breaker cooldowns.
 type Clock struct {

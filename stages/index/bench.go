@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -81,7 +79,7 @@ func (c *countingEmbedder) Embed(ctx context.Context, texts []string) ([][]float
 	}
 	out := make([][]float32, len(texts))
 	for i, text := range texts {
-		out[i] = hashVector(text, c.dim)
+		out[i] = ai.HashVector(text, c.dim)
 	}
 	return out, nil
 }
@@ -92,25 +90,6 @@ func (c *countingEmbedder) Model() string {
 		return c.inner.Model()
 	}
 	return "emulated-80ms"
-}
-
-func hashVector(text string, dim int) []float32 {
-	h := fnv.New64a()
-	h.Write([]byte(text))
-	seed := h.Sum64()
-	v := make([]float32, dim)
-	var norm float64
-	for i := range v {
-		seed = seed*6364136223846793005 + 1442695040888963407
-		x := float64(int64(seed>>11))/float64(1<<52) - 1
-		v[i] = float32(x)
-		norm += x * x
-	}
-	norm = math.Sqrt(norm)
-	for i := range v {
-		v[i] = float32(float64(v[i]) / norm)
-	}
-	return v
 }
 
 // Index measures the index stage on the PostgreSQL backends: posts/s with
