@@ -197,17 +197,7 @@ type IndexVectors struct{ Index *vecindex.Index }
 
 // Nearest implements Vectors.
 func (v IndexVectors) Nearest(ctx context.Context, vec []float32, k int, f VectorFilter) ([]VectorHit, error) {
-	vf := vecindex.Filter{Channels: f.Channels, TenantID: f.TenantID}
-	if !f.Since.IsZero() {
-		vf.Since = f.Since.Unix()
-	}
-	if !f.Until.IsZero() {
-		vf.Until = f.Until.Unix()
-	}
-	if !f.Now.IsZero() {
-		vf.Now = f.Now.Unix()
-	}
-	hits, err := v.Index.Search(ctx, vec, k, vf)
+	hits, err := v.Index.Search(ctx, vec, k, indexFilter(f))
 	if err != nil {
 		return nil, err
 	}
