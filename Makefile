@@ -33,7 +33,7 @@ services:
 	bash scripts/services.sh
 
 ## run: build and run every enabled stage with config.yaml against local Redis/PostgreSQL
-## (the 2024 sample is kept posts.receipt_floor after ingest: docs/retention.md)
+## (the 2023–2024 sample is kept posts.receipt_floor after ingest: docs/retention.md)
 run: build services
 	./$(BIN) run --config config.yaml
 
