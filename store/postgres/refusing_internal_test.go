@@ -29,7 +29,9 @@ func TestRefusedConnectionIsUnavailable(t *testing.T) {
 	if err != nil {
 		t.Skipf("postgres at %s is not reachable: %v", testenv.DatabaseURL(), err)
 	}
-	defer admin.Close(context.Background())
+	// A cleanup, not a defer: defers run before cleanups, and the drop
+	// below needs the connection (cleanups run last-registered first).
+	t.Cleanup(func() { _ = admin.Close(context.Background()) })
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	name := "refuse_" + hex.EncodeToString(b)
@@ -38,7 +40,9 @@ func TestRefusedConnectionIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		_, _ = admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)")
+		if _, err := admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop the test database %s: %v", name, err)
+		}
 	})
 	u, err := url.Parse(testenv.DatabaseURL())
 	if err != nil {
