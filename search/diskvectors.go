@@ -146,6 +146,10 @@ func (d *DiskVectors) load(ctx context.Context) error {
 
 // build reads the whole collection and writes the snapshot.
 func (d *DiskVectors) build(ctx context.Context, ident string, start time.Time) error {
+	// Reading every vector takes seconds at 100,000 posts (~10 s): say why
+	// this call is slow before it is, not only after.
+	d.log.InfoContext(ctx, "building the vector snapshot (once per collection; later searches reuse it)",
+		"path", d.path, "collection", d.collection)
 	x := vecindex.New(d.dim, vecindex.Options{})
 	postOf := map[string]string{}
 	cursor, err := d.store.Scan(ctx, d.collection, func(p store.Point) error {
