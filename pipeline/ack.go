@@ -89,7 +89,7 @@ func (s *stageRunner) flush(ctx context.Context, batch []completion) {
 	}
 	for attempt := 1; ; attempt++ {
 		err := s.commit(ctx, batch)
-		if err == nil || isNoGroup(err) {
+		if err == nil || IsNoGroup(err) {
 			if err != nil {
 				// The group vanished with its pending list (Redis restarted
 				// empty, or an operator destroyed it). Only the XACKs failed:

@@ -86,7 +86,7 @@ func (s *stageRunner) claim(ctx context.Context, in groupRef) error {
 	}).Result()
 	if err != nil {
 		s.release(n)
-		if isNoGroup(err) {
+		if IsNoGroup(err) {
 			return nil
 		}
 		return err

@@ -92,7 +92,7 @@ func (s *stageRunner) fetchSet(ctx context.Context, inputs []groupRef, batch int
 				continue
 			}
 			failures++
-			if isNoGroup(err) {
+			if IsNoGroup(err) {
 				s.log.Warn("consumer group missing; recreating it", "err", err)
 				if gerr := s.r.ensureGroups(ctx); gerr != nil {
 					s.log.Error("recreate consumer groups", "err", gerr)

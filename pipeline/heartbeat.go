@@ -107,7 +107,7 @@ func (s *stageRunner) leave(ctx context.Context) (int64, error) {
 	for _, in := range s.inputs {
 		// Nothing can become pending for this consumer any more: it no
 		// longer reads, and other replicas claim entries to themselves.
-		if err := s.r.rdb.XGroupDelConsumer(ctx, in.key, s.def.Name, s.consumer).Err(); err != nil && !isNoGroup(err) {
+		if err := s.r.rdb.XGroupDelConsumer(ctx, in.key, s.def.Name, s.consumer).Err(); err != nil && !IsNoGroup(err) {
 			errs = append(errs, err)
 		}
 	}
@@ -121,7 +121,7 @@ func (s *stageRunner) leave(ctx context.Context) (int64, error) {
 func (s *stageRunner) ownPending(ctx context.Context, in groupRef) (int64, error) {
 	consumers, err := s.r.rdb.XInfoConsumers(ctx, in.key, s.def.Name).Result()
 	if err != nil {
-		if isNoGroup(err) {
+		if IsNoGroup(err) {
 			return 0, nil
 		}
 		return 0, err

@@ -48,7 +48,7 @@ func (s *stageRunner) logProgress(ctx context.Context, interval time.Duration) {
 	var queryErr error
 	for _, in := range s.inputs {
 		groups, err := s.r.rdb.XInfoGroups(ctx, in.key).Result()
-		if err != nil && !isNoSuchKey(err) {
+		if err != nil && !IsNoSuchKey(err) {
 			queryErr = err
 			continue
 		}

@@ -24,13 +24,15 @@ func createGroup(ctx context.Context, rdb redis.UniversalClient, key, group, sta
 	return nil
 }
 
-// isNoGroup reports an error caused by a missing stream or consumer group
-// (Redis restarted without persistence, or the group was deleted).
-func isNoSuchKey(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no such key") // XINFO's reply has no error code of its own
+// IsNoSuchKey reports XINFO's answer for a stream that does not exist (its
+// reply has no error code of its own).
+func IsNoSuchKey(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "no such key")
 }
 
-func isNoGroup(err error) bool {
+// IsNoGroup reports an error caused by a missing stream or consumer group
+// (Redis restarted without persistence, or the group was deleted).
+func IsNoGroup(err error) bool {
 	return redis.HasErrorPrefix(err, "NOGROUP")
 }
 
@@ -48,7 +50,7 @@ type groupState struct {
 func groupStates(ctx context.Context, rdb redis.UniversalClient, key string) ([]groupState, error) {
 	groups, err := rdb.XInfoGroups(ctx, key).Result()
 	if err != nil {
-		if isNoSuchKey(err) {
+		if IsNoSuchKey(err) {
 			return nil, nil
 		}
 		return nil, err
@@ -139,7 +141,7 @@ func trimUnread(ctx context.Context, rdb redis.UniversalClient, key string, maxE
 func pruneConsumers(ctx context.Context, rdb redis.UniversalClient, key, group string, idleTimeout time.Duration, own map[string]bool) (int, error) {
 	consumers, err := rdb.XInfoConsumers(ctx, key, group).Result()
 	if err != nil {
-		if isNoGroup(err) {
+		if IsNoGroup(err) {
 			return 0, nil
 		}
 		return 0, err

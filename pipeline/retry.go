@@ -128,7 +128,7 @@ func (s *stageRunner) redeliver(ctx context.Context, due []*Message) []*Message 
 			ids[i] = m.ID
 		}
 		present, err := s.reclaim(ctx, key, msgs, ids)
-		if err != nil && !isNoGroup(err) {
+		if err != nil && !IsNoGroup(err) {
 			// Redis unreachable: handle them anyway; the acknowledgement
 			// will wait for Redis, and nothing is lost.
 			out = append(out, msgs...)

@@ -130,7 +130,7 @@ func (rt *router) run(ctx context.Context) {
 		}
 		if err != nil && !errors.Is(err, redis.Nil) && ctx.Err() == nil {
 			failures++
-			if isNoGroup(err) {
+			if IsNoGroup(err) {
 				err = createGroup(ctx, rt.r.rdb, rt.src.key, RouterGroup, "0")
 			}
 			if err != nil {

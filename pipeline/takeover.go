@@ -26,7 +26,7 @@ const (
 func (s *stageRunner) takeOver(ctx context.Context, in groupRef) (more bool, recheck time.Duration, err error) {
 	consumers, err := s.r.rdb.XInfoConsumers(ctx, in.key, s.def.Name).Result()
 	if err != nil {
-		if isNoGroup(err) {
+		if IsNoGroup(err) {
 			return false, 0, nil
 		}
 		return false, 0, err
@@ -86,7 +86,7 @@ func (s *stageRunner) claimBatch(ctx context.Context, in groupRef, consumer stri
 	}).Result()
 	if err != nil || len(pend) == 0 {
 		s.release(n)
-		if err != nil && isNoGroup(err) {
+		if err != nil && IsNoGroup(err) {
 			err = nil
 		}
 		return 0, false, err

@@ -33,6 +33,7 @@ import (
 
 	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/local"
+	"github.com/assistant-dev/assistant/search/vecindex"
 )
 
 // Mode selects the ranking.
@@ -650,22 +651,13 @@ func (s *Service) semanticCandidates(ctx context.Context, q *Query, n int) ([]ra
 	if len(vecs) != 1 {
 		return nil, fmt.Errorf("embed query: %d vectors for one text", len(vecs))
 	}
-	if isZeroVector(vecs[0]) {
+	if vecindex.IsZero(vecs[0]) {
 		// Nothing in the query to embed (short words, emoji with the local
 		// embedder): no direction, so no post is near it; keyword matches,
 		// if any, still answer.
 		return nil, nil
 	}
 	return s.nearest(ctx, q, vecs[0], n, excluded, "")
-}
-
-func isZeroVector(v []float32) bool {
-	for _, f := range v {
-		if f != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // nearest asks the vector store for n posts near vec (more when filters

@@ -194,7 +194,7 @@ func keyReport(ctx context.Context, rdb redis.UniversalClient, rep StreamReport,
 
 func streamKeyReport(ctx context.Context, rdb redis.UniversalClient, rep StreamReport, now time.Time) (StreamReport, error) {
 	info, err := rdb.XInfoStream(ctx, rep.Key).Result()
-	if isNoSuchKey(err) {
+	if pipeline.IsNoSuchKey(err) {
 		return rep, nil
 	}
 	if err != nil {
@@ -582,8 +582,4 @@ func adminPipeline(rdb redis.UniversalClient, keys pipeline.Keys) redis.Pipeline
 		return rdb.Pipeline()
 	}
 	return rdb.TxPipeline()
-}
-
-func isNoSuchKey(err error) bool {
-	return err != nil && strings.Contains(err.Error(), "no such key") // XINFO's reply has no error code of its own
 }

@@ -28,7 +28,7 @@ func PendingEntries(ctx context.Context, rdb redis.UniversalClient, keys pipelin
 	var out []PendingEntry
 	for p, key := range keys.StreamKeys(stream) {
 		ext, err := rdb.XPendingExt(ctx, &redis.XPendingExtArgs{Stream: key, Group: group, Start: "-", End: "+", Count: n}).Result()
-		if isNoSuchKey(err) || redis.HasErrorPrefix(err, "NOGROUP") {
+		if pipeline.IsNoSuchKey(err) || pipeline.IsNoGroup(err) {
 			continue
 		}
 		if err != nil {

@@ -202,7 +202,7 @@ func (x *Index) Upsert(points ...Point) error {
 		}
 		v, ok := normalize(p.Vector)
 		if !ok {
-			if isZero(p.Vector) {
+			if IsZero(p.Vector) {
 				x.deleteLocked(p.ID)
 				continue
 			}
@@ -244,7 +244,9 @@ func (x *Index) Delete(ids ...string) {
 	}
 }
 
-func isZero(v []float32) bool {
+// IsZero reports whether every component of v is 0: what an embedder
+// returns for a text with nothing it can embed.
+func IsZero(v []float32) bool {
 	for _, f := range v {
 		if f != 0 {
 			return false
