@@ -135,7 +135,7 @@ var _ ai.Tagger = (*oldTagger)(nil)
 // TestGoldFloor keeps the stem-level F1@5 of the tagger, with the tag
 // stage's default settings (no channel statistics), from falling below a
 // floor on each part of the gold set. The floors sit 0.01 under the figures
-// of keyphrase-v4 (docs/tags.md); the held-out part was never tuned on.
+// of keyphrase-v5 (docs/tags.md); the held-out part was never tuned on.
 func TestGoldFloor(t *testing.T) {
 	for _, tt := range []struct {
 		path  string
@@ -163,6 +163,6 @@ func TestGoldFloor(t *testing.T) {
 }
 
 const (
-	tuningFloor  = 0.43
-	heldoutFloor = 0.48
+	tuningFloor  = 0.45
+	heldoutFloor = 0.49
 )

@@ -24,7 +24,7 @@ const ProviderName = "local"
 
 // TaggerModel names the key-phrase algorithm; bump it when scoring changes,
 // since it is stored with every tag set.
-const TaggerModel = "keyphrase-v4"
+const TaggerModel = "keyphrase-v5"
 
 // maxPhraseWords is the longest tag the tagger proposes (spec: 1–3 words).
 const maxPhraseWords = 3
@@ -72,6 +72,10 @@ type Tagger struct {
 	// noStats turns the boilerplate weighting off: tags then depend on the
 	// post alone, not on the channel's history (reproducible runs).
 	noStats bool
+	// kp and weights are the learned ranking (rank.go): nil for the
+	// embedded ones; the fitting test sets others.
+	kp      *keyphraseness
+	weights *[numFeatures]float64
 }
 
 // Option adjusts a Tagger.
@@ -178,6 +182,10 @@ type candidate struct {
 	wholeRun bool
 	rank     int  // a phrase's shown occurrence: sum of nominativeRank
 	name     bool // a whole name span
+	// feat: the ranking features (rank.go), set for the best rerankTop by
+	// score; model: the learned score from them.
+	feat  [numFeatures]float64
+	model float64
 }
 
 // Extract returns up to max key phrases of text, best first, each spelled
@@ -191,9 +199,62 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 	if max <= 0 {
 		return nil
 	}
-	toks := t.tokenize(text)
+	toks, order := t.candidates(ctx, channel, text)
 	if len(toks) == 0 {
 		return []string{}
+	}
+	t.rerank(order)
+	picked := make([]*candidate, 0, max)
+	usedStems := make(map[string]bool, max*3)
+	// First pass: phrases that share no word with a better one, so five tags
+	// cover five things. Second pass: fill up with the rest.
+	for pass := 0; pass < 2 && len(picked) < max; pass++ {
+		for _, c := range order {
+			if len(picked) >= max {
+				break
+			}
+			if c.score < 0 || slices.Contains(picked, c) {
+				continue
+			}
+			if pass == 0 {
+				overlap := false
+				for _, s := range c.stems {
+					if usedStems[s] {
+						overlap = true
+						break
+					}
+				}
+				if overlap {
+					continue
+				}
+			} else if containsStems(picked, c) {
+				continue
+			}
+			picked = append(picked, c)
+			for _, s := range c.stems {
+				usedStems[s] = true
+			}
+		}
+	}
+	out := make([]string, 0, len(picked))
+	seen := make(map[string]bool, len(picked))
+	for _, c := range picked {
+		tag := shownTag(text, toks, c)
+		if f := ai.FoldTag(tag); !seen[f] {
+			seen[f] = true
+			out = append(out, tag)
+		}
+	}
+	return out
+}
+
+// candidates tokenizes text and returns its tokens and its candidate
+// phrases, best first by the hand-set score (keyphrase-v4's), with the
+// ranking features of the best rerankTop computed.
+func (t *Tagger) candidates(ctx context.Context, channel, text string) ([]token, []*candidate) {
+	toks := t.tokenize(text)
+	if len(toks) == 0 {
+		return nil, nil
 	}
 	stats := make(map[string]*wordStat, len(toks))
 	terms := make([]string, 0, len(toks))
@@ -404,66 +465,17 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 			c.score = -1
 		}
 	}
-	slices.SortStableFunc(order, func(a, b *candidate) int {
-		switch {
-		case a.score > b.score:
-			return -1
-		case a.score < b.score:
-			return 1
-		case a.first != b.first:
-			return a.first - b.first
-		default:
-			return strings.Compare(a.key, b.key)
-		}
-	})
+	t.features(order)
+	return toks, order
+}
 
-	picked := make([]*candidate, 0, max)
-	usedStems := make(map[string]bool, max*3)
-	// First pass: phrases that share no word with a better one, so five tags
-	// cover five things. Second pass: fill up with the rest.
-	for pass := 0; pass < 2 && len(picked) < max; pass++ {
-		for _, c := range order {
-			if len(picked) >= max {
-				break
-			}
-			if c.score < 0 || slices.Contains(picked, c) {
-				continue
-			}
-			if pass == 0 {
-				overlap := false
-				for _, s := range c.stems {
-					if usedStems[s] {
-						overlap = true
-						break
-					}
-				}
-				if overlap {
-					continue
-				}
-			} else if containsStems(picked, c) {
-				continue
-			}
-			picked = append(picked, c)
-			for _, s := range c.stems {
-				usedStems[s] = true
-			}
-		}
+// shownTag is how a candidate is written as a tag: a one-word tag in its
+// base form, a phrase as its most nominative occurrence, spaces collapsed.
+func shownTag(text string, toks []token, c *candidate) string {
+	if c.words == 1 {
+		return baseForm(text, toks, c.forms)
 	}
-	out := make([]string, 0, len(picked))
-	seen := make(map[string]bool, len(picked))
-	for _, c := range picked {
-		var tag string
-		if c.words == 1 {
-			tag = baseForm(text, toks, c.forms)
-		} else {
-			tag = strings.Join(strings.Fields(text[c.start:c.end]), " ")
-		}
-		if f := ai.FoldTag(tag); !seen[f] {
-			seen[f] = true
-			out = append(out, tag)
-		}
-	}
-	return out
+	return strings.Join(strings.Fields(text[c.start:c.end]), " ")
 }
 
 // weighBoilerplate records the post's terms in channel's document
