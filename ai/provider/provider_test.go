@@ -149,6 +149,11 @@ func TestGigaChatChainFallsBackToLocal(t *testing.T) {
 	cfg.AI.GigaChat.APIKey = "test-key"
 	cfg.AI.GigaChat.BaseURL, cfg.AI.GigaChat.AuthURL = g.BaseURL(), g.AuthURL()
 	cfg.AI.GigaChat.MaxConcurrency = 1
+	// The shared breaker (tested in ai/internal/httpx and ai/gigachat) would
+	// open after five failed chats in a row and then, rightly, refuse the
+	// embeddings scheduled after them: off here, where the fallback and the
+	// shared client are what is checked.
+	cfg.AI.GigaChat.BreakerFailures = 0
 	s, err := New(&cfg, nil, WithGigaChatOptions(gigachat.WithHTTPClient(g.Server.Client()), gigachat.WithClock(clock.Now)))
 	if err != nil {
 		t.Fatal(err)
