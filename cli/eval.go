@@ -124,14 +124,16 @@ func evalEmbedder(c config.Local, semantic string, posts []search.CorpusPost) (*
 		if err != nil {
 			return nil, "", err
 		}
-		e := local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare))
+		e := local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare),
+			local.WithWordVectors(local.DefaultWordVectors(), c.WordVectorShare))
 		return e, e.Model(), nil
 	}
 	m, err := local.LoadSemanticModel(semantic)
 	if err != nil {
 		return nil, "", err
 	}
-	e := local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare))
+	e := local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare),
+		local.WithWordVectors(local.DefaultWordVectors(), c.WordVectorShare))
 	return e, e.Model(), nil
 }
 

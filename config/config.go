@@ -335,6 +335,10 @@ type Local struct {
 	SemanticModel string `mapstructure:"semantic_model" yaml:"semantic_model"`
 	// SemanticShare is the trained model's share of the cosine similarity.
 	SemanticShare float64 `mapstructure:"semantic_share" yaml:"semantic_share"`
+	// WordVectorShare is the share of the embedded word vectors (used with
+	// a trained model) in the cosine similarity; the hashed words have the
+	// rest.
+	WordVectorShare float64 `mapstructure:"word_vector_share" yaml:"word_vector_share"`
 }
 
 // Default returns the built-in defaults, with the default settings of each
@@ -425,7 +429,7 @@ func Default(sections ...Section) Config {
 				BreakerFailures: 5,
 				BreakerCooldown: 30 * time.Second,
 			},
-			Local: Local{EmbeddingDim: 384, SemanticShare: 0.6},
+			Local: Local{EmbeddingDim: 384, SemanticShare: 0.1, WordVectorShare: 0.7},
 		},
 		API: API{
 			Addr:           "127.0.0.1:8080",

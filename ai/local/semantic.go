@@ -342,9 +342,13 @@ func subwordBucketsOf(stem string) []int {
 // Vector is the latent vector of a text (L2-normalised; zero when no stem is
 // known).
 func (m *SemanticModel) Vector(text string) []float64 {
+	return m.vectorOfStems(Stems(text))
+}
+
+// vectorOfStems is Vector of a text's Stems.
+func (m *SemanticModel) vectorOfStems(stems []string) []float64 {
 	k := m.Rank
 	out := make([]float64, k)
-	stems := Stems(text)
 	known := m.weigh(stems)
 	for n, t := range known.idx {
 		w := known.w[n]
