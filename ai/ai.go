@@ -64,6 +64,15 @@ type Embedder interface {
 	Model() string
 }
 
+// TextMatcher is implemented by an embedder that can also score whole texts
+// against a query, beyond one vector per text (the local embedder with word
+// vectors: soft word matching). Search uses it to re-rank the nearest posts.
+type TextMatcher interface {
+	// MatchTexts returns one score in [0, 1] per text, in order, or nil
+	// when the embedder cannot match texts (as configured).
+	MatchTexts(ctx context.Context, query string, texts []string) ([]float64, error)
+}
+
 // APIError is a failed provider call, classified for retrying.
 type APIError struct {
 	Provider string

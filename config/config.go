@@ -101,6 +101,11 @@ type Search struct {
 	// (or by some of the words) under this cosine is a weaker match, shown
 	// apart. Negative: no floor.
 	MinSemanticScore float64 `mapstructure:"min_semantic_score" yaml:"min_semantic_score"`
+	// Rerank is how many of the nearest posts the embedder re-ranks by
+	// matching their texts (the local embedder with word vectors); negative:
+	// none. RerankWeight weighs the match score against the cosine.
+	Rerank       int     `mapstructure:"rerank" yaml:"rerank"`
+	RerankWeight float64 `mapstructure:"rerank_weight" yaml:"rerank_weight"`
 }
 
 // Log configures log/slog output.
@@ -446,6 +451,8 @@ func Default(sections ...Section) Config {
 			MaxLimit:         100,
 			MirrorRefresh:    time.Second,
 			MinSemanticScore: 0.35,
+			Rerank:           30,
+			RerankWeight:     1,
 		},
 		Stores: store.DefaultConfig(),
 	}

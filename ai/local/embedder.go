@@ -142,6 +142,24 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 	return out, nil
 }
 
+var _ ai.TextMatcher = (*Embedder)(nil)
+
+// MatchTexts implements ai.TextMatcher: the word vectors' SoftMatch of the
+// texts' stems (nil without word vectors).
+func (e *Embedder) MatchTexts(ctx context.Context, query string, texts []string) ([]float64, error) {
+	if e.wv == nil {
+		return nil, nil
+	}
+	stems := make([][]string, len(texts))
+	for i, t := range texts {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("local embedder: %w", err)
+		}
+		stems[i] = Stems(t)
+	}
+	return e.wv.SoftMatch(Stems(query), stems), nil
+}
+
 // Feature weights: whole words say more than word pieces, and a shared
 // bigram more than two shared words.
 const (

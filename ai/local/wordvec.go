@@ -471,3 +471,100 @@ var DefaultWordVectors = sync.OnceValue(func() *WordVectors {
 	}
 	return w
 })
+
+// stemVector is a stem's unit vector (its n-grams' for an unseen stem of
+// four letters or more) and its weight log(total/count) (an unseen stem
+// weighs as one seen once); nil when the stem has none.
+func (w *WordVectors) stemVector(s string, buf []float32) ([]float32, float64) {
+	k := w.Dim
+	if i, ok := w.vocab[s]; ok {
+		return w.vecs[int(i)*k : (int(i)+1)*k], math.Log(w.total / float64(w.counts[i]))
+	}
+	if len([]rune(s)) < 4 {
+		return nil, 0
+	}
+	clear(buf)
+	for _, b := range subwordBucketsOf(s) {
+		for j, x := range w.sub[b*k : (b+1)*k] {
+			buf[j] += x
+		}
+	}
+	var norm float64
+	for _, x := range buf {
+		norm += float64(x) * float64(x)
+	}
+	if norm == 0 {
+		return nil, 0
+	}
+	inv := float32(1 / math.Sqrt(norm))
+	for j := range buf {
+		buf[j] *= inv
+	}
+	return buf, math.Log(w.total)
+}
+
+// SoftMatch scores each text against the query by soft word matching: the
+// mean, weighted by the query stems' IDF, of each query stem's best cosine
+// with a stem of the text (0 when the best is negative). Unlike the cosine
+// of two averaged vectors, one query word's close synonym in a long post
+// counts in full.
+func (w *WordVectors) SoftMatch(query []string, texts [][]string) []float64 {
+	type qs struct {
+		v  []float32
+		wt float64
+	}
+	var q []qs
+	seen := map[string]bool{}
+	for _, s := range query {
+		if seen[s] {
+			continue
+		}
+		seen[s] = true
+		if v, wt := w.stemVector(s, make([]float32, w.Dim)); v != nil {
+			q = append(q, qs{v, wt})
+		}
+	}
+	out := make([]float64, len(texts))
+	if len(q) == 0 {
+		return out
+	}
+	var wsum float64
+	for _, x := range q {
+		wsum += x.wt
+	}
+	best := make([]float32, len(q))
+	buf := make([]float32, w.Dim)
+	for t, stems := range texts {
+		clear(best)
+		clear(seen)
+		for _, s := range stems {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			v, _ := w.stemVector(s, buf)
+			if v == nil {
+				continue
+			}
+			for a, x := range q {
+				if d := dot32(x.v, v); d > best[a] {
+					best[a] = d
+				}
+			}
+		}
+		var sum float64
+		for a, x := range q {
+			sum += x.wt * float64(best[a])
+		}
+		out[t] = sum / wsum
+	}
+	return out
+}
+
+func dot32(a, b []float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}

@@ -191,7 +191,7 @@ func TestWordVectorsFindParaphrases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mrr := func(e *Embedder) float64 {
+	mrr := func(e *Embedder, rerank int) float64 {
 		posts, err := e.Embed(t.Context(), texts)
 		if err != nil {
 			t.Fatal(err)
@@ -210,7 +210,7 @@ func TestWordVectorsFindParaphrases(t *testing.T) {
 			for i, p := range posts {
 				score[i] = cosine(qv[0], p)
 			}
-			slices.SortStableFunc(order, func(a, b int) int {
+			byScore := func(a, b int) int {
 				switch {
 				case score[a] > score[b]:
 					return -1
@@ -218,7 +218,22 @@ func TestWordVectorsFindParaphrases(t *testing.T) {
 					return 1
 				}
 				return 0
-			})
+			}
+			slices.SortStableFunc(order, byScore)
+			if rerank > 0 {
+				head := make([]string, rerank)
+				for r, i := range order[:rerank] {
+					head[r] = texts[i]
+				}
+				match, err := e.MatchTexts(t.Context(), q.Query, head)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for r, i := range order[:rerank] {
+					score[i] += match[r]
+				}
+				slices.SortStableFunc(order[:rerank], byScore)
+			}
 			for r, i := range order {
 				if q.Relevant[keys[i]] > 0 {
 					sum += 1 / float64(r+1)
@@ -228,11 +243,15 @@ func TestWordVectorsFindParaphrases(t *testing.T) {
 		}
 		return sum / float64(len(set.Queries))
 	}
-	without := mrr(NewEmbedder(384, WithSemanticModel(m, 0.6)))
-	with := mrr(NewEmbedder(384, WithSemanticModel(m, 0), WithWordVectors(DefaultWordVectors(), 0)))
-	t.Logf("paraphrase tuning, semantic MRR: model alone %.3f, with word vectors %.3f", without, with)
+	without := mrr(NewEmbedder(384, WithSemanticModel(m, 0.6)), 0)
+	wv := NewEmbedder(384, WithSemanticModel(m, 0), WithWordVectors(DefaultWordVectors(), 0))
+	with, reranked := mrr(wv, 0), mrr(wv, 30)
+	t.Logf("paraphrase tuning, semantic MRR: model alone %.3f, with word vectors %.3f, first 30 re-ranked by MatchTexts %.3f", without, with, reranked)
 	if with < without+0.1 {
 		t.Fatalf("word vectors: MRR %.3f, model alone %.3f", with, without)
+	}
+	if reranked < with+0.03 {
+		t.Fatalf("re-ranked by MatchTexts: MRR %.3f, cosine alone %.3f", reranked, with)
 	}
 }
 
@@ -283,5 +302,31 @@ func TestEmbedderWithWordVectors(t *testing.T) {
 				t.Fatalf("word-vector part of the cosine %.3f", tail)
 			}
 		})
+	}
+}
+
+func TestSoftMatchCountsOneSynonymInALongText(t *testing.T) {
+	w, err := TrainWordVectors(wordVecDocs(), WordVectorOptions{Dim: 16, Window: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	query := Stems("рукокрылые")
+	long := Stems("нетопыри нападающий забил гол стадион болельщики турнир вратарь отбил мяч")
+	other := Stems("нападающий забил гол стадион болельщики турнир вратарь отбил мяч")
+	got := w.SoftMatch(query, [][]string{long, other, nil})
+	if !(got[0] > 0.8 && got[0] > got[1]+0.5) || got[2] != 0 {
+		t.Fatalf("soft match: with the synonym %.3f, without %.3f, empty %.3f", got[0], got[1], got[2])
+	}
+	// The averaged vectors dilute the one synonym among the other words.
+	cos := 0.0
+	for i, x := range w.Vector(query) {
+		cos += x * w.Vector(long)[i]
+	}
+	if cos > got[0]-0.2 {
+		t.Fatalf("cosine of the averages %.3f, soft match %.3f", cos, got[0])
+	}
+	e := NewEmbedder(64)
+	if s, err := e.MatchTexts(t.Context(), "рукокрылые", []string{"нетопыри"}); err != nil || s != nil {
+		t.Fatalf("an embedder without word vectors matched texts: %v, %v", s, err)
 	}
 }
