@@ -145,3 +145,30 @@ func BenchmarkEmbedder(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMatchTexts is the re-ranking cost of one query: the embedded
+// word vectors' soft match of a query against 30 posts of the sample.
+//
+//	go test ./ai/local -run '^$' -bench MatchTexts
+func BenchmarkMatchTexts(b *testing.B) {
+	posts := testenv.SamplePosts(b, 0)
+	texts := make([]string, len(posts))
+	for i, p := range posts {
+		texts[i] = p.Text
+	}
+	m, err := local.Train(texts, local.TrainOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := local.NewEmbedder(384, local.WithSemanticModel(m, local.DefaultSemanticShare),
+		local.WithWordVectors(local.DefaultWordVectors(), local.DefaultWordVectorShare))
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		head := texts[(i*30)%(len(texts)-30):][:30]
+		if _, err := e.MatchTexts(ctx, "криптовалюта почти дошла до ста тысяч долларов", head); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

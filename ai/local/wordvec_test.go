@@ -330,3 +330,24 @@ func TestSoftMatchCountsOneSynonymInALongText(t *testing.T) {
 		t.Fatalf("an embedder without word vectors matched texts: %v, %v", s, err)
 	}
 }
+
+func TestStemCacheAnswersAsSnowball(t *testing.T) {
+	words := []string{"рукокрылые", "летучие", "мыши", "и", "2024", "running", "the", "нетопыри"}
+	for round := 0; round < 2; round++ {
+		for _, w := range words {
+			if got, want := Stem(w), snowballStem(w); got != want {
+				t.Fatalf("round %d: Stem(%q) = %q, Snowball %q", round, w, got, want)
+			}
+		}
+	}
+	// Past stemCacheMax words the cache starts afresh.
+	stemCache.n.Store(stemCacheMax)
+	before := stemCache.m.Load()
+	Stem("совершенно-новое-слово")
+	if stemCache.m.Load() == before {
+		t.Fatal("the cache was not emptied at its size limit")
+	}
+	if got := Stem("летучие"); got != snowballStem("летучие") {
+		t.Fatalf("after the reset: %q", got)
+	}
+}
