@@ -58,7 +58,7 @@ texts and the current judgments, for judging new queries by reading them.`,
 			opts.RRFK, opts.KeywordWeight, opts.SemanticWeight = cfg.Search.RRFK, cfg.Search.KeywordWeight, cfg.Search.SemanticWeight
 			opts.CrawlWeight, opts.Candidates = cfg.Search.CrawlWeight, cfg.Search.Candidates
 			opts.MinSemanticScore = cfg.Search.MinSemanticScore
-			opts.Rerank, opts.RerankWeight = cfg.Search.Rerank, cfg.Search.RerankWeight
+			opts.Rerank, opts.RerankWeight, opts.PartialWeight = cfg.Search.Rerank, cfg.Search.RerankWeight, cfg.Search.PartialWeight
 			sb, err := search.NewSandbox(cmd.Context(), search.SandboxOptions{
 				DatabaseURL: cfg.Database.URL, Posts: posts,
 				Embedder: emb, Search: opts,

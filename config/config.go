@@ -106,6 +106,10 @@ type Search struct {
 	// none. RerankWeight weighs the match score against the cosine.
 	Rerank       int     `mapstructure:"rerank" yaml:"rerank"`
 	RerankWeight float64 `mapstructure:"rerank_weight" yaml:"rerank_weight"`
+	// PartialWeight scales, in hybrid mode, the keyword weight of posts
+	// matching only some of the query's words: 0 = auto (none with the
+	// local embedder's word vectors, 1 otherwise), negative = none.
+	PartialWeight float64 `mapstructure:"partial_weight" yaml:"partial_weight"`
 }
 
 // Log configures log/slog output.

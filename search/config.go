@@ -17,6 +17,7 @@ func OptionsFromConfig(c config.Search) Options {
 		RRFK: c.RRFK, KeywordWeight: c.KeywordWeight, SemanticWeight: c.SemanticWeight,
 		CrawlWeight: c.CrawlWeight, Candidates: c.Candidates, MaxLimit: c.MaxLimit,
 		MinSemanticScore: c.MinSemanticScore, Rerank: c.Rerank, RerankWeight: c.RerankWeight,
+		PartialWeight: c.PartialWeight,
 	}
 }
 

@@ -17,6 +17,8 @@ type matcher struct {
 	calls int
 }
 
+func (m *matcher) MatchesTexts() bool { return true }
+
 func (m *matcher) MatchTexts(_ context.Context, _ string, texts []string) ([]float64, error) {
 	m.calls++
 	out := make([]float64, len(texts))
@@ -112,6 +114,56 @@ func TestRerankByTextMatch(t *testing.T) {
 				if pos < 0 || (before >= 0 && pos >= before) {
 					t.Fatalf("hybrid rank %d with re-ranking, %d without", pos+1, before+1)
 				}
+			}
+		})
+	}
+}
+
+func TestPartialKeywordWeight(t *testing.T) {
+	fx := searchtest.New(t)
+	hash := local.NewEmbedder(0)
+	m := &matcher{Embedder: hash}
+	tests := []struct {
+		name string
+		emb  interface {
+			Embed(context.Context, []string) ([][]float32, error)
+			Dimension() int
+			Model() string
+		}
+		set, want float64
+	}{
+		{"auto, hashed words", hash, 0, 1},
+		{"auto, text matcher", m, 0, 0},
+		{"set", m, 2, 2},
+		{"none", hash, -1, 0},
+	}
+	// Posts sharing only some words of a query no post holds whole.
+	const query = "кровососущие летучие мыши бегали на беговой дорожке"
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := search.DefaultOptions()
+			o.PartialWeight, o.Rerank, o.Candidates = tt.set, -1, 10
+			s := search.New(fx.Pool, tt.emb, search.IndexVectors{Index: fx.Index}, o)
+			if got := s.Options().PartialWeight; got != tt.want {
+				t.Fatalf("partial weight %v, want %v", got, tt.want)
+			}
+			page, err := s.Search(context.Background(), search.Query{Text: query, Mode: search.Hybrid, Limit: 60})
+			if err != nil {
+				t.Fatal(err)
+			}
+			onlyKeyword := 0
+			for _, r := range page.Results {
+				if r.SemanticRank == 0 && r.KeywordRank > 0 {
+					onlyKeyword++
+					if (r.Score == 0) != (tt.want == 0) {
+						t.Fatalf("a post found only by some words scores %v with partial weight %v", r.Score, tt.want)
+					}
+				}
+			}
+			// With a weight, such posts make the page (as the posts the
+			// other cases leave out or score 0).
+			if tt.want > 0 && onlyKeyword == 0 {
+				t.Fatal("no post found only by keyword: the query no longer tests partial matches")
 			}
 		})
 	}

@@ -282,6 +282,12 @@ type Options struct {
 	// default (DefaultRerank); negative = none.
 	Rerank       int
 	RerankWeight float64
+	// PartialWeight scales, in the hybrid fusion, the keyword ranking's
+	// weight for posts matching only some of the query's words. 0 = auto:
+	// none with an embedder that matches texts (ai.TextMatcher: its
+	// ranking of posts sharing some words is the better one), 1 otherwise;
+	// negative = none.
+	PartialWeight float64
 }
 
 // DefaultRerank and DefaultRerankWeight were chosen on
@@ -379,6 +385,15 @@ func New(pool *pgxpool.Pool, embedder ai.Embedder, vectors Vectors, opts Options
 	}
 	if opts.RerankWeight <= 0 {
 		opts.RerankWeight = def.RerankWeight
+	}
+	switch m, ok := embedder.(ai.TextMatcher); {
+	case opts.PartialWeight < 0:
+		opts.PartialWeight = 0
+	case opts.PartialWeight > 0:
+	case ok && m.MatchesTexts():
+		opts.PartialWeight = 0
+	default:
+		opts.PartialWeight = 1
 	}
 	return &Service{pool: pool, embedder: embedder, vectors: vectors, opts: opts, now: time.Now}
 }
@@ -689,7 +704,7 @@ func (s *Service) semanticCandidates(ctx context.Context, q *Query, n int) ([]ra
 // so the re-ranked posts still score at least as high as the ones after.
 func (s *Service) rerank(ctx context.Context, query string, list []ranked) ([]ranked, error) {
 	m, ok := s.embedder.(ai.TextMatcher)
-	if !ok || s.opts.Rerank < 0 || len(list) < 2 {
+	if !ok || !m.MatchesTexts() || s.opts.Rerank < 0 || len(list) < 2 {
 		return list, nil
 	}
 	head := list[:min(s.opts.Rerank, len(list))]
@@ -802,7 +817,11 @@ func (s *Service) fuse(kw, sem []ranked) []ranked {
 	for _, c := range kw {
 		r := get(c.id)
 		r.keyRank, r.crawl, r.text, r.partial = c.keyRank, c.crawl, c.text, c.partial
-		r.score += s.opts.KeywordWeight / (s.opts.RRFK + float64(c.keyRank))
+		w := s.opts.KeywordWeight
+		if c.partial {
+			w *= s.opts.PartialWeight
+		}
+		r.score += w / (s.opts.RRFK + float64(c.keyRank))
 	}
 	for _, c := range sem {
 		r := get(c.id)

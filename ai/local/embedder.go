@@ -144,6 +144,9 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 
 var _ ai.TextMatcher = (*Embedder)(nil)
 
+// MatchesTexts implements ai.TextMatcher: true with word vectors.
+func (e *Embedder) MatchesTexts() bool { return e.wv != nil }
+
 // MatchTexts implements ai.TextMatcher: the word vectors' SoftMatch of the
 // texts' stems (nil without word vectors).
 func (e *Embedder) MatchTexts(ctx context.Context, query string, texts []string) ([]float64, error) {
