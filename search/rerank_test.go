@@ -2,8 +2,11 @@ package search_test
 
 import (
 	"context"
+	"path/filepath"
+	"runtime"
 	"testing"
 
+	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/search"
 	"github.com/assistant-dev/assistant/search/searchtest"
@@ -167,4 +170,50 @@ func TestPartialKeywordWeight(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The relevance floor with the offline embedder's trained model and word
+// vectors (the cosine scale differs from the hashed words'): the posts
+// nearest to queries about nothing in the sample are weaker matches, and
+// the first result of most judged queries is not.
+func TestRelevanceFloorWithWordVectors(t *testing.T) {
+	fx := searchtest.NewWith(t, func(posts []search.CorpusPost) ai.Embedder {
+		m, err := search.TrainOnCorpus(posts, local.TrainOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return local.NewEmbedder(0, local.WithSemanticModel(m, local.DefaultSemanticShare),
+			local.WithWordVectors(local.DefaultWordVectors(), local.DefaultWordVectorShare))
+	})
+	ctx := context.Background()
+	for _, q := range []string{"рецепт борща с пампушками", "расписание электричек до Твери", "ывапролд"} {
+		page, err := fx.Service.Search(ctx, search.Query{Text: q, Mode: search.Semantic, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range page.Results {
+			if !r.Weak {
+				t.Errorf("%q: %s (cosine %.3f) is not a weaker match", q, r.PostID, r.SemanticScore)
+			}
+		}
+	}
+	_, file, _, _ := runtime.Caller(0)
+	set, err := search.ReadJudgedSet(filepath.Join(filepath.Dir(file), "..", "testdata", "search", "judged.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	strong := 0
+	for _, q := range set.Queries {
+		page, err := fx.Service.Search(ctx, search.Query{Text: q.Query, Mode: search.Semantic, Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Results) > 0 && !page.Results[0].Weak {
+			strong++
+		}
+	}
+	if strong < len(set.Queries)*8/10 {
+		t.Fatalf("the first result is a strong match for %d of %d judged queries", strong, len(set.Queries))
+	}
+	t.Logf("first result strong for %d of %d judged queries", strong, len(set.Queries))
 }
