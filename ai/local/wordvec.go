@@ -26,9 +26,12 @@ import (
 // average (a/(a+p(w)), Arora et al. 2017) of its stems' vectors with the
 // corpus's common direction removed.
 //
-// The embedded table (wordvec.bin.gz) is learnt from a general Russian
-// news corpus (see TestWriteWordVectors); unseen stems compose a vector
-// from their character n-grams.
+// The embedded table (wordvec.bin.gz) is learnt from the "Dataset of
+// Telegram News Posts" (NKTKLN/telegram-news-classifier, data/raw, CC BY
+// 4.0 https://creativecommons.org/licenses/by/4.0/), without the posts of
+// testdata/telegram-news-ru/sample.jsonl; rebuild: WORDVEC_RAW=DIR go test
+// ./ai/local -run TestWriteWordVectors. Unseen stems compose a vector from
+// their character n-grams.
 type WordVectors struct {
 	Dim    int
 	vocab  map[string]int32
