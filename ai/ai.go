@@ -64,6 +64,18 @@ type Embedder interface {
 	Model() string
 }
 
+// TextMatcher is implemented by an embedder that can also score whole texts
+// against a query, beyond one vector per text (the local embedder with word
+// vectors: soft word matching). Search uses it to re-rank the nearest posts.
+type TextMatcher interface {
+	// MatchesTexts reports whether MatchTexts scores texts, as the
+	// embedder is configured.
+	MatchesTexts() bool
+	// MatchTexts returns one score in [0, 1] per text, in order, or nil
+	// when the embedder cannot match texts.
+	MatchTexts(ctx context.Context, query string, texts []string) ([]float64, error)
+}
+
 // APIError is a failed provider call, classified for retrying.
 type APIError struct {
 	Provider string

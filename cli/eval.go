@@ -58,6 +58,7 @@ texts and the current judgments, for judging new queries by reading them.`,
 			opts.RRFK, opts.KeywordWeight, opts.SemanticWeight = cfg.Search.RRFK, cfg.Search.KeywordWeight, cfg.Search.SemanticWeight
 			opts.CrawlWeight, opts.Candidates = cfg.Search.CrawlWeight, cfg.Search.Candidates
 			opts.MinSemanticScore = cfg.Search.MinSemanticScore
+			opts.Rerank, opts.RerankWeight, opts.PartialWeight = cfg.Search.Rerank, cfg.Search.RerankWeight, cfg.Search.PartialWeight
 			sb, err := search.NewSandbox(cmd.Context(), search.SandboxOptions{
 				DatabaseURL: cfg.Database.URL, Posts: posts,
 				Embedder: emb, Search: opts,
@@ -124,14 +125,16 @@ func evalEmbedder(c config.Local, semantic string, posts []search.CorpusPost) (*
 		if err != nil {
 			return nil, "", err
 		}
-		e := local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare))
+		e := local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare),
+			local.WithWordVectors(local.DefaultWordVectors(), c.WordVectorShare))
 		return e, e.Model(), nil
 	}
 	m, err := local.LoadSemanticModel(semantic)
 	if err != nil {
 		return nil, "", err
 	}
-	e := local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare))
+	e := local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare),
+		local.WithWordVectors(local.DefaultWordVectors(), c.WordVectorShare))
 	return e, e.Model(), nil
 }
 

@@ -101,6 +101,15 @@ type Search struct {
 	// (or by some of the words) under this cosine is a weaker match, shown
 	// apart. Negative: no floor.
 	MinSemanticScore float64 `mapstructure:"min_semantic_score" yaml:"min_semantic_score"`
+	// Rerank is how many of the nearest posts the embedder re-ranks by
+	// matching their texts (the local embedder with word vectors); negative:
+	// none. RerankWeight weighs the match score against the cosine.
+	Rerank       int     `mapstructure:"rerank" yaml:"rerank"`
+	RerankWeight float64 `mapstructure:"rerank_weight" yaml:"rerank_weight"`
+	// PartialWeight scales, in hybrid mode, the keyword weight of posts
+	// matching only some of the query's words: 0 = auto (none with the
+	// local embedder's word vectors, 1 otherwise), negative = none.
+	PartialWeight float64 `mapstructure:"partial_weight" yaml:"partial_weight"`
 }
 
 // Log configures log/slog output.
@@ -335,6 +344,10 @@ type Local struct {
 	SemanticModel string `mapstructure:"semantic_model" yaml:"semantic_model"`
 	// SemanticShare is the trained model's share of the cosine similarity.
 	SemanticShare float64 `mapstructure:"semantic_share" yaml:"semantic_share"`
+	// WordVectorShare is the share of the embedded word vectors (used with
+	// a trained model) in the cosine similarity; the hashed words have the
+	// rest.
+	WordVectorShare float64 `mapstructure:"word_vector_share" yaml:"word_vector_share"`
 }
 
 // Default returns the built-in defaults, with the default settings of each
@@ -425,7 +438,7 @@ func Default(sections ...Section) Config {
 				BreakerFailures: 5,
 				BreakerCooldown: 30 * time.Second,
 			},
-			Local: Local{EmbeddingDim: 384, SemanticShare: 0.6},
+			Local: Local{EmbeddingDim: 384, SemanticShare: 0.1, WordVectorShare: 0.7},
 		},
 		API: API{
 			Addr:           "127.0.0.1:8080",
@@ -442,6 +455,8 @@ func Default(sections ...Section) Config {
 			MaxLimit:         100,
 			MirrorRefresh:    time.Second,
 			MinSemanticScore: 0.35,
+			Rerank:           30,
+			RerankWeight:     1,
 		},
 		Stores: store.DefaultConfig(),
 	}

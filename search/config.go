@@ -16,7 +16,8 @@ func OptionsFromConfig(c config.Search) Options {
 	return Options{
 		RRFK: c.RRFK, KeywordWeight: c.KeywordWeight, SemanticWeight: c.SemanticWeight,
 		CrawlWeight: c.CrawlWeight, Candidates: c.Candidates, MaxLimit: c.MaxLimit,
-		MinSemanticScore: c.MinSemanticScore,
+		MinSemanticScore: c.MinSemanticScore, Rerank: c.Rerank, RerankWeight: c.RerankWeight,
+		PartialWeight: c.PartialWeight,
 	}
 }
 

@@ -276,7 +276,26 @@ type Options struct {
 	// RUMCap is how many matches the RUM index hands over, in its own
 	// rank order, for ts_rank_cd to order (default 4 × the candidates).
 	RUMCap int
+	// Rerank is how many of the nearest posts are re-ranked by the
+	// embedder's text matching (ai.TextMatcher: the local embedder with
+	// word vectors), by cosine + RerankWeight × match score. 0 = the
+	// default (DefaultRerank); negative = none.
+	Rerank       int
+	RerankWeight float64
+	// PartialWeight scales, in the hybrid fusion, the keyword ranking's
+	// weight for posts matching only some of the query's words. 0 = auto:
+	// none with an embedder that matches texts (ai.TextMatcher: its
+	// ranking of posts sharing some words is the better one), 1 otherwise;
+	// negative = none.
+	PartialWeight float64
 }
+
+// DefaultRerank and DefaultRerankWeight were chosen on
+// testdata/search/paraphrase-tuning.json (docs/search.md).
+const (
+	DefaultRerank       = 30
+	DefaultRerankWeight = 1.0
+)
 
 // The full-text strategies (Options.FullText).
 const (
@@ -288,7 +307,7 @@ const (
 // how they were measured).
 func DefaultOptions() Options {
 	return Options{RRFK: 60, KeywordWeight: 1, SemanticWeight: 1, CrawlWeight: 0.5, Candidates: 100, MaxLimit: 100,
-		MinSemanticScore: DefaultMinSemanticScore}
+		MinSemanticScore: DefaultMinSemanticScore, Rerank: DefaultRerank, RerankWeight: DefaultRerankWeight}
 }
 
 // Service answers searches. Safe for concurrent use.
@@ -360,6 +379,21 @@ func New(pool *pgxpool.Pool, embedder ai.Embedder, vectors Vectors, opts Options
 	}
 	if opts.RUMCap <= 0 {
 		opts.RUMCap = 4 * opts.Candidates
+	}
+	if opts.Rerank == 0 {
+		opts.Rerank = def.Rerank
+	}
+	if opts.RerankWeight <= 0 {
+		opts.RerankWeight = def.RerankWeight
+	}
+	switch m, ok := embedder.(ai.TextMatcher); {
+	case opts.PartialWeight < 0:
+		opts.PartialWeight = 0
+	case opts.PartialWeight > 0:
+	case ok && m.MatchesTexts():
+		opts.PartialWeight = 0
+	default:
+		opts.PartialWeight = 1
 	}
 	return &Service{pool: pool, embedder: embedder, vectors: vectors, opts: opts, now: time.Now}
 }
@@ -657,7 +691,63 @@ func (s *Service) semanticCandidates(ctx context.Context, q *Query, n int) ([]ra
 		// if any, still answer.
 		return nil, nil
 	}
-	return s.nearest(ctx, q, vecs[0], n, excluded, "")
+	out, err := s.nearest(ctx, q, vecs[0], n, excluded, "")
+	if err != nil {
+		return nil, err
+	}
+	return s.rerank(ctx, text, out)
+}
+
+// rerank re-orders the first Options.Rerank of the nearest posts by cosine
+// + RerankWeight × the embedder's match score of their texts, when the
+// embedder matches texts (ai.TextMatcher). The match score is not negative,
+// so the re-ranked posts still score at least as high as the ones after.
+func (s *Service) rerank(ctx context.Context, query string, list []ranked) ([]ranked, error) {
+	m, ok := s.embedder.(ai.TextMatcher)
+	if !ok || !m.MatchesTexts() || s.opts.Rerank < 0 || len(list) < 2 {
+		return list, nil
+	}
+	head := list[:min(s.opts.Rerank, len(list))]
+	ids := make([]string, len(head))
+	for i, r := range head {
+		ids[i] = r.id
+	}
+	rows, err := s.pool.Query(ctx, `SELECT post_id, coalesce(text, '') FROM posts WHERE post_id = ANY($1::text[])`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("re-rank: read posts: %w", err)
+	}
+	byID := map[string]string{}
+	for rows.Next() {
+		var id, text string
+		if err := rows.Scan(&id, &text); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("re-rank: read posts: %w", err)
+		}
+		byID[id] = text
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("re-rank: read posts: %w", err)
+	}
+	texts := make([]string, len(head))
+	for i, r := range head {
+		texts[i] = byID[r.id]
+	}
+	scores, err := m.MatchTexts(ctx, query, texts)
+	if err != nil {
+		return nil, fmt.Errorf("re-rank: %w", err)
+	}
+	if len(scores) != len(head) {
+		return list, nil
+	}
+	for i := range head {
+		head[i].score = head[i].cosine + s.opts.RerankWeight*max(scores[i], 0)
+	}
+	sort.SliceStable(head, func(i, j int) bool { return head[i].score > head[j].score })
+	for i := range list {
+		list[i].semRank = i + 1
+	}
+	return list, nil
 }
 
 // nearest asks the vector store for n posts near vec (more when filters
@@ -727,7 +817,11 @@ func (s *Service) fuse(kw, sem []ranked) []ranked {
 	for _, c := range kw {
 		r := get(c.id)
 		r.keyRank, r.crawl, r.text, r.partial = c.keyRank, c.crawl, c.text, c.partial
-		r.score += s.opts.KeywordWeight / (s.opts.RRFK + float64(c.keyRank))
+		w := s.opts.KeywordWeight
+		if c.partial {
+			w *= s.opts.PartialWeight
+		}
+		r.score += w / (s.opts.RRFK + float64(c.keyRank))
 	}
 	for _, c := range sem {
 		r := get(c.id)

@@ -107,3 +107,68 @@ func BenchmarkTaggerWithRedis(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEmbedder embeds the 500-post sample one post per op: hashed
+// words only, with an LSA model trained on the sample, and with the model
+// and the embedded word vectors (the default with a trained model):
+//
+//	go test ./ai/local -run '^$' -bench Embedder -benchtime 3000x
+func BenchmarkEmbedder(b *testing.B) {
+	posts := testenv.SamplePosts(b, 0)
+	texts := make([]string, len(posts))
+	for i, p := range posts {
+		texts[i] = p.Text
+	}
+	m, err := local.Train(texts, local.TrainOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	embedders := []struct {
+		name string
+		e    *local.Embedder
+	}{
+		{"hash", local.NewEmbedder(384)},
+		{"lsa", local.NewEmbedder(384, local.WithSemanticModel(m, 0.6))},
+		{"lsa+wordvec", local.NewEmbedder(384, local.WithSemanticModel(m, local.DefaultSemanticShare),
+			local.WithWordVectors(local.DefaultWordVectors(), local.DefaultWordVectorShare))},
+	}
+	for _, tt := range embedders {
+		b.Run(tt.name, func(b *testing.B) {
+			ctx := context.Background()
+			i := 0
+			for b.Loop() {
+				if _, err := tt.e.Embed(ctx, texts[i%len(texts):i%len(texts)+1]); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
+// BenchmarkMatchTexts is the re-ranking cost of one query: the embedded
+// word vectors' soft match of a query against 30 posts of the sample.
+//
+//	go test ./ai/local -run '^$' -bench MatchTexts
+func BenchmarkMatchTexts(b *testing.B) {
+	posts := testenv.SamplePosts(b, 0)
+	texts := make([]string, len(posts))
+	for i, p := range posts {
+		texts[i] = p.Text
+	}
+	m, err := local.Train(texts, local.TrainOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := local.NewEmbedder(384, local.WithSemanticModel(m, local.DefaultSemanticShare),
+		local.WithWordVectors(local.DefaultWordVectors(), local.DefaultWordVectorShare))
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		head := texts[(i*30)%(len(texts)-30):][:30]
+		if _, err := e.MatchTexts(ctx, "криптовалюта почти дошла до ста тысяч долларов", head); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

@@ -30,10 +30,17 @@ const DefaultEmbeddingDim = 384
 // hashed features above in the first dim−Rank dimensions and the model's
 // latent vector in the last Rank, weighted so that cosine similarity is
 // (1−SemanticShare)·lexical + SemanticShare·latent.
+//
+// With word vectors as well (WithWordVectors), the latent part is followed
+// by the text's word-vector average, so cosine similarity is
+// (1−SemanticShare−WordVectorShare)·lexical + SemanticShare·latent +
+// WordVectorShare·word vectors.
 type Embedder struct {
-	dim   int
-	model *SemanticModel
-	share float64
+	dim     int
+	model   *SemanticModel
+	share   float64
+	wv      *WordVectors
+	wvShare float64
 }
 
 // EmbedderOption configures an Embedder.
@@ -41,7 +48,7 @@ type EmbedderOption func(*Embedder)
 
 // DefaultSemanticShare is the latent part's share of the cosine similarity
 // (tuned on testdata/search/paraphrase-tuning.json; see docs/search.md).
-const DefaultSemanticShare = 0.6
+const DefaultSemanticShare = 0.1
 
 // WithSemanticModel adds a trained model's latent vector to every embedding;
 // share is its share of the cosine (DefaultSemanticShare when not in (0, 1]).
@@ -52,6 +59,26 @@ func WithSemanticModel(m *SemanticModel, share float64) EmbedderOption {
 			share = DefaultSemanticShare
 		}
 		e.model, e.share = m, share
+	}
+}
+
+// DefaultWordVectorShare is the word vectors' share of the cosine
+// similarity (tuned with DefaultSemanticShare on
+// testdata/search/paraphrase-tuning.json; see docs/search.md).
+const DefaultWordVectorShare = 0.7
+
+// WithWordVectors adds a text's average word vector (DefaultWordVectors for
+// the embedded table) to every embedding of an embedder with a trained
+// SemanticModel; share is its share of the cosine (DefaultWordVectorShare
+// when not in (0, 1)). They are left out when the model's rank and theirs
+// leave no room below the dimension, or when the two shares add up to 1 or
+// more.
+func WithWordVectors(w *WordVectors, share float64) EmbedderOption {
+	return func(e *Embedder) {
+		if share <= 0 || share >= 1 {
+			share = DefaultWordVectorShare
+		}
+		e.wv, e.wvShare = w, share
 	}
 }
 
@@ -68,6 +95,9 @@ func NewEmbedder(dim int, opts ...EmbedderOption) *Embedder {
 	if e.model != nil && e.model.Rank >= dim {
 		e.model = nil
 	}
+	if e.wv != nil && (e.model == nil || e.model.Rank+e.wv.Dim >= dim || e.share+e.wvShare >= 1) {
+		e.wv = nil
+	}
 	return e
 }
 
@@ -83,6 +113,9 @@ func (e *Embedder) Dimension() int { return e.dim }
 // With a trained model the name carries the model's content id, so a
 // retrained model is a model change (store.MismatchError until reindex).
 func (e *Embedder) Model() string {
+	if e.wv != nil {
+		return WordVectorEmbedderModel + "-" + e.model.ID + "-" + e.wv.ID
+	}
 	if e.model != nil {
 		return SemanticEmbedderModel + "-" + e.model.ID
 	}
@@ -92,6 +125,10 @@ func (e *Embedder) Model() string {
 // SemanticEmbedderModel prefixes the model name of an embedder with a
 // trained SemanticModel.
 const SemanticEmbedderModel = "local-lsa-v1"
+
+// WordVectorEmbedderModel prefixes the model name of an embedder with a
+// trained SemanticModel and word vectors (then the two ids).
+const WordVectorEmbedderModel = "local-lsa-wv-v1"
 
 // Embed implements ai.Embedder.
 func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
@@ -103,6 +140,27 @@ func (e *Embedder) Embed(ctx context.Context, texts []string) ([][]float32, erro
 		out[i] = e.embedOne(text)
 	}
 	return out, nil
+}
+
+var _ ai.TextMatcher = (*Embedder)(nil)
+
+// MatchesTexts implements ai.TextMatcher: true with word vectors.
+func (e *Embedder) MatchesTexts() bool { return e.wv != nil }
+
+// MatchTexts implements ai.TextMatcher: the word vectors' SoftMatch of the
+// texts' stems (nil without word vectors).
+func (e *Embedder) MatchTexts(ctx context.Context, query string, texts []string) ([]float64, error) {
+	if e.wv == nil {
+		return nil, nil
+	}
+	stems := make([][]string, len(texts))
+	for i, t := range texts {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("local embedder: %w", err)
+		}
+		stems[i] = Stems(t)
+	}
+	return e.wv.SoftMatch(Stems(query), stems), nil
 }
 
 // Feature weights: whole words say more than word pieces, and a shared
@@ -117,15 +175,26 @@ func (e *Embedder) embedOne(text string) []float32 {
 	if e.model == nil {
 		return normalized(hashFeatures(text, e.dim))
 	}
-	lex := normalized(hashFeatures(text, e.dim-e.model.Rank))
-	lat := e.model.Vector(text)
-	a, b := float32(math.Sqrt(1-e.share)), math.Sqrt(e.share)
+	wvDim, wvShare := 0, 0.0
+	if e.wv != nil {
+		wvDim, wvShare = e.wv.Dim, e.wvShare
+	}
+	lex := normalized(hashFeatures(text, e.dim-e.model.Rank-wvDim))
+	stems := Stems(text)
+	lat := e.model.vectorOfStems(stems)
+	a, b := float32(math.Sqrt(1-e.share-wvShare)), math.Sqrt(e.share)
 	out := make([]float32, e.dim)
 	for i, x := range lex {
 		out[i] = a * x
 	}
 	for i, x := range lat {
 		out[len(lex)+i] = float32(b * x)
+	}
+	if e.wv != nil {
+		c := math.Sqrt(wvShare)
+		for i, x := range e.wv.Vector(stems) {
+			out[len(lex)+len(lat)+i] = float32(c * x)
+		}
 	}
 	return normalized64(out)
 }

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unicode"
 
 	"github.com/kljensen/snowball/english"
@@ -86,9 +88,37 @@ func Stems(text string) []string {
 	return out
 }
 
+// stemCache remembers the stems of the words seen (Snowball is most of the
+// cost of embedding a text and of matching texts); it is emptied when it
+// holds stemCacheMax words.
+var stemCache struct {
+	m atomic.Pointer[sync.Map]
+	n atomic.Int64
+}
+
+const stemCacheMax = 1 << 18
+
 // Stem is the Snowball stem of one folded word ("" for a stop word, a number
 // or a single letter).
 func Stem(w string) string {
+	m := stemCache.m.Load()
+	if m == nil {
+		stemCache.m.CompareAndSwap(nil, new(sync.Map))
+		m = stemCache.m.Load()
+	}
+	if s, ok := m.Load(w); ok {
+		return s.(string)
+	}
+	s := snowballStem(w)
+	if stemCache.n.Add(1) > stemCacheMax {
+		stemCache.m.Store(new(sync.Map))
+		stemCache.n.Store(0)
+	}
+	m.Store(strings.Clone(w), s)
+	return s
+}
+
+func snowballStem(w string) string {
 	letters, cyr := 0, 0
 	for _, r := range w {
 		if unicode.IsLetter(r) {
@@ -342,9 +372,13 @@ func subwordBucketsOf(stem string) []int {
 // Vector is the latent vector of a text (L2-normalised; zero when no stem is
 // known).
 func (m *SemanticModel) Vector(text string) []float64 {
+	return m.vectorOfStems(Stems(text))
+}
+
+// vectorOfStems is Vector of a text's Stems.
+func (m *SemanticModel) vectorOfStems(stems []string) []float64 {
 	k := m.Rank
 	out := make([]float64, k)
-	stems := Stems(text)
 	known := m.weigh(stems)
 	for n, t := range known.idx {
 		w := known.w[n]

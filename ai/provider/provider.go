@@ -296,5 +296,6 @@ func localEmbedder(c config.Local, logger *slog.Logger) (*local.Embedder, error)
 	if err != nil {
 		return nil, fmt.Errorf("build local provider: %w", err)
 	}
-	return local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare)), nil
+	return local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare),
+		local.WithWordVectors(local.DefaultWordVectors(), c.WordVectorShare)), nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/assistant-dev/assistant/ai"
 	"github.com/assistant-dev/assistant/ai/local"
 	"github.com/assistant-dev/assistant/internal/testenv"
 	"github.com/assistant-dev/assistant/search"
@@ -30,8 +31,16 @@ type Fixture struct {
 	Index *vecindex.Index
 }
 
-// New indexes the sample into a fresh schema.
+// New indexes the sample into a fresh schema with the local hashing
+// embedder.
 func New(t testing.TB) *Fixture {
+	t.Helper()
+	return NewWith(t, nil)
+}
+
+// NewWith indexes the sample with the embedder made by emb from the
+// sample's posts (nil: the local hashing embedder).
+func NewWith(t testing.TB, emb func(posts []search.CorpusPost) ai.Embedder) *Fixture {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -48,14 +57,17 @@ func New(t testing.TB) *Fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	emb := local.NewEmbedder(0)
-	ix := vecindex.New(emb.Dimension(), vecindex.Options{KeepExact: true})
-	ids, err := search.LoadCorpus(ctx, pool, emb, ix, posts, search.LoadOptions{})
+	var e ai.Embedder = local.NewEmbedder(0)
+	if emb != nil {
+		e = emb(posts)
+	}
+	ix := vecindex.New(e.Dimension(), vecindex.Options{KeepExact: true})
+	ids, err := search.LoadCorpus(ctx, pool, e, ix, posts, search.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &Fixture{
-		Service: search.New(pool, emb, search.IndexVectors{Index: ix}, search.DefaultOptions()),
+		Service: search.New(pool, e, search.IndexVectors{Index: ix}, search.DefaultOptions()),
 		Pool:    pool, IDs: ids, Posts: posts, Index: ix,
 	}
 }
