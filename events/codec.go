@@ -15,6 +15,12 @@ import (
 // field with UTF-8 JSON, non-ASCII unescaped.
 func Encode(ev Event) (map[string]any, error) {
 	var b strings.Builder
+	if fe, ok := ev.(fastEncoder); ok {
+		if fe.encodeFast(&b) { // what encoding/json writes (fastencode.go)
+			return map[string]any{DataField: b.String()}, nil
+		}
+		b.Reset()
+	}
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(ev); err != nil {
@@ -52,7 +58,9 @@ func Decode(values map[string]any, ev Event) error {
 			}
 			return &DecodeError{Reason: "data is not JSON"}
 		}
-		if err := json.Unmarshal([]byte(trimmed), ev); err != nil {
+		if fd, ok := ev.(fastDecoder); ok && fd.decodeFast(trimmed) {
+			// Decoded as encoding/json would have (fastdecode.go).
+		} else if err := json.Unmarshal([]byte(trimmed), ev); err != nil {
 			// The old system's times (str(datetime), naive ISO) are not
 			// RFC 3339: rewrite them and try once more before giving up.
 			fixed, ok := normalizeTimes([]byte(trimmed), ev)
