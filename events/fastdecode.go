@@ -88,14 +88,24 @@ func (sc *jscan) str() (string, bool) {
 }
 
 func (sc *jscan) strEscaped(start int) (string, bool) {
-	buf := make([]byte, 0, sc.i-start+64)
-	buf = append(buf, sc.s[start:sc.i]...)
+	// The unescaped string is no longer than the quoted one: find where
+	// that ends (the first quote not escaped) to allocate once.
+	end := sc.i
+	for end < len(sc.s) && sc.s[end] != '"' {
+		if sc.s[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	var buf strings.Builder
+	buf.Grow(min(end, len(sc.s)) - start)
+	buf.WriteString(sc.s[start:sc.i])
 	for sc.i < len(sc.s) {
 		c := sc.s[sc.i]
 		switch {
 		case c == '"':
 			sc.i++
-			return string(buf), true
+			return buf.String(), true
 		case c < 0x20:
 			return "", false
 		case c != '\\':
@@ -105,7 +115,7 @@ func (sc *jscan) strEscaped(start int) (string, bool) {
 			for j < len(sc.s) && sc.s[j] != '"' && sc.s[j] != '\\' && sc.s[j] >= 0x20 {
 				j++
 			}
-			buf = append(buf, sc.s[sc.i:j]...)
+			buf.WriteString(sc.s[sc.i:j])
 			sc.i = j
 			continue
 		}
@@ -116,17 +126,17 @@ func (sc *jscan) strEscaped(start int) (string, bool) {
 		sc.i += 2
 		switch e {
 		case '"', '\\', '/':
-			buf = append(buf, e)
+			buf.WriteByte(e)
 		case 'b':
-			buf = append(buf, '\b')
+			buf.WriteByte('\b')
 		case 'f':
-			buf = append(buf, '\f')
+			buf.WriteByte('\f')
 		case 'n':
-			buf = append(buf, '\n')
+			buf.WriteByte('\n')
 		case 'r':
-			buf = append(buf, '\r')
+			buf.WriteByte('\r')
 		case 't':
-			buf = append(buf, '\t')
+			buf.WriteByte('\t')
 		case 'u':
 			r, ok := sc.hex4()
 			if !ok {
@@ -146,7 +156,7 @@ func (sc *jscan) strEscaped(start int) (string, bool) {
 					return "", false
 				}
 			}
-			buf = utf8.AppendRune(buf, r)
+			buf.WriteRune(r)
 		default:
 			return "", false
 		}
@@ -213,8 +223,8 @@ func (sc *jscan) bool() (bool, bool) {
 	return false, false
 }
 
-// time reads an RFC 3339 time as time.Time's UnmarshalJSON does (it is the
-// one called); the old system's other forms give up, for Decode's rewrite.
+// time reads an RFC 3339 time as time.Time's UnmarshalJSON does; the old
+// system's other forms give up, for Decode's rewrite.
 func (sc *jscan) time() (time.Time, bool) {
 	sc.ws()
 	start := sc.i
@@ -222,8 +232,11 @@ func (sc *jscan) time() (time.Time, bool) {
 	if !ok || len(s) != sc.i-start-2 { // escaped: leave it to encoding/json
 		return time.Time{}, false
 	}
+	// UnmarshalJSON of a quoted string without escapes is UnmarshalText
+	// of what is inside the quotes.
+	var buf [64]byte
 	var t time.Time
-	if t.UnmarshalJSON([]byte(sc.s[start:sc.i])) != nil {
+	if t.UnmarshalText(append(buf[:0], s...)) != nil {
 		return time.Time{}, false
 	}
 	return t, true
