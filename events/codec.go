@@ -48,18 +48,17 @@ func Decode(values map[string]any, ev Event) error {
 		if !isString {
 			return &DecodeError{Reason: fmt.Sprintf("field data is %T, not a string", raw)}
 		}
-		if !utf8.ValidString(s) {
-			return &DecodeError{Reason: "data is not valid UTF-8"}
-		}
 		trimmed := strings.TrimSpace(s)
-		if !strings.HasPrefix(trimmed, "{") {
+		if fd, ok := ev.(fastDecoder); ok && fd.decodeFast(trimmed) {
+			// Valid UTF-8, decoded as encoding/json would have
+			// (fastdecode.go).
+		} else if !utf8.ValidString(s) {
+			return &DecodeError{Reason: "data is not valid UTF-8"}
+		} else if !strings.HasPrefix(trimmed, "{") {
 			if json.Valid([]byte(trimmed)) {
 				return &DecodeError{Reason: "data is JSON but not an object"}
 			}
 			return &DecodeError{Reason: "data is not JSON"}
-		}
-		if fd, ok := ev.(fastDecoder); ok && fd.decodeFast(trimmed) {
-			// Decoded as encoding/json would have (fastdecode.go).
 		} else if err := json.Unmarshal([]byte(trimmed), ev); err != nil {
 			// The old system's times (str(datetime), naive ISO) are not
 			// RFC 3339: rewrite them and try once more before giving up.

@@ -65,7 +65,10 @@ func (sc *jscan) peek() byte {
 
 // str reads a string. Without escapes it is a slice of the input, with
 // them it is unescaped as encoding/json does; an escaped UTF-16 surrogate
-// that does not pair up (encoding/json writes U+FFFD for it) gives up.
+// that does not pair up (encoding/json writes U+FFFD for it) gives up. So
+// does invalid UTF-8: strings are the only place where the input may have
+// bytes beyond ASCII, so an input the scanner accepts is valid UTF-8, which
+// Decode requires (it checks no more when the fast path took the input).
 func (sc *jscan) str() (string, bool) {
 	if !sc.next('"') {
 		return "", false
@@ -81,8 +84,17 @@ func (sc *jscan) str() (string, bool) {
 			return sc.strEscaped(start)
 		case c < 0x20:
 			return "", false
+		case c < utf8.RuneSelf:
+			sc.i++
+		case c >= 0xC2 && c < 0xE0 && sc.i+1 < len(sc.s) && sc.s[sc.i+1]&0xC0 == 0x80:
+			sc.i += 2 // a valid two-byte rune (Cyrillic): no need to decode it
+		default:
+			r, size := utf8.DecodeRuneInString(sc.s[sc.i:])
+			if r == utf8.RuneError && size == 1 {
+				return "", false
+			}
+			sc.i += size
 		}
-		sc.i++
 	}
 	return "", false
 }
@@ -99,7 +111,7 @@ func (sc *jscan) strEscaped(start int) (string, bool) {
 	}
 	var buf strings.Builder
 	buf.Grow(min(end, len(sc.s)) - start)
-	buf.WriteString(sc.s[start:sc.i])
+	buf.WriteString(sc.s[start:sc.i]) // checked by str
 	for sc.i < len(sc.s) {
 		c := sc.s[sc.i]
 		switch {
@@ -114,6 +126,11 @@ func (sc *jscan) strEscaped(start int) (string, bool) {
 			j := sc.i + 1
 			for j < len(sc.s) && sc.s[j] != '"' && sc.s[j] != '\\' && sc.s[j] >= 0x20 {
 				j++
+			}
+			// A run between escapes is whole runes: no multi-byte rune
+			// holds a quote, a backslash or a control byte.
+			if !utf8.ValidString(sc.s[sc.i:j]) {
+				return "", false
 			}
 			buf.WriteString(sc.s[sc.i:j])
 			sc.i = j

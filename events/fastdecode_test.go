@@ -166,6 +166,13 @@ func TestFastDecodeAgreesOnEdgeCases(t *testing.T) {
 		{"garbage after object", `{"post_id":"p"}x`, false},
 		{"second object", `{"post_id":"p"}{}`, false},
 		{"empty object", `{}`, true},
+		{"invalid UTF-8 in a string", "{\"text\":\"a\xffb\"}", false},
+		{"invalid UTF-8 after an escape", "{\"text\":\"a\\nb\xc3\"}", false},
+		{"truncated rune", "{\"text\":\"\xd0\"}", false},
+		{"surrogate encoded in UTF-8", "{\"text\":\"\xed\xa0\x80\"}", false},
+		{"invalid UTF-8 in an unknown key", "{\"\xff\":1}", false},
+		{"invalid UTF-8 outside strings", "{\"x\":1\xff}", false},
+		{"four-byte rune", "{\"text\":\"\U0001F384 \u00e9\"}", true},
 		{"not an object", `["post_id"]`, false},
 		{"truncated", `{"post_id":"p"`, false},
 		{"deep unknown value", `{"x":` + strings.Repeat("[", 100) + strings.Repeat("]", 100) + `}`, false},
@@ -201,6 +208,8 @@ func TestFastDecodeKeepsDecodeStrict(t *testing.T) {
 		{`{"post_id":"p","tags":["a"],"tags_hash":"h",}`, "data: invalid character"},
 		{`{"post_id":"p","tags":["a"],"tags_hash":"h","posted_at":"yesterday"}`, "field posted_at"},
 		{`{"post_id":"p","tags":["a"],"tags_hash":"h"}`, "tags_hash h does not match tags"},
+		{"{\"post_id\":\"p\",\"tags\":[\"\xff\"],\"tags_hash\":\"h\"}", "data is not valid UTF-8"},
+		{"{\"post_id\":\"p\",\"tags\":[\"a\"],\"tags_hash\":\"h\"} \xff", "data is not valid UTF-8"},
 	}
 	for _, tc := range tests {
 		err := Decode(map[string]any{DataField: tc.data}, new(PostTagged))
@@ -227,7 +236,14 @@ func FuzzFastDecodeAgreesWithEncodingJSON(f *testing.F) {
 	f.Add(`{"post_id":"p","x":{"a":[1,-2.5e+3,true,null]},"text":"\ud83d\ude00\u00e9\n"}`)
 	f.Fuzz(func(t *testing.T, data string) {
 		if !utf8.ValidString(data) {
-			return // Decode refuses it before any JSON decoder sees it
+			// Decode refuses it with its reason: the fast path must
+			// give up on it.
+			var p PostParsed
+			var tg PostTagged
+			if p.decodeFast(data) || tg.decodeFast(data) {
+				t.Fatalf("fast path took invalid UTF-8 %q", data)
+			}
+			return
 		}
 		if _, problem := agree[PostParsed](data); problem != "" {
 			t.Fatalf("posts.parsed %q: %s", data, problem)
