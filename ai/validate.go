@@ -199,6 +199,22 @@ func foldAppend(dst []byte, s string, offs *[]int32) []byte {
 			i++
 			continue
 		}
+		if c >= 0xC2 && c < 0xE0 && i+1 < len(s) && s[i+1]&0xC0 == 0x80 {
+			// A two-byte rune (Cyrillic, most of a Russian post), decoded
+			// and, when it folds to another two-byte rune, encoded inline.
+			r := rune(c&0x1F)<<6 | rune(s[i+1]&0x3F)
+			if r != 0x85 && r != 0xA0 { // the two spaces among them
+				inSpace = false
+				if f := FoldRune(r); f >= 0x80 && f < 0x800 {
+					dst = append(dst, byte(0xC0|f>>6), byte(0x80|f&0x3F))
+					if offs != nil {
+						*offs = append(*offs, int32(i), int32(i))
+					}
+					i += 2
+					continue
+				}
+			}
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		// No rune from U+0100 to U+167F is a space: skip the table lookup.
 		if (r < 0x100 || r >= 0x1680) && unicode.IsSpace(r) {
