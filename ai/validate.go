@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -64,7 +65,7 @@ func ValidateTags(raw, text string, maxTags int) ValidationResult {
 	if maxTags <= 0 {
 		maxTags = DefaultMaxTags
 	}
-	elems, ok := findJSONArray(raw)
+	elems, ok := arrayElements(raw)
 	if !ok {
 		res.reject(RejectNotJSON)
 		return res
@@ -72,11 +73,15 @@ func ValidateTags(raw, text string, maxTags int) ValidationResult {
 	if len(elems) == 0 {
 		return res
 	}
-	var nt normText // built lazily: an answer of only junk needs no index
+	// The index of the text is built lazily (an answer of only junk needs
+	// none), in buffers reused from call to call: nothing returned points
+	// into them.
+	nt := normTexts.Get().(*normText)
+	defer nt.release()
 	var tagBuf []byte
 	seen := make([]string, 0, maxTags) // folded forms of kept tags
 	for _, el := range elems {
-		tag, ok := elementString(el)
+		tag, ok := el.s, el.ok
 		if !ok {
 			res.reject(RejectNotString)
 			continue
@@ -91,7 +96,7 @@ func ValidateTags(raw, text string, maxTags int) ValidationResult {
 			res.reject(RejectTooLong)
 			continue
 		}
-		if nt.folded == nil {
+		if !nt.built {
 			nt.build(text)
 		}
 		start, end, found := nt.find(tagBuf)
@@ -163,30 +168,81 @@ func FoldTag(s string) string {
 
 // foldAppend appends the folded form of s to dst. When offs is not nil, it
 // also records, for every byte appended, the byte offset in s of the rune it
-// came from, and returns them through *offs.
+// came from, and returns them through *offs. ASCII and two-byte runes
+// (Cyrillic: nearly all of a post) take a path that neither decodes through
+// utf8 nor looks up unicode tables; the result is the same
+// (TestFoldAppendFastPathsChangeNothing).
 func foldAppend(dst []byte, s string, offs *[]int32) []byte {
 	inSpace := false
-	for i, r := range s {
-		if unicode.IsSpace(r) {
-			if inSpace {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if asciiSpace[c] {
+				if !inSpace {
+					inSpace = true
+					dst = append(dst, ' ')
+					if offs != nil {
+						*offs = append(*offs, int32(i))
+					}
+				}
+				i++
 				continue
 			}
-			inSpace = true
-			r = ' '
-		} else {
 			inSpace = false
-			r = FoldRune(r)
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			dst = append(dst, c)
+			if offs != nil {
+				*offs = append(*offs, int32(i))
+			}
+			i++
+			continue
 		}
+		if c >= 0xC2 && c < 0xE0 && i+1 < len(s) && s[i+1]&0xC0 == 0x80 {
+			// A two-byte rune (Cyrillic, most of a Russian post), decoded
+			// and, when it folds to another two-byte rune, encoded inline.
+			r := rune(c&0x1F)<<6 | rune(s[i+1]&0x3F)
+			if r != 0x85 && r != 0xA0 { // the two spaces among them
+				inSpace = false
+				if f := FoldRune(r); f >= 0x80 && f < 0x800 {
+					dst = append(dst, byte(0xC0|f>>6), byte(0x80|f&0x3F))
+					if offs != nil {
+						*offs = append(*offs, int32(i), int32(i))
+					}
+					i += 2
+					continue
+				}
+			}
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		// No rune from U+0100 to U+167F is a space: skip the table lookup.
+		if (r < 0x100 || r >= 0x1680) && unicode.IsSpace(r) {
+			if !inSpace {
+				inSpace = true
+				dst = append(dst, ' ')
+				if offs != nil {
+					*offs = append(*offs, int32(i))
+				}
+			}
+			i += size
+			continue
+		}
+		inSpace = false
 		before := len(dst)
-		dst = utf8.AppendRune(dst, r)
+		dst = utf8.AppendRune(dst, FoldRune(r))
 		if offs != nil {
 			for range len(dst) - before {
 				*offs = append(*offs, int32(i))
 			}
 		}
+		i += size
 	}
 	return dst
 }
+
+// asciiSpace marks the ASCII runes unicode.IsSpace reports.
+var asciiSpace = [utf8.RuneSelf]bool{'\t': true, '\n': true, '\v': true, '\f': true, '\r': true, ' ': true}
 
 // normText is a post text in folded form with a map back to the original.
 type normText struct {
@@ -195,14 +251,28 @@ type normText struct {
 	// offs[len(folded)] is the length of the text.
 	offs    []int32
 	textLen int
+	built   bool
+}
+
+var normTexts = sync.Pool{New: func() any { return new(normText) }}
+
+// maxPooledText bounds the buffers kept for reuse (a huge post's are let go).
+const maxPooledText = 64 << 10
+
+func (n *normText) release() {
+	if cap(n.folded) > maxPooledText {
+		*n = normText{}
+	}
+	n.folded, n.offs, n.built = n.folded[:0], n.offs[:0], false
+	normTexts.Put(n)
 }
 
 func (n *normText) build(text string) {
-	n.folded = make([]byte, 0, len(text)+1)
-	n.offs = make([]int32, 0, len(text)+2)
-	n.folded = foldAppend(n.folded, text, &n.offs)
+	n.offs = n.offs[:0]
+	n.folded = foldAppend(n.folded[:0], text, &n.offs)
 	n.offs = append(n.offs, int32(len(text)))
 	n.textLen = len(text)
+	n.built = true
 }
 
 // find locates tag (already folded) in the text and returns the byte span
@@ -282,6 +352,80 @@ func collapseSpace(s string) string {
 		return s
 	}
 	return strings.Join(strings.Fields(s), " ")
+}
+
+// element is one element of the answer's array: its string, ok false when
+// it is not a string.
+type element struct {
+	s  string
+	ok bool
+}
+
+// arrayElements finds the first JSON array in raw (findJSONArray) and reads
+// its elements as strings.
+func arrayElements(raw string) ([]element, bool) {
+	if elems, ok := plainStringArray(raw); ok {
+		return elems, true
+	}
+	raws, ok := findJSONArray(raw)
+	if !ok {
+		return nil, false
+	}
+	elems := make([]element, len(raws))
+	for i, el := range raws {
+		elems[i].s, elems[i].ok = elementString(el)
+	}
+	return elems, true
+}
+
+// plainStringArray reads the answer most taggers give — the first '['
+// opens an array of strings without escapes, in valid UTF-8 — without
+// encoding/json; on anything else it gives up (false), and findJSONArray
+// reads the answer. Where it does not give up, the two agree
+// (TestPlainStringArrayAgreesWithTheDecoder).
+func plainStringArray(raw string) ([]element, bool) {
+	i := strings.IndexByte(raw, '[')
+	if i < 0 {
+		return nil, false
+	}
+	s := raw[i+1:]
+	skipWS := func() {
+		for len(s) > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '\r') {
+			s = s[1:]
+		}
+	}
+	var elems []element
+	skipWS()
+	if strings.HasPrefix(s, "]") {
+		return []element{}, true
+	}
+	for {
+		if !strings.HasPrefix(s, `"`) {
+			return nil, false
+		}
+		end := 1
+		for end < len(s) && s[end] != '"' {
+			if s[end] == '\\' || s[end] < 0x20 {
+				return nil, false
+			}
+			end++
+		}
+		if end == len(s) || !utf8.ValidString(s[1:end]) {
+			return nil, false
+		}
+		elems = append(elems, element{s: s[1:end], ok: true})
+		s = s[end+1:]
+		skipWS()
+		switch {
+		case strings.HasPrefix(s, "]"):
+			return elems, true
+		case strings.HasPrefix(s, ","):
+			s = s[1:]
+			skipWS()
+		default:
+			return nil, false
+		}
+	}
 }
 
 // maxArrayStarts bounds how many '[' the parser tries, so a long garbage

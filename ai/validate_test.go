@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -240,4 +241,125 @@ func BenchmarkValidateTags(b *testing.B) {
 	for b.Loop() {
 		ValidateTags(raw, text, 5)
 	}
+}
+
+// foldAppendRef is foldAppend as it was before its fast paths: the
+// reference they must agree with.
+func foldAppendRef(dst []byte, s string, offs *[]int32) []byte {
+	inSpace := false
+	for i, r := range s {
+		if unicode.IsSpace(r) {
+			if inSpace {
+				continue
+			}
+			inSpace = true
+			r = ' '
+		} else {
+			inSpace = false
+			r = FoldRune(r)
+		}
+		before := len(dst)
+		dst = utf8.AppendRune(dst, r)
+		if offs != nil {
+			for range len(dst) - before {
+				*offs = append(*offs, int32(i))
+			}
+		}
+	}
+	return dst
+}
+
+func TestFoldAppendFastPathsChangeNothing(t *testing.T) {
+	t.Parallel()
+	var all []rune // every rune class: each space, every rune up to U+3100, a few beyond
+	for r := rune(0); r < 0x3100; r++ {
+		all = append(all, r)
+	}
+	all = append(all, 0x10400, 0x1F384, utf8.MaxRune)
+	texts := []string{
+		"", " ", "  a\t\n\vb\f\r ", "Ёлка  в Москве\u00a0\u0085зажглась\u2028\u3000🎄",
+		string(all), "\xff\xfe a\xc3", "İSTANBUL K \u212a", "\u1680x\u167fy\u2000z\u200a",
+	}
+	for _, text := range texts {
+		var got, want []int32
+		if g, w := foldAppend(nil, text, &got), foldAppendRef(nil, text, &want); string(g) != string(w) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("foldAppend(%q) = %q %v, reference %q %v", text, g, got, w, want)
+		}
+	}
+}
+
+func FuzzFoldAppendFastPathsChangeNothing(f *testing.F) {
+	f.Add("Ёлка  в Москве\u00a0зажглась\u2028 🎄 \xff")
+	f.Fuzz(func(t *testing.T, text string) {
+		var got, want []int32
+		if g, w := foldAppend(nil, text, &got), foldAppendRef(nil, text, &want); string(g) != string(w) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("foldAppend(%q) = %q %v, reference %q %v", text, g, got, w, want)
+		}
+	})
+}
+
+// slowElements is arrayElements without its fast path.
+func slowElements(raw string) ([]element, bool) {
+	raws, ok := findJSONArray(raw)
+	if !ok {
+		return nil, false
+	}
+	elems := make([]element, len(raws))
+	for i, el := range raws {
+		elems[i].s, elems[i].ok = elementString(el)
+	}
+	return elems, true
+}
+
+func TestPlainStringArrayAgreesWithTheDecoder(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw  string
+		fast bool
+	}{
+		{`["Сбер", "GigaChat 2", "ИИ"]`, true},
+		{"```json\n[\"Сбер\",\n\t\"ИИ\"\r\n]\n```", true},
+		{`prose [] more`, true},
+		{`[ ]`, true},
+		{`["a" "b"]`, false},
+		{`["a",]`, false},
+		{`["a\"b"]`, false},
+		{`["a\u0431"]`, false},
+		{"[\"a\tb\"]", false},
+		{"[\"\xff\"]", false},
+		{`[1, "a"]`, false},
+		{`[["a"]]`, false},
+		{`["a"`, false},
+		{`[x] ["a"]`, false},
+		{`no array`, false},
+	}
+	for _, tc := range tests {
+		got, ok := plainStringArray(tc.raw)
+		if ok != tc.fast {
+			t.Errorf("plainStringArray(%q) ok = %v, want %v", tc.raw, ok, tc.fast)
+		}
+		if !ok {
+			continue
+		}
+		want, wantOK := slowElements(tc.raw)
+		if !wantOK || len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Errorf("plainStringArray(%q) = %v, the decoder %v %v", tc.raw, got, want, wantOK)
+		}
+	}
+}
+
+func FuzzPlainStringArrayAgreesWithTheDecoder(f *testing.F) {
+	f.Add(`["Сбер", "GigaChat 2", "ИИ"]`)
+	f.Add("```json\n[\"ёлка\"]\n```")
+	f.Add(`[«Сбер», «ИИ»]`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		got, ok := plainStringArray(raw)
+		if !ok {
+			return
+		}
+		want, wantOK := slowElements(raw)
+		if !wantOK || len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want)) {
+			t.Fatalf("plainStringArray(%q) = %v, the decoder %v %v", raw, got, want, wantOK)
+		}
+	})
 }

@@ -37,6 +37,10 @@ type PipelineOptions struct {
 	Out  io.Writer
 	// CPUProfile, when set, is where the run's pprof CPU profile is written.
 	CPUProfile string
+	// MemProfile, when set, is where the pprof allocation profile is
+	// written: allocations during the run (its alloc_space and
+	// alloc_objects minus those before the first post went in).
+	MemProfile string
 	// Stages is the registry holding the stages measured (the binary's):
 	// the tag and persist stages run with their defaults.
 	Stages *pipeline.Registry
@@ -129,6 +133,15 @@ func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error)
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if opts.MemProfile != "" {
+		// The profile is cumulative: its base (what the setup and the
+		// tagger-alone run allocated) is subtracted with pprof -base.
+		base, err := writeHeapProfile(opts.MemProfile + ".base")
+		if err != nil {
+			return PipelineResult{}, err
+		}
+		defer fmt.Fprintf(opts.Out, "allocation profile of the run: %s (go tool pprof -sample_index=alloc_space -base %s %s)\n", opts.MemProfile, base, opts.MemProfile)
+	}
 	pgBefore, redisBefore, cpuBefore := serverCPU("postgres"), serverCPU("redis-server"), processCPU()
 
 	runCtx, stop := context.WithCancel(ctx)
@@ -195,6 +208,11 @@ func Pipeline(ctx context.Context, opts PipelineOptions) (PipelineResult, error)
 	if opts.CPUProfile != "" {
 		pprof.StopCPUProfile()
 	}
+	if opts.MemProfile != "" {
+		if _, err := writeHeapProfile(opts.MemProfile); err != nil {
+			return PipelineResult{}, err
+		}
+	}
 
 	rows, err := pool.Query(ctx, `SELECT post_id, created_at FROM post_enrichment WHERE kind = 'tags'`)
 	if err != nil {
@@ -257,6 +275,21 @@ func taggerAlone(ctx context.Context, rdb *redis.Client, prefix string, posts []
 		}
 	}
 	return processCPU() - start, nil
+}
+
+// writeHeapProfile writes the heap profile (its allocation samples are
+// cumulative since the start) to path and returns path.
+func writeHeapProfile(path string) (string, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return "", fmt.Errorf("memory profile: %w", err)
+	}
+	defer f.Close()
+	runtime.GC() // the profile's in-use figures are as of the last GC
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		return "", fmt.Errorf("memory profile: %w", err)
+	}
+	return path, f.Close()
 }
 
 func sleepUntil(ctx context.Context, t time.Time) { benchkit.SleepUntil(ctx, t) }

@@ -43,7 +43,7 @@ func (a *app) benchCommand() *cobra.Command {
 	runner.Flags().IntVar(&payload, "payload", 300, "bytes of text per entry")
 	runner.Flags().IntSliceVar(&partitions, "partitions", []int{1}, "streams.partitions to run the no-op stage with, one row each (e.g. 1,3: no loss from partitioning)")
 
-	var corpus, cpuProfile string
+	var corpus, cpuProfile, memProfile string
 	var posts, rate int
 	pipelineCmd := &cobra.Command{
 		Use:   "pipeline",
@@ -56,7 +56,7 @@ func (a *app) benchCommand() *cobra.Command {
 			}
 			_, err = bench.Pipeline(cmd.Context(), bench.PipelineOptions{
 				RedisURL: cfg.Redis.URL, DatabaseURL: cfg.Database.URL,
-				Corpus: corpus, N: posts, Rate: rate, Out: a.stdout, CPUProfile: cpuProfile,
+				Corpus: corpus, N: posts, Rate: rate, Out: a.stdout, CPUProfile: cpuProfile, MemProfile: memProfile,
 				Stages: a.stages,
 			})
 			return err
@@ -65,6 +65,7 @@ func (a *app) benchCommand() *cobra.Command {
 	pipelineCmd.Flags().StringVar(&corpus, "corpus", "testdata/telegram-news-ru/sample.jsonl", "JSONL corpus; posts repeat with distinct ids until --n")
 	pipelineCmd.Flags().IntVar(&posts, "n", 50_000, "posts to push through")
 	pipelineCmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write the run's pprof CPU profile to this file")
+	pipelineCmd.Flags().StringVar(&memProfile, "memprofile", "", "write the pprof allocation profile of the run (allocations since the posts went in) to this file")
 	pipelineCmd.Flags().IntVar(&rate, "rate", 0, "publish at about this many posts/s (0: all at once, so latency is mostly queueing)")
 
 	var searchSizes []int

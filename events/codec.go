@@ -15,6 +15,12 @@ import (
 // field with UTF-8 JSON, non-ASCII unescaped.
 func Encode(ev Event) (map[string]any, error) {
 	var b strings.Builder
+	if fe, ok := ev.(fastEncoder); ok {
+		if fe.encodeFast(&b) { // what encoding/json writes (fastencode.go)
+			return map[string]any{DataField: b.String()}, nil
+		}
+		b.Reset()
+	}
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(ev); err != nil {
@@ -42,17 +48,18 @@ func Decode(values map[string]any, ev Event) error {
 		if !isString {
 			return &DecodeError{Reason: fmt.Sprintf("field data is %T, not a string", raw)}
 		}
-		if !utf8.ValidString(s) {
-			return &DecodeError{Reason: "data is not valid UTF-8"}
-		}
 		trimmed := strings.TrimSpace(s)
-		if !strings.HasPrefix(trimmed, "{") {
+		if fd, ok := ev.(fastDecoder); ok && fd.decodeFast(trimmed) {
+			// Valid UTF-8, decoded as encoding/json would have
+			// (fastdecode.go).
+		} else if !utf8.ValidString(s) {
+			return &DecodeError{Reason: "data is not valid UTF-8"}
+		} else if !strings.HasPrefix(trimmed, "{") {
 			if json.Valid([]byte(trimmed)) {
 				return &DecodeError{Reason: "data is JSON but not an object"}
 			}
 			return &DecodeError{Reason: "data is not JSON"}
-		}
-		if err := json.Unmarshal([]byte(trimmed), ev); err != nil {
+		} else if err := json.Unmarshal([]byte(trimmed), ev); err != nil {
 			// The old system's times (str(datetime), naive ISO) are not
 			// RFC 3339: rewrite them and try once more before giving up.
 			fixed, ok := normalizeTimes([]byte(trimmed), ev)

@@ -460,19 +460,24 @@ func TestPersistConnectionKilled(t *testing.T) {
 	}
 	killed := make(chan error, 1)
 	go func() {
-		defer func() { _ = tx.Rollback(e.ctx) }()
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			var terminated int
-			err := locker.QueryRow(e.ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		kill := func() error {
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				var terminated int
+				err := locker.QueryRow(e.ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
 				WHERE datname = current_database() AND application_name = $1 AND wait_event_type = 'Lock') k`, e.appName).Scan(&terminated)
-			if err != nil || terminated > 0 {
-				killed <- err
-				return
+				if err != nil || terminated > 0 {
+					return err
+				}
+				time.Sleep(5 * time.Millisecond) // polling pg_stat_activity: there is no event to wait on
 			}
-			time.Sleep(5 * time.Millisecond) // polling pg_stat_activity: there is no event to wait on
+			return fmt.Errorf("no connection named %s waited on the lock", e.appName)
 		}
-		killed <- fmt.Errorf("no connection named %s waited on the lock", e.appName)
+		err := kill()
+		// Done with locker before the test goes on (and closes it): the
+		// rollback used to run after the send, racing with that Close.
+		_ = tx.Rollback(e.ctx)
+		killed <- err
 	}()
 
 	err = e.stage.Handle(e.ctx, msgs)
