@@ -455,7 +455,7 @@ func Default(sections ...Section) Config {
 			MaxLimit:         100,
 			MirrorRefresh:    time.Second,
 			MinSemanticScore: 0.35,
-			Rerank:           30,
+			Rerank:           50,
 			RerankWeight:     1,
 		},
 		Stores: store.DefaultConfig(),

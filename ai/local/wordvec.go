@@ -506,13 +506,29 @@ func (w *WordVectors) stemVector(s string, buf []float32) ([]float32, float64) {
 	return buf, math.Log(w.total)
 }
 
-// SoftMatch scores each text against the query by soft word matching: the
-// mean, weighted by the query stems' IDF, of each query stem's best cosine
-// with a stem of the text (0 when the best is negative). Unlike the cosine
-// of two averaged vectors, one query word's close synonym in a long post
-// counts in full.
+// softMatchFloor and softMatchK1 shape SoftMatch (chosen on
+// testdata/search/paraphrase-tuning*.json; see docs/search.md, round 3):
+// stem similarities at or below the floor count nothing, those above it
+// (s−floor)/(1−floor); K1 is BM25's saturation constant.
+const (
+	softMatchFloor = 0.3
+	softMatchK1    = 0.3
+)
+
+// SoftMatch scores each text against the query by BM25-style soft word
+// matching: each query stem's soft term frequency in a text is the sum,
+// over the text's distinct stems, of their similarity above softMatchFloor
+// (rescaled to (0, 1]; the stem itself counts 1), saturated as BM25 does
+// with full length normalisation, tf/(tf + K1·len/avglen), where len is the
+// text's number of distinct stems and avglen their mean over the texts
+// given (the candidates re-ranked together). The score, in [0, 1), is the
+// mean of those over the query's stems weighted by their IDF. Unlike the
+// cosine of two averaged vectors, one query word's close synonym counts in
+// full in a short text, and more in a short text than in a long one that
+// holds many loosely related words.
 func (w *WordVectors) SoftMatch(query []string, texts [][]string) []float64 {
 	type qs struct {
+		s  string
 		v  []float32
 		wt float64
 	}
@@ -524,40 +540,54 @@ func (w *WordVectors) SoftMatch(query []string, texts [][]string) []float64 {
 		}
 		seen[s] = true
 		if v, wt := w.stemVector(s, make([]float32, w.Dim)); v != nil {
-			q = append(q, qs{v, wt})
+			q = append(q, qs{s, v, wt})
 		}
 	}
 	out := make([]float64, len(texts))
-	if len(q) == 0 {
+	if len(q) == 0 || len(texts) == 0 {
 		return out
 	}
 	var wsum float64
 	for _, x := range q {
 		wsum += x.wt
 	}
-	best := make([]float32, len(q))
+	tf := make([]float64, len(texts)*len(q))
+	lens := make([]int, len(texts))
+	var total int
 	buf := make([]float32, w.Dim)
 	for t, stems := range texts {
-		clear(best)
 		clear(seen)
+		row := tf[t*len(q) : (t+1)*len(q)]
 		for _, s := range stems {
 			if seen[s] {
 				continue
 			}
 			seen[s] = true
+			lens[t]++
 			v, _ := w.stemVector(s, buf)
 			if v == nil {
 				continue
 			}
 			for a, x := range q {
-				if d := dot32(x.v, v); d > best[a] {
-					best[a] = d
+				d := float64(dot32(x.v, v))
+				if s == x.s {
+					d = 1
+				}
+				if d > softMatchFloor {
+					row[a] += (d - softMatchFloor) / (1 - softMatchFloor)
 				}
 			}
 		}
+		total += lens[t]
+	}
+	avg := float64(total) / float64(len(texts))
+	for t := range texts {
+		norm := softMatchK1 * float64(lens[t]) / avg
 		var sum float64
 		for a, x := range q {
-			sum += x.wt * float64(best[a])
+			if f := tf[t*len(q)+a]; f > 0 {
+				sum += x.wt * f / (f + norm)
+			}
 		}
 		out[t] = sum / wsum
 	}
