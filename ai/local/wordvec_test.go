@@ -276,7 +276,8 @@ func TestEmbedderWithWordVectors(t *testing.T) {
 		{"model and word vectors", 64, []EmbedderOption{WithSemanticModel(m, 0.1), WithWordVectors(w, 0.7)}, WordVectorEmbedderModel + "-" + m.ID + "-" + w.ID, true},
 		{"no room for word vectors", 32, []EmbedderOption{WithSemanticModel(m, 0.1), WithWordVectors(w, 0.7)}, SemanticEmbedderModel + "-" + m.ID, false},
 		{"shares add up to 1", 64, []EmbedderOption{WithSemanticModel(m, 0.5), WithWordVectors(w, 0.5)}, SemanticEmbedderModel + "-" + m.ID, false},
-		{"word vectors need a model", 64, []EmbedderOption{WithWordVectors(w, 0.7)}, EmbedderModel, false},
+		{"word vectors without a model", 64, []EmbedderOption{WithWordVectors(w, 0.7)}, HashWordVectorEmbedderModel + "-" + w.ID, true},
+		{"no options", 64, nil, EmbedderModel, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
