@@ -150,8 +150,8 @@ func BenchmarkEmbedder(b *testing.B) {
 }
 
 // BenchmarkMatchTexts is the re-ranking cost of one query: the embedded
-// word vectors' soft match of a query against 30 and 50 (search.rerank's
-// default) posts of the sample.
+// word vectors' soft match of a query against 30, 50 and 100 posts of the
+// sample (search.rerank's old default, its default, search.candidates).
 //
 //	go test ./ai/local -run '^$' -bench MatchTexts
 func BenchmarkMatchTexts(b *testing.B) {
@@ -167,7 +167,7 @@ func BenchmarkMatchTexts(b *testing.B) {
 	e := local.NewEmbedder(384, local.WithSemanticModel(m, local.DefaultSemanticShare),
 		local.WithWordVectors(local.DefaultWordVectors(), local.DefaultWordVectorShare))
 	ctx := context.Background()
-	for _, n := range []int{30, 50} {
+	for _, n := range []int{30, 50, 100} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			i := 0
 			for b.Loop() {
