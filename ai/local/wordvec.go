@@ -13,7 +13,10 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"unicode/utf8"
 )
 
 // WordVectors are distributional word vectors: each Snowball stem's row of
@@ -47,6 +50,11 @@ type WordVectors struct {
 	pc     []float32 // the common direction removed from text vectors
 	sub    []float32 // subwordBuckets × Dim n-gram vectors (derived)
 	ID     string
+	// unseen caches the n-gram vectors of unseen stems (stemVector).
+	unseen struct {
+		m atomic.Pointer[sync.Map]
+		n atomic.Int64
+	}
 }
 
 // WordVectorOptions shapes TrainWordVectors.
@@ -475,35 +483,68 @@ var DefaultWordVectors = sync.OnceValue(func() *WordVectors {
 	return w
 })
 
+// unseenCacheMax bounds the cache of unseen stems' n-gram vectors
+// (unseenCacheMax × Dim float32s at most: 8 MiB at Dim 128); it is emptied
+// when full.
+const unseenCacheMax = 1 << 14
+
 // stemVector is a stem's unit vector (its n-grams' for an unseen stem of
-// four letters or more) and its weight log(total/count) (an unseen stem
-// weighs as one seen once); nil when the stem has none.
-func (w *WordVectors) stemVector(s string, buf []float32) ([]float32, float64) {
+// four letters or more, cached) and its weight log(total/count) (an unseen
+// stem weighs as one seen once); nil when the stem has none. The vector is
+// shared: callers must not modify it.
+func (w *WordVectors) stemVector(s string) ([]float32, float64) {
 	k := w.Dim
 	if i, ok := w.vocab[s]; ok {
 		return w.vecs[int(i)*k : (int(i)+1)*k], math.Log(w.total / float64(w.counts[i]))
 	}
-	if len([]rune(s)) < 4 {
+	if utf8.RuneCountInString(s) < 4 {
 		return nil, 0
 	}
-	clear(buf)
+	m := w.unseen.m.Load()
+	if m == nil {
+		w.unseen.m.CompareAndSwap(nil, new(sync.Map))
+		m = w.unseen.m.Load()
+	}
+	if v, ok := m.Load(s); ok {
+		if v := v.([]float32); v != nil {
+			return v, math.Log(w.total)
+		}
+		return nil, 0
+	}
+	v := w.subwordVector(s)
+	if w.unseen.n.Add(1) > unseenCacheMax {
+		w.unseen.m.Store(new(sync.Map))
+		w.unseen.n.Store(0)
+	}
+	m.Store(strings.Clone(s), v)
+	if v == nil {
+		return nil, 0
+	}
+	return v, math.Log(w.total)
+}
+
+// subwordVector is the unit sum of an unseen stem's n-gram vectors (nil
+// when it is zero).
+func (w *WordVectors) subwordVector(s string) []float32 {
+	k := w.Dim
+	out := make([]float32, k)
 	for _, b := range subwordBucketsOf(s) {
 		for j, x := range w.sub[b*k : (b+1)*k] {
-			buf[j] += x
+			out[j] += x
 		}
 	}
 	var norm float64
-	for _, x := range buf {
+	for _, x := range out {
 		norm += float64(x) * float64(x)
 	}
 	if norm == 0 {
-		return nil, 0
+		return nil
 	}
 	inv := float32(1 / math.Sqrt(norm))
-	for j := range buf {
-		buf[j] *= inv
+	for j := range out {
+		out[j] *= inv
 	}
-	return buf, math.Log(w.total)
+	return out
 }
 
 // softMatchFloor and softMatchK1 shape SoftMatch (chosen on
@@ -539,7 +580,7 @@ func (w *WordVectors) SoftMatch(query []string, texts [][]string) []float64 {
 			continue
 		}
 		seen[s] = true
-		if v, wt := w.stemVector(s, make([]float32, w.Dim)); v != nil {
+		if v, wt := w.stemVector(s); v != nil {
 			q = append(q, qs{s, v, wt})
 		}
 	}
@@ -554,7 +595,6 @@ func (w *WordVectors) SoftMatch(query []string, texts [][]string) []float64 {
 	tf := make([]float64, len(texts)*len(q))
 	lens := make([]int, len(texts))
 	var total int
-	buf := make([]float32, w.Dim)
 	for t, stems := range texts {
 		clear(seen)
 		row := tf[t*len(q) : (t+1)*len(q)]
@@ -564,7 +604,7 @@ func (w *WordVectors) SoftMatch(query []string, texts [][]string) []float64 {
 			}
 			seen[s] = true
 			lens[t]++
-			v, _ := w.stemVector(s, buf)
+			v, _ := w.stemVector(s)
 			if v == nil {
 				continue
 			}

@@ -397,3 +397,46 @@ func TestStemCacheAnswersAsSnowball(t *testing.T) {
 		t.Fatalf("after the reset: %q", got)
 	}
 }
+
+// TestUnseenStemCache: an unseen stem's vector comes from the cache the
+// second time, equal to the one composed from its n-grams; seen stems and
+// short unseen ones are not cached; past unseenCacheMax the cache starts
+// afresh.
+func TestUnseenStemCache(t *testing.T) {
+	w, err := TrainWordVectors(wordVecDocs(), WordVectorOptions{Dim: 16, Window: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const unseen = "нетопырище"
+	if _, ok := w.vocab[unseen]; ok {
+		t.Fatalf("%q is in the vocabulary", unseen)
+	}
+	first, wt := w.stemVector(unseen)
+	if first == nil || wt != math.Log(w.total) {
+		t.Fatalf("unseen stem: vector %v, weight %.3f", first, wt)
+	}
+	second, _ := w.stemVector(unseen)
+	if &second[0] != &first[0] {
+		t.Fatal("the second lookup composed the vector again")
+	}
+	if !slices.Equal(second, w.subwordVector(unseen)) {
+		t.Fatal("the cached vector differs from the composed one")
+	}
+	if v, _ := w.stemVector("ab"); v != nil {
+		t.Fatalf("a two-letter unseen stem has a vector")
+	}
+	n := w.unseen.n.Load()
+	w.stemVector(w.stems[0])
+	if w.unseen.n.Load() != n {
+		t.Fatal("a seen stem went to the cache")
+	}
+	w.unseen.n.Store(unseenCacheMax)
+	before := w.unseen.m.Load()
+	w.stemVector("совершенноновое")
+	if w.unseen.m.Load() == before {
+		t.Fatal("the cache was not emptied at its size limit")
+	}
+	if again, _ := w.stemVector(unseen); &again[0] == &first[0] || !slices.Equal(again, first) {
+		t.Fatal("after the reset: not composed afresh, or composed differently")
+	}
+}
