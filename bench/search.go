@@ -117,7 +117,9 @@ func Search(ctx context.Context, o SearchOptions) ([]SearchSizeResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	emb := local.NewEmbedder(0)
+	// The default configuration's embedder (no trained model): hashed words
+	// and word vectors, so hybrid and semantic queries pay the re-ranking.
+	emb := local.NewEmbedder(0, local.WithWordVectors(local.DefaultWordVectors(), 0))
 	var texts []string
 	for _, q := range set.Queries {
 		texts = append(texts, q.Query)

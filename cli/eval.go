@@ -107,7 +107,7 @@ texts and the current judgments, for judging new queries by reading them.`,
 	searchCmd.Flags().BoolVar(&asJSON, "json", false, "print JSON, with per-query figures")
 	searchCmd.Flags().BoolVar(&rum, "rum", false, "rank keyword matches through a RUM index (search.rum) instead of GIN")
 	searchCmd.Flags().StringVar(&corpusPath, "corpus", "", "index this corpus file instead of the set's (it must hold the judged posts)")
-	searchCmd.Flags().StringVar(&semantic, "semantic-model", "train", `local embedder's semantic model: "train" (learnt from the corpus indexed, as reindex does), "none" (hashed words only) or a model file`)
+	searchCmd.Flags().StringVar(&semantic, "semantic-model", "train", `local embedder's semantic model: "train" (learnt from the corpus indexed, as reindex does), "none" (no model: hashed words and word vectors, as before search train) or a model file`)
 	cmd.AddCommand(searchCmd)
 	cmd.AddCommand(a.evalCrawlCommand())
 	cmd.AddCommand(a.evalTagsCommand())
@@ -118,7 +118,7 @@ texts and the current judgments, for judging new queries by reading them.`,
 func evalEmbedder(c config.Local, semantic string, posts []search.CorpusPost) (*local.Embedder, string, error) {
 	switch semantic {
 	case "none", "":
-		e := local.NewEmbedder(c.EmbeddingDim)
+		e := local.NewEmbedder(c.EmbeddingDim, local.WithWordVectors(local.DefaultWordVectors(), c.WordVectorShare))
 		return e, e.Model(), nil
 	case "train":
 		m, err := search.TrainOnCorpus(posts, local.TrainOptions{})

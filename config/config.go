@@ -344,9 +344,9 @@ type Local struct {
 	SemanticModel string `mapstructure:"semantic_model" yaml:"semantic_model"`
 	// SemanticShare is the trained model's share of the cosine similarity.
 	SemanticShare float64 `mapstructure:"semantic_share" yaml:"semantic_share"`
-	// WordVectorShare is the share of the embedded word vectors (used with
-	// a trained model) in the cosine similarity; the hashed words have the
-	// rest.
+	// WordVectorShare is the share of the embedded word vectors in the
+	// cosine similarity (with or without a trained model); the hashed words
+	// have the rest.
 	WordVectorShare float64 `mapstructure:"word_vector_share" yaml:"word_vector_share"`
 }
 
@@ -455,7 +455,7 @@ func Default(sections ...Section) Config {
 			MaxLimit:         100,
 			MirrorRefresh:    time.Second,
 			MinSemanticScore: 0.35,
-			Rerank:           30,
+			Rerank:           50,
 			RerankWeight:     1,
 		},
 		Stores: store.DefaultConfig(),

@@ -172,48 +172,62 @@ func TestPartialKeywordWeight(t *testing.T) {
 	}
 }
 
-// The relevance floor with the offline embedder's trained model and word
-// vectors (the cosine scale differs from the hashed words'): the posts
-// nearest to queries about nothing in the sample are weaker matches, and
-// the first result of most judged queries is not.
+// The relevance floor with the offline embedder's word vectors, with and
+// without a trained model (the cosine scale differs from the hashed
+// words'): the posts nearest to queries about nothing in the sample are
+// weaker matches, and the first result of most judged queries is not.
 func TestRelevanceFloorWithWordVectors(t *testing.T) {
-	fx := searchtest.NewWith(t, func(posts []search.CorpusPost) ai.Embedder {
-		m, err := search.TrainOnCorpus(posts, local.TrainOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return local.NewEmbedder(0, local.WithSemanticModel(m, local.DefaultSemanticShare),
-			local.WithWordVectors(local.DefaultWordVectors(), local.DefaultWordVectorShare))
-	})
-	ctx := context.Background()
-	for _, q := range []string{"рецепт борща с пампушками", "расписание электричек до Твери", "ывапролд"} {
-		page, err := fx.Service.Search(ctx, search.Query{Text: q, Mode: search.Semantic, Limit: 10})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range page.Results {
-			if !r.Weak {
-				t.Errorf("%q: %s (cosine %.3f) is not a weaker match", q, r.PostID, r.SemanticScore)
-			}
-		}
-	}
 	_, file, _, _ := runtime.Caller(0)
 	set, err := search.ReadJudgedSet(filepath.Join(filepath.Dir(file), "..", "testdata", "search", "judged.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	strong := 0
-	for _, q := range set.Queries {
-		page, err := fx.Service.Search(ctx, search.Query{Text: q.Query, Mode: search.Semantic, Limit: 1})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page.Results) > 0 && !page.Results[0].Weak {
-			strong++
-		}
+	tests := []struct {
+		name  string
+		model bool
+	}{
+		{"model and word vectors", true},
+		{"word vectors, no model (the default)", false},
 	}
-	if strong < len(set.Queries)*8/10 {
-		t.Fatalf("the first result is a strong match for %d of %d judged queries", strong, len(set.Queries))
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := searchtest.NewWith(t, func(posts []search.CorpusPost) ai.Embedder {
+				words := local.WithWordVectors(local.DefaultWordVectors(), local.DefaultWordVectorShare)
+				if !tt.model {
+					return local.NewEmbedder(0, words)
+				}
+				m, err := search.TrainOnCorpus(posts, local.TrainOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return local.NewEmbedder(0, local.WithSemanticModel(m, local.DefaultSemanticShare), words)
+			})
+			ctx := context.Background()
+			for _, q := range []string{"рецепт борща с пампушками", "расписание электричек до Твери", "ывапролд"} {
+				page, err := fx.Service.Search(ctx, search.Query{Text: q, Mode: search.Semantic, Limit: 10})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range page.Results {
+					if !r.Weak {
+						t.Errorf("%q: %s (cosine %.3f) is not a weaker match", q, r.PostID, r.SemanticScore)
+					}
+				}
+			}
+			strong := 0
+			for _, q := range set.Queries {
+				page, err := fx.Service.Search(ctx, search.Query{Text: q.Query, Mode: search.Semantic, Limit: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(page.Results) > 0 && !page.Results[0].Weak {
+					strong++
+				}
+			}
+			if strong < len(set.Queries)*8/10 {
+				t.Fatalf("the first result is a strong match for %d of %d judged queries", strong, len(set.Queries))
+			}
+			t.Logf("first result strong for %d of %d judged queries", strong, len(set.Queries))
+		})
 	}
-	t.Logf("first result strong for %d of %d judged queries", strong, len(set.Queries))
 }

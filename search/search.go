@@ -293,7 +293,7 @@ type Options struct {
 // DefaultRerank and DefaultRerankWeight were chosen on
 // testdata/search/paraphrase-tuning.json (docs/search.md).
 const (
-	DefaultRerank       = 30
+	DefaultRerank       = 50
 	DefaultRerankWeight = 1.0
 )
 

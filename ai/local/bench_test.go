@@ -2,6 +2,7 @@ package local_test
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -109,8 +110,9 @@ func BenchmarkTaggerWithRedis(b *testing.B) {
 }
 
 // BenchmarkEmbedder embeds the 500-post sample one post per op: hashed
-// words only, with an LSA model trained on the sample, and with the model
-// and the embedded word vectors (the default with a trained model):
+// words only, with the embedded word vectors (the default without a trained
+// model), with an LSA model trained on the sample, and with the model and
+// the word vectors (the default with a trained model):
 //
 //	go test ./ai/local -run '^$' -bench Embedder -benchtime 3000x
 func BenchmarkEmbedder(b *testing.B) {
@@ -128,6 +130,7 @@ func BenchmarkEmbedder(b *testing.B) {
 		e    *local.Embedder
 	}{
 		{"hash", local.NewEmbedder(384)},
+		{"hash+wordvec", local.NewEmbedder(384, local.WithWordVectors(local.DefaultWordVectors(), local.DefaultWordVectorShare))},
 		{"lsa", local.NewEmbedder(384, local.WithSemanticModel(m, 0.6))},
 		{"lsa+wordvec", local.NewEmbedder(384, local.WithSemanticModel(m, local.DefaultSemanticShare),
 			local.WithWordVectors(local.DefaultWordVectors(), local.DefaultWordVectorShare))},
@@ -147,7 +150,8 @@ func BenchmarkEmbedder(b *testing.B) {
 }
 
 // BenchmarkMatchTexts is the re-ranking cost of one query: the embedded
-// word vectors' soft match of a query against 30 posts of the sample.
+// word vectors' soft match of a query against 30, 50 and 100 posts of the
+// sample (search.rerank's old default, its default, search.candidates).
 //
 //	go test ./ai/local -run '^$' -bench MatchTexts
 func BenchmarkMatchTexts(b *testing.B) {
@@ -163,12 +167,16 @@ func BenchmarkMatchTexts(b *testing.B) {
 	e := local.NewEmbedder(384, local.WithSemanticModel(m, local.DefaultSemanticShare),
 		local.WithWordVectors(local.DefaultWordVectors(), local.DefaultWordVectorShare))
 	ctx := context.Background()
-	i := 0
-	for b.Loop() {
-		head := texts[(i*30)%(len(texts)-30):][:30]
-		if _, err := e.MatchTexts(ctx, "криптовалюта почти дошла до ста тысяч долларов", head); err != nil {
-			b.Fatal(err)
-		}
-		i++
+	for _, n := range []int{30, 50, 100} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				head := texts[(i*n)%(len(texts)-n):][:n]
+				if _, err := e.MatchTexts(ctx, "криптовалюта почти дошла до ста тысяч долларов", head); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }

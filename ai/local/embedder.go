@@ -34,6 +34,8 @@ const DefaultEmbeddingDim = 384
 // With word vectors as well (WithWordVectors), the latent part is followed
 // by the text's word-vector average, so cosine similarity is
 // (1−SemanticShare−WordVectorShare)·lexical + SemanticShare·latent +
+// WordVectorShare·word vectors. Without a model, word vectors follow the
+// hashed features directly: (1−WordVectorShare)·lexical +
 // WordVectorShare·word vectors.
 type Embedder struct {
 	dim     int
@@ -68,11 +70,11 @@ func WithSemanticModel(m *SemanticModel, share float64) EmbedderOption {
 const DefaultWordVectorShare = 0.7
 
 // WithWordVectors adds a text's average word vector (DefaultWordVectors for
-// the embedded table) to every embedding of an embedder with a trained
+// the embedded table) to every embedding, with or without a trained
 // SemanticModel; share is its share of the cosine (DefaultWordVectorShare
-// when not in (0, 1)). They are left out when the model's rank and theirs
-// leave no room below the dimension, or when the two shares add up to 1 or
-// more.
+// when not in (0, 1)). They are left out when the model's rank (if any) and
+// theirs leave no room below the dimension, or when the two shares add up
+// to 1 or more.
 func WithWordVectors(w *WordVectors, share float64) EmbedderOption {
 	return func(e *Embedder) {
 		if share <= 0 || share >= 1 {
@@ -95,8 +97,14 @@ func NewEmbedder(dim int, opts ...EmbedderOption) *Embedder {
 	if e.model != nil && e.model.Rank >= dim {
 		e.model = nil
 	}
-	if e.wv != nil && (e.model == nil || e.model.Rank+e.wv.Dim >= dim || e.share+e.wvShare >= 1) {
-		e.wv = nil
+	if e.wv != nil {
+		rank, share := 0, 0.0
+		if e.model != nil {
+			rank, share = e.model.Rank, e.share
+		}
+		if rank+e.wv.Dim >= dim || share+e.wvShare >= 1 {
+			e.wv = nil
+		}
 	}
 	return e
 }
@@ -113,6 +121,9 @@ func (e *Embedder) Dimension() int { return e.dim }
 // With a trained model the name carries the model's content id, so a
 // retrained model is a model change (store.MismatchError until reindex).
 func (e *Embedder) Model() string {
+	if e.wv != nil && e.model == nil {
+		return HashWordVectorEmbedderModel + "-" + e.wv.ID
+	}
 	if e.wv != nil {
 		return WordVectorEmbedderModel + "-" + e.model.ID + "-" + e.wv.ID
 	}
@@ -125,6 +136,10 @@ func (e *Embedder) Model() string {
 // SemanticEmbedderModel prefixes the model name of an embedder with a
 // trained SemanticModel.
 const SemanticEmbedderModel = "local-lsa-v1"
+
+// HashWordVectorEmbedderModel prefixes the model name of an embedder with
+// word vectors and no trained SemanticModel (then the table's id).
+const HashWordVectorEmbedderModel = "local-hash-wv-v1"
 
 // WordVectorEmbedderModel prefixes the model name of an embedder with a
 // trained SemanticModel and word vectors (then the two ids).
@@ -172,17 +187,24 @@ const (
 )
 
 func (e *Embedder) embedOne(text string) []float32 {
-	if e.model == nil {
+	if e.model == nil && e.wv == nil {
 		return normalized(hashFeatures(text, e.dim))
 	}
 	wvDim, wvShare := 0, 0.0
 	if e.wv != nil {
 		wvDim, wvShare = e.wv.Dim, e.wvShare
 	}
-	lex := normalized(hashFeatures(text, e.dim-e.model.Rank-wvDim))
+	rank, share := 0, 0.0
+	if e.model != nil {
+		rank, share = e.model.Rank, e.share
+	}
+	lex := normalized(hashFeatures(text, e.dim-rank-wvDim))
 	stems := Stems(text)
-	lat := e.model.vectorOfStems(stems)
-	a, b := float32(math.Sqrt(1-e.share-wvShare)), math.Sqrt(e.share)
+	var lat []float64
+	if e.model != nil {
+		lat = e.model.vectorOfStems(stems)
+	}
+	a, b := float32(math.Sqrt(1-share-wvShare)), math.Sqrt(share)
 	out := make([]float32, e.dim)
 	for i, x := range lex {
 		out[i] = a * x

@@ -13,7 +13,10 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"unicode/utf8"
 )
 
 // WordVectors are distributional word vectors: each Snowball stem's row of
@@ -47,6 +50,11 @@ type WordVectors struct {
 	pc     []float32 // the common direction removed from text vectors
 	sub    []float32 // subwordBuckets × Dim n-gram vectors (derived)
 	ID     string
+	// unseen caches the n-gram vectors of unseen stems (stemVector).
+	unseen struct {
+		m atomic.Pointer[sync.Map]
+		n atomic.Int64
+	}
 }
 
 // WordVectorOptions shapes TrainWordVectors.
@@ -475,44 +483,93 @@ var DefaultWordVectors = sync.OnceValue(func() *WordVectors {
 	return w
 })
 
+// unseenCacheMax bounds the cache of unseen stems' n-gram vectors
+// (unseenCacheMax × Dim float32s at most: 8 MiB at Dim 128); it is emptied
+// when full.
+const unseenCacheMax = 1 << 14
+
 // stemVector is a stem's unit vector (its n-grams' for an unseen stem of
-// four letters or more) and its weight log(total/count) (an unseen stem
-// weighs as one seen once); nil when the stem has none.
-func (w *WordVectors) stemVector(s string, buf []float32) ([]float32, float64) {
+// four letters or more, cached) and its weight log(total/count) (an unseen
+// stem weighs as one seen once); nil when the stem has none. The vector is
+// shared: callers must not modify it.
+func (w *WordVectors) stemVector(s string) ([]float32, float64) {
 	k := w.Dim
 	if i, ok := w.vocab[s]; ok {
 		return w.vecs[int(i)*k : (int(i)+1)*k], math.Log(w.total / float64(w.counts[i]))
 	}
-	if len([]rune(s)) < 4 {
+	if utf8.RuneCountInString(s) < 4 {
 		return nil, 0
 	}
-	clear(buf)
+	m := w.unseen.m.Load()
+	if m == nil {
+		w.unseen.m.CompareAndSwap(nil, new(sync.Map))
+		m = w.unseen.m.Load()
+	}
+	if v, ok := m.Load(s); ok {
+		if v := v.([]float32); v != nil {
+			return v, math.Log(w.total)
+		}
+		return nil, 0
+	}
+	v := w.subwordVector(s)
+	if w.unseen.n.Add(1) > unseenCacheMax {
+		w.unseen.m.Store(new(sync.Map))
+		w.unseen.n.Store(0)
+	}
+	m.Store(strings.Clone(s), v)
+	if v == nil {
+		return nil, 0
+	}
+	return v, math.Log(w.total)
+}
+
+// subwordVector is the unit sum of an unseen stem's n-gram vectors (nil
+// when it is zero).
+func (w *WordVectors) subwordVector(s string) []float32 {
+	k := w.Dim
+	out := make([]float32, k)
 	for _, b := range subwordBucketsOf(s) {
 		for j, x := range w.sub[b*k : (b+1)*k] {
-			buf[j] += x
+			out[j] += x
 		}
 	}
 	var norm float64
-	for _, x := range buf {
+	for _, x := range out {
 		norm += float64(x) * float64(x)
 	}
 	if norm == 0 {
-		return nil, 0
+		return nil
 	}
 	inv := float32(1 / math.Sqrt(norm))
-	for j := range buf {
-		buf[j] *= inv
+	for j := range out {
+		out[j] *= inv
 	}
-	return buf, math.Log(w.total)
+	return out
 }
 
-// SoftMatch scores each text against the query by soft word matching: the
-// mean, weighted by the query stems' IDF, of each query stem's best cosine
-// with a stem of the text (0 when the best is negative). Unlike the cosine
-// of two averaged vectors, one query word's close synonym in a long post
-// counts in full.
+// softMatchFloor and softMatchK1 shape SoftMatch (chosen on
+// testdata/search/paraphrase-tuning*.json; see docs/search.md, round 3):
+// stem similarities at or below the floor count nothing, those above it
+// (s−floor)/(1−floor); K1 is BM25's saturation constant.
+const (
+	softMatchFloor = 0.3
+	softMatchK1    = 0.3
+)
+
+// SoftMatch scores each text against the query by BM25-style soft word
+// matching: each query stem's soft term frequency in a text is the sum,
+// over the text's distinct stems, of their similarity above softMatchFloor
+// (rescaled to (0, 1]; the stem itself counts 1), saturated as BM25 does
+// with full length normalisation, tf/(tf + K1·len/avglen), where len is the
+// text's number of distinct stems and avglen their mean over the texts
+// given (the candidates re-ranked together). The score, in [0, 1), is the
+// mean of those over the query's stems weighted by their IDF. Unlike the
+// cosine of two averaged vectors, one query word's close synonym counts in
+// full in a short text, and more in a short text than in a long one that
+// holds many loosely related words.
 func (w *WordVectors) SoftMatch(query []string, texts [][]string) []float64 {
 	type qs struct {
+		s  string
 		v  []float32
 		wt float64
 	}
@@ -523,41 +580,54 @@ func (w *WordVectors) SoftMatch(query []string, texts [][]string) []float64 {
 			continue
 		}
 		seen[s] = true
-		if v, wt := w.stemVector(s, make([]float32, w.Dim)); v != nil {
-			q = append(q, qs{v, wt})
+		if v, wt := w.stemVector(s); v != nil {
+			q = append(q, qs{s, v, wt})
 		}
 	}
 	out := make([]float64, len(texts))
-	if len(q) == 0 {
+	if len(q) == 0 || len(texts) == 0 {
 		return out
 	}
 	var wsum float64
 	for _, x := range q {
 		wsum += x.wt
 	}
-	best := make([]float32, len(q))
-	buf := make([]float32, w.Dim)
+	tf := make([]float64, len(texts)*len(q))
+	lens := make([]int, len(texts))
+	var total int
 	for t, stems := range texts {
-		clear(best)
 		clear(seen)
+		row := tf[t*len(q) : (t+1)*len(q)]
 		for _, s := range stems {
 			if seen[s] {
 				continue
 			}
 			seen[s] = true
-			v, _ := w.stemVector(s, buf)
+			lens[t]++
+			v, _ := w.stemVector(s)
 			if v == nil {
 				continue
 			}
 			for a, x := range q {
-				if d := dot32(x.v, v); d > best[a] {
-					best[a] = d
+				d := float64(dot32(x.v, v))
+				if s == x.s {
+					d = 1
+				}
+				if d > softMatchFloor {
+					row[a] += (d - softMatchFloor) / (1 - softMatchFloor)
 				}
 			}
 		}
+		total += lens[t]
+	}
+	avg := float64(total) / float64(len(texts))
+	for t := range texts {
+		norm := softMatchK1 * float64(lens[t]) / avg
 		var sum float64
 		for a, x := range q {
-			sum += x.wt * float64(best[a])
+			if f := tf[t*len(q)+a]; f > 0 {
+				sum += x.wt * f / (f + norm)
+			}
 		}
 		out[t] = sum / wsum
 	}

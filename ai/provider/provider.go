@@ -280,22 +280,22 @@ func (c *Chain) Tag(ctx context.Context, req ai.TagRequest) (ai.TagResponse, err
 	return ai.TagResponse{}, fmt.Errorf("tagger chain %s: %w", strings.Join(c.names, ","), lastErr)
 }
 
-// localEmbedder is the offline embedder with the trained semantic model of
-// ai.local.semantic_model when that file exists (not yet trained: hashed
-// words only, with a warning).
+// localEmbedder is the offline embedder: hashed words and the embedded
+// word vectors, with the trained semantic model of ai.local.semantic_model
+// when that file exists (not yet trained: without it, with a warning).
 func localEmbedder(c config.Local, logger *slog.Logger) (*local.Embedder, error) {
+	words := local.WithWordVectors(local.DefaultWordVectors(), c.WordVectorShare)
 	if c.SemanticModel == "" {
-		return local.NewEmbedder(c.EmbeddingDim), nil
+		return local.NewEmbedder(c.EmbeddingDim, words), nil
 	}
 	m, err := local.LoadSemanticModel(c.SemanticModel)
 	if errors.Is(err, fs.ErrNotExist) {
-		logger.Warn("ai.local.semantic_model does not exist yet: embedding with hashed words only; run `assistant search train`, then reindex",
+		logger.Warn("ai.local.semantic_model does not exist yet: embedding with hashed words and word vectors only; run `assistant search train`, then reindex",
 			slog.String("path", c.SemanticModel))
-		return local.NewEmbedder(c.EmbeddingDim), nil
+		return local.NewEmbedder(c.EmbeddingDim, words), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("build local provider: %w", err)
 	}
-	return local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare),
-		local.WithWordVectors(local.DefaultWordVectors(), c.WordVectorShare)), nil
+	return local.NewEmbedder(c.EmbeddingDim, local.WithSemanticModel(m, c.SemanticShare), words), nil
 }
