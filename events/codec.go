@@ -74,11 +74,19 @@ func Decode(values map[string]any, ev Event) error {
 	} else if err := decodeFlat(values, ev); err != nil {
 		return err
 	}
-	if err := ev.Validate(); err != nil {
+	validate := ev.Validate
+	if dv, ok := ev.(decodedValidator); ok {
+		validate = dv.validateDecoded
+	}
+	if err := validate(); err != nil {
 		return &DecodeError{Reason: err.Error()}
 	}
 	return nil
 }
+
+// decodedValidator is an event whose Validate re-checks what Decode has
+// already checked (UTF-8); validateDecoded leaves that out.
+type decodedValidator interface{ validateDecoded() error }
 
 // describeJSONError names the field a decoding error is about. Errors such
 // as a bad time carry no field name, so on that (rare, failing) path each

@@ -265,3 +265,49 @@ func TestDecodeDataWinsOverFlatFields(t *testing.T) {
 		t.Errorf("broken data beside flat fields: got %v, want a *DecodeError", err)
 	}
 }
+
+// TestDecodeRefusesInvalidUTF8TextOnEveryPath backs Decode's leaving the
+// text's UTF-8 check out of PostParsed.Validate: whichever way an entry is
+// decoded (the fast path, encoding/json after the fast path gives up, the
+// legacy flat form), invalid UTF-8 in the text is refused, and what decodes
+// passes the full Validate.
+func TestDecodeRefusesInvalidUTF8TextOnEveryPath(t *testing.T) {
+	t.Parallel()
+	const fields = `"post_id":"p","channel_id":"c","posted_at":"2024-12-04T09:00:28Z"`
+	flat := func(text string) map[string]any {
+		return map[string]any{"post_id": "p", "channel_id": "c", "posted_at": "2024-12-04T09:00:28Z", "text": text}
+	}
+	tests := []struct {
+		name   string
+		values map[string]any
+		ok     bool
+	}{
+		{"fast path", map[string]any{"data": `{` + fields + `,"text":"привет"}`}, true},
+		{"fast path, invalid", map[string]any{"data": "{" + fields + ",\"text\":\"пр\xd0\"}"}, false},
+		{"encoding/json (a null)", map[string]any{"data": `{` + fields + `,"user_id":null,"text":"привет"}`}, true},
+		{"encoding/json, invalid", map[string]any{"data": "{" + fields + ",\"user_id\":null,\"text\":\"\xff\"}"}, false},
+		{"escaped lone surrogate", map[string]any{"data": `{` + fields + `,"text":"\ud800"}`}, true},
+		{"flat form", flat("привет"), true},
+		{"flat form, invalid", flat("\xed\xa0\x80"), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var ev events.PostParsed
+			err := events.Decode(tc.values, &ev)
+			if (err == nil) != tc.ok {
+				t.Fatalf("Decode: %v, want ok %v", err, tc.ok)
+			}
+			if err == nil {
+				if verr := ev.Validate(); verr != nil {
+					t.Fatalf("decoded event fails Validate: %v", verr)
+				}
+			} else if !strings.Contains(err.Error(), "UTF-8") {
+				t.Fatalf("Decode refused for another reason: %v", err)
+			}
+		})
+	}
+	// Validate itself still checks the text of an event built in code.
+	if err := (&events.PostParsed{PostID: "p", ChannelID: "c", PostedAt: time.Now(), Text: "\xff"}).Validate(); err == nil {
+		t.Fatal("Validate took invalid UTF-8 text")
+	}
+}

@@ -42,6 +42,20 @@ type PostParsed struct {
 
 // Validate checks the required fields of posts.parsed.
 func (p *PostParsed) Validate() error {
+	if err := p.validateDecoded(); err != nil {
+		return err
+	}
+	if !utf8.ValidString(p.Text) {
+		return errors.New("text is not valid UTF-8")
+	}
+	return nil
+}
+
+// validateDecoded is Validate less the UTF-8 check of the text, for an
+// event that Decode filled: Decode refuses invalid UTF-8 in any field
+// before it decodes (and JSON escapes decode to valid UTF-8), so the text
+// is valid already and need not be read a third time.
+func (p *PostParsed) validateDecoded() error {
 	var missing []string
 	if p.PostID == "" {
 		missing = append(missing, "post_id")
@@ -55,9 +69,6 @@ func (p *PostParsed) Validate() error {
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("missing required field %s", strings.Join(missing, ", "))
-	}
-	if !utf8.ValidString(p.Text) {
-		return errors.New("text is not valid UTF-8")
 	}
 	return nil
 }

@@ -202,7 +202,9 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 	if max <= 0 {
 		return nil
 	}
-	toks, order := t.candidates(ctx, channel, text)
+	sc := getScratch()
+	defer putScratch(sc)
+	toks, order := t.candidatesIn(ctx, sc, channel, text)
 	if len(toks) == 0 {
 		return []string{}
 	}
@@ -255,12 +257,20 @@ func (t *Tagger) extract(ctx context.Context, channel, text string, max int) []s
 // phrases, best first by the hand-set score (keyphrase-v4's), with the
 // ranking features of the best rerankTop computed.
 func (t *Tagger) candidates(ctx context.Context, channel, text string) ([]token, []*candidate) {
-	toks := t.tokenize(text)
+	return t.candidatesIn(ctx, new(scratch), channel, text)
+}
+
+// candidatesIn is candidates with its working memory in sc: the tokens
+// and candidates it returns live in sc until sc is used again.
+func (t *Tagger) candidatesIn(ctx context.Context, sc *scratch, channel, text string) ([]token, []*candidate) {
+	sc.reset()
+	toks := t.tokenizeInto(sc.toks, text)
+	sc.toks = toks
 	if len(toks) == 0 {
 		return nil, nil
 	}
-	stats := make(map[string]*wordStat, len(toks))
-	terms := make([]string, 0, len(toks))
+	stats := sc.stats
+	terms := sc.terms
 	for i := range toks {
 		tk := &toks[i]
 		if !tk.content {
@@ -268,7 +278,8 @@ func (t *Tagger) candidates(ctx context.Context, channel, text string) ([]token,
 		}
 		ws := stats[tk.stem]
 		if ws == nil {
-			ws = &wordStat{first: i, boiler: 1}
+			ws = sc.newWordStat()
+			*ws = wordStat{first: i, boiler: 1}
 			stats[tk.stem] = ws
 			terms = append(terms, tk.stem)
 		}
@@ -277,6 +288,7 @@ func (t *Tagger) candidates(ctx context.Context, channel, text string) ([]token,
 			ws.proper++
 		}
 	}
+	sc.terms = terms
 	if channel != "" && len(terms) > 0 {
 		t.weighBoilerplate(ctx, channel, terms, stats)
 	}
@@ -323,9 +335,9 @@ func (t *Tagger) candidates(ctx context.Context, channel, text string) ([]token,
 			toks[j-1].latin == toks[j].latin && (toks[j].latin || toks[j-1].acronym == toks[j].acronym)
 	}
 
-	cands := make(map[string]*candidate, len(toks)*2)
-	order := make([]*candidate, 0, len(toks)*2)
-	var key strings.Builder
+	cands := sc.cands
+	order := sc.order
+	key := sc.key
 	for runStart := 0; runStart < len(toks); {
 		if !toks[runStart].content {
 			runStart++
@@ -376,26 +388,26 @@ func (t *Tagger) candidates(ctx context.Context, channel, text string) ([]token,
 				// together; other words as written, so «пакете
 				// math/rand/v2» does not add up with «Пакет math/rand/v2»
 				// and outrank the name itself.
-				var k string
+				key = key[:0]
 				if n == 1 {
-					k = "\x00" + toks[i].stem
+					key = append(append(key, 0), toks[i].stem...)
 				} else {
-					key.Reset()
 					for j := i; j < end; j++ {
 						if j > i {
-							key.WriteByte(' ')
+							key = append(key, ' ')
 						}
 						if cyrillicWord(toks[j].folded) {
-							key.WriteString(toks[j].stem)
+							key = append(key, toks[j].stem...)
 						} else {
-							key.WriteString(toks[j].folded)
+							key = append(key, toks[j].folded...)
 						}
 					}
-					k = key.String()
 				}
-				c := cands[k]
+				c := cands[string(key)] // no string is made for the look-up
 				if c == nil {
-					c = &candidate{key: k, start: toks[i].start, end: toks[end-1].end, first: i, words: n}
+					k := string(key)
+					c = sc.newCandidate()
+					c.key, c.start, c.end, c.first, c.words = k, toks[i].start, toks[end-1].end, i, n
 					for j := i; j < end; j++ {
 						c.stems = append(c.stems, toks[j].stem)
 					}
@@ -443,6 +455,7 @@ func (t *Tagger) candidates(ctx context.Context, channel, text string) ([]token,
 		}
 		runStart = runEnd
 	}
+	sc.order, sc.key = order, key
 	for _, c := range order {
 		if c.words == 1 && namedAsOutlet(toks, c.forms) {
 			// «в беседе с RT», «рассказал НГ»: the medium a source
@@ -690,7 +703,12 @@ func endsInConsonant(folded string) bool {
 // tokenize splits text into words, marking where phrases must break. URLs,
 // Markdown link targets, @mentions and domain names produce no tokens.
 func (t *Tagger) tokenize(text string) []token {
-	toks := make([]token, 0, len(text)/6)
+	return t.tokenizeInto(make([]token, 0, len(text)/6), text)
+}
+
+// tokenizeInto is tokenize appending to toks[:0].
+func (t *Tagger) tokenizeInto(toks []token, text string) []token {
+	toks = toks[:0]
 	brk, sentence := true, true
 	for i := 0; i < len(text); {
 		if n := skipNoise(text, i); n > 0 {
@@ -899,14 +917,24 @@ func foldWord(w string) string {
 // "Китай"/"Китае" share a stem. It is not morphology; it only has to group
 // inflected forms well enough to count them together.
 func stem(folded string) string {
-	rs := []rune(folded)
-	if len(rs) > 6 {
-		rs = rs[:6]
+	// The stem is a prefix of folded (its first six runes, less trailing
+	// vowels down to three), so it is a substring, not a new string.
+	// folded is valid UTF-8 (strings.Map writes no invalid sequence).
+	var rs [6]rune
+	var ends [7]int // ends[k]: the byte length of the first k runes
+	n := 0
+	for i, r := range folded {
+		if n == len(rs) {
+			break
+		}
+		rs[n] = r
+		n++
+		ends[n] = i + utf8.RuneLen(r)
 	}
-	for len(rs) > 3 && strings.ContainsRune("аеиоуыэюяйьaeiouys", rs[len(rs)-1]) {
-		rs = rs[:len(rs)-1]
+	for n > 3 && strings.ContainsRune("аеиоуыэюяйьaeiouys", rs[n-1]) {
+		n--
 	}
-	return string(rs)
+	return folded[:ends[n]]
 }
 
 // Verb, participle and adverb endings (folded). Russian verbs: infinitive,
