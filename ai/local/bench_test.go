@@ -152,6 +152,10 @@ func BenchmarkEmbedder(b *testing.B) {
 // BenchmarkMatchTexts is the re-ranking cost of one query: the embedded
 // word vectors' soft match of a query against 30, 50 and 100 posts of the
 // sample (search.rerank's old default, its default, search.candidates).
+// The windows cycle through the 500 posts, so after the first 500 texts
+// every post is found in MatchTexts' cache of prepared texts: the figures
+// are those of posts re-ranked again (a cold text also costs Stems and
+// PrepareText, as every text did before the cache).
 //
 //	go test ./ai/local -run '^$' -bench MatchTexts
 func BenchmarkMatchTexts(b *testing.B) {

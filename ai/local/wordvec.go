@@ -568,8 +568,53 @@ const (
 // full in a short text, and more in a short text than in a long one that
 // holds many loosely related words.
 func (w *WordVectors) SoftMatch(query []string, texts [][]string) []float64 {
+	prepared := make([]*MatchText, len(texts))
+	for i, stems := range texts {
+		prepared[i] = w.PrepareText(stems)
+	}
+	return w.SoftMatchPrepared(query, prepared)
+}
+
+// MatchText is a text ready for SoftMatchPrepared: its distinct stems in
+// their order of first use, each as its id in the table when known, or as
+// −(j+1) for unseen[j] (an unseen stem of at least 4 runes, whose n-gram
+// vector is looked up when matched; shorter unseen stems have no vector).
+// It holds no vectors, so caching many is cheap (4 bytes per stem).
+type MatchText struct {
+	refs   []int32
+	unseen []string
+	n      int // distinct stems, with or without a vector
+}
+
+// PrepareText makes a text's stems (Stems) ready for SoftMatchPrepared.
+func (w *WordVectors) PrepareText(stems []string) *MatchText {
+	t := &MatchText{}
+	seen := make(map[string]struct{}, len(stems))
+	for _, s := range stems {
+		if _, ok := seen[s]; ok {
+			continue
+		}
+		seen[s] = struct{}{}
+		t.n++
+		if i, ok := w.vocab[s]; ok {
+			t.refs = append(t.refs, i)
+		} else if utf8.RuneCountInString(s) >= 4 {
+			t.unseen = append(t.unseen, strings.Clone(s))
+			t.refs = append(t.refs, -int32(len(t.unseen)))
+		}
+	}
+	t.refs = slices.Clip(t.refs)
+	t.unseen = slices.Clip(t.unseen)
+	return t
+}
+
+// SoftMatchPrepared is SoftMatch over prepared texts. Each distinct known
+// stem's similarities to the query stems are computed once per call, however
+// many of the texts hold it.
+func (w *WordVectors) SoftMatchPrepared(query []string, texts []*MatchText) []float64 {
 	type qs struct {
 		s  string
+		id int32 // -1 for an unseen stem
 		v  []float32
 		wt float64
 	}
@@ -581,7 +626,11 @@ func (w *WordVectors) SoftMatch(query []string, texts [][]string) []float64 {
 		}
 		seen[s] = true
 		if v, wt := w.stemVector(s); v != nil {
-			q = append(q, qs{s, v, wt})
+			id, ok := w.vocab[s]
+			if !ok {
+				id = -1
+			}
+			q = append(q, qs{s, id, v, wt})
 		}
 	}
 	out := make([]float64, len(texts))
@@ -592,40 +641,64 @@ func (w *WordVectors) SoftMatch(query []string, texts [][]string) []float64 {
 	for _, x := range q {
 		wsum += x.wt
 	}
-	tf := make([]float64, len(texts)*len(q))
-	lens := make([]int, len(texts))
-	var total int
-	for t, stems := range texts {
-		clear(seen)
-		row := tf[t*len(q) : (t+1)*len(q)]
-		for _, s := range stems {
-			if seen[s] {
-				continue
+	nq := len(q)
+	// contrib fills row with a text stem's rescaled similarities above the
+	// floor (the stem id, or s when unseen, itself counts 1).
+	contrib := func(row []float64, v []float32, id int32, s string) {
+		for a, x := range q {
+			d := float64(dot32(x.v, v))
+			if (id >= 0 && x.id == id) || (id < 0 && x.id < 0 && x.s == s) {
+				d = 1
 			}
-			seen[s] = true
-			lens[t]++
-			v, _ := w.stemVector(s)
-			if v == nil {
-				continue
-			}
-			for a, x := range q {
-				d := float64(dot32(x.v, v))
-				if s == x.s {
-					d = 1
-				}
-				if d > softMatchFloor {
-					row[a] += (d - softMatchFloor) / (1 - softMatchFloor)
-				}
+			if d > softMatchFloor {
+				row[a] = (d - softMatchFloor) / (1 - softMatchFloor)
+			} else {
+				row[a] = 0
 			}
 		}
-		total += lens[t]
+	}
+	memo := make(map[int32]int, 64*len(texts))
+	var rows []float64
+	tmp := make([]float64, nq)
+	tf := make([]float64, len(texts)*nq)
+	var total int
+	k := w.Dim
+	for t, text := range texts {
+		row := tf[t*nq : (t+1)*nq]
+		// In the text's order, as SoftMatch always summed (the same
+		// floating-point sums, so the same scores to the last bit).
+		for _, id := range text.refs {
+			var f []float64
+			if id >= 0 {
+				off, ok := memo[id]
+				if !ok {
+					off = len(rows)
+					rows = append(rows, make([]float64, nq)...)
+					contrib(rows[off:off+nq], w.vecs[int(id)*k:(int(id)+1)*k], id, "")
+					memo[id] = off
+				}
+				f = rows[off : off+nq]
+			} else {
+				s := text.unseen[-id-1]
+				v, _ := w.stemVector(s)
+				if v == nil {
+					continue
+				}
+				contrib(tmp, v, -1, s)
+				f = tmp
+			}
+			for a, x := range f {
+				row[a] += x
+			}
+		}
+		total += text.n
 	}
 	avg := float64(total) / float64(len(texts))
-	for t := range texts {
-		norm := softMatchK1 * float64(lens[t]) / avg
+	for t, text := range texts {
+		norm := softMatchK1 * float64(text.n) / avg
 		var sum float64
 		for a, x := range q {
-			if f := tf[t*len(q)+a]; f > 0 {
+			if f := tf[t*nq+a]; f > 0 {
 				sum += x.wt * f / (f + norm)
 			}
 		}
