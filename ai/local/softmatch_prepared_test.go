@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/assistant-dev/assistant/internal/vecmath"
 )
 
 // softMatchReference is SoftMatch as it was before texts could be prepared
@@ -56,7 +58,7 @@ func softMatchReference(w *WordVectors, query []string, texts [][]string) []floa
 				continue
 			}
 			for a, x := range q {
-				d := float64(dot32(x.v, v))
+				d := float64(vecmath.Dot(x.v, v))
 				if s == x.s {
 					d = 1
 				}

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/assistant-dev/assistant/internal/vecmath"
 )
 
 // WordVectors are distributional word vectors: each Snowball stem's row of
@@ -646,7 +648,7 @@ func (w *WordVectors) SoftMatchPrepared(query []string, texts []*MatchText) []fl
 	// floor (the stem id, or s when unseen, itself counts 1).
 	contrib := func(row []float64, v []float32, id int32, s string) {
 		for a, x := range q {
-			d := float64(dot32(x.v, v))
+			d := float64(vecmath.Dot(x.v, v))
 			if (id >= 0 && x.id == id) || (id < 0 && x.id < 0 && x.s == s) {
 				d = 1
 			}
@@ -705,20 +707,4 @@ func (w *WordVectors) SoftMatchPrepared(query []string, texts []*MatchText) []fl
 		out[t] = sum / wsum
 	}
 	return out
-}
-
-func dot32(a, b []float32) float32 {
-	b = b[:len(a)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(a); i += 4 {
-		s0 += a[i] * b[i]
-		s1 += a[i+1] * b[i+1]
-		s2 += a[i+2] * b[i+2]
-		s3 += a[i+3] * b[i+3]
-	}
-	for ; i < len(a); i++ {
-		s0 += a[i] * b[i]
-	}
-	return s0 + s1 + s2 + s3
 }

@@ -25,6 +25,8 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+
+	"github.com/assistant-dev/assistant/internal/vecmath"
 )
 
 // Meta is what a filter can test without leaving the index.
@@ -555,7 +557,7 @@ func (x *Index) Search(ctx context.Context, q []float32, k int, f Filter) ([]Hit
 	// lock is released).
 	if x.opts.KeepExact {
 		for j, i := range idx {
-			hits[j].Score = dotF32(qn, x.exact[i*x.dim:(i+1)*x.dim])
+			hits[j].Score = vecmath.Dot(qn, x.exact[i*x.dim:(i+1)*x.dim])
 		}
 	} else {
 		for j, i := range idx {
@@ -576,7 +578,7 @@ func (x *Index) Search(ctx context.Context, q []float32, k int, f Filter) ([]Hit
 		for j := range hits {
 			if v, ok := vecs[hits[j].ID]; ok && len(v) == x.dim {
 				if vn, ok := normalize(v); ok {
-					hits[j].Score = dotF32(qn, vn)
+					hits[j].Score = vecmath.Dot(qn, vn)
 				}
 			}
 		}
@@ -610,7 +612,7 @@ func (x *Index) ExactSearch(q []float32, k int, f Filter) ([]Hit, error) {
 		if fc.any && !fc.match(&x.metas[i]) {
 			continue
 		}
-		s := dotF32(qn, x.exact[i*x.dim:(i+1)*x.dim])
+		s := vecmath.Dot(qn, x.exact[i*x.dim:(i+1)*x.dim])
 		if len(h) < k {
 			heap.Push(&h, cand{i, s})
 		} else if s > h[0].score {
