@@ -7,11 +7,11 @@ import (
 	"hash/maphash"
 	"math"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"unicode"
 
 	"github.com/assistant-dev/assistant/ai"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // EmbedderModel names the hashing scheme; it is part of the index content
@@ -46,14 +46,11 @@ type Embedder struct {
 	share   float64
 	wv      *WordVectors
 	wvShare float64
-	// matchSeed and matchCache: the texts MatchTexts prepared, by hash of
-	// their content (bounded, emptied when full).
-	matchSeed     maphash.Seed
-	matchCacheMax int64
-	matchCache    struct {
-		m atomic.Pointer[sync.Map]
-		n atomic.Int64
-	}
+	// matchSeed and matchCache: the texts MatchTexts prepared, by a seeded
+	// hash of their content, the least recently used dropped past
+	// matchCacheSize.
+	matchSeed  maphash.Seed
+	matchCache *lru.Cache[uint64, *MatchText]
 }
 
 // EmbedderOption configures an Embedder.
@@ -101,7 +98,7 @@ func NewEmbedder(dim int, opts ...EmbedderOption) *Embedder {
 	if dim <= 0 {
 		dim = DefaultEmbeddingDim
 	}
-	e := &Embedder{dim: dim, matchSeed: maphash.MakeSeed(), matchCacheMax: matchCacheMax}
+	e := &Embedder{dim: dim, matchSeed: maphash.MakeSeed()}
 	for _, o := range opts {
 		o(e)
 	}
@@ -116,6 +113,9 @@ func NewEmbedder(dim int, opts ...EmbedderOption) *Embedder {
 		if rank+e.wv.Dim >= dim || share+e.wvShare >= 1 {
 			e.wv = nil
 		}
+	}
+	if e.wv != nil {
+		e.matchCache = newMatchCache(matchCacheSize)
 	}
 	return e
 }
@@ -175,16 +175,11 @@ func (e *Embedder) MatchesTexts() bool { return e.wv != nil }
 
 // MatchTexts implements ai.TextMatcher: the word vectors' SoftMatch of the
 // texts' stems (nil without word vectors). Each text's distinct stems are
-// kept (matchCacheMax texts at most, by a 64-bit hash of the text), so a post
-// re-ranked again costs only its similarities to the query's stems.
+// kept (matchCacheSize texts at most, by a 64-bit hash of the text), so a
+// post re-ranked again costs only its similarities to the query's stems.
 func (e *Embedder) MatchTexts(ctx context.Context, query string, texts []string) ([]float64, error) {
 	if e.wv == nil {
 		return nil, nil
-	}
-	m := e.matchCache.m.Load()
-	if m == nil {
-		e.matchCache.m.CompareAndSwap(nil, new(sync.Map))
-		m = e.matchCache.m.Load()
 	}
 	prepared := make([]*MatchText, len(texts))
 	for i, t := range texts {
@@ -192,28 +187,31 @@ func (e *Embedder) MatchTexts(ctx context.Context, query string, texts []string)
 			return nil, fmt.Errorf("local embedder: %w", err)
 		}
 		h := maphash.String(e.matchSeed, t)
-		if p, ok := m.Load(h); ok {
-			prepared[i] = p.(*MatchText)
+		if p, ok := e.matchCache.Get(h); ok {
+			prepared[i] = p
 			continue
 		}
 		prepared[i] = e.wv.PrepareText(Stems(t))
-		if e.matchCache.n.Add(1) > e.matchCacheMax {
-			m = new(sync.Map)
-			e.matchCache.m.Store(m)
-			e.matchCache.n.Store(0)
-		}
-		m.Store(h, prepared[i])
+		e.matchCache.Add(h, prepared[i])
 	}
 	return e.wv.SoftMatchPrepared(Stems(query), prepared), nil
 }
 
-// matchCacheMax bounds MatchTexts' cache of prepared texts: about 1.1 KB
-// each on the sample's posts (their stem ids, unseen stems and the map's
-// entry), so about 18 MiB when full; it is emptied then. Concurrent calls
-// may each add one text past the bound before it empties. Texts are told
-// apart by a 64-bit seeded hash only: two posts colliding among 16,384
-// (odds about 1e-11) would share a match score, nothing worse.
-const matchCacheMax = 1 << 14
+// matchCacheSize bounds MatchTexts' cache of prepared texts: about 1.1 KB
+// each on the sample's posts (their stem ids, unseen stems and the cache's
+// entry), so about 18 MiB when full. Texts are told apart by a 64-bit seeded
+// hash only: two posts colliding among 16,384 (odds about 1e-11) would share
+// a match score, nothing worse.
+const matchCacheSize = 1 << 14
+
+// newMatchCache is the LRU of prepared texts (a size > 0 never fails).
+func newMatchCache(size int) *lru.Cache[uint64, *MatchText] {
+	c, err := lru.New[uint64, *MatchText](size)
+	if err != nil {
+		panic(fmt.Sprintf("local embedder: match cache of %d: %v", size, err))
+	}
+	return c
+}
 
 // Feature weights: whole words say more than word pieces, and a shared
 // bigram more than two shared words.

@@ -191,7 +191,7 @@ func TestSoftMatchPreparedEqualsSoftMatch(t *testing.T) {
 	// Concurrent calls on one embedder whose cache is reset many times
 	// over (a bound of 64 texts, the 500 posts matched in windows).
 	small := NewEmbedder(384, WithWordVectors(w, DefaultWordVectorShare))
-	small.matchCacheMax = 64
+	small.matchCache = newMatchCache(64)
 	query := "криптовалюта почти дошла до ста тысяч долларов"
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -221,7 +221,7 @@ func TestSoftMatchPreparedEqualsSoftMatch(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := small.matchCache.n.Load(); n > 64+4 {
+	if n := small.matchCache.Len(); n > 64 {
 		t.Fatalf("cache holds %d texts, bound 64", n)
 	}
 }

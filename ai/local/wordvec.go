@@ -15,10 +15,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/assistant-dev/assistant/internal/vecmath"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // WordVectors are distributional word vectors: each Snowball stem's row of
@@ -52,11 +53,10 @@ type WordVectors struct {
 	pc     []float32 // the common direction removed from text vectors
 	sub    []float32 // subwordBuckets × Dim n-gram vectors (derived)
 	ID     string
-	// unseen caches the n-gram vectors of unseen stems (stemVector).
-	unseen struct {
-		m atomic.Pointer[sync.Map]
-		n atomic.Int64
-	}
+	// unseen caches the n-gram vectors of unseen stems (stemVector; made
+	// on first use, since a table is built by more than one function).
+	unseen     *lru.Cache[string, []float32]
+	unseenOnce sync.Once
 }
 
 // WordVectorOptions shapes TrainWordVectors.
@@ -485,10 +485,22 @@ var DefaultWordVectors = sync.OnceValue(func() *WordVectors {
 	return w
 })
 
-// unseenCacheMax bounds the cache of unseen stems' n-gram vectors
-// (unseenCacheMax × Dim float32s at most: 8 MiB at Dim 128); it is emptied
-// when full.
-const unseenCacheMax = 1 << 14
+// unseenCacheSize bounds the cache of unseen stems' n-gram vectors
+// (unseenCacheSize × Dim float32s at most: 8 MiB at Dim 128); the least
+// recently used go first.
+const unseenCacheSize = 1 << 14
+
+// unseenCache is the cache of unseen stems' vectors, made on first use.
+func (w *WordVectors) unseenCache() *lru.Cache[string, []float32] {
+	w.unseenOnce.Do(func() {
+		c, err := lru.New[string, []float32](unseenCacheSize)
+		if err != nil {
+			panic(fmt.Sprintf("local embedder: unseen-stem cache: %v", err))
+		}
+		w.unseen = c
+	})
+	return w.unseen
+}
 
 // stemVector is a stem's unit vector (its n-grams' for an unseen stem of
 // four letters or more, cached) and its weight log(total/count) (an unseen
@@ -502,23 +514,15 @@ func (w *WordVectors) stemVector(s string) ([]float32, float64) {
 	if utf8.RuneCountInString(s) < 4 {
 		return nil, 0
 	}
-	m := w.unseen.m.Load()
-	if m == nil {
-		w.unseen.m.CompareAndSwap(nil, new(sync.Map))
-		m = w.unseen.m.Load()
-	}
-	if v, ok := m.Load(s); ok {
-		if v := v.([]float32); v != nil {
+	cache := w.unseenCache()
+	if v, ok := cache.Get(s); ok {
+		if v != nil {
 			return v, math.Log(w.total)
 		}
 		return nil, 0
 	}
 	v := w.subwordVector(s)
-	if w.unseen.n.Add(1) > unseenCacheMax {
-		w.unseen.m.Store(new(sync.Map))
-		w.unseen.n.Store(0)
-	}
-	m.Store(strings.Clone(s), v)
+	cache.Add(strings.Clone(s), v)
 	if v == nil {
 		return nil, 0
 	}

@@ -400,8 +400,8 @@ func TestStemCacheAnswersAsSnowball(t *testing.T) {
 
 // TestUnseenStemCache: an unseen stem's vector comes from the cache the
 // second time, equal to the one composed from its n-grams; seen stems and
-// short unseen ones are not cached; past unseenCacheMax the cache starts
-// afresh.
+// short unseen ones are not cached; past unseenCacheSize the least recently
+// used is composed afresh.
 func TestUnseenStemCache(t *testing.T) {
 	w, err := TrainWordVectors(wordVecDocs(), WordVectorOptions{Dim: 16, Window: 5})
 	if err != nil {
@@ -425,16 +425,17 @@ func TestUnseenStemCache(t *testing.T) {
 	if v, _ := w.stemVector("ab"); v != nil {
 		t.Fatalf("a two-letter unseen stem has a vector")
 	}
-	n := w.unseen.n.Load()
+	n := w.unseenCache().Len()
 	w.stemVector(w.stems[0])
-	if w.unseen.n.Load() != n {
+	if w.unseenCache().Len() != n {
 		t.Fatal("a seen stem went to the cache")
 	}
-	w.unseen.n.Store(unseenCacheMax)
-	before := w.unseen.m.Load()
-	w.stemVector("совершенноновое")
-	if w.unseen.m.Load() == before {
-		t.Fatal("the cache was not emptied at its size limit")
+	// Past its size the least recently used stem is composed afresh.
+	for i := range unseenCacheSize {
+		w.stemVector(fmt.Sprintf("новоеслово%d", i))
+	}
+	if n := w.unseenCache().Len(); n != unseenCacheSize {
+		t.Fatalf("the cache holds %d stems, its size is %d", n, unseenCacheSize)
 	}
 	if again, _ := w.stemVector(unseen); &again[0] == &first[0] || !slices.Equal(again, first) {
 		t.Fatal("after the reset: not composed afresh, or composed differently")
