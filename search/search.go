@@ -291,7 +291,8 @@ type Options struct {
 }
 
 // DefaultRerank and DefaultRerankWeight were chosen on
-// testdata/search/paraphrase-tuning.json (docs/search.md).
+// testdata/search/paraphrase-tuning.json and paraphrase-tuning2.json
+// (docs/search.md).
 const (
 	DefaultRerank       = 50
 	DefaultRerankWeight = 1.0

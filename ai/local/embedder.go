@@ -106,18 +106,23 @@ func NewEmbedder(dim int, opts ...EmbedderOption) *Embedder {
 		e.model = nil
 	}
 	if e.wv != nil {
-		rank, share := 0, 0.0
-		if e.model != nil {
-			rank, share = e.model.Rank, e.share
-		}
+		rank, share := e.latent()
 		if rank+e.wv.Dim >= dim || share+e.wvShare >= 1 {
 			e.wv = nil
+		} else {
+			e.matchCache = newMatchCache(matchCacheSize)
 		}
 	}
-	if e.wv != nil {
-		e.matchCache = newMatchCache(matchCacheSize)
-	}
 	return e
+}
+
+// latent is the trained model's rank and share of the cosine (0, 0
+// without a model).
+func (e *Embedder) latent() (rank int, share float64) {
+	if e.model == nil {
+		return 0, 0
+	}
+	return e.model.Rank, e.share
 }
 
 // SemanticModel returns the embedder's trained model (nil when none).
@@ -229,10 +234,7 @@ func (e *Embedder) embedOne(text string) []float32 {
 	if e.wv != nil {
 		wvDim, wvShare = e.wv.Dim, e.wvShare
 	}
-	rank, share := 0, 0.0
-	if e.model != nil {
-		rank, share = e.model.Rank, e.share
-	}
+	rank, share := e.latent()
 	lex := normalized(hashFeatures(text, e.dim-rank-wvDim))
 	stems := Stems(text)
 	var lat []float64
