@@ -286,7 +286,7 @@ type Options struct {
 	// weight for posts matching only some of the query's words. 0 = auto:
 	// none with an embedder that matches texts (ai.TextMatcher: its
 	// ranking of posts sharing some words is the better one), 1 otherwise;
-	// negative = none.
+	// negative = none. With none, hybrid search does not ask for them.
 	PartialWeight float64
 }
 
@@ -552,8 +552,8 @@ type ranked struct {
 }
 
 // keywordCandidates ranks posts by full-text match of the text and crawled
-// pages.
-func (s *Service) keywordCandidates(ctx context.Context, q *Query, n int) ([]ranked, error) {
+// pages; with partial, posts matching only some of the query's words follow.
+func (s *Service) keywordCandidates(ctx context.Context, q *Query, n int, partial bool) ([]ranked, error) {
 	plan := planKeyword(q.Text, q.Prefix)
 	out, err := s.keywordQuery(ctx, q, q.Text, plan.prefixes, plan.guards, n, nil)
 	if err != nil {
@@ -563,7 +563,7 @@ func (s *Service) keywordCandidates(ctx context.Context, q *Query, n int) ([]ran
 	// posts for a plain multi-word query, posts matching only some of the
 	// words follow, ranked below every full match.
 	// Words matched by their own form only (guards) are left out of it.
-	if words := plan.plain; len(out) < n && len(strings.Fields(q.Text)) > 1 && len(words) > 0 && !strings.ContainsAny(q.Text, `"-`) &&
+	if words := plan.plain; partial && len(out) < n && len(strings.Fields(q.Text)) > 1 && len(words) > 0 && !strings.ContainsAny(q.Text, `"-`) &&
 		!slices.ContainsFunc(words, func(w string) bool { return strings.EqualFold(w, "or") }) {
 		seen := make([]string, len(out))
 		for i, c := range out {
@@ -852,7 +852,7 @@ func (s *Service) Search(ctx context.Context, q Query) (*Page, error) {
 	var list []ranked
 	switch q.Mode {
 	case Keyword:
-		kw, err := s.keywordCandidates(ctx, &q, n)
+		kw, err := s.keywordCandidates(ctx, &q, n, true)
 		if err != nil {
 			return nil, err
 		}
@@ -865,10 +865,15 @@ func (s *Service) Search(ctx context.Context, q Query) (*Page, error) {
 		list = sem
 	default:
 		// The two rankings are independent: fetch them concurrently.
+		// Partial keyword matches are not asked for when they weigh
+		// nothing in the fusion (PartialWeight 0, the default with an
+		// embedder that matches texts): ranking them was the slowest part
+		// of a multi-word query, and they only padded the page's end with
+		// score-0 posts in id order.
 		var kw, sem []ranked
 		g, gctx := errgroup.WithContext(ctx)
 		g.Go(func() (err error) {
-			kw, err = s.keywordCandidates(gctx, &q, n)
+			kw, err = s.keywordCandidates(gctx, &q, n, s.opts.PartialWeight > 0)
 			return err
 		})
 		if s.Semantic() {
