@@ -94,27 +94,10 @@ func Postgres(t testing.TB) string {
 		t.Fatalf("postgres at %s is not reachable (start it, or run .ci/run): %v", DatabaseURL(), err)
 	}
 	defer conn.Close(ctx)
-	schema := "t_" + strings.ToLower(sanitize(t.Name()))
-	if len(schema) > 40 {
-		schema = schema[:40]
-	}
-	schema += "_" + randomSuffix()
+	schema := SchemaName(t)
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, DatabaseURL())
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
 	u, err := url.Parse(DatabaseURL())
 	if err != nil {
 		t.Fatalf("parse database url: %v", err)
