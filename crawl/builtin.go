@@ -71,11 +71,12 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // errTooManyRedirects is returned by CheckRedirect.
 var errTooManyRedirects = errors.New("too many redirects")
 
-// NewBuiltin builds the builtin backend.
-func NewBuiltin(cfg Config, opts ...Option) (*Builtin, error) {
-	cfg.Backend = BackendBuiltin
+// prepare validates cfg as the given backend's and applies the options
+// (slog.Default when none sets a logger): the start of every constructor.
+func prepare(cfg *Config, backend string, opts []Option) (options, error) {
+	cfg.Backend = backend
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("crawl: %w", err)
+		return options{}, fmt.Errorf("crawl: %w", err)
 	}
 	var o options
 	for _, opt := range opts {
@@ -83,6 +84,15 @@ func NewBuiltin(cfg Config, opts ...Option) (*Builtin, error) {
 	}
 	if o.logger == nil {
 		o.logger = slog.Default()
+	}
+	return o, nil
+}
+
+// NewBuiltin builds the builtin backend.
+func NewBuiltin(cfg Config, opts ...Option) (*Builtin, error) {
+	o, err := prepare(&cfg, BackendBuiltin, opts)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.AllowPrivateAddresses {
 		o.logger.Warn("crawl: allow_private_addresses is ON — the SSRF guard is off and links in posts can reach loopback, private and cloud-metadata addresses; never enable this in production")

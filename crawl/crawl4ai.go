@@ -37,16 +37,9 @@ var _ Crawler = (*Crawl4AI)(nil)
 // NewCrawl4AI builds the crawl4ai backend. Options WithResolver,
 // WithExemptAddrs and WithLogger apply to its pre-check of URLs.
 func NewCrawl4AI(cfg Config, opts ...Option) (*Crawl4AI, error) {
-	cfg.Backend = BackendCrawl4AI
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("crawl: %w", err)
-	}
-	var o options
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.logger == nil {
-		o.logger = slog.Default()
+	o, err := prepare(&cfg, BackendCrawl4AI, opts)
+	if err != nil {
+		return nil, err
 	}
 	if cfg.AllowPrivateAddresses {
 		o.logger.Warn("crawl: allow_private_addresses is ON — URLs to loopback, private and cloud-metadata addresses are sent to crawl4ai; never enable this in production")
