@@ -207,44 +207,8 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 		return err
 	}
 	defer rdb.Close()
-	// The api role reads PostgreSQL (search, posts) but changes no schema:
-	// it waits for the server like a stage, and migrates nothing.
-	if serveAPI || a.stages.Needs(stages, pipeline.NeedPostgres) || a.stages.Needs(stages, pipeline.NeedMigrations) {
-		err = waitFor(runCtx, logger, "postgresql", config.RedactURL(cfg.Database.URL), setWaiting, func(ctx context.Context) error {
-			return pingPostgres(ctx, cfg.Database.URL)
-		})
-		if err != nil {
-			return err
-		}
-	}
-
-	if cfg.Database.AutoMigrate && a.stages.Needs(stages, pipeline.NeedMigrations) {
-		setWaiting("starting: applying database migrations")
-		applied, version, err := migrateUp(runCtx, cfg.Database.URL, cfg.Database.Schema)
-		if err != nil {
-			return fmt.Errorf("migrate database %s: %w", config.RedactURL(cfg.Database.URL), err)
-		}
-		if len(applied) > 0 {
-			logger.Info("database migrations applied", "count", len(applied), "version", version, "database", config.RedactURL(cfg.Database.URL))
-		}
-		if err := a.applySearchRUM(runCtx, cfg, logger); err != nil {
-			return err
-		}
-	}
-	// A schema changed by hand (a table renamed, a column dropped) or
-	// behind the binary with auto_migrate off would make every entry fail
-	// or pause: refuse before any stage reads one, naming what is missing.
-	if a.stages.Needs(stages, pipeline.NeedMigrations) {
-		setWaiting("starting: checking the database schema against the migrations")
-		if err := postgres.CheckSchema(runCtx, cfg.Database.URL, postgres.InSchema(cfg.Database.Schema)); err != nil {
-			var mismatch *postgres.SchemaMismatchError
-			if errors.As(err, &mismatch) {
-				return fmt.Errorf("stages %s: %w", strings.Join(stages, ","), err)
-			}
-			// Not being able to check (no right to create the scratch
-			// schema) is no reason to stay down.
-			logger.Warn("database schema not checked", "err", err)
-		}
+	if err := a.prepareDatabase(runCtx, cfg, stages, serveAPI, setWaiting, logger); err != nil {
+		return err
 	}
 	setWaiting("starting: stages not built yet")
 
@@ -296,6 +260,54 @@ func (a *app) runDaemon(ctx context.Context, cfg *config.Config, stages []string
 		return fmt.Errorf("runner: %w", runErr)
 	}
 	logger.Info("stopped cleanly")
+	return nil
+}
+
+// prepareDatabase waits for PostgreSQL when the stages or the API read it,
+// applies the migrations (and the optional RUM index) when
+// database.auto_migrate is on, and refuses a schema that differs from the
+// migrations before any stage reads an entry.
+func (a *app) prepareDatabase(ctx context.Context, cfg *config.Config, stages []string, serveAPI bool,
+	setWaiting func(string), logger *slog.Logger) error {
+	// The api role reads PostgreSQL (search, posts) but changes no schema:
+	// it waits for the server like a stage, and migrates nothing.
+	if serveAPI || a.stages.Needs(stages, pipeline.NeedPostgres) || a.stages.Needs(stages, pipeline.NeedMigrations) {
+		err := waitFor(ctx, logger, "postgresql", config.RedactURL(cfg.Database.URL), setWaiting, func(ctx context.Context) error {
+			return pingPostgres(ctx, cfg.Database.URL)
+		})
+		if err != nil {
+			return err
+		}
+	}
+
+	if cfg.Database.AutoMigrate && a.stages.Needs(stages, pipeline.NeedMigrations) {
+		setWaiting("starting: applying database migrations")
+		applied, version, err := migrateUp(ctx, cfg.Database.URL, cfg.Database.Schema)
+		if err != nil {
+			return fmt.Errorf("migrate database %s: %w", config.RedactURL(cfg.Database.URL), err)
+		}
+		if len(applied) > 0 {
+			logger.Info("database migrations applied", "count", len(applied), "version", version, "database", config.RedactURL(cfg.Database.URL))
+		}
+		if err := a.applySearchRUM(ctx, cfg, logger); err != nil {
+			return err
+		}
+	}
+	// A schema changed by hand (a table renamed, a column dropped) or
+	// behind the binary with auto_migrate off would make every entry fail
+	// or pause: refuse before any stage reads one, naming what is missing.
+	if a.stages.Needs(stages, pipeline.NeedMigrations) {
+		setWaiting("starting: checking the database schema against the migrations")
+		if err := postgres.CheckSchema(ctx, cfg.Database.URL, postgres.InSchema(cfg.Database.Schema)); err != nil {
+			var mismatch *postgres.SchemaMismatchError
+			if errors.As(err, &mismatch) {
+				return fmt.Errorf("stages %s: %w", strings.Join(stages, ","), err)
+			}
+			// Not being able to check (no right to create the scratch
+			// schema) is no reason to stay down.
+			logger.Warn("database schema not checked", "err", err)
+		}
+	}
 	return nil
 }
 
