@@ -94,7 +94,8 @@ func Postgres(t testing.TB) string {
 		t.Fatalf("postgres at %s is not reachable (start it, or run .ci/run): %v", DatabaseURL(), err)
 	}
 	defer conn.Close(ctx)
-	schema := SchemaName(t)
+	// The schema is created here, so its drop must find it.
+	schema := reserveSchema(t, "DROP SCHEMA")
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
 		t.Fatalf("create schema: %v", err)
 	}
@@ -113,6 +114,13 @@ func Postgres(t testing.TB) string {
 // is dropped, if it exists, when the test ends.
 func SchemaName(t testing.TB) string {
 	t.Helper()
+	return reserveSchema(t, "DROP SCHEMA IF EXISTS")
+}
+
+// reserveSchema names a schema private to this test and drops it with
+// dropStmt ("DROP SCHEMA" or "DROP SCHEMA IF EXISTS") when the test ends.
+func reserveSchema(t testing.TB, dropStmt string) string {
+	t.Helper()
 	schema := "t_" + strings.ToLower(sanitize(t.Name()))
 	if len(schema) > 40 {
 		schema = schema[:40]
@@ -127,7 +135,7 @@ func SchemaName(t testing.TB) string {
 			return
 		}
 		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		if _, err := c.Exec(ctx, dropStmt+" "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
