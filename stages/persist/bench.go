@@ -32,7 +32,7 @@ type BenchResult struct {
 	BatchSize int
 	Events    int
 	// StageEventsPerSec is the stage's throughput: decode, dedupe and the
-	// transaction with both conditional UPSERTs.
+	// statement with both conditional UPSERTs.
 	StageEventsPerSec float64
 	// RawEventsPerSec is the floor: the same rows, already in column
 	// arrays, written by two unconditional INSERT … SELECT FROM unnest …

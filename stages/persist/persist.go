@@ -1,7 +1,7 @@
 // Package persist is the persist stage: it stores every posts.tagged event
 // in PostgreSQL — the post's columns in posts and its tags in
-// post_enrichment (kind='tags') — with one transaction of two multi-row
-// statements per batch (docs/tables.md). It is a sink: it publishes
+// post_enrichment (kind='tags') — with one multi-row statement per batch
+// (docs/tables.md). It is a sink: it publishes
 // nothing.
 //
 // The tags row changes only when tags_hash differs, and an event older than

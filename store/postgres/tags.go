@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -17,68 +16,42 @@ import (
 	"github.com/assistant-dev/assistant/events"
 )
 
-// upsertPostsSQL writes the posts columns an event carries. An empty value
-// (NULLIF) or a missing time is "not carried" and never overwrites what is
-// stored, because an external ingest may own the same rows. A post whose
-// stored tags come from a newer event is left alone: its columns are newer
-// than this event's. The WHERE of DO UPDATE skips no-op updates so a
-// redelivered event writes nothing. (Why LATERAL … LIMIT 1: see
-// upsertTagsSQL.)
-const upsertPostsSQL = `
-INSERT INTO posts AS p (post_id, channel_id, tenant_id, text, urls, posted_at, expires_at, content_hash)
-SELECT u.post_id,
-       NULLIF(u.channel_id, ''),
-       NULLIF(u.tenant_id, ''),
-       NULLIF(u.text, ''),
-       NULLIF(u.urls, '')::jsonb,
-       u.posted_at,
-       u.expires_at,
-       NULLIF(u.content_hash, '')
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::text[], $8::timestamptz[], $9::timestamptz[])
-     AS u(post_id, channel_id, tenant_id, text, urls, posted_at, content_hash, occurred_at, expires_at)
-LEFT JOIN LATERAL (
-    SELECT e.source_occurred_at FROM post_enrichment e
-    WHERE e.post_id = u.post_id AND e.kind = 'tags' LIMIT 1) stored ON true
-WHERE (stored.source_occurred_at > u.occurred_at) IS NOT TRUE
-ON CONFLICT (post_id) DO UPDATE SET
-    channel_id   = COALESCE(EXCLUDED.channel_id, p.channel_id),
-    tenant_id    = COALESCE(EXCLUDED.tenant_id, p.tenant_id),
-    text         = COALESCE(EXCLUDED.text, p.text),
-    urls         = COALESCE(EXCLUDED.urls, p.urls),
-    posted_at    = COALESCE(EXCLUDED.posted_at, p.posted_at),
-    expires_at   = COALESCE(EXCLUDED.expires_at, p.expires_at),
-    content_hash = COALESCE(EXCLUDED.content_hash, p.content_hash),
-    updated_at   = now()
-WHERE (COALESCE(EXCLUDED.channel_id, p.channel_id), COALESCE(EXCLUDED.tenant_id, p.tenant_id),
-       COALESCE(EXCLUDED.text, p.text), COALESCE(EXCLUDED.urls, p.urls),
-       COALESCE(EXCLUDED.posted_at, p.posted_at), COALESCE(EXCLUDED.expires_at, p.expires_at),
-       COALESCE(EXCLUDED.content_hash, p.content_hash))
-      IS DISTINCT FROM
-      (p.channel_id, p.tenant_id, p.text, p.urls, p.posted_at, p.expires_at, p.content_hash)`
-
-// upsertTagsSQL writes the kind='tags' rows and reports what it did.
+// upsertTaggedSQL writes a batch's posts rows and kind='tags' rows in one
+// statement and reports what it did to the tags rows. One statement rather
+// than one per table: the batch's ids and times are sent and unnested once,
+// and each post's stored tags row is looked up once for both writes.
 //
-// The tags change only when tags_hash differs (or the row is not 'ok'), and
-// only from an event at least as new as the stored one (source_occurred_at).
-// An event with the same tags that is newer than the stored one advances
-// source_occurred_at alone — data and updated_at stay — so that a later
-// delivery of an event in between cannot install tags that were already
-// superseded. A redelivery of the stored event writes nothing at all.
-// A missing time on either side cannot be ordered and does not block.
+// posts: an empty value (NULLIF) or a missing time is "not carried" and never
+// overwrites what is stored, because an external ingest may own the same
+// rows. A post whose stored tags come from a newer event is left alone: its
+// columns are newer than this event's. The WHERE of DO UPDATE skips no-op
+// updates so a redelivered event writes nothing.
 //
-// prior is read from the statement's snapshot, i.e. before the INSERT, which
-// tells a replaced row (different tags before) from a refreshed one.
+// tags: they change only when tags_hash differs (or the row is not 'ok'),
+// and only from an event at least as new as the stored one
+// (source_occurred_at). An event with the same tags that is newer than the
+// stored one advances source_occurred_at alone — data and updated_at stay —
+// so that a later delivery of an event in between cannot install tags that
+// were already superseded. A redelivery of the stored event writes nothing
+// at all. A missing time on either side cannot be ordered and does not block.
 //
-// Both statements look stored rows up with LATERAL (… LIMIT 1): a subquery
-// with LIMIT is not flattened into a join, so the lookup stays one primary-key
-// probe per input row whatever the planner believes about the table. A plain
-// join let a generic plan on a table without fresh statistics hash the whole
+// Every part of a statement sees the same snapshot, so prior is the stored
+// row before this statement, which tells a replaced row (different tags
+// before) from a refreshed one; a data-modifying WITH part runs to
+// completion whether or not anything reads it (posts_written).
+//
+// prior looks stored rows up with LATERAL (… LIMIT 1): a subquery with LIMIT
+// is not flattened into a join, so the lookup stays one primary-key probe per
+// input row whatever the planner believes about the table. A plain join let
+// a generic plan on a table without fresh statistics hash the whole
 // kind='tags' set on every batch, which grew with the table.
-const upsertTagsSQL = `
+const upsertTaggedSQL = `
 WITH input AS (
-    SELECT u.post_id, u.data::jsonb AS data, u.data_hash, NULLIF(u.provider, '') AS provider, u.occurred_at
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
-         AS u(post_id, data, data_hash, provider, occurred_at)
+    SELECT *
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+                $7::text[], $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], $12::text[])
+         AS u(post_id, channel_id, tenant_id, text, urls, posted_at, content_hash, occurred_at, expires_at,
+              data, data_hash, provider)
 ),
 prior AS (
     SELECT i.post_id, s.data_hash, s.source_occurred_at
@@ -86,9 +59,37 @@ prior AS (
         SELECT e.data_hash, e.source_occurred_at FROM post_enrichment e
         WHERE e.post_id = i.post_id AND e.kind = 'tags' LIMIT 1) s
 ),
+posts_written AS (
+    INSERT INTO posts AS p (post_id, channel_id, tenant_id, text, urls, posted_at, expires_at, content_hash)
+    SELECT i.post_id,
+           NULLIF(i.channel_id, ''),
+           NULLIF(i.tenant_id, ''),
+           NULLIF(i.text, ''),
+           NULLIF(i.urls, '')::jsonb,
+           i.posted_at,
+           i.expires_at,
+           NULLIF(i.content_hash, '')
+    FROM input i LEFT JOIN prior s ON s.post_id = i.post_id
+    WHERE (s.source_occurred_at > i.occurred_at) IS NOT TRUE
+    ON CONFLICT (post_id) DO UPDATE SET
+        channel_id   = COALESCE(EXCLUDED.channel_id, p.channel_id),
+        tenant_id    = COALESCE(EXCLUDED.tenant_id, p.tenant_id),
+        text         = COALESCE(EXCLUDED.text, p.text),
+        urls         = COALESCE(EXCLUDED.urls, p.urls),
+        posted_at    = COALESCE(EXCLUDED.posted_at, p.posted_at),
+        expires_at   = COALESCE(EXCLUDED.expires_at, p.expires_at),
+        content_hash = COALESCE(EXCLUDED.content_hash, p.content_hash),
+        updated_at   = now()
+    WHERE (COALESCE(EXCLUDED.channel_id, p.channel_id), COALESCE(EXCLUDED.tenant_id, p.tenant_id),
+           COALESCE(EXCLUDED.text, p.text), COALESCE(EXCLUDED.urls, p.urls),
+           COALESCE(EXCLUDED.posted_at, p.posted_at), COALESCE(EXCLUDED.expires_at, p.expires_at),
+           COALESCE(EXCLUDED.content_hash, p.content_hash))
+          IS DISTINCT FROM
+          (p.channel_id, p.tenant_id, p.text, p.urls, p.posted_at, p.expires_at, p.content_hash)
+),
 written AS (
     INSERT INTO post_enrichment AS e (post_id, kind, provider, data, data_hash, status, error, source_occurred_at)
-    SELECT post_id, 'tags', provider, data, data_hash, 'ok', NULL, occurred_at FROM input
+    SELECT post_id, 'tags', NULLIF(provider, ''), data::jsonb, data_hash, 'ok', NULL, occurred_at FROM input
     ON CONFLICT (post_id, kind) DO UPDATE SET
         provider   = CASE WHEN (e.data_hash, e.status) IS DISTINCT FROM (EXCLUDED.data_hash, 'ok')
                           THEN EXCLUDED.provider ELSE e.provider END,
@@ -161,12 +162,11 @@ func (r *Repository) Ping(ctx context.Context) error {
 	return nil
 }
 
-// UpsertTagged stores a batch of posts.tagged events in one transaction of
-// two multi-row statements (posts, then post_enrichment kind='tags'), sent
-// in a single round trip: a pgx batch ends in one Sync, and PostgreSQL runs
-// the statements of a pipeline up to its Sync as one implicit transaction —
-// a failing statement rolls back the other. No BEGIN/COMMIT, so no second
-// round trip (persist was 0.7× a raw upsert with them). The events must
+// UpsertTagged stores a batch of posts.tagged events with one multi-row
+// statement (upsertTaggedSQL: posts and post_enrichment kind='tags'), one
+// round trip and its own implicit transaction: a failure leaves neither
+// table written. No BEGIN/COMMIT, so no second round trip (persist was 0.7×
+// a raw upsert with them). The events must
 // have distinct post ids (two rows for one key in one statement is an error
 // in Postgres); the caller keeps the newest event of each post.
 //
@@ -186,24 +186,12 @@ func (r *Repository) UpsertTagged(ctx context.Context, events []*events.PostTagg
 	defer r.columns.Put(cols)
 	cols.fill(events, retention, time.Now())
 
-	batch := &pgx.Batch{}
-	batch.Queue(upsertPostsSQL, cols.postIDs, cols.channelIDs, cols.tenantIDs, cols.texts, cols.urls,
-		cols.postedAt, cols.contentHashes, cols.occurredAt, cols.expiresAt)
-	batch.Queue(upsertTagsSQL, cols.postIDs, cols.data, cols.tagsHashes, cols.providers, cols.occurredAt)
-
-	results := r.pool.SendBatch(ctx, batch)
-	if _, err := results.Exec(); err != nil {
-		_ = results.Close()
-		return res, fmt.Errorf("upsert %d posts: %w", len(events), err)
-	}
 	var inserted, replaced, refreshed, stale int64
-	if err := results.QueryRow().Scan(&inserted, &replaced, &refreshed, &stale); err != nil {
-		_ = results.Close()
-		return res, fmt.Errorf("upsert %d tags rows: %w", len(events), err)
-	}
-	// Close reads up to the Sync: the implicit transaction's commit.
-	if err := results.Close(); err != nil {
-		return res, fmt.Errorf("commit %d tagged posts: %w", len(events), err)
+	err := r.pool.QueryRow(ctx, upsertTaggedSQL, cols.postIDs, cols.channelIDs, cols.tenantIDs, cols.texts, cols.urls,
+		cols.postedAt, cols.contentHashes, cols.occurredAt, cols.expiresAt, cols.data, cols.tagsHashes, cols.providers).
+		Scan(&inserted, &replaced, &refreshed, &stale)
+	if err != nil {
+		return res, fmt.Errorf("upsert %d tagged posts: %w", len(events), err)
 	}
 	res = UpsertResult{Inserted: int(inserted), Replaced: int(replaced), Refreshed: int(refreshed), Stale: int(stale)}
 	res.Unchanged = len(events) - res.Inserted - res.Replaced - res.Refreshed - res.Stale
