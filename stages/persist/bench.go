@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
+	"github.com/assistant-dev/assistant/bench/benchkit"
 	"github.com/assistant-dev/assistant/config"
 	"github.com/assistant-dev/assistant/events"
 	"github.com/assistant-dev/assistant/pipeline"
@@ -49,10 +50,11 @@ func (r BenchResult) Ratio() float64 {
 }
 
 // Bench measures the stage against the raw UPSERT for each batch size, with
-// about n events per size, and prints a table to out. It works in a schema
-// of its own, created in dbURL's database and dropped at the end, so it never
+// about n events per size, and prints a table to out. The posts' texts are
+// texts in turn (one typical post when empty). It works in a schema of its
+// own, created in dbURL's database and dropped at the end, so it never
 // touches the daemon's tables. This is what `assistant bench persist` runs.
-func Bench(ctx context.Context, dbURL string, sizes []int, n int, out io.Writer) error {
+func Bench(ctx context.Context, dbURL string, sizes []int, n int, texts []string, out io.Writer) error {
 	schema := "assistant_bench_" + randomHex(6)
 	admin, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
@@ -72,7 +74,7 @@ func Bench(ctx context.Context, dbURL string, sizes []int, n int, out io.Writer)
 	if err := postgres.MigrateUp(ctx, benchURL); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
-	runner, err := newBenchRunner(ctx, benchURL)
+	runner, err := newBenchRunner(ctx, benchURL, texts)
 	if err != nil {
 		return err
 	}
@@ -136,13 +138,20 @@ func randomHex(n int) string {
 // benchRunner writes fresh posts through the stage and through the raw
 // statements, alternately, so that both see the same table sizes.
 type benchRunner struct {
-	pool  *pgxpool.Pool
-	stage *Stage
-	seq   int
-	run   string
+	pool   *pgxpool.Pool
+	stage  *Stage
+	seq    int
+	rounds int
+	run    string
+	// texts are the posts' texts, used in turn; the stage's and the raw
+	// side's i-th post of a round have the same text.
+	texts []string
 }
 
-func newBenchRunner(ctx context.Context, dbURL string) (*benchRunner, error) {
+func newBenchRunner(ctx context.Context, dbURL string, texts []string) (*benchRunner, error) {
+	if len(texts) == 0 {
+		texts = []string{benchText}
+	}
 	pool, err := postgres.Open(ctx, config.Database{URL: dbURL, MaxConns: 4},
 		postgres.WithApplicationName("assistant-bench"))
 	if err != nil {
@@ -154,7 +163,7 @@ func newBenchRunner(ctx context.Context, dbURL string) (*benchRunner, error) {
 		pool.Close()
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	return &benchRunner{pool: pool, stage: stage, run: randomHex(4)}, nil
+	return &benchRunner{pool: pool, stage: stage, run: randomHex(4), texts: texts}, nil
 }
 
 func (r *benchRunner) Close() { r.pool.Close() }
@@ -166,33 +175,58 @@ func (r *benchRunner) Round(ctx context.Context, size int) (stage, raw time.Dura
 	msgs := make([]*pipeline.Message, size)
 	evs := make([]*events.PostTagged, size)
 	for i := range size {
-		ev := r.event("s")
+		text := r.texts[(r.rounds*size+i)%len(r.texts)]
+		ev := r.event("s", text)
 		values, err := events.Encode(ev)
 		if err != nil {
 			return 0, 0, fmt.Errorf("bench: %w", err)
 		}
 		msgs[i] = &pipeline.Message{Stream: "posts.tagged", ID: strconv.Itoa(i+1) + "-0", Values: values, Attempt: 1}
-		evs[i] = r.event("r")
+		evs[i] = r.event("r", text)
 	}
 	cols := newRawColumns(evs)
 
+	// The two sides take turns going first, so that neither always follows
+	// the other's commit (its WAL flush, its dirty pages, autovacuum waking
+	// up on the table it grew).
+	r.rounds++
+	if r.rounds%2 == 0 {
+		if raw, err = r.timeRaw(ctx, cols); err != nil {
+			return 0, 0, err
+		}
+		stage, err = r.timeStage(ctx, msgs)
+		return stage, raw, err
+	}
+	if stage, err = r.timeStage(ctx, msgs); err != nil {
+		return 0, 0, err
+	}
+	raw, err = r.timeRaw(ctx, cols)
+	return stage, raw, err
+}
+
+func (r *benchRunner) timeStage(ctx context.Context, msgs []*pipeline.Message) (time.Duration, error) {
 	start := time.Now()
 	if err := r.stage.Handle(ctx, msgs); err != nil {
-		return 0, 0, fmt.Errorf("bench: stage: %w", err)
+		return 0, fmt.Errorf("bench: stage: %w", err)
 	}
 	for _, m := range msgs {
 		if m.Err() != nil {
-			return 0, 0, fmt.Errorf("bench: stage failed an entry: %w", m.Err())
+			return 0, fmt.Errorf("bench: stage failed an entry: %w", m.Err())
 		}
 	}
-	stage = time.Since(start)
-
-	start = time.Now()
-	if err := cols.write(ctx, r.pool); err != nil {
-		return 0, 0, fmt.Errorf("bench: raw upsert: %w", err)
-	}
-	return stage, time.Since(start), nil
+	return time.Since(start), nil
 }
+
+func (r *benchRunner) timeRaw(ctx context.Context, cols *rawColumns) (time.Duration, error) {
+	start := time.Now()
+	if err := cols.write(ctx, r.pool); err != nil {
+		return 0, fmt.Errorf("bench: raw upsert: %w", err)
+	}
+	return time.Since(start), nil
+}
+
+// benchCorpusPosts is how many of the corpus's posts lend their texts.
+const benchCorpusPosts = 1000
 
 // benchText is a typical post: a few hundred characters of Russian news.
 const benchText = "Вышел релиз Python 3.13: интерпретатор стал быстрее, появился экспериментальный режим без GIL " +
@@ -202,7 +236,7 @@ const benchText = "Вышел релиз Python 3.13: интерпретатор
 
 var benchTags = []string{"Python 3.13", "релиз", "производительность", "JIT-компилятор"}
 
-func (r *benchRunner) event(kind string) *events.PostTagged {
+func (r *benchRunner) event(kind, text string) *events.PostTagged {
 	r.seq++
 	now := time.Now().UTC()
 	return &events.PostTagged{
@@ -212,10 +246,10 @@ func (r *benchRunner) event(kind string) *events.PostTagged {
 		PostID:        fmt.Sprintf("bench-%s-%s-%d", r.run, kind, r.seq),
 		ChannelID:     "-1001234567890",
 		TenantID:      "default",
-		Text:          benchText,
+		Text:          text,
 		URLs:          []string{"https://docs.python.org/3.13/whatsnew/3.13.html"},
 		PostedAt:      now.Add(-time.Minute),
-		ContentHash:   events.ContentHash(benchText),
+		ContentHash:   events.ContentHash(text),
 		Tags:          benchTags,
 		TagsHash:      events.TagsHash(benchTags),
 		Provider:      "local",
@@ -289,6 +323,7 @@ func (c *rawColumns) write(ctx context.Context, pool *pgxpool.Pool) error {
 func BenchCommand(env pipeline.CommandEnv) *cobra.Command {
 	var sizes []int
 	var n int
+	var corpus string
 	cmd := &cobra.Command{
 		Use:   Name,
 		Short: "The persist stage next to a raw unnest UPSERT of the same rows, per batch size",
@@ -298,10 +333,22 @@ func BenchCommand(env pipeline.CommandEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return Bench(cmd.Context(), cfg.Database.URL, sizes, n, env.Stdout)
+			var texts []string
+			if corpus != "" {
+				posts, err := benchkit.LoadCorpus(cmd.Context(), corpus, benchCorpusPosts)
+				if err != nil {
+					return fmt.Errorf("bench: %w", err)
+				}
+				for _, p := range posts {
+					texts = append(texts, p.Text)
+				}
+			}
+			return Bench(cmd.Context(), cfg.Database.URL, sizes, n, texts, env.Stdout)
 		},
 	}
 	cmd.Flags().IntSliceVar(&sizes, "batch", []int{1, 100, 1000}, "batch sizes")
 	cmd.Flags().IntVar(&n, "n", 20_000, "events per batch size")
+	cmd.Flags().StringVar(&corpus, "corpus", "testdata/telegram-news-ru/sample.jsonl",
+		`JSONL corpus whose texts the posts take in turn ("" = one typical 400-character post)`)
 	return cmd
 }

@@ -22,7 +22,7 @@ func BenchmarkPersist(b *testing.B) {
 	if err := postgres.MigrateUp(ctx, dbURL); err != nil {
 		b.Fatalf("migrate: %v", err)
 	}
-	runner, err := newBenchRunner(ctx, dbURL)
+	runner, err := newBenchRunner(ctx, dbURL, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,14 +58,14 @@ func TestBench(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	if err := Bench(ctx, testenv.DatabaseURL(), []int{1, 10}, 20, &out); err != nil {
+	if err := Bench(ctx, testenv.DatabaseURL(), []int{1, 10}, 20, []string{"первый пост", "второй пост"}, &out); err != nil {
 		t.Fatalf("bench: %v", err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	if len(lines) != 3 || !strings.Contains(lines[0], "stage/raw") {
 		t.Fatalf("bench output:\n%s", out.String())
 	}
-	if err := Bench(ctx, testenv.DatabaseURL(), []int{0}, 20, &out); err == nil {
+	if err := Bench(ctx, testenv.DatabaseURL(), []int{0}, 20, nil, &out); err == nil {
 		t.Error("a batch size of 0 was accepted")
 	}
 }
